@@ -1,0 +1,6 @@
+// Prisma config of the storage-element module. Run Prisma through `npx artstore-db` (or src/prisma/run.ts), which
+// resolves the database URL (embedded default, DATABASE_URL or STORAGE_ELEMENT_DATABASE_URL) and the offline engine.
+import { defineConfig } from 'prisma/config'
+import { configFor } from '../config.ts'
+
+export default defineConfig(configFor('storage-element'))

@@ -1,0 +1,36 @@
+import type { Command } from 'commander'
+import { deploy, type ModuleDeployResult } from '../../deploy/deploy.ts'
+import { report, type Output } from '../output.ts'
+
+const icon: Record<ModuleDeployResult['status'], string> = {
+  applied: '✅',
+  'up-to-date': '✅',
+  'would-apply': '📝',
+  failed: '❌',
+  'not-run': '⏭️',
+}
+
+function text(rows: ModuleDeployResult[]): string {
+  return rows
+    .map((r) => {
+      const what = r.migrations.length ? `: ${r.migrations.join(', ')}` : ''
+      const lines = [`${icon[r.status]} ${r.module}: ${r.status}${what}  (${r.database})`]
+      if (r.detail) lines.push(r.detail.replace(/^/gm, '   '))
+      return lines.join('\n')
+    })
+    .join('\n')
+}
+
+export function register(program: Command, o: Output, setExit: (code: number) => void) {
+  program
+    .command('deploy')
+    .description('apply pending migrations (prisma migrate deploy) to each module, one after another')
+    .option('--module <module>', 'one module: admin, storage-element or query')
+    .option('--dry-run', 'list the migrations that would be applied, change nothing')
+    .option('--json', 'print the report as JSON')
+    .action(async (opts: { module?: string; json?: boolean; dryRun?: boolean }) => {
+      const rows = await deploy({ module: opts.module, dryRun: opts.dryRun })
+      report(o, !!opts.json, rows, text)
+      setExit(rows.some((r) => r.status === 'failed') ? 1 : 0)
+    })
+}

@@ -1,0 +1,27 @@
+import type { Command } from 'commander'
+import { info, type Info } from '../../info/info.ts'
+import { report, type Output } from '../output.ts'
+
+function text(i: Info): string {
+  const engine =
+    i.engine.kind === 'native'
+      ? `native schema engine ${i.engine.hash}`
+      : `offline bridge ${i.engine.executable} (engine ${i.engine.hash}, ${i.engine.glue})`
+  return [
+    `Prisma ${i.prisma} (client ${i.client}), Node ${i.node}`,
+    `Schema engine: ${engine}`,
+    ...i.modules.map((m) => `${m.module.padEnd(16)} ${m.database}  [${m.source}, schema ${m.pgSchema}, ${m.server}]`),
+  ].join('\n')
+}
+
+export function register(program: Command, o: Output, setExit: (code: number) => void) {
+  program
+    .command('info')
+    .description('show the database each module uses (password masked) and the Prisma, engine and PostgreSQL versions')
+    .option('--module <module>', 'one module: admin, storage-element or query')
+    .option('--json', 'print the report as JSON')
+    .action(async (opts: { module?: string; json?: boolean }) => {
+      report(o, !!opts.json, await info({ module: opts.module }), text)
+      setExit(0)
+    })
+}

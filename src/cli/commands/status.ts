@@ -1,0 +1,37 @@
+import type { Command } from 'commander'
+import { status, type ModuleStatus } from '../../status/status.ts'
+import { report, type Output } from '../output.ts'
+
+const icon: Record<ModuleStatus['state'], string> = {
+  'up-to-date': '✅',
+  pending: '⏳',
+  failed: '❌',
+  modified: '❌',
+  diverged: '❌',
+}
+
+function text(rows: ModuleStatus[]): string {
+  return rows
+    .map((s) => {
+      const lines = [`${icon[s.state]} ${s.module}: ${s.state} — ${s.applied.length} applied, ${s.pending.length} pending  (${s.database})`]
+      if (s.pending.length) lines.push(`   pending: ${s.pending.join(', ')}  → npx artstore-db deploy --module ${s.module}`)
+      if (s.failed.length) lines.push(`   failed: ${s.failed.join(', ')}  → fix it, then npx prisma migrate resolve (see README)`)
+      if (s.modified.length) lines.push(`   modified after being applied: ${s.modified.join(', ')}`)
+      if (s.unknown.length) lines.push(`   in the database but not on disk: ${s.unknown.join(', ')}`)
+      return lines.join('\n')
+    })
+    .join('\n')
+}
+
+export function register(program: Command, o: Output, setExit: (code: number) => void) {
+  program
+    .command('status')
+    .description('compare each module\'s migrations folder with its _prisma_migrations table (exit 1 unless all are up to date)')
+    .option('--module <module>', 'one module: admin, storage-element or query')
+    .option('--json', 'print the report as JSON')
+    .action(async (opts: { module?: string; json?: boolean }) => {
+      const rows = await status({ module: opts.module })
+      report(o, !!opts.json, rows, text)
+      setExit(rows.every((r) => r.state === 'up-to-date') ? 0 : 1)
+    })
+}

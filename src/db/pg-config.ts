@@ -1,0 +1,17 @@
+import type pg from 'pg'
+
+/** pg settings for a Prisma URL: `?schema=` becomes the session's search_path, as the native engine does. */
+export function pgConfigFromUrl(url: string): { config: pg.PoolConfig; schema?: string } {
+  const u = new URL(url)
+  const schema = u.searchParams.get('schema') ?? undefined
+  u.searchParams.delete('schema')
+  const config: pg.PoolConfig = { connectionString: u.toString(), max: 4 }
+  if (schema) config.options = `-c search_path=${quoteIdent(schema)}`
+  return { config, schema }
+}
+
+/** The database name of a URL, decoded. */
+export const databaseOf = (url: string): string => decodeURIComponent(new URL(url).pathname.slice(1))
+
+/** A PostgreSQL identifier, double-quoted. */
+export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`

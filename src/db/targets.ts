@@ -1,0 +1,72 @@
+import pg from 'pg'
+import { maskUrl, needsEmbedded, resolveModuleUrl, type ModuleUrl } from '../config/urls.ts'
+import { AuthenticationError, DatabaseMissingError, DatabaseUnreachableError } from '../errors.ts'
+import type { ModuleInfo } from '../modules.ts'
+import { pgConfigFromUrl } from './pg-config.ts'
+import { startEmbedded, type EmbeddedServer } from './embedded.ts'
+
+/** One module and the database it uses. */
+export interface ModuleTarget extends ModuleUrl {
+  module: ModuleInfo
+  /** The URL with its password masked: the only form that is ever printed. */
+  display: string
+}
+
+type Env = Record<string, string | undefined>
+
+/**
+ * Resolves the database of each selected module, starting the embedded server when a module has no
+ * URL, runs `fn`, and stops the embedded server again if this call started it.
+ */
+export async function withModuleTargets<T>(
+  selected: readonly ModuleInfo[],
+  env: Env,
+  fn: (targets: ModuleTarget[]) => Promise<T>,
+): Promise<T> {
+  // Resolve first, so that a malformed URL is reported before anything starts.
+  for (const m of selected) resolveModuleUrl(m, env)
+  let embedded: EmbeddedServer | undefined
+  if (needsEmbedded(selected, env)) embedded = await startEmbedded()
+  try {
+    const targets = selected.map((module) => {
+      const resolved = resolveModuleUrl(module, env, embedded?.url)!
+      return { module, ...resolved, display: maskUrl(resolved.url) }
+    })
+    return await fn(targets)
+  } finally {
+    await embedded?.stop()
+  }
+}
+
+const variableOf = (t: ModuleTarget) => (t.source === 'embedded' ? 'DATABASE_URL' : t.source)
+
+/**
+ * Connects once and turns the usual failures into named one-line errors (unreachable server, wrong
+ * password, missing database). Nothing is created: a missing database stays missing.
+ */
+export async function checkConnection(t: ModuleTarget): Promise<void> {
+  const u = new URL(t.url)
+  const where = `${u.hostname}:${u.port || 5432}`
+  const client = new pg.Client({ ...pgConfigFromUrl(t.url).config, connectionTimeoutMillis: 5000 })
+  try {
+    await client.connect()
+  } catch (e) {
+    const code = (e as { code?: string }).code
+    if (code === '28P01' || code === '28000') throw new AuthenticationError(decodeURIComponent(u.username), where, variableOf(t))
+    if (code === '3D000') throw new DatabaseMissingError(decodeURIComponent(u.pathname.slice(1)), where, variableOf(t))
+    throw new DatabaseUnreachableError(where, variableOf(t))
+  } finally {
+    await client.end().catch(() => undefined)
+  }
+}
+
+/** Runs `fn` with a connected client on the target's database and schema, always closing it. */
+export async function withClient<T>(t: ModuleTarget, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client(pgConfigFromUrl(t.url).config)
+  await client.connect()
+  try {
+    return await fn(client)
+  } finally {
+    await client.end()
+  }
+}

@@ -1,0 +1,60 @@
+import { createDatabase } from './oneshot.ts'
+import type { RpcPeer } from './rpc.ts'
+import type { SchemaEngineApi } from './wasm.ts'
+
+export class UnsupportedMethodError extends Error {
+  readonly rpcCode = -32601
+  constructor(method: string) {
+    super(`Unsupported method ${method}`)
+  }
+}
+
+interface MigrationsParams {
+  migrationsList: unknown
+  filters?: unknown
+}
+
+/**
+ * Maps one JSON-RPC request of the CLI onto the Wasm SchemaEngine. Most methods are 1:1; the exceptions
+ * are handled here and documented where they are.
+ */
+export async function dispatch(
+  engine: () => Promise<SchemaEngineApi>,
+  datasourceUrl: string | undefined,
+  method: string,
+  params: unknown,
+  peer: RpcPeer,
+): Promise<unknown> {
+  switch (method) {
+    case 'createDatabase': {
+      // Not in the Wasm engine.
+      if (!datasourceUrl) throw new Error('createDatabase needs a datasource URL')
+      return { databaseName: await createDatabase(datasourceUrl) }
+    }
+    case 'getDatabaseVersion':
+      return (await engine()).version(params ?? null)
+    case 'diff': {
+      // The Wasm engine returns the script; the native one prints it through the CLI's `print` method.
+      const { stdout, ...rest } = (await (await engine()).diff(params)) as { stdout?: string }
+      if (stdout) await peer.request('print', { content: stdout.endsWith('\n') ? stdout.slice(0, -1) : stdout })
+      return rest
+    }
+    case 'createMigration':
+    case 'evaluateDataLoss': {
+      // These two get no shadow-database factory in the Wasm engine: they read a cache of the
+      // migrations' schema that diagnoseMigrationHistory fills. Warm it with the same list first,
+      // or `migrate dev` after `--create-only` fails ("shadow DB must be provided…").
+      const e = await engine()
+      const p = params as MigrationsParams
+      await e.diagnoseMigrationHistory({ migrationsList: p.migrationsList, optInToShadowDatabase: true, filters: p.filters })
+      return e[method](params)
+    }
+    case 'introspect':
+      return (await engine()).introspect({ namespaces: null, ...(params as object) })
+    default: {
+      const e = await engine()
+      if (method === 'free' || typeof e[method] !== 'function') throw new UnsupportedMethodError(method)
+      return (await e[method](params)) ?? {}
+    }
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * Named errors of artstore-db. Each message is one line that names the thing that is wrong and
+ * ends with the next step; `exitCode` follows the CLI contract (see README "Exit codes"):
+ * 1 = a check failed, 2 = bad input or configuration.
+ */
+export class ArtstoreError extends Error {
+  readonly exitCode: 1 | 2 = 2
+  constructor(message: string) {
+    super(message)
+    this.name = new.target.name
+  }
+}
+
+export class UnknownModuleError extends ArtstoreError {
+  constructor(given: string, known: readonly string[]) {
+    super(`unknown module "${given}": use one of ${known.join(', ')} (e.g. --module ${known[0]})`)
+  }
+}
+
+export class InvalidUrlError extends ArtstoreError {
+  constructor(variable: string, reason: string) {
+    super(`${variable} is not a valid PostgreSQL URL (${reason}): set it like postgresql://user:password@host:5432/database`)
+  }
+}
+
+export class DatabaseUnreachableError extends ArtstoreError {
+  constructor(where: string, variable: string) {
+    super(`cannot reach the database server at ${where}: start it, or fix the host and port in ${variable}`)
+  }
+}
+
+export class AuthenticationError extends ArtstoreError {
+  constructor(user: string, where: string, variable: string) {
+    super(`password authentication failed for user "${user}" at ${where}: fix the user or password in ${variable}`)
+  }
+}
+
+export class DatabaseMissingError extends ArtstoreError {
+  constructor(database: string, where: string, variable: string) {
+    super(
+      `database "${database}" does not exist at ${where}: create it (createdb ${database}) or point ${variable} at an existing one`,
+    )
+  }
+}
+
+export class EmbeddedPostgresError extends ArtstoreError {
+  constructor(reason: string) {
+    super(`the embedded PostgreSQL could not start (${reason}): set DATABASE_URL to use a server of your own`)
+  }
+}
+
+export class EngineMismatchError extends ArtstoreError {
+  constructor(wasm: string, glue: string, missing: readonly string[]) {
+    super(
+      `schema engine mismatch: ${wasm} needs imports that ${glue} lacks (${missing.slice(0, 5).join(', ')}${
+        missing.length > 5 ? ', …' : ''
+      }): pin the @prisma/schema-engine-wasm version from package.json and run npm ci`,
+    )
+  }
+}
+
+export class PrismaCommandError extends ArtstoreError {
+  override readonly exitCode = 1 as const
+  constructor(command: string, module: string, detail: string) {
+    super(`prisma ${command} failed for module ${module}: ${detail}`)
+  }
+}
+
+export const isArtstoreError = (e: unknown): e is ArtstoreError => e instanceof ArtstoreError

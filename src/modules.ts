@@ -1,0 +1,56 @@
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { UnknownModuleError } from './errors.ts'
+
+/** The project root: every path in the registry is resolved from here, whatever the cwd. */
+export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+
+export const moduleNames = ['admin', 'storage-element', 'query'] as const
+export type ModuleName = (typeof moduleNames)[number]
+
+export interface ModuleInfo {
+  name: ModuleName
+  /** Absolute path of the module's Prisma schema: the single source of truth of its tables. */
+  schemaFile: string
+  /** Absolute path of the module's prisma.config.ts; every Prisma CLI call passes it as --config. */
+  configFile: string
+  /** Absolute path of the module's migrations folder. */
+  migrationsDir: string
+  /** The variable that overrides DATABASE_URL for this module alone. */
+  urlVariable: 'ADMIN_DATABASE_URL' | 'STORAGE_ELEMENT_DATABASE_URL' | 'QUERY_DATABASE_URL'
+  /**
+   * The PostgreSQL schema the module lives in when it shares a database with the others
+   * (DATABASE_URL or the embedded default). It holds the module's `_prisma_migrations` table,
+   * so it must never change once a database has been deployed.
+   */
+  pgSchema: 'admin' | 'storage_element' | 'query'
+}
+
+function describe(name: ModuleName, urlVariable: ModuleInfo['urlVariable'], pgSchema: ModuleInfo['pgSchema']): ModuleInfo {
+  const dir = path.join(projectRoot, 'prisma', name)
+  return {
+    name,
+    schemaFile: path.join(dir, 'schema.prisma'),
+    configFile: path.join(dir, 'prisma.config.ts'),
+    migrationsDir: path.join(dir, 'migrations'),
+    urlVariable,
+    pgSchema,
+  }
+}
+
+export const modules: Readonly<Record<ModuleName, ModuleInfo>> = {
+  admin: describe('admin', 'ADMIN_DATABASE_URL', 'admin'),
+  'storage-element': describe('storage-element', 'STORAGE_ELEMENT_DATABASE_URL', 'storage_element'),
+  query: describe('query', 'QUERY_DATABASE_URL', 'query'),
+}
+
+/** The module named `name`; throws UnknownModuleError naming the valid ones. */
+export function getModule(name: string): ModuleInfo {
+  if (!(moduleNames as readonly string[]).includes(name)) throw new UnknownModuleError(name, moduleNames)
+  return modules[name as ModuleName]
+}
+
+/** The modules a command acts on: the one given, or all of them in registry order. */
+export function selectModules(name?: string): ModuleInfo[] {
+  return name === undefined ? moduleNames.map((n) => modules[n]) : [getModule(name)]
+}

@@ -1,0 +1,20 @@
+import { describeTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
+import { withClient, type ModuleTarget } from '../db/targets.ts'
+import { compareHistory, readAppliedMigrations, readLocalMigrations, type HistoryComparison } from '../history/history.ts'
+
+export interface ModuleStatus extends HistoryComparison, ReturnType<typeof describeTarget> {}
+
+/** The migration state of one module's database: applied, pending, failed, modified, unknown. */
+export async function moduleStatus(t: ModuleTarget): Promise<ModuleStatus> {
+  const applied = await withClient(t, readAppliedMigrations)
+  return { ...describeTarget(t), ...compareHistory(readLocalMigrations(t.module.migrationsDir), applied) }
+}
+
+/** `status`: each selected module's state. Read-only. */
+export function status(opts: CommandOptions = {}): Promise<ModuleStatus[]> {
+  return withCheckedTargets(opts, async (targets) => {
+    const out: ModuleStatus[] = []
+    for (const t of targets) out.push(await moduleStatus(t))
+    return out
+  })
+}
