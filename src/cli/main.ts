@@ -21,7 +21,8 @@ Exit codes:
  * results and errors into text and exit codes.
  */
 export async function main(argv: readonly string[], o: Output = processOutput): Promise<number> {
-  dotenv.config({ path: path.join(projectRoot, '.env'), quiet: true })
+  // ARTSTORE_DOTENV=0 ignores .env (the test suite does, so that a developer's .env cannot leak in).
+  if (process.env.ARTSTORE_DOTENV !== '0') dotenv.config({ path: path.join(projectRoot, '.env'), quiet: true })
   let exitCode = 0
   const setExit = (code: number) => (exitCode = code)
   const program = new Command('artstore-db')

@@ -3,6 +3,7 @@ import pg from 'pg'
 import { PrismaPg } from '@prisma/adapter-pg'
 import { ColumnTypeEnum, bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils'
 import { databaseOf, pgConfigFromUrl, quoteIdent } from '../db/pg-config.ts'
+import { recordDatabaseError } from './database-error.ts'
 
 const PG_CHAR_OID = 18
 const PG_TEXT_OID = 25
@@ -24,7 +25,10 @@ function supportCatalogChar<T extends Queryable>(q: T): T {
   const performIO = q.performIO.bind(q)
   const queryRaw = q.queryRaw.bind(q)
   q.performIO = async (query) => {
-    const result = await performIO(query)
+    const result = await performIO(query).catch((e) => {
+      recordDatabaseError((e as { cause?: { originalError?: unknown } })?.cause?.originalError ?? e)
+      throw e
+    })
     const found: number[] = []
     result.fields?.forEach((field, i) => {
       if (field.dataTypeID === PG_CHAR_OID) {
@@ -66,6 +70,7 @@ function harden(adapter: PgAdapter): PgAdapter {
     try {
       await (adapter.underlyingDriver() as pg.Pool).query(script)
     } catch (e) {
+      recordDatabaseError(e)
       adapter.onError(e)
     }
   }

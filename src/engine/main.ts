@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import { parseArgs } from 'node:util'
 import { createAdapterFactory, dropLeftoverShadowDatabases } from './adapter.ts'
+import { restoreDatabaseError, takeDatabaseError } from './database-error.ts'
 import { dispatch, UnsupportedMethodError } from './methods.ts'
 import { runOneShot } from './oneshot.ts'
 import { serveRpc } from './rpc.ts'
@@ -35,15 +36,15 @@ function isPanic(err: unknown): boolean {
 function toRpcError(err: unknown) {
   const e = err as { message?: string; code?: string; meta?: unknown; rpcCode?: number }
   const panic = isPanic(err)
+  const restored = restoreDatabaseError(
+    panic && panicMessage ? panicMessage : String(e?.message ?? err),
+    typeof e?.code === 'string' ? e.code : undefined,
+    takeDatabaseError(),
+  )
   return {
     code: e?.rpcCode ?? 4466,
     message: 'An error happened. Check the data field for details.',
-    data: {
-      is_panic: panic,
-      message: panic && panicMessage ? panicMessage : String(e?.message ?? err),
-      error_code: typeof e?.code === 'string' ? e.code : undefined,
-      meta: e?.meta,
-    },
+    data: { is_panic: panic, message: restored.message, error_code: restored.code, meta: restored.meta ?? e?.meta },
   }
 }
 

@@ -1,0 +1,33 @@
+import { spawn } from 'node:child_process'
+import path from 'node:path'
+import { projectRoot } from '../../src/modules.ts'
+
+export interface CliRun {
+  exitCode: number
+  stdout: string
+  stderr: string
+}
+
+const DB_VARIABLES = ['DATABASE_URL', 'ADMIN_DATABASE_URL', 'STORAGE_ELEMENT_DATABASE_URL', 'QUERY_DATABASE_URL']
+
+/**
+ * Runs `npx artstore-db …` as a user would: a child process with the given database variables only
+ * (the developer's own are removed), so exit codes and output are the real ones.
+ */
+export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  const base = { ...process.env }
+  for (const v of DB_VARIABLES) delete base[v]
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(projectRoot, 'scripts', 'artstore-db.mjs'), ...args], {
+      cwd: projectRoot,
+      env: { ...base, ARTSTORE_DOTENV: '0', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ exitCode: code ?? -1, stdout, stderr }))
+  })
+}

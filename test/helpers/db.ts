@@ -1,0 +1,53 @@
+import pg from 'pg'
+import { inject } from 'vitest'
+import { quoteIdent } from '../../src/db/pg-config.ts'
+
+/** The test server's URL for `database` (same user, host and port as the base URL). */
+export function urlFor(database: string, schema?: string): string {
+  const u = new URL(inject('baseUrl'))
+  u.pathname = `/${database}`
+  u.search = ''
+  if (schema) u.searchParams.set('schema', schema)
+  return u.toString()
+}
+
+/** Runs `fn` with a client on `database` (default: the server's `postgres` database). */
+export async function withPg<T>(fn: (c: pg.Client) => Promise<T>, database = 'postgres'): Promise<T> {
+  const client = new pg.Client({ connectionString: urlFor(database) })
+  await client.connect()
+  try {
+    return await fn(client)
+  } finally {
+    await client.end()
+  }
+}
+
+/** Drops and recreates `artstore_t_<name>`, a database of this test file's own; returns its URL. */
+export async function freshDatabase(name: string): Promise<string> {
+  const database = `artstore_t_${name}`
+  await withPg(async (c) => {
+    await c.query(`drop database if exists ${quoteIdent(database)} with (force)`)
+    await c.query(`create database ${quoteIdent(database)}`)
+  })
+  return urlFor(database)
+}
+
+export async function dropDatabase(name: string): Promise<void> {
+  await withPg((c) => c.query(`drop database if exists ${quoteIdent(`artstore_t_${name}`)} with (force)`))
+}
+
+/** Names of databases that match a LIKE pattern (e.g. stray shadow databases). */
+export async function databasesLike(pattern: string): Promise<string[]> {
+  return withPg(async (c) => (await c.query(`select datname from pg_database where datname like $1 order by 1`, [pattern])).rows.map((r) => r.datname))
+}
+
+/** Runs one query on a database and returns its rows. */
+export async function query<T extends pg.QueryResultRow = Record<string, unknown>>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url.replace(/[?&]schema=[^&]*/, '') })
+  await client.connect()
+  try {
+    return (await client.query<T>(sql, params)).rows
+  } finally {
+    await client.end()
+  }
+}
