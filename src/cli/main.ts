@@ -34,13 +34,17 @@ export async function main(argv: readonly string[], o: Output = processOutput): 
   for (const c of [infoCommand, deployCommand, statusCommand]) c.register(program, o, setExit)
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => o.out(s), writeErr: () => undefined })
 
+  if (argv.length === 0) {
+    o.err(program.helpInformation())
+    return 2
+  }
   try {
     await program.parseAsync(argv, { from: 'user' })
     return exitCode
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.exitCode === 0) return 0 // --help, --version
-      o.err(`${e.message.replace(/^error: /, 'error: ')} (see npx artstore-db --help)`)
+      o.err(`${e.message.replace(/\s*\n\s*/g, ' ')} (see npx artstore-db --help)`)
       return 2
     }
     if (isArtstoreError(e)) {
