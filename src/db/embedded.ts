@@ -39,16 +39,22 @@ export interface EmbeddedServer {
 const urlOf = (o: EmbeddedOptions, database: string) =>
   `postgresql://${o.user}:${encodeURIComponent(o.password)}@127.0.0.1:${o.port}/${database}`
 
-async function answers(url: string): Promise<boolean> {
+/** The data folder of the server that answers at `url` with our credentials, or undefined if none does. */
+async function runningDataDir(url: string): Promise<string | undefined> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 })
   try {
     await client.connect()
-    return true
+    return (await client.query(`select current_setting('data_directory') as dir`)).rows[0].dir as string
   } catch {
-    return false
+    return undefined
   } finally {
     await client.end().catch(() => undefined)
   }
+}
+
+const samePath = (a: string, b: string) => {
+  const real = (p: string) => (fs.existsSync(p) ? fs.realpathSync(p) : path.resolve(p))
+  return real(a) === real(b)
 }
 
 async function ensureDatabase(o: EmbeddedOptions): Promise<void> {
@@ -72,7 +78,12 @@ async function ensureDatabase(o: EmbeddedOptions): Promise<void> {
  */
 export async function startEmbedded(o: EmbeddedOptions = embeddedOptions()): Promise<EmbeddedServer> {
   const url = urlOf(o, o.database)
-  if (await answers(urlOf(o, 'postgres'))) {
+  const running = await runningDataDir(urlOf(o, 'postgres'))
+  if (running) {
+    // Reuse only our own cluster: another checkout's server on the same port has other data.
+    if (!samePath(running, o.dir)) {
+      throw new EmbeddedPostgresError(`port ${o.port} is taken by an embedded server of ${running}; set ARTSTORE_EMBEDDED_PORT to another port`)
+    }
     await ensureDatabase(o)
     return { url, startedHere: false, stop: async () => undefined }
   }

@@ -51,6 +51,14 @@ describe('embedded PostgreSQL', () => {
     expect(await sql(again.url, 'select 1 as one')).toEqual([{ one: 1 }])
   })
 
+  test("a server of another data folder on the same port is not taken for ours", async () => {
+    const other = { ...options, dir: path.join(dir, 'other') }
+    await expect(startEmbedded(other)).rejects.toThrow(
+      /^the embedded PostgreSQL could not start \(port 54339 is taken by an embedded server of .*\/pg; set ARTSTORE_EMBEDDED_PORT to another port\): set DATABASE_URL/,
+    )
+    expect(fs.existsSync(other.dir)).toBe(false)
+  })
+
   test('stop ends the server cleanly, and the next start reuses the data', async () => {
     await sql(servers[0].url, 'create table kept (id int); insert into kept values (7)')
     await servers[0].stop()

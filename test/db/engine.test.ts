@@ -97,9 +97,11 @@ describe('start-up check of the Wasm module against its glue', () => {
       Buffer.from([0x02, importSection.length]),
       importSection,
     ])
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'artstore-wasm-')), 'schema_engine_bg.wasm')
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'artstore-wasm-'))
+    const file = path.join(tmp, 'schema_engine_bg.wasm')
     fs.writeFileSync(file, wasm)
     const run = await runEngine(datasource(url), [{ method: 'getDatabaseVersion', params: {} }], { ARTSTORE_SCHEMA_ENGINE_WASM: file })
+    fs.rmSync(tmp, { recursive: true, force: true })
     expect(run.exitCode).toBe(1)
     const firstLine = run.stderr.split('\n')[0]
     expect(firstLine).toMatch(
