@@ -5,6 +5,7 @@ import { maskSecrets } from '../config/urls.ts'
 import { isArtstoreError } from '../errors.ts'
 import { projectRoot } from '../modules.ts'
 import { processOutput, type Output } from './output.ts'
+import * as baselineCommand from './commands/baseline.ts'
 import * as deployCommand from './commands/deploy.ts'
 import * as infoCommand from './commands/info.ts'
 import * as statusCommand from './commands/status.ts'
@@ -31,7 +32,7 @@ export async function main(argv: readonly string[], o: Output = processOutput): 
     .exitOverride()
     .configureOutput({ writeOut: (s) => o.out(s), writeErr: () => undefined })
     .showSuggestionAfterError(true)
-  for (const c of [infoCommand, deployCommand, statusCommand]) c.register(program, o, setExit)
+  for (const c of [infoCommand, deployCommand, statusCommand, baselineCommand]) c.register(program, o, setExit)
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => o.out(s), writeErr: () => undefined })
 
   if (argv.length === 0) {

@@ -1,0 +1,31 @@
+import type { Command } from 'commander'
+import { baseline, type ModuleBaselineResult } from '../../baseline/baseline.ts'
+import { report, type Output } from '../output.ts'
+
+const icon = { same: '✅', written: '📝', differs: '❌' } as const
+
+function text(rows: ModuleBaselineResult[], showDiff: boolean): string {
+  return rows
+    .map((r) => {
+      const line = `${icon[r.status]} ${r.module}: ${
+        r.status === 'same' ? 'baseline is what the schema and extras produce' : r.status === 'written' ? `wrote ${r.files.join(', ')}` : 'committed baseline differs from regeneration'
+      }`
+      return showDiff && r.diff ? `${line}\n${r.diff}` : line
+    })
+    .join('\n')
+}
+
+export function register(program: Command, o: Output, setExit: (code: number) => void) {
+  program
+    .command('baseline')
+    .description('regenerate each module\'s migrations/0_baseline (migration.sql and down.sql) from its schema and sql/ extras')
+    .option('--module <module>', 'one module: admin, storage-element or query')
+    .option('--check', 'write nothing; exit 1 and print the difference when the committed files are not what regeneration produces')
+    .option('--dry-run', 'print what would change, write nothing')
+    .option('--json', 'print the report as JSON')
+    .action(async (opts: { module?: string; check?: boolean; dryRun?: boolean; json?: boolean }) => {
+      const rows = await baseline({ module: opts.module, check: opts.check, dryRun: opts.dryRun })
+      report(o, !!opts.json, rows, (r) => text(r, !!(opts.check || opts.dryRun)))
+      setExit(opts.check && rows.some((r) => r.status === 'differs') ? 1 : 0)
+    })
+}
