@@ -9,6 +9,8 @@ import * as baselineCommand from './commands/baseline.ts'
 import * as deployCommand from './commands/deploy.ts'
 import * as infoCommand from './commands/info.ts'
 import * as statusCommand from './commands/status.ts'
+import * as archiveCommand from './commands/archive.ts'
+import * as verifyCommand from './commands/verify.ts'
 
 export const exitCodesHelp = `
 Exit codes:
@@ -32,7 +34,7 @@ export async function main(argv: readonly string[], o: Output = processOutput): 
     .exitOverride()
     .configureOutput({ writeOut: (s) => o.out(s), writeErr: () => undefined })
     .showSuggestionAfterError(true)
-  for (const c of [infoCommand, deployCommand, statusCommand, baselineCommand]) c.register(program, o, setExit)
+  for (const c of [infoCommand, deployCommand, statusCommand, baselineCommand, verifyCommand, archiveCommand]) c.register(program, o, setExit)
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => o.out(s), writeErr: () => undefined })
 
   if (argv.length === 0) {

@@ -31,11 +31,11 @@ CREATE TABLE "users" (
     "role" "user_role_enum" NOT NULL,
     "status" "user_status_enum" NOT NULL,
     "is_system" BOOLEAN NOT NULL,
-    "last_login" TIMESTAMPTZ(6),
+    "last_login" TIMESTAMPTZ,
     "failed_login_attempts" INTEGER NOT NULL,
-    "lockout_until" TIMESTAMPTZ(6),
-    "created_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    "updated_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "lockout_until" TIMESTAMPTZ,
+    "created_at" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "updated_at" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
 
     CONSTRAINT "users_pkey" PRIMARY KEY ("id")
 );
@@ -55,11 +55,11 @@ CREATE TABLE "storage_elements" (
     "used_bytes" BIGINT NOT NULL,
     "file_count" INTEGER NOT NULL,
     "retention_days" INTEGER,
-    "last_health_check" TIMESTAMPTZ(6),
+    "last_health_check" TIMESTAMPTZ,
     "is_replicated" BOOLEAN NOT NULL,
     "replica_count" INTEGER NOT NULL,
-    "created_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    "updated_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "created_at" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "updated_at" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
 
     CONSTRAINT "storage_elements_pkey" PRIMARY KEY ("id")
 );
@@ -72,15 +72,15 @@ CREATE TABLE "service_accounts" (
     "client_id" VARCHAR(100) NOT NULL,
     "client_secret_hash" VARCHAR(255) NOT NULL,
     "secret_history" JSONB DEFAULT '[]',
-    "secret_changed_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "secret_changed_at" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "role" "service_account_role_enum" NOT NULL DEFAULT 'USER',
     "status" "service_account_status_enum" NOT NULL DEFAULT 'ACTIVE',
     "is_system" BOOLEAN NOT NULL DEFAULT false,
     "rate_limit" INTEGER NOT NULL DEFAULT 100,
-    "secret_expires_at" TIMESTAMPTZ(6) NOT NULL,
-    "last_used_at" TIMESTAMPTZ(6),
-    "created_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    "updated_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "secret_expires_at" TIMESTAMPTZ NOT NULL,
+    "last_used_at" TIMESTAMPTZ,
+    "created_at" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "updated_at" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
 
     CONSTRAINT "service_accounts_pkey" PRIMARY KEY ("id")
 );
@@ -92,8 +92,8 @@ CREATE TABLE "jwt_keys" (
     "private_key" TEXT NOT NULL,
     "public_key" TEXT NOT NULL,
     "algorithm" VARCHAR(10) NOT NULL DEFAULT 'RS256',
-    "created_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    "expires_at" TIMESTAMPTZ(6) NOT NULL,
+    "created_at" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "expires_at" TIMESTAMPTZ NOT NULL,
     "is_active" BOOLEAN NOT NULL DEFAULT true,
     "rotation_count" INTEGER NOT NULL DEFAULT 0,
 
@@ -119,7 +119,7 @@ CREATE TABLE "audit_logs" (
     "success" BOOLEAN NOT NULL,
     "error_message" TEXT,
     "hmac_signature" VARCHAR(64) NOT NULL,
-    "created_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "created_at" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
 
     CONSTRAINT "audit_logs_pkey" PRIMARY KEY ("id")
 );

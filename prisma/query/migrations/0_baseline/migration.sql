@@ -11,9 +11,9 @@ CREATE TABLE "file_metadata_cache" (
     "description" TEXT,
     "storage_element_id" VARCHAR(50) NOT NULL,
     "storage_element_url" VARCHAR(512) NOT NULL,
-    "created_at" TIMESTAMPTZ(6) NOT NULL,
-    "updated_at" TIMESTAMPTZ(6) NOT NULL,
-    "cache_updated_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "created_at" TIMESTAMPTZ NOT NULL,
+    "updated_at" TIMESTAMPTZ NOT NULL,
+    "cache_updated_at" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "search_vector" tsvector,
 
     CONSTRAINT "file_metadata_cache_pkey" PRIMARY KEY ("id")
@@ -28,7 +28,7 @@ CREATE TABLE "search_history" (
     "results_count" INTEGER NOT NULL,
     "response_time_ms" INTEGER NOT NULL,
     "username" VARCHAR(255),
-    "created_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "created_at" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
 
     CONSTRAINT "search_history_pkey" PRIMARY KEY ("id")
 );
@@ -42,7 +42,7 @@ CREATE TABLE "download_statistics" (
     "was_resumed" BOOLEAN NOT NULL,
     "username" VARCHAR(255),
     "storage_element_id" VARCHAR(50) NOT NULL,
-    "created_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "created_at" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
 
     CONSTRAINT "download_statistics_pkey" PRIMARY KEY ("id")
 );

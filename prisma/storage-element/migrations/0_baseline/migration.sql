@@ -2,15 +2,15 @@
 CREATE TABLE "storage_elem_01_config" (
     "id" SERIAL NOT NULL,
     "current_mode" VARCHAR(10) NOT NULL,
-    "mode_changed_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "mode_changed_at" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "mode_changed_by" VARCHAR(255),
     "is_master" BOOLEAN NOT NULL,
-    "master_elected_at" TIMESTAMPTZ(6),
+    "master_elected_at" TIMESTAMPTZ,
     "total_files" INTEGER NOT NULL,
     "total_size_bytes" BIGINT NOT NULL,
-    "last_cache_rebuild" TIMESTAMPTZ(6),
-    "created_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    "updated_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "last_cache_rebuild" TIMESTAMPTZ,
+    "created_at" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "updated_at" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
 
     CONSTRAINT "storage_elem_01_config_pkey" PRIMARY KEY ("id")
 );
@@ -22,8 +22,8 @@ CREATE TABLE "storage_elem_01_files" (
     "storage_filename" VARCHAR(500) NOT NULL,
     "file_size" BIGINT NOT NULL,
     "content_type" VARCHAR(255) NOT NULL,
-    "created_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    "updated_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "created_at" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "updated_at" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "created_by_id" VARCHAR(255) NOT NULL,
     "created_by_username" VARCHAR(255) NOT NULL,
     "created_by_fullname" VARCHAR(500),
@@ -45,8 +45,8 @@ CREATE TABLE "storage_elem_01_wal" (
     "file_id" UUID,
     "operation_data" JSONB NOT NULL,
     "error_message" TEXT,
-    "started_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    "completed_at" TIMESTAMPTZ(6),
+    "started_at" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "completed_at" TIMESTAMPTZ,
     "duration_ms" INTEGER,
     "user_id" VARCHAR(255),
 

@@ -1,0 +1,32 @@
+import type { Command } from 'commander'
+import type { CheckItem } from '../../catalog/compare.ts'
+import { verify, type VerifyReport } from '../../verify/verify.ts'
+import { report, type Output } from '../output.ts'
+
+function line(i: CheckItem): string {
+  const detail = i.ok ? (i.expected && i.expected !== 'exists' ? `: ${i.expected}` : '') : `: expected ${i.expected ?? 'present'}, found ${i.actual ?? 'nothing'}`
+  return `  ${i.ok ? '✅' : '❌'} ${i.category} ${i.name}${detail}`
+}
+
+function text(rows: VerifyReport[]): string {
+  return rows
+    .map((r) => {
+      const failed = r.items.filter((i) => !i.ok).length
+      const head = `${r.ok ? '✅' : '❌'} ${r.module}: ${r.items.length - failed}/${r.items.length} checks pass  (${r.database})`
+      return [head, ...r.items.map(line)].join('\n')
+    })
+    .join('\n\n')
+}
+
+export function register(program: Command, o: Output, setExit: (code: number) => void) {
+  program
+    .command('verify')
+    .description('post-migration checklist: every table, column, key, index, enum, check, trigger and function of the baseline, isolation and drift (exit 1 on any ❌)')
+    .option('--module <module>', 'one module: admin, storage-element or query')
+    .option('--json', 'print the report as JSON')
+    .action(async (opts: { module?: string; json?: boolean }) => {
+      const rows = await verify({ module: opts.module })
+      report(o, !!opts.json, rows, text)
+      setExit(rows.every((r) => r.ok) ? 0 : 1)
+    })
+}

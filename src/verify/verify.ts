@@ -1,0 +1,86 @@
+import { BASELINE_NAME, readCommittedBaseline } from '../baseline/baseline.ts'
+import { compareCatalogs, foreignKeyTypeChecks, type CheckItem } from '../catalog/compare.ts'
+import { readCatalog } from '../catalog/read.ts'
+import { describeTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
+import { withClient, type ModuleTarget } from '../db/targets.ts'
+import { ArtstoreError } from '../errors.ts'
+import { readAppliedMigrations } from '../history/history.ts'
+import { runPrismaForModule } from '../prisma/run.ts'
+import { expectedCatalog } from './expected.ts'
+import { baselineChecksum, isolationChecks } from './isolation.ts'
+
+export class BaselineMissingError extends ArtstoreError {
+  constructor(module: string) {
+    super(`the ${module} module has no committed baseline: run npx artstore-db baseline --module ${module}`)
+  }
+}
+
+export interface VerifyReport extends ReturnType<typeof describeTarget> {
+  ok: boolean
+  /** True when the module's schema holds none of its tables (nothing deployed yet). */
+  empty: boolean
+  items: CheckItem[]
+}
+
+/** Prisma's own drift check: the live schema against the Prisma schema (exit 0 same, 2 different). */
+async function driftCheck(t: ModuleTarget): Promise<CheckItem> {
+  const run = await runPrismaForModule(t, ['migrate', 'diff', '--from-config-datasource', '--to-schema', t.module.schemaFile, '--exit-code'])
+  const summary = run.stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => /^\[[+\-*]\]/.test(l))
+  if (run.exitCode === 0) return { category: 'drift', name: 'Prisma sees no drift between the database and schema.prisma', ok: true }
+  return {
+    category: 'drift',
+    name: 'Prisma sees no drift between the database and schema.prisma',
+    ok: false,
+    actual: run.exitCode === 2 ? summary.slice(0, 10).join('; ') || 'differences found' : run.stderr.trim().split('\n')[0],
+  }
+}
+
+async function historyCheck(t: ModuleTarget, applied: Awaited<ReturnType<typeof readAppliedMigrations>>): Promise<CheckItem> {
+  const row = applied.find((a) => a.name === BASELINE_NAME && !a.rolledBack)
+  const expected = baselineChecksum(t.module)
+  const ok = !!row && row.finished && row.checksum === expected
+  return {
+    category: 'history',
+    name: `${BASELINE_NAME} is applied with the committed checksum`,
+    ok,
+    ...(ok ? {} : { expected: expected?.slice(0, 16), actual: row ? (row.finished ? `checksum ${row.checksum.slice(0, 16)}` : 'failed') : 'not applied' }),
+  }
+}
+
+/**
+ * The post-migration checklist of one module: every object of its baseline (derived from the schema
+ * and the extras) compared with the live schema, FK type matches, the history row, isolation, and
+ * Prisma's drift check. Read-only.
+ */
+export async function verifyModule(t: ModuleTarget): Promise<VerifyReport> {
+  const baselineSql = readCommittedBaseline(t.module).up
+  if (baselineSql === undefined) throw new BaselineMissingError(t.module.name)
+  const { items, empty } = await withClient(t, async (c) => {
+    const expected = await expectedCatalog(c, baselineSql)
+    const actual = await readCatalog(c, t.pgSchema)
+    const empty = !expected.tables.some((name) => actual.tables.includes(name))
+    const items: CheckItem[] = []
+    if (empty) {
+      items.push({ category: 'tables', name: `the module's tables are in schema ${t.pgSchema}`, ok: false, actual: `none: run npx artstore-db deploy --module ${t.module.name}` })
+    }
+    items.push(...compareCatalogs(expected, actual, ['_prisma_migrations']))
+    items.push(...foreignKeyTypeChecks(actual))
+    items.push(await historyCheck(t, await readAppliedMigrations(c)))
+    items.push(...(await isolationChecks(c, t, expected.tables)))
+    return { items, empty }
+  })
+  if (!empty) items.push(await driftCheck(t))
+  return { ...describeTarget(t), ok: items.every((i) => i.ok), empty, items }
+}
+
+/** `verify`: the checklist for each selected module. */
+export function verify(opts: CommandOptions = {}): Promise<VerifyReport[]> {
+  return withCheckedTargets(opts, async (targets) => {
+    const out: VerifyReport[] = []
+    for (const t of targets) out.push(await verifyModule(t))
+    return out
+  })
+}
