@@ -10,7 +10,6 @@ import * as deployCommand from './commands/deploy.ts'
 import * as infoCommand from './commands/info.ts'
 import * as statusCommand from './commands/status.ts'
 import * as archiveCommand from './commands/archive.ts'
-import * as archiveCommand from './commands/archive.ts'
 import * as verifyCommand from './commands/verify.ts'
 
 export const exitCodesHelp = `
@@ -35,7 +34,7 @@ export async function main(argv: readonly string[], o: Output = processOutput): 
     .exitOverride()
     .configureOutput({ writeOut: (s) => o.out(s), writeErr: () => undefined })
     .showSuggestionAfterError(true)
-  for (const c of [infoCommand, deployCommand, statusCommand, baselineCommand, verifyCommand, archiveCommand, archiveCommand]) c.register(program, o, setExit)
+  for (const c of [infoCommand, deployCommand, statusCommand, baselineCommand, verifyCommand, archiveCommand]) c.register(program, o, setExit)
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => o.out(s), writeErr: () => undefined })
 
   if (argv.length === 0) {
