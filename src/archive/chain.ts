@@ -54,8 +54,11 @@ function findCycle<T extends ChainNode>(stuck: readonly T[], parents: Map<T, T[]
     path.push(n)
     n = parents.get(n)!.find((p) => stuck.includes(p))!
   }
+  // Parent → child, starting from the first file by name, so the same cycle always reads the same.
   const cycle = path.slice(path.indexOf(n)).reverse()
-  return [...cycle, cycle[0]].map((x) => x.file)
+  const first = cycle.indexOf([...cycle].sort((a, b) => a.file.localeCompare(b.file))[0])
+  const rotated = [...cycle.slice(first), ...cycle.slice(0, first)]
+  return [...rotated, rotated[0]].map((x) => x.file)
 }
 
 /**
