@@ -6,7 +6,7 @@ import { ArchiveConflictError, ArchiveTamperedError, InvalidArchiveDateError, No
 import { copyVerified, fsyncDir, removeEmptyDirs, writeAtomic, writeDurable } from './fsops.ts'
 import { chainEntries, countMigrations, MANIFEST_FORMAT, manifestJson, renderManifestMd, type Manifest } from './manifest.ts'
 import { orderSource, scanSource, type OrderedFile, type ScannedSource, type SkippedItem, type SourceFile, type SourceKind } from './source.ts'
-import { defaultArchiveRoot, displayPath, INDEX_FILE, listArchives, moduleArchiveDir, renderIndex, type StoredArchive } from './store.ts'
+import { defaultArchiveRoot, displayPath, INDEX_FILE, listArchives, moduleArchiveDir, recordedPath, renderIndex, type StoredArchive } from './store.ts'
 import { checkArchive } from './verify.ts'
 
 export interface ArchiveOptions {
@@ -71,7 +71,7 @@ function checkSourceDir(given: string, root: string): string {
 
 /** The existing archive that already holds these files: byte-identical, or (for an empty source) moved from it. */
 function findArchived(scan: ScannedSource, existing: readonly StoredArchive[]): StoredArchive | undefined {
-  if (!scan.files.length) return existing.find((a) => a.manifest?.from === displayPath(scan.dir))
+  if (!scan.files.length) return existing.find((a) => a.manifest?.from === recordedPath(scan.dir))
   return existing.find((a) => a.manifest && scan.files.every((f) => a.manifest!.entries.some((e) => e.path === f.path && e.sha256 === f.sha256)))
 }
 
@@ -161,7 +161,7 @@ export async function archive(opts: ArchiveOptions): Promise<ArchiveResult> {
 
   const { entries, sum } = chainEntries(module, files)
   const manifest: Manifest = {
-    format: MANIFEST_FORMAT, module, source: scan.kind, name, archivedOn: date, from: displayPath(scan.dir),
+    format: MANIFEST_FORMAT, module, source: scan.kind, name, archivedOn: date, from: recordedPath(scan.dir),
     migrations: countMigrations(entries), entries, skipped: scan.skipped, sum,
   }
   if (opts.database) {

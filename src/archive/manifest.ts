@@ -38,7 +38,7 @@ export interface Manifest {
   /** The archive folder's name: `<archivedOn>-<source>`. */
   name: string
   archivedOn: string
-  /** The folder the files were moved from, relative to the project root when inside it. */
+  /** The folder the files were moved from, relative to the project root (never an absolute path). */
   from: string
   migrations: number
   entries: ManifestEntry[]

@@ -25,6 +25,12 @@ export function displayPath(abs: string): string {
   return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel.split(path.sep).join('/') : abs
 }
 
+/**
+ * A source folder as manifests record it: relative to the project root, even when outside it
+ * (`../artStore/admin-module/alembic/versions`), so no machine's absolute path is committed.
+ */
+export const recordedPath = (abs: string) => path.relative(projectRoot, abs).split(path.sep).join('/') || '.'
+
 export const moduleArchiveDir = (root: string, module: ModuleName) => path.join(root, module, 'archive')
 
 function readManifest(dir: string): Pick<StoredArchive, 'manifest' | 'manifestError'> {
