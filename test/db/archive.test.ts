@@ -126,6 +126,7 @@ describe('the command line: exit codes and one-line errors', () => {
     expect(ok.exitCode, ok.stderr).toBe(0)
     expect(ok.stdout.trim().split('\n')).toHaveLength(4)
     expect(ok.stdout).toMatch(/^✅ admin {2}\S+admin\/archive\/2025-11-16-alembic: 5 files, 5 migrations, chain sum [0-9a-f]{16}…$/m)
+    expect(ok.stdout).toMatch(/^✅ query {2}\S+: 1 file, 1 migration, chain sum/m)
 
     const again = await runCli(archiveArgs('admin', path.join(dir, 'admin', 'versions'), root))
     expect(again.exitCode).toBe(0)

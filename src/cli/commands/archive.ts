@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { archive, type ArchiveResult } from '../../archive/archive.ts'
-import type { DatabaseVersionRecord } from '../../archive/manifest.ts'
+import { plural, type DatabaseVersionRecord } from '../../archive/manifest.ts'
 import { verify, type VerifyReport } from '../../archive/verify.ts'
 import { report, type Output } from '../output.ts'
 
@@ -27,7 +27,7 @@ function databaseLine(d: DatabaseVersionRecord): string {
 }
 
 function archiveText(r: ArchiveResult): string {
-  const what = `${r.migrations} migration${r.migrations === 1 ? '' : 's'} (${r.source})`
+  const what = `${plural(r.migrations, 'migration')} (${r.source})`
   if (r.status === 'already-archived') {
     const left = r.leftovers.length ? `; removed ${r.leftovers.length} identical copies an interrupted run left in ${r.from}` : '; nothing changed'
     return `✅ ${r.module}: already archived in ${r.archive}, ${what}${left}`
@@ -44,7 +44,7 @@ function archiveText(r: ArchiveResult): string {
 function verifyText(r: VerifyReport): string {
   if (!r.archives.length) return 'no archives to verify'
   const lines = r.archives.map((a) => {
-    if (a.ok) return `✅ ${a.module}  ${a.archive}: ${a.files} files, ${a.migrations} migrations, chain sum ${a.sum?.slice(0, 16)}…`
+    if (a.ok) return `✅ ${a.module}  ${a.archive}: ${plural(a.files, 'file')}, ${plural(a.migrations, 'migration')}, chain sum ${a.sum?.slice(0, 16)}…`
     const [first, ...more] = a.problems
     const rest = more.length ? ` (+${more.length} more)` : ''
     return `❌ ${a.module}  ${a.archive}: ${first.file}: ${first.detail}${rest} → restore the archive from version control; archived files never change`
