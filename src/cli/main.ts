@@ -6,8 +6,10 @@ import { isArtstoreError } from '../errors.ts'
 import { projectRoot } from '../modules.ts'
 import { processOutput, type Output } from './output.ts'
 import * as baselineCommand from './commands/baseline.ts'
+import * as cycleCommand from './commands/cycle.ts'
 import * as deployCommand from './commands/deploy.ts'
 import * as infoCommand from './commands/info.ts'
+import * as rollbackCommand from './commands/rollback.ts'
 import * as statusCommand from './commands/status.ts'
 import * as archiveCommand from './commands/archive.ts'
 import * as verifyCommand from './commands/verify.ts'
@@ -34,7 +36,7 @@ export async function main(argv: readonly string[], o: Output = processOutput): 
     .exitOverride()
     .configureOutput({ writeOut: (s) => o.out(s), writeErr: () => undefined })
     .showSuggestionAfterError(true)
-  for (const c of [infoCommand, deployCommand, statusCommand, baselineCommand, verifyCommand, archiveCommand]) c.register(program, o, setExit)
+  for (const c of [infoCommand, deployCommand, statusCommand, baselineCommand, verifyCommand, rollbackCommand, cycleCommand, archiveCommand]) c.register(program, o, setExit)
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => o.out(s), writeErr: () => undefined })
 
   if (argv.length === 0) {

@@ -1,7 +1,8 @@
 import { describeTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
-import type { ModuleTarget } from '../db/targets.ts'
+import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { runPrismaForModule } from '../prisma/run.ts'
 import { moduleStatus } from '../status/status.ts'
+import { assertOwnDatabase } from '../verify/isolation.ts'
 
 export interface DeployOptions extends CommandOptions {
   /** Report what would be applied, and apply nothing. */
@@ -46,6 +47,8 @@ async function deployOne(t: ModuleTarget, dryRun: boolean): Promise<ModuleDeploy
  */
 export function deploy(opts: DeployOptions = {}): Promise<ModuleDeployResult[]> {
   return withCheckedTargets(opts, async (targets) => {
+    // Every module's database is checked before any is changed (a URL may point at another module's).
+    for (const t of targets) await withClient(t, (c) => assertOwnDatabase(c, t))
     const results: ModuleDeployResult[] = []
     for (const t of targets) {
       const failedBefore = results.some((r) => r.status === 'failed')

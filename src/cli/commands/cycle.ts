@@ -1,0 +1,27 @@
+import type { Command } from 'commander'
+import { cycle, type CycleResult } from '../../cycle/cycle.ts'
+import { report, type Output } from '../output.ts'
+
+function text(rows: CycleResult[]): string {
+  return rows
+    .map((r) =>
+      [
+        `${r.ok ? '✅' : '❌'} ${r.module}: ${r.steps.map((s) => `${s.name} ${s.ms} ms`).join(' → ')}  (${r.database}, dropped)`,
+        ...r.steps.filter((s) => !s.ok).map((s) => `   ❌ ${s.name}: ${s.detail}`),
+      ].join('\n'),
+    )
+    .join('\n')
+}
+
+export function register(program: Command, o: Output, setExit: (code: number) => void) {
+  program
+    .command('cycle')
+    .description('on a scratch database per module: deploy → verify → rollback → nothing left → deploy → verify, timed (exit 1 on any failure)')
+    .option('--module <module>', 'one module: admin, storage-element or query')
+    .option('--json', 'print the report as JSON')
+    .action(async (opts: { module?: string; json?: boolean }) => {
+      const rows = await cycle({ module: opts.module })
+      report(o, !!opts.json, rows, text)
+      setExit(rows.every((r) => r.ok) ? 0 : 1)
+    })
+}

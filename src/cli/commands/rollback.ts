@@ -1,0 +1,23 @@
+import type { Command } from 'commander'
+import { rollback, type RollbackResult } from '../../rollback/rollback.ts'
+import { report, type Output } from '../output.ts'
+
+function text(r: RollbackResult): string {
+  if (r.status === 'would-roll-back') return `📝 ${r.module}: would run, in one transaction  (${r.database})\n${r.sql}`
+  if (r.status === 'not-applied') return `✅ ${r.module}: the baseline is not applied; nothing to roll back  (${r.database})`
+  return `✅ ${r.module}: rolled back (down.sql, baseline history row removed)  (${r.database})`
+}
+
+export function register(program: Command, o: Output, setExit: (code: number) => void) {
+  program
+    .command('rollback')
+    .description("revert one module's baseline: run its down.sql and remove the baseline's history row, in one transaction")
+    .option('--module <module>', 'the module: admin, storage-element or query (required)')
+    .option('--yes', 'confirm: every table of the module is dropped, with its data')
+    .option('--dry-run', 'print the SQL that would run, change nothing')
+    .option('--json', 'print the report as JSON')
+    .action(async (opts: { module?: string; yes?: boolean; dryRun?: boolean; json?: boolean }) => {
+      report(o, !!opts.json, await rollback(opts), text)
+      setExit(0)
+    })
+}
