@@ -1,9 +1,12 @@
 // Shared by the three prisma.config.ts files: one module's schema, migrations and database URL.
 import { modules, type ModuleName } from '../src/modules.ts'
 import { resolveModuleUrl } from '../src/config/urls.ts'
+import { storageElementInstance } from '../src/prefix/prefix.ts'
 
+/** One module's schema, migrations and URL; STORAGE_ELEMENT_PREFIX selects a storage-element instance. */
 export function configFor(name: ModuleName) {
-  const module = modules[name]
+  const prefix = process.env.STORAGE_ELEMENT_PREFIX
+  const module = name === 'storage-element' && prefix ? storageElementInstance(prefix) : modules[name]
   const url = resolveModuleUrl(module, process.env)?.url
   return {
     schema: module.schemaFile,

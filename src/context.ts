@@ -1,5 +1,6 @@
 import { checkConnection, withModuleTargets, type ModuleTarget } from './db/targets.ts'
-import { selectModules } from './modules.ts'
+import { getModule, selectModules, type ModuleInfo } from './modules.ts'
+import { PrefixWithoutStorageElementError, storageElementInstance } from './prefix/prefix.ts'
 
 /** What every database command takes. */
 export interface CommandOptions {
@@ -7,6 +8,17 @@ export interface CommandOptions {
   module?: string
   /** Where the database URLs are read from; default process.env. */
   env?: Record<string, string | undefined>
+  /** The storage element's table prefix; default STORAGE_ELEMENT_PREFIX, else the schema file's. */
+  prefix?: string
+}
+
+/** The selected modules, with the storage element rendered for the requested prefix. */
+export function modulesFor(opts: CommandOptions): ModuleInfo[] {
+  const prefix = opts.prefix ?? (opts.env ?? process.env).STORAGE_ELEMENT_PREFIX
+  if (opts.prefix !== undefined && opts.module !== undefined && getModule(opts.module).name !== 'storage-element') {
+    throw new PrefixWithoutStorageElementError(opts.module)
+  }
+  return selectModules(opts.module, prefix ? () => storageElementInstance(prefix) : undefined)
 }
 
 /**
@@ -14,7 +26,7 @@ export interface CommandOptions {
  * the embedded server if needed), and prove each is reachable before anything is changed.
  */
 export function withCheckedTargets<T>(opts: CommandOptions, fn: (targets: ModuleTarget[]) => Promise<T>): Promise<T> {
-  const selected = selectModules(opts.module)
+  const selected = modulesFor(opts)
   return withModuleTargets(selected, opts.env ?? process.env, async (targets) => {
     for (const t of targets) await checkConnection(t)
     return fn(targets)

@@ -23,10 +23,14 @@ export interface ModuleInfo {
    * (DATABASE_URL or the embedded default). It holds the module's `_prisma_migrations` table,
    * so it must never change once a database has been deployed.
    */
-  pgSchema: 'admin' | 'storage_element' | 'query'
+  pgSchema: string
+  /** Storage element only: the instance's table prefix, when it is not the schema file's own. */
+  prefix?: string
+  /** Variables every Prisma process of this module gets (e.g. STORAGE_ELEMENT_PREFIX). */
+  prismaEnv?: Record<string, string>
 }
 
-function describe(name: ModuleName, urlVariable: ModuleInfo['urlVariable'], pgSchema: ModuleInfo['pgSchema']): ModuleInfo {
+function describe(name: ModuleName, urlVariable: ModuleInfo['urlVariable'], pgSchema: string): ModuleInfo {
   const dir = path.join(projectRoot, 'prisma', name)
   return {
     name,
@@ -50,7 +54,11 @@ export function getModule(name: string): ModuleInfo {
   return modules[name as ModuleName]
 }
 
-/** The modules a command acts on: the one given, or all of them in registry order. */
-export function selectModules(name?: string): ModuleInfo[] {
-  return name === undefined ? moduleNames.map((n) => modules[n]) : [getModule(name)]
+/**
+ * The modules a command acts on: the one given, or all of them in registry order. `instance`
+ * replaces the storage element by another of its instances (see src/prefix/prefix.ts).
+ */
+export function selectModules(name?: string, instance?: (m: ModuleInfo) => ModuleInfo): ModuleInfo[] {
+  const selected = name === undefined ? moduleNames.map((n) => modules[n]) : [getModule(name)]
+  return instance ? selected.map((m) => (m.name === 'storage-element' ? instance(m) : m)) : selected
 }

@@ -87,6 +87,6 @@ export function runPrismaForModule(target: ModuleTarget, args: readonly string[]
   return runPrisma(args, {
     ...opts,
     configFile: target.module.configFile,
-    env: { ...opts.env, [target.module.urlVariable]: target.url },
+    env: { ...target.module.prismaEnv, ...opts.env, [target.module.urlVariable]: target.url },
   })
 }

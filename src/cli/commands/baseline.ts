@@ -20,11 +20,12 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .command('baseline')
     .description('regenerate each module\'s migrations/0_baseline (migration.sql and down.sql) from its schema and sql/ extras')
     .option('--module <module>', 'one module: admin, storage-element or query')
+    .option('--prefix <prefix>', 'storage-element instance prefix (default STORAGE_ELEMENT_PREFIX, else storage_elem_01)')
     .option('--check', 'write nothing; exit 1 and print the difference when the committed files are not what regeneration produces')
     .option('--dry-run', 'print what would change, write nothing')
     .option('--json', 'print the report as JSON')
-    .action(async (opts: { module?: string; check?: boolean; dryRun?: boolean; json?: boolean }) => {
-      const rows = await baseline({ module: opts.module, check: opts.check, dryRun: opts.dryRun })
+    .action(async (opts: { module?: string; prefix?: string; check?: boolean; dryRun?: boolean; json?: boolean }) => {
+      const rows = await baseline({ module: opts.module, prefix: opts.prefix, check: opts.check, dryRun: opts.dryRun })
       report(o, !!opts.json, rows, (r) => text(r, !!(opts.check || opts.dryRun)))
       setExit(opts.check && rows.some((r) => r.status === 'differs') ? 1 : 0)
     })

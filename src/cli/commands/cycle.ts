@@ -18,9 +18,10 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .command('cycle')
     .description('on a scratch database per module: deploy → verify → rollback → nothing left → deploy → verify, timed (exit 1 on any failure)')
     .option('--module <module>', 'one module: admin, storage-element or query')
+    .option('--prefix <prefix>', 'storage-element instance prefix (default STORAGE_ELEMENT_PREFIX, else storage_elem_01)')
     .option('--json', 'print the report as JSON')
-    .action(async (opts: { module?: string; json?: boolean }) => {
-      const rows = await cycle({ module: opts.module })
+    .action(async (opts: { module?: string; prefix?: string; json?: boolean }) => {
+      const rows = await cycle({ module: opts.module, prefix: opts.prefix })
       report(o, !!opts.json, rows, text)
       setExit(rows.every((r) => r.ok) ? 0 : 1)
     })

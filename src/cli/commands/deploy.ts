@@ -26,10 +26,11 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .command('deploy')
     .description('apply pending migrations (prisma migrate deploy) to each module, one after another')
     .option('--module <module>', 'one module: admin, storage-element or query')
+    .option('--prefix <prefix>', 'storage-element instance prefix (default STORAGE_ELEMENT_PREFIX, else storage_elem_01)')
     .option('--dry-run', 'list the migrations that would be applied, change nothing')
     .option('--json', 'print the report as JSON')
-    .action(async (opts: { module?: string; json?: boolean; dryRun?: boolean }) => {
-      const rows = await deploy({ module: opts.module, dryRun: opts.dryRun })
+    .action(async (opts: { module?: string; prefix?: string; json?: boolean; dryRun?: boolean }) => {
+      const rows = await deploy({ module: opts.module, prefix: opts.prefix, dryRun: opts.dryRun })
       report(o, !!opts.json, rows, text)
       setExit(rows.some((r) => r.status === 'failed') ? 1 : 0)
     })

@@ -19,9 +19,10 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .command('info')
     .description('show the database each module uses (password masked) and the Prisma, engine and PostgreSQL versions')
     .option('--module <module>', 'one module: admin, storage-element or query')
+    .option('--prefix <prefix>', 'storage-element instance prefix (default STORAGE_ELEMENT_PREFIX, else storage_elem_01)')
     .option('--json', 'print the report as JSON')
-    .action(async (opts: { module?: string; json?: boolean }) => {
-      report(o, !!opts.json, await info({ module: opts.module }), text)
+    .action(async (opts: { module?: string; prefix?: string; json?: boolean }) => {
+      report(o, !!opts.json, await info({ module: opts.module, prefix: opts.prefix }), text)
       setExit(0)
     })
 }

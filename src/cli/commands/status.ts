@@ -28,9 +28,10 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .command('status')
     .description('compare each module\'s migrations folder with its _prisma_migrations table (exit 1 unless all are up to date)')
     .option('--module <module>', 'one module: admin, storage-element or query')
+    .option('--prefix <prefix>', 'storage-element instance prefix (default STORAGE_ELEMENT_PREFIX, else storage_elem_01)')
     .option('--json', 'print the report as JSON')
-    .action(async (opts: { module?: string; json?: boolean }) => {
-      const rows = await status({ module: opts.module })
+    .action(async (opts: { module?: string; prefix?: string; json?: boolean }) => {
+      const rows = await status({ module: opts.module, prefix: opts.prefix })
       report(o, !!opts.json, rows, text)
       setExit(rows.every((r) => r.state === 'up-to-date') ? 0 : 1)
     })
