@@ -49,33 +49,39 @@ export interface PrismaRun {
   durationMs: number
 }
 
+/** Spawns the Prisma CLI through the offline engine bridge; the caller owns the child process. */
+export function spawnPrisma(args: readonly string[], opts: PrismaRunOptions = {}, stdio: 'pipe' | 'inherit' = 'pipe') {
+  const env = prismaEnv({ ...process.env, ...opts.env })
+  const fullArgs = [...args, ...(opts.configFile ? ['--config', opts.configFile] : [])]
+  const secrets = passwordsOf(Object.values(env).filter((v): v is string => !!v && v.includes('://')))
+  const child = spawn(process.execPath, [prismaCli, ...fullArgs], {
+    cwd: opts.cwd ?? projectRoot,
+    env: env as NodeJS.ProcessEnv,
+    stdio: ['ignore', stdio, stdio],
+    timeout: opts.timeoutMs,
+  })
+  return { child, args: fullArgs, mask: (text: string) => maskSecrets(text, secrets) }
+}
+
 /**
  * Runs one Prisma CLI command through the offline engine bridge and returns its exit code and output.
  * Never throws for a non-zero exit: the caller decides what that means.
  */
 export function runPrisma(args: readonly string[], opts: PrismaRunOptions = {}): Promise<PrismaRun> {
-  const env = prismaEnv({ ...process.env, ...opts.env })
-  const fullArgs = [...args, ...(opts.configFile ? ['--config', opts.configFile] : [])]
-  const secrets = passwordsOf(Object.values(env).filter((v): v is string => !!v && v.includes('://')))
+  const { child, args: fullArgs, mask } = spawnPrisma(args, { timeoutMs: 300_000, ...opts })
   const started = performance.now()
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [prismaCli, ...fullArgs], {
-      cwd: opts.cwd ?? projectRoot,
-      env: env as NodeJS.ProcessEnv,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: opts.timeoutMs ?? 300_000,
-    })
     let stdout = ''
     let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d))
-    child.stderr.on('data', (d: Buffer) => (stderr += d))
+    child.stdout!.on('data', (d: Buffer) => (stdout += d))
+    child.stderr!.on('data', (d: Buffer) => (stderr += d))
     child.on('error', reject)
     child.on('close', (code, signal) =>
       resolve({
         args: fullArgs,
         exitCode: code ?? (signal ? 128 : 1),
-        stdout: maskSecrets(stdout, secrets),
-        stderr: maskSecrets(stderr, secrets),
+        stdout: mask(stdout),
+        stderr: mask(stderr),
         durationMs: Math.round(performance.now() - started),
       }),
     )
@@ -84,9 +90,14 @@ export function runPrisma(args: readonly string[], opts: PrismaRunOptions = {}):
 
 /** Runs a Prisma command for one module: its config file, and its resolved URL in its own variable. */
 export function runPrismaForModule(target: ModuleTarget, args: readonly string[], opts: PrismaRunOptions = {}) {
-  return runPrisma(args, {
+  return runPrisma(args, moduleRunOptions(target, opts))
+}
+
+/** The config file and environment of one module's Prisma processes. */
+export function moduleRunOptions(target: ModuleTarget, opts: PrismaRunOptions = {}): PrismaRunOptions {
+  return {
     ...opts,
     configFile: target.module.configFile,
     env: { ...target.module.prismaEnv, ...opts.env, [target.module.urlVariable]: target.url },
-  })
+  }
 }

@@ -1,0 +1,29 @@
+import type { Command } from 'commander'
+import { withCheckedTargets } from '../../context.ts'
+import { ArtstoreError } from '../../errors.ts'
+import { startStudio } from '../../studio/studio.ts'
+import type { Output } from '../output.ts'
+
+class StudioModuleRequiredError extends ArtstoreError {
+  constructor() {
+    super('Studio opens one module at a time: add --module admin, storage-element or query (or npm run studio:admin)')
+  }
+}
+
+export function register(program: Command, o: Output, setExit: (code: number) => void) {
+  program
+    .command('studio')
+    .description("open Prisma Studio for one module's database, on 127.0.0.1 (stop it with Ctrl-C)")
+    .option('--module <module>', 'the module: admin, storage-element or query (required)')
+    .option('--prefix <prefix>', 'storage-element instance prefix (default STORAGE_ELEMENT_PREFIX, else storage_elem_01)')
+    .option('--port <port>', 'port on 127.0.0.1', '5555')
+    .action(async (opts: { module?: string; prefix?: string; port: string }) => {
+      if (!opts.module) throw new StudioModuleRequiredError()
+      const code = await withCheckedTargets({ module: opts.module, prefix: opts.prefix }, async ([t]) => {
+        const studio = await startStudio(t, Number(opts.port))
+        o.out(`Prisma Studio for ${t.module.name} (${t.display}) at ${studio.url}`)
+        return studio.exited
+      })
+      setExit(code)
+    })
+}
