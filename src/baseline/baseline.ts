@@ -85,32 +85,29 @@ function patch(file: string, before: string | undefined, after: string): string 
   return createTwoFilesPatch(`a/${file}`, `b/${file}`, before ?? '', after, before === undefined ? '(missing)' : '', '', { context: 3 })
 }
 
+/** Regenerates one module's baseline and compares it with the committed files; writes unless check/dryRun. */
+export async function baselineModule(t: ModuleTarget, opts: Pick<BaselineOptions, 'check' | 'dryRun'> = {}): Promise<ModuleBaselineResult> {
+  const fresh = await generateBaseline(t.module, t)
+  const committed = readCommittedBaseline(t.module)
+  const files = [
+    { name: 'migration.sql', fresh: fresh.up, committed: committed.up },
+    { name: 'down.sql', fresh: fresh.down, committed: committed.down },
+  ].map((f) => ({ ...f, path: path.join(baselineDir(t.module), f.name) }))
+  const paths = files.map((f) => relative(f.path))
+  const changed = files.filter((f) => f.committed !== f.fresh)
+  if (!changed.length) return { module: t.module.name, status: 'same', files: paths }
+  const diffText = changed.map((f) => patch(relative(f.path), f.committed, f.fresh)).join('')
+  if (opts.check || opts.dryRun) return { module: t.module.name, status: 'differs', files: paths, diff: diffText }
+  fs.mkdirSync(baselineDir(t.module), { recursive: true })
+  for (const f of changed) fs.writeFileSync(f.path, f.fresh)
+  return { module: t.module.name, status: 'written', files: paths, diff: diffText }
+}
+
 /** `baseline`: regenerate (or, with check/dryRun, compare) each selected module's baseline. */
 export function baseline(opts: BaselineOptions = {}): Promise<ModuleBaselineResult[]> {
   return withCheckedTargets(opts, async (targets) => {
     const results: ModuleBaselineResult[] = []
-    for (const t of targets) {
-      const fresh = await generateBaseline(t.module, t)
-      const committed = readCommittedBaseline(t.module)
-      const files = [
-        { name: 'migration.sql', fresh: fresh.up, committed: committed.up },
-        { name: 'down.sql', fresh: fresh.down, committed: committed.down },
-      ].map((f) => ({ ...f, path: path.join(baselineDir(t.module), f.name) }))
-      const paths = files.map((f) => relative(f.path))
-      const changed = files.filter((f) => f.committed !== f.fresh)
-      if (!changed.length) {
-        results.push({ module: t.module.name, status: 'same', files: paths })
-        continue
-      }
-      const diffText = changed.map((f) => patch(relative(f.path), f.committed, f.fresh)).join('')
-      if (opts.check || opts.dryRun) {
-        results.push({ module: t.module.name, status: 'differs', files: paths, diff: diffText })
-        continue
-      }
-      fs.mkdirSync(baselineDir(t.module), { recursive: true })
-      for (const f of changed) fs.writeFileSync(f.path, f.fresh)
-      results.push({ module: t.module.name, status: 'written', files: paths, diff: diffText })
-    }
+    for (const t of targets) results.push(await baselineModule(t, opts))
     return results
   })
 }

@@ -1,0 +1,226 @@
+// The three module schemas end to end through the CLI: baseline --check, verify (and what it catches),
+// rollback, cycle, the wrong-database guard and storage-element prefixes. One shared database, one
+// PostgreSQL schema per module, as DATABASE_URL lays them out.
+import fs from 'node:fs'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { baselineModule, generateBaseline } from '../../src/baseline/baseline.ts'
+import { SchemaInvalidError } from '../../src/baseline/errors.ts'
+import { modules } from '../../src/modules.ts'
+import { runCli } from '../helpers/cli.ts'
+import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
+import { scratchCopy } from '../helpers/workdir.ts'
+
+let url: string
+const env = () => ({ DATABASE_URL: url })
+const objects = async (schema: string) =>
+  (
+    await query<{ o: string }>(
+      url,
+      `select 'table ' || c.relname as o from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relkind in ('r', 'S')
+       union all select 'type ' || t.typname from pg_type t join pg_namespace n on n.oid = t.typnamespace where n.nspname = $1 and t.typtype = 'e'
+       union all select 'function ' || p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname = $1
+       order by 1`,
+      [schema],
+    )
+  ).map((r) => r.o)
+
+beforeAll(async () => {
+  url = await freshDatabase('schemas')
+})
+afterAll(async () => {
+  await dropDatabase('schemas')
+})
+
+describe('baseline', () => {
+  test('baseline --check: the committed baselines are exactly what the schemas and extras produce', async () => {
+    const run = await runCli(['baseline', '--check'], env())
+    expect(run.exitCode, run.stdout + run.stderr).toBe(0)
+    expect(run.stdout.match(/✅/g)).toHaveLength(3)
+  })
+
+  test('regeneration is byte-identical', async () => {
+    const t = { module: modules.query, url, source: 'DATABASE_URL' as const, pgSchema: 'query', display: url }
+    const again = await generateBaseline(modules.query, t)
+    expect(again.up).toBe(fs.readFileSync(path.join(modules.query.migrationsDir, '0_baseline', 'migration.sql'), 'utf8'))
+    expect(again.down).toBe(fs.readFileSync(path.join(modules.query.migrationsDir, '0_baseline', 'down.sql'), 'utf8'))
+  })
+
+  test('a committed baseline that is not what regeneration produces is reported with its diff, and left alone', async () => {
+    const dir = scratchCopy('../../prisma/query', 'edited-query-baseline')
+    const file = path.join(dir, 'migrations', '0_baseline', 'migration.sql')
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('"filename" VARCHAR(255)', '"filename" VARCHAR(200)'))
+    const module = { ...modules.query, schemaFile: path.join(dir, 'schema.prisma'), migrationsDir: path.join(dir, 'migrations') }
+    const t = { module, url, source: 'DATABASE_URL' as const, pgSchema: 'query', display: url }
+    const result = await baselineModule(t, { check: true })
+    expect(result.status).toBe('differs')
+    expect(result.diff).toContain('-    "filename" VARCHAR(200) NOT NULL,\n+    "filename" VARCHAR(255) NOT NULL,')
+    expect(fs.readFileSync(file, 'utf8')).toContain('VARCHAR(200)')
+  })
+
+  test('a schema that fails validation is one line, exit 2', async () => {
+    const dir = scratchCopy('../../prisma/query', 'broken-query-schema')
+    fs.appendFileSync(path.join(dir, 'schema.prisma'), '\nmodel Broken {\n  id Int @id\n  other DoesNotExist\n}\n')
+    const broken = { ...modules.query, schemaFile: path.join(dir, 'schema.prisma') }
+    const t = { module: broken, url, source: 'DATABASE_URL' as const, pgSchema: 'query', display: url }
+    const error = await generateBaseline(broken, t).catch((e) => e)
+    expect(error).toBeInstanceOf(SchemaInvalidError)
+    expect(error.exitCode).toBe(2)
+    expect(error.message).toMatch(/^\.artstore\/tmp\/broken-query-schema\/schema\.prisma is not a valid Prisma schema: .*DoesNotExist.*\(line \d+\): fix it, then run npx artstore-db baseline$/)
+    expect(error.message.split('\n')).toHaveLength(1)
+  })
+})
+
+describe('verify', () => {
+  test('on an empty database: a clear ❌ report per module, exit 1', async () => {
+    const run = await runCli(['verify'], env())
+    expect(run.exitCode).toBe(1)
+    expect(run.stderr).toBe('')
+    for (const m of ['admin', 'storage-element', 'query']) {
+      expect(run.stdout).toMatch(new RegExp(`^❌ ${m}: \\d+/\\d+ checks pass`, 'm'))
+      expect(run.stdout).toContain(`found none: run npx artstore-db deploy --module ${m}`)
+    }
+  })
+
+  test('after deploy every check passes, and the seed\'s checklist is visible in the output', async () => {
+    expect((await runCli(['deploy'], env())).exitCode).toBe(0)
+    const run = await runCli(['verify'], env())
+    expect(run.exitCode, run.stdout.split('\n').filter((l) => l.includes('❌')).join('\n')).toBe(0)
+    for (const line of [
+      '✅ table users',
+      '✅ column service_accounts.client_id: character varying(100) not null', // OAuth fields
+      '✅ column service_accounts.client_secret_hash: character varying(255) not null',
+      "✅ column service_accounts.secret_history: jsonb default '[]'::jsonb", // password-policy fields
+      '✅ column service_accounts.secret_changed_at: timestamp with time zone not null default CURRENT_TIMESTAMP',
+      '✅ foreign key audit_logs_user_id_fkey: audit_logs: FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE SET NULL',
+      '✅ foreign key types audit_logs_service_account_id_fkey: audit_logs(uuid) = service_accounts(uuid)',
+      '✅ unique uq_username: users: UNIQUE (username)',
+      '✅ index idx_user_ldap_lookup: users btree (ldap_dn) where ldap_dn IS NOT NULL',
+      '✅ enum user_role_enum: ADMIN, OPERATOR, USER',
+      '✅ index idx_storage_elem_01_search_vector: storage_elem_01_files gin (search_vector)', // search indexes
+      '✅ index idx_file_metadata_search_vector: file_metadata_cache gin (search_vector)',
+      '✅ check check_tags_count: file_metadata_cache: CHECK ((array_length(tags, 1) <= 50))',
+      '✅ trigger trigger_update_search_vector: CREATE TRIGGER trigger_update_search_vector BEFORE INSERT OR UPDATE OF filename, description, tags ON file_metadata_cache FOR EACH ROW EXECUTE FUNCTION update_file_metadata_search_vector()',
+      '✅ history 0_baseline is applied with the committed checksum',
+      '✅ isolation history table query._prisma_migrations sits with the module\'s tables',
+      '✅ drift Prisma sees no drift between the database and schema.prisma',
+    ]) {
+      expect(run.stdout).toContain(line)
+    }
+  })
+
+  test('catches a dropped index, a changed column, and an FK whose type does not match its target', async () => {
+    await query(url, 'drop index admin.ix_jwt_keys_is_active')
+    await query(url, 'alter table admin.users alter column email type varchar(300)')
+    await query(url, `alter table admin.audit_logs drop constraint audit_logs_user_id_fkey,
+                        alter column user_id type bigint,
+                        add constraint audit_logs_user_id_fkey foreign key (user_id) references admin.users(id) on delete set null`)
+    const run = await runCli(['verify', '--module', 'admin', '--json'], env())
+    expect(run.exitCode).toBe(1)
+    const failed = JSON.parse(run.stdout)[0].items.filter((i: { ok: boolean }) => !i.ok)
+    expect(failed.map((i: { category: string; name: string }) => `${i.category} ${i.name}`)).toEqual(
+      expect.arrayContaining([
+        'index ix_jwt_keys_is_active',
+        'column users.email',
+        'column audit_logs.user_id',
+        'foreign key types audit_logs_user_id_fkey',
+        'drift Prisma sees no drift between the database and schema.prisma',
+      ]),
+    )
+    // Put admin back as the baseline made it, for the tests below.
+    expect((await runCli(['rollback', '--module', 'admin', '--yes'], env())).exitCode).toBe(0)
+    expect((await runCli(['deploy', '--module', 'admin'], env())).exitCode).toBe(0)
+  })
+})
+
+describe('rollback', () => {
+  test('without --yes: one line, exit 2, nothing changed', async () => {
+    const before = await objects('query')
+    const run = await runCli(['rollback', '--module', 'query'], env())
+    expect(run.exitCode).toBe(2)
+    expect(run.stderr.trim()).toBe('error: rollback drops every table of the query module, with its data: add --yes to confirm, or --dry-run to see the SQL')
+    expect(await objects('query')).toEqual(before)
+  })
+
+  test('--dry-run prints the whole SQL and changes nothing', async () => {
+    const before = await objects('query')
+    const run = await runCli(['rollback', '--module', 'query', '--dry-run'], env())
+    expect(run.exitCode).toBe(0)
+    expect(run.stdout).toContain('DROP TABLE "file_metadata_cache";')
+    expect(run.stdout).toContain('DROP FUNCTION IF EXISTS "update_file_metadata_search_vector"();')
+    expect(run.stdout).toContain(`DELETE FROM "_prisma_migrations" WHERE "migration_name" = '0_baseline';`)
+    expect(await objects('query')).toEqual(before)
+  })
+
+  test('--yes drops every table, enum type, function and sequence, and the history row', async () => {
+    const run = await runCli(['rollback', '--module', 'admin', '--yes'], env())
+    expect(run.exitCode, run.stderr).toBe(0)
+    expect(await objects('admin')).toEqual(['table _prisma_migrations']) // no enum left behind (upstream bug 2)
+    expect(await query(url, 'select count(*)::int as n from admin._prisma_migrations')).toEqual([{ n: 0 }])
+    const again = await runCli(['rollback', '--module', 'admin', '--yes'], env())
+    expect(again.stdout).toContain('the baseline is not applied; nothing to roll back')
+    expect((await runCli(['deploy', '--module', 'admin'], env())).exitCode).toBe(0)
+  })
+})
+
+describe('isolation', () => {
+  test('a module URL that points at another module\'s database is refused before anything changes', async () => {
+    const queryUrl = new URL(url)
+    queryUrl.searchParams.set('schema', 'query')
+    const before = await objects('query')
+    const run = await runCli(['deploy', '--module', 'admin'], { ADMIN_DATABASE_URL: queryUrl.toString() })
+    expect(run.exitCode).toBe(2)
+    expect(run.stderr.trim().split('\n')).toHaveLength(1)
+    expect(run.stderr).toMatch(/is the query module's database \(its tables file_metadata_cache, search_history, download_statistics and its baseline in _prisma_migrations\), not the admin module's: point ADMIN_DATABASE_URL at the admin database/)
+    expect(await objects('query')).toEqual(before)
+  })
+})
+
+describe('storage-element prefixes', () => {
+  test('another instance is rendered from the single source, with its own schema and history', async () => {
+    const run = await runCli(['deploy', '--module', 'storage-element', '--prefix', 'storage_elem_02'], env())
+    expect(run.exitCode, run.stderr).toBe(0)
+    expect(await objects('storage_elem_02')).toEqual([
+      'function storage_elem_02_files_search_vector_update',
+      'table _prisma_migrations',
+      'table storage_elem_02_config',
+      'table storage_elem_02_config_id_seq',
+      'table storage_elem_02_files',
+      'table storage_elem_02_wal',
+    ])
+    const indexes = await query<{ i: string }>(url, `select indexname as i from pg_indexes where schemaname = 'storage_elem_02' order by 1`)
+    expect(indexes.map((r) => r.i)).toContain('idx_storage_elem_02_search_vector')
+    expect(indexes.map((r) => r.i).filter((i) => i.includes('storage_elem_01'))).toEqual([])
+    const verify = await runCli(['verify', '--module', 'storage-element', '--prefix', 'storage_elem_02'], env())
+    expect(verify.exitCode, verify.stdout).toBe(0)
+    // Rendering the committed baseline equals regenerating it from the rendered schema.
+    const check = await runCli(['baseline', '--check', '--module', 'storage-element', '--prefix', 'storage_elem_02'], env())
+    expect(check.exitCode, check.stdout).toBe(0)
+  })
+
+  test('a bad prefix is one line, exit 2, and creates nothing', async () => {
+    const run = await runCli(['deploy', '--prefix', 'Storage-02'], { ...env(), STORAGE_ELEMENT_PREFIX: 'ignored_when_flag_given' })
+    expect(run.exitCode).toBe(2)
+    expect(run.stderr.trim()).toBe('error: storage-element prefix "Storage-02" does not match ^[a-z][a-z0-9_]{0,40}$: use lower-case letters, digits and _ (e.g. --prefix storage_elem_02)')
+    expect(await objects('Storage-02')).toEqual([])
+  })
+})
+
+describe('cycle', () => {
+  test('deploy → verify → rollback → nothing left → deploy → verify passes for every module, timed', async () => {
+    const run = await runCli(['cycle', '--json'], env())
+    expect(run.exitCode, run.stdout + run.stderr).toBe(0)
+    const rows = JSON.parse(run.stdout)
+    expect(rows.map((r: { module: string; ok: boolean }) => [r.module, r.ok])).toEqual([
+      ['admin', true],
+      ['storage-element', true],
+      ['query', true],
+    ])
+    for (const r of rows) {
+      expect(r.steps.map((s: { name: string }) => s.name)).toEqual(['deploy', 'verify', 'rollback', 'nothing left', 're-deploy', 're-verify'])
+      expect(r.steps.every((s: { ms: number }) => Number.isInteger(s.ms) && s.ms >= 0)).toBe(true)
+    }
+    const scratch = await query<{ d: string }>(url, `select datname as d from pg_database where datname like 'artstore_cycle_%'`)
+    expect(scratch).toEqual([])
+  })
+})
