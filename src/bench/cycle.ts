@@ -1,0 +1,58 @@
+import pg from 'pg'
+import { readCommittedBaseline } from '../baseline/baseline.ts'
+import { resolveModuleUrl } from '../config/urls.ts'
+import { cycleModule, type CycleResult } from '../cycle/cycle.ts'
+import { quoteIdent } from '../db/pg-config.ts'
+import { maskUrl } from '../config/urls.ts'
+import { moduleNames, modules } from '../modules.ts'
+
+export interface CycleBenchRow {
+  module: string
+  /** Wall time of the whole cycle (two deploys, two verifies, rollback, leftover check). */
+  cycleMs: number
+  steps: CycleResult['steps']
+  /** The same baseline applied once with a plain pg client into a fresh database: the baseline. */
+  rawApplyMs: number
+  ratio: number
+}
+
+async function rawApply(serverUrl: string, schema: string, sql: string): Promise<number> {
+  const admin = new pg.Client({ connectionString: serverUrl })
+  await admin.connect()
+  const db = 'artstore_bench_raw'
+  try {
+    await admin.query(`drop database if exists ${db} with (force)`)
+    await admin.query(`create database ${db}`)
+    const u = new URL(serverUrl)
+    u.pathname = `/${db}`
+    const c = new pg.Client({ connectionString: u.toString() })
+    await c.connect()
+    try {
+      const started = performance.now()
+      await c.query(`create schema ${quoteIdent(schema)}; set search_path = ${quoteIdent(schema)};`)
+      await c.query(sql)
+      return performance.now() - started
+    } finally {
+      await c.end()
+    }
+  } finally {
+    await admin.query(`drop database if exists ${db} with (force)`)
+    await admin.end()
+  }
+}
+
+/** The up → down → up cycle of each module, next to a raw application of the same baseline SQL. */
+export async function benchCycle(serverUrl: string): Promise<CycleBenchRow[]> {
+  const rows: CycleBenchRow[] = []
+  for (const name of moduleNames) {
+    const module = modules[name]
+    const resolved = resolveModuleUrl(module, { DATABASE_URL: serverUrl })!
+    const started = performance.now()
+    const result = await cycleModule({ module, ...resolved, display: maskUrl(resolved.url) })
+    const cycleMs = performance.now() - started
+    if (!result.ok) throw new Error(`the ${name} cycle failed: ${result.steps.find((s) => !s.ok)?.detail}`)
+    const rawApplyMs = await rawApply(serverUrl, module.pgSchema, readCommittedBaseline(module).up!)
+    rows.push({ module: name, cycleMs: Math.round(cycleMs), steps: result.steps, rawApplyMs: Math.round(rawApplyMs * 10) / 10, ratio: cycleMs / rawApplyMs })
+  }
+  return rows
+}
