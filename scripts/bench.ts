@@ -1,14 +1,37 @@
-// npm run bench: wall times of the Prisma CLI through the offline engine bridge, as ratios against a
-// baseline measured in the same run. Uses TEST_DATABASE_URL's server, or the embedded PostgreSQL.
+// npm run bench: timings as ratios against a baseline measured in the same run, on TEST_DATABASE_URL's
+// server or the embedded PostgreSQL. `-- --only bridge|cycle` runs one part; `-- --json` prints JSON.
 import { benchBridge } from '../src/bench/bench.ts'
+import { benchCycle } from '../src/bench/cycle.ts'
 import { startEmbedded } from '../src/db/embedded.ts'
 
-const json = process.argv.includes('--json')
+const argv = process.argv.slice(2)
+const json = argv.includes('--json')
+const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined
+const wanted = (name: string) => only === undefined || only === name
 const embedded = process.env.TEST_DATABASE_URL ? undefined : await startEmbedded()
+const server = process.env.TEST_DATABASE_URL ?? embedded!.url
+const results: Record<string, unknown> = {}
 try {
-  const rows = await benchBridge(process.env.TEST_DATABASE_URL ?? embedded!.url, Number(process.env.BENCH_RUNS ?? 5))
-  if (json) console.log(JSON.stringify(rows, null, 2))
-  else for (const r of rows) console.log(`${r.ratio.toFixed(2).padStart(6)}×  ${String(r.medianMs).padStart(6)} ms  ${r.name}  (median of ${r.runs})`)
+  if (wanted('bridge')) {
+    const rows = await benchBridge(server, Number(process.env.BENCH_RUNS ?? 5))
+    results.bridge = rows
+    if (!json) {
+      console.log('Prisma CLI through the offline engine bridge (baseline: prisma --help)')
+      for (const r of rows) console.log(`${r.ratio.toFixed(2).padStart(7)}×  ${String(r.medianMs).padStart(6)} ms  ${r.name}  (median of ${r.runs})`)
+    }
+  }
+  if (wanted('cycle')) {
+    const rows = await benchCycle(server)
+    results.cycle = rows
+    if (!json) {
+      console.log('\nup → down → up cycle per module (baseline: the same migration.sql applied with a plain pg client)')
+      for (const r of rows) {
+        console.log(`${r.ratio.toFixed(1).padStart(7)}×  ${String(r.cycleMs).padStart(6)} ms  ${r.module} cycle vs ${r.rawApplyMs} ms raw apply`)
+        console.log(`           ${r.steps.map((s) => `${s.name} ${s.ms} ms`).join(' → ')}`)
+      }
+    }
+  }
+  if (json) console.log(JSON.stringify(results, null, 2))
 } finally {
   await embedded?.stop()
 }

@@ -1,9 +1,8 @@
 import pg from 'pg'
 import { readCommittedBaseline } from '../baseline/baseline.ts'
-import { resolveModuleUrl } from '../config/urls.ts'
+import { maskUrl, resolveModuleUrl } from '../config/urls.ts'
 import { cycleModule, type CycleResult } from '../cycle/cycle.ts'
 import { quoteIdent } from '../db/pg-config.ts'
-import { maskUrl } from '../config/urls.ts'
 import { moduleNames, modules } from '../modules.ts'
 
 export interface CycleBenchRow {
