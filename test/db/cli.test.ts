@@ -59,11 +59,19 @@ describe('deploy, status and info on a shared database', () => {
     ])
     expect(await tablesBySchema(url)).toEqual([
       'admin._prisma_migrations',
+      'admin.audit_logs',
+      'admin.jwt_keys',
+      'admin.service_accounts',
+      'admin.storage_elements',
       'admin.users',
       'query._prisma_migrations',
+      'query.download_statistics',
       'query.file_metadata_cache',
+      'query.search_history',
       'storage_element._prisma_migrations',
+      'storage_element.storage_elem_01_config',
       'storage_element.storage_elem_01_files',
+      'storage_element.storage_elem_01_wal',
     ])
   })
 
@@ -100,7 +108,14 @@ describe('deploy, status and info on a shared database', () => {
     const adminUrl = await freshDatabase('cli_admin')
     const run = await runCli(['deploy', '--module', 'admin'], { DATABASE_URL: urlWithPassword, ADMIN_DATABASE_URL: adminUrl })
     expect(run.exitCode, run.stderr).toBe(0)
-    expect(await tablesBySchema(adminUrl)).toEqual(['public._prisma_migrations', 'public.users'])
+    expect(await tablesBySchema(adminUrl)).toEqual([
+      'public._prisma_migrations',
+      'public.audit_logs',
+      'public.jwt_keys',
+      'public.service_accounts',
+      'public.storage_elements',
+      'public.users',
+    ])
   })
 })
 
