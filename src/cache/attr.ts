@@ -1,0 +1,200 @@
+/**
+ * Reads and validates one attr.json against the layout the storage element writes (legacy-schema.md
+ * §7): the v1.0 layout (no version field), or v2.0 (`schema_version: "2.0"`, `custom_attributes`).
+ * Returns the parsed document, or the reason the file cannot be used; never throws for a bad file.
+ */
+import fs from 'node:fs'
+import type { WalkEntry } from './walk.ts'
+
+/** The storage element refuses attr.json files larger than this, on write and on read. */
+export const MAX_ATTR_BYTES = 4096
+
+/** An attr.json as the storage element writes it (§7.2), after validation. */
+export interface AttrDocument {
+  schema_version?: '1.0' | '2.0'
+  file_id: string
+  original_filename: string
+  storage_filename: string
+  file_size: number
+  content_type: string
+  created_at: string
+  updated_at: string
+  created_by_id: string
+  created_by_username: string
+  created_by_fullname: string | null
+  description: string | null
+  version: string | null
+  storage_path: string
+  checksum: string
+  metadata: Record<string, unknown>
+  custom_attributes?: Record<string, unknown>
+}
+
+/** Why a file was skipped; stable codes for scripts, next to a sentence for people. */
+export type SkipCode =
+  | 'unreadable'
+  | 'too-large'
+  | 'invalid-json'
+  | 'invalid-field'
+  | 'unsupported-version'
+  | 'bad-file-id'
+  | 'bad-checksum'
+  | 'bad-file-size'
+  | 'wrong-folder'
+  | 'file-id-mismatch'
+  | 'name-mismatch'
+  | 'too-long'
+  | 'duplicate-file-id'
+  | 'conflict'
+  | 'folder-unreadable'
+
+export type AttrCheck =
+  | { ok: true; doc: AttrDocument }
+  /** `claim` is the file_id the file names, when it is a well-formed uuid (used for duplicates and --prune). */
+  | { ok: false; code: SkipCode; reason: string; claim?: string }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const UUID_IN_NAME = /_([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})/g
+const CHECKSUM = /^[0-9a-fA-F]{64}$/
+const STORAGE_PATH = /^\d{4}\/\d{2}\/\d{2}\/\d{2}\/$/
+const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(Z|[+-](\d{2}):(\d{2}))$/
+
+const REQUIRED_STRINGS = [
+  'file_id',
+  'original_filename',
+  'storage_filename',
+  'content_type',
+  'created_at',
+  'updated_at',
+  'created_by_id',
+  'created_by_username',
+  'storage_path',
+  'checksum',
+] as const
+const NULLABLE_STRINGS = ['created_by_fullname', 'description', 'version'] as const
+
+/** A UTF-16 surrogate without its partner (what String.prototype.isWellFormed looks for). */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u
+const decoder = new TextDecoder('utf-8', { fatal: true })
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+const typeName = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v)
+
+/**
+ * A timestamp PostgreSQL's timestamptz accepts exactly as written, checked here so that one bad
+ * date is a skipped file and never a failed COPY.
+ */
+export function isIsoTimestamp(s: string): boolean {
+  const m = TIMESTAMP.exec(s)
+  if (!m) return false
+  const [y, mo, d, h, mi, sec] = m.slice(1, 7).map(Number)
+  const days = new Date(Date.UTC(y, mo, 0)).getUTCDate()
+  if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days || h > 23 || mi > 59 || sec > 59) return false
+  return m[9] === undefined || (Number(m[9]) <= 15 && Number(m[10]) <= 59)
+}
+
+/** PostgreSQL text cannot hold NUL, and jsonb refuses unpaired surrogates: find either anywhere. */
+function unstorable(v: unknown, where: string): string | undefined {
+  if (typeof v === 'string') {
+    if (v.includes('\u0000')) return `${where} contains a NUL character (\\u0000), which PostgreSQL cannot store`
+    if (LONE_SURROGATE.test(v)) return `${where} contains an unpaired UTF-16 surrogate, which PostgreSQL cannot store`
+  } else if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const r = unstorable(v[i], `${where}[${i}]`)
+      if (r) return r
+    }
+  } else if (isObject(v)) {
+    for (const [k, x] of Object.entries(v)) {
+      const r = unstorable(k, `a key of ${where}`) ?? unstorable(x, `${where}.${k}`)
+      if (r) return r
+    }
+  }
+  return undefined
+}
+
+/** The uuid a storage filename ends with (`<stem>_<username>_<timestamp>_<uuid><ext>`), lower case. */
+export function uuidOfStorageFilename(name: string): string | undefined {
+  let last: string | undefined
+  for (const m of name.matchAll(UUID_IN_NAME)) last = m[1]
+  return last?.toLowerCase()
+}
+
+function fieldTypes(j: Record<string, unknown>): AttrCheck | undefined {
+  const bad = (field: string, want: string) =>
+    ({ ok: false, code: 'invalid-field', reason: field in j ? `${field} is ${typeName(j[field])}, expected ${want}` : `required field ${field} is missing` }) as const
+  for (const f of REQUIRED_STRINGS) if (typeof j[f] !== 'string') return bad(f, 'a string')
+  for (const f of NULLABLE_STRINGS) if (f in j && j[f] !== null && typeof j[f] !== 'string') return bad(f, 'a string or null')
+  if (typeof j.file_size !== 'number') return bad('file_size', 'an integer')
+  if (!Number.isSafeInteger(j.file_size)) return { ok: false, code: 'invalid-field', reason: `file_size ${j.file_size} is not an integer` }
+  if ('metadata' in j && !isObject(j.metadata)) return bad('metadata', 'an object')
+  return undefined
+}
+
+/** Validates a parsed attr.json found in hour folder `folder` under the name `<name>.attr.json`. */
+export function validateAttr(j: unknown, entry: { folder: string; name: string }): AttrCheck {
+  if (!isObject(j)) return { ok: false, code: 'invalid-json', reason: `the document is ${typeName(j)}, expected an object` }
+  const claim = typeof j.file_id === 'string' && UUID.test(j.file_id) ? j.file_id : undefined
+  const fail = (code: SkipCode, reason: string): AttrCheck => ({ ok: false, code, reason, claim })
+  const version = j.schema_version
+  if (version !== undefined && version !== '1.0' && version !== '2.0') {
+    return fail('unsupported-version', `schema_version ${JSON.stringify(version)} is not supported (only 1.0, or none, and 2.0)`)
+  }
+  const types = fieldTypes(j)
+  if (types) return { ...types, claim } as AttrCheck
+  if (version === '2.0' && 'custom_attributes' in j && !isObject(j.custom_attributes)) {
+    return fail('invalid-field', `custom_attributes is ${typeName(j.custom_attributes)}, expected an object`)
+  }
+  const doc = j as unknown as AttrDocument
+  if (!claim) return fail('bad-file-id', `file_id ${JSON.stringify(doc.file_id)} is not a uuid (lower-case 8-4-4-4-12 hex)`)
+  if (!CHECKSUM.test(doc.checksum)) return fail('bad-checksum', `checksum is not 64 hex digits (${doc.checksum.length} characters)`)
+  if (doc.file_size <= 0) return fail('bad-file-size', `file_size is ${doc.file_size}, must be > 0`)
+  for (const f of ['created_at', 'updated_at'] as const) {
+    if (!isIsoTimestamp(doc[f])) return fail('invalid-field', `${f} ${JSON.stringify(doc[f])} is not an ISO-8601 timestamp with offset`)
+  }
+  if (!STORAGE_PATH.test(doc.storage_path) || doc.storage_path !== entry.folder) {
+    return fail('wrong-folder', `storage_path ${JSON.stringify(doc.storage_path)} does not match the file's folder ${entry.folder}`)
+  }
+  const inName = uuidOfStorageFilename(doc.storage_filename)
+  if (inName !== doc.file_id) {
+    return fail('file-id-mismatch', inName ? `file_id ${doc.file_id} does not match the uuid ${inName} in storage_filename` : `storage_filename has no _<uuid> for file_id ${doc.file_id}`)
+  }
+  if (doc.storage_filename !== entry.name) return fail('name-mismatch', `the file is not named after its storage_filename (${doc.storage_filename}.attr.json)`)
+  const bad = unstorable(j, 'the document')
+  if (bad) return fail('invalid-field', bad)
+  return { ok: true, doc: { ...doc, metadata: (j.metadata as Record<string, unknown> | undefined) ?? {} } }
+}
+
+/** Parses bytes read from an attr.json (at most MAX_ATTR_BYTES). */
+export function parseAttr(bytes: Uint8Array, entry: { folder: string; name: string }): AttrCheck {
+  let text: string
+  try {
+    text = decoder.decode(bytes)
+  } catch {
+    return { ok: false, code: 'invalid-json', reason: 'not valid UTF-8' }
+  }
+  let j: unknown
+  try {
+    j = JSON.parse(text)
+  } catch (e) {
+    return { ok: false, code: 'invalid-json', reason: `invalid JSON (${(e as Error).message})` }
+  }
+  return validateAttr(j, entry)
+}
+
+/** Reads one attr.json (refusing files over MAX_ATTR_BYTES unread) and validates it. */
+export async function readAttr(entry: Extract<WalkEntry, { kind: 'file' }>): Promise<AttrCheck> {
+  let fh: fs.promises.FileHandle | undefined
+  try {
+    fh = await fs.promises.open(entry.abs, 'r')
+    const buf = Buffer.allocUnsafe(MAX_ATTR_BYTES + 1)
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0)
+    if (bytesRead > MAX_ATTR_BYTES) {
+      const { size } = await fh.stat()
+      return { ok: false, code: 'too-large', reason: `larger than ${MAX_ATTR_BYTES} bytes (${size} bytes)` }
+    }
+    return parseAttr(buf.subarray(0, bytesRead), entry)
+  } catch (e) {
+    return { ok: false, code: 'unreadable', reason: `could not be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` }
+  } finally {
+    await fh?.close().catch(() => undefined)
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * Named errors of `artstore-db cache rebuild`. Each message is one line that names the thing at fault
+ * and ends with the fix. Bad input exits 2 and nothing was changed; a rebuild that the database
+ * refused exits 1 (its transaction was rolled back, so the cache is as it was).
+ */
+import { ArtstoreError } from '../errors.ts'
+
+export class RootMissingError extends ArtstoreError {
+  constructor() {
+    super('no attr.json folder given: pass --root <dir>, the storage element\'s base folder that holds YYYY/MM/DD/HH/')
+  }
+}
+
+export class RootNotFolderError extends ArtstoreError {
+  constructor(root: string, reason: string) {
+    super(`--root ${root} ${reason}: point --root at the storage element's base folder (the one that holds YYYY/MM/DD/HH/)`)
+  }
+}
+
+export class ModuleWithoutCacheError extends ArtstoreError {
+  constructor(module: string) {
+    super(`module ${module} has no file-metadata cache: use --module storage-element or --module query`)
+  }
+}
+
+export class StorageElementIdMissingError extends ArtstoreError {
+  constructor(option: '--storage-element-id' | '--storage-element-url') {
+    super(`the query cache keeps one storage element's files per rebuild: pass ${option} (e.g. --storage-element-id se-01 --storage-element-url http://se-01:8010)`)
+  }
+}
+
+export class StorageElementOptionError extends ArtstoreError {
+  constructor(option: string, reason: string) {
+    super(`${option} ${reason}`)
+  }
+}
+
+export class OptionForOtherModuleError extends ArtstoreError {
+  constructor(option: string, module: string, owner: string) {
+    super(`${option} applies to --module ${owner}, not ${module}: drop ${option}`)
+  }
+}
+
+export class CacheTableMissingError extends ArtstoreError {
+  constructor(table: string, pgSchema: string, deploy: string) {
+    super(`table ${table} does not exist in schema ${pgSchema}: deploy the module first (${deploy})`)
+  }
+}
+
+export class PruneEmptyRootError extends ArtstoreError {
+  constructor(root: string, table: string, rows: number) {
+    super(
+      `--root ${root} holds no attr.json at all, and --prune would delete all ${rows} rows of ${table}: check --root (an unmounted volume?); if the element really is empty, delete the rows yourself`,
+    )
+  }
+}
+
+export class CacheRebuildFailedError extends ArtstoreError {
+  override readonly exitCode = 1 as const
+  constructor(table: string, detail: string) {
+    super(`cache rebuild of ${table} failed and was rolled back, the cache is unchanged (${detail}): fix the cause and run cache rebuild again`)
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Rebuilds a storage element's `<prefix>_files` from its attr.json files, updates `<prefix>_config`
+ * and logs the run in `<prefix>_wal` (cache_rebuild: pending, then committed or failed).
+ */
+import type pg from 'pg'
+import { withMigrationTransaction } from '../db/lock.ts'
+import { quoteIdent } from '../db/pg-config.ts'
+import { PruneEmptyRootError } from './errors.ts'
+import { STORAGE_COLUMNS, storageRow } from './map.ts'
+import type { CacheRebuildResult, RebuildRun, RowCounts } from './result.ts'
+import { STAGE, skipWhere, stageFiles, type StageSpec } from './stage.ts'
+import { planUpsert, pruneUnseen, upsertStaged, type UpsertTarget } from './upsert.ts'
+
+const TYPES: Record<(typeof STORAGE_COLUMNS)[number], string> = {
+  file_id: 'uuid',
+  original_filename: 'text',
+  storage_filename: 'text',
+  file_size: 'bigint',
+  content_type: 'text',
+  created_at: 'timestamptz',
+  updated_at: 'timestamptz',
+  created_by_id: 'text',
+  created_by_username: 'text',
+  created_by_fullname: 'text',
+  description: 'text',
+  version: 'text',
+  storage_path: 'text',
+  checksum: 'text',
+  metadata_json: 'jsonb',
+}
+
+export const storageStage: StageSpec = { columns: STORAGE_COLUMNS.map((c) => [c, TYPES[c]] as const), map: storageRow }
+
+/** The three tables of one storage-element instance. */
+export const storageTables = (prefix: string) => ({ files: `${prefix}_files`, config: `${prefix}_config`, wal: `${prefix}_wal` })
+
+type Part = Pick<CacheRebuildResult, 'files' | 'rows' | 'prune' | 'skipped' | 'trimmed' | 'config' | 'wal'>
+
+/** Values of the config row when a rebuild has to create it: read-only and not master, until an operator says otherwise. */
+const NEW_CONFIG = { currentMode: 'ro', isMaster: false }
+
+async function logPending(c: pg.ClientBase, wal: string, data: object): Promise<string> {
+  return withMigrationTransaction(c, async () => {
+    const { rows } = await c.query<{ id: string }>(
+      `insert into ${quoteIdent(wal)} (transaction_id, operation_type, status, operation_data) values (gen_random_uuid(), 'cache_rebuild', 'pending', $1) returning transaction_id::text as id`,
+      [JSON.stringify(data)],
+    )
+    return rows[0].id
+  })
+}
+
+async function logFailed(c: pg.ClientBase, wal: string, id: string, error: unknown, started: number): Promise<void> {
+  await c.query(
+    `update ${quoteIdent(wal)} set status = 'failed', error_message = $2, completed_at = now(), duration_ms = $3 where transaction_id = $1`,
+    [id, String((error as Error)?.message ?? error), Math.round(performance.now() - started)],
+  )
+}
+
+async function updateConfig(c: pg.ClientBase, files: string, config: string): Promise<NonNullable<Part['config']>> {
+  const { rows } = await c.query(
+    `insert into ${quoteIdent(config)} as t (id, current_mode, is_master, total_files, total_size_bytes, last_cache_rebuild)
+       select 1, $1, $2, count(*)::int, coalesce(sum(file_size), 0), now() from ${quoteIdent(files)}
+     on conflict (id) do update set total_files = excluded.total_files, total_size_bytes = excluded.total_size_bytes,
+       last_cache_rebuild = excluded.last_cache_rebuild, updated_at = now()
+     returning total_files, total_size_bytes::text, last_cache_rebuild, (xmax = 0) as created`,
+    [NEW_CONFIG.currentMode, NEW_CONFIG.isMaster],
+  )
+  const r = rows[0]
+  return { totalFiles: r.total_files, totalSizeBytes: r.total_size_bytes, lastCacheRebuild: new Date(r.last_cache_rebuild).toISOString(), created: r.created }
+}
+
+/** Skips staged files whose storage_filename is cached under another file_id (the unique index would refuse them). */
+const skipConflicts = (c: pg.ClientBase, files: string, part: Awaited<ReturnType<typeof stageFiles>>) =>
+  skipWhere(
+    c,
+    part,
+    'conflict',
+    `update ${STAGE} s set good = false from ${quoteIdent(files)} f
+      where s.good and f.storage_filename = s.storage_filename and f.file_id <> s.file_id
+      returning s.path, 'storage_filename is already cached for another file_id (' || f.file_id || ')' as reason`,
+  )
+
+/**
+ * Stages the files, then (under the migration lock, in one transaction) skips conflicts, prunes,
+ * upserts, and updates the config and the log; a dry run stops before the first write.
+ */
+export async function rebuildStorage(c: pg.ClientBase, prefix: string, run: RebuildRun): Promise<Part> {
+  const t = storageTables(prefix)
+  const started = performance.now()
+  const target: UpsertTarget = { table: quoteIdent(t.files), key: 'file_id', columns: STORAGE_COLUMNS.map((col) => [col, `s.${col}`] as const) }
+  const walId = run.dryRun ? undefined : await logPending(c, t.wal, { root: run.root, prefix, prune: run.prune })
+  try {
+    const staged = await stageFiles(c, run.root, storageStage, run.onProgress)
+    const base = { phase: 'write' as const, files: staged.found, skipped: staged.skipped.length }
+    const write = async (): Promise<Part> => {
+      await skipConflicts(c, t.files, staged)
+      const pruneState = !run.prune ? 'off' : staged.folderErrors ? 'refused' : run.dryRun ? 'would' : 'done'
+      let pruned = 0
+      if (pruneState === 'would' || pruneState === 'done') {
+        if (staged.found === 0) {
+          const cached = Number((await c.query(`select count(*) as n from ${quoteIdent(t.files)}`)).rows[0].n)
+          if (cached > 0) throw new PruneEmptyRootError(run.root, t.files, cached)
+        }
+        pruned = await pruneUnseen(c, { table: quoteIdent(t.files), name: 'storage_filename', id: 'file_id', dryRun: run.dryRun })
+      }
+      const counts = run.dryRun ? await planUpsert(c, target) : await upsertStaged(c, target, run.onProgress, base)
+      const rows: RowCounts = { ...counts, unchanged: staged.good - counts.inserted - counts.updated, pruned }
+      const part: Part = { files: { found: staged.found, good: staged.good, skipped: staged.skipped.length }, rows, prune: pruneState, skipped: staged.skipped, trimmed: staged.trimmed }
+      if (run.dryRun) return part
+      part.config = await updateConfig(c, t.files, t.config)
+      await c.query(
+        `update ${quoteIdent(t.wal)} set status = 'committed', operation_data = operation_data || jsonb_build_object('result', $2::jsonb),
+           completed_at = now(), duration_ms = $3 where transaction_id = $1`,
+        [walId, JSON.stringify({ files: part.files, rows }), Math.round(performance.now() - started)],
+      )
+      part.wal = { transactionId: walId!, status: 'committed' }
+      return part
+    }
+    return run.dryRun ? await write() : await withMigrationTransaction(c, write)
+  } catch (e) {
+    if (walId) await logFailed(c, t.wal, walId, e, started).catch(() => undefined)
+    throw e
+  }
+}

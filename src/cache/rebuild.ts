@@ -1,0 +1,137 @@
+/**
+ * `cache rebuild`: the storage element's `<prefix>_files`, or the query module's
+ * `file_metadata_cache`, rebuilt from the attr.json files under a storage element's folder.
+ * Streams the files (memory stays flat), skips and reports bad ones, and never prints or exits.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { describeTarget, withCheckedTargets } from '../context.ts'
+import { withClient, type ModuleTarget } from '../db/targets.ts'
+import { isArtstoreError } from '../errors.ts'
+import { getModule } from '../modules.ts'
+import { DEFAULT_PREFIX } from '../prefix/prefix.ts'
+import {
+  CacheRebuildFailedError,
+  CacheTableMissingError,
+  ModuleWithoutCacheError,
+  OptionForOtherModuleError,
+  RootMissingError,
+  RootNotFolderError,
+  StorageElementIdMissingError,
+  StorageElementOptionError,
+} from './errors.ts'
+import { QUERY_TABLE, rebuildQuery } from './rebuild-query.ts'
+import { rebuildStorage, storageTables } from './rebuild-storage.ts'
+import type { CacheRebuildResult } from './result.ts'
+import type { Progress } from './stage.ts'
+
+export type { CacheRebuildResult } from './result.ts'
+export type { Progress } from './stage.ts'
+
+export interface CacheRebuildOptions {
+  /** storage-element or query (admin has no file cache). */
+  module: string
+  /** The storage element's base folder, holding YYYY/MM/DD/HH/. Required. */
+  root?: string
+  /** Storage element: the instance's table prefix; default STORAGE_ELEMENT_PREFIX, else storage_elem_01. */
+  prefix?: string
+  /** Query: the storage element whose rows are rebuilt (required, at most 50 characters). */
+  storageElementId?: string
+  /** Query: that element's URL, stored with each row (required, http or https). */
+  storageElementUrl?: string
+  /**
+   * Also delete cache rows whose attr.json no longer exists. Never deletes the row of a file that
+   * exists but could not be used; refused when a folder could not be listed, and an error when the
+   * root holds no attr.json at all while the cache has rows (a wrong or unmounted --root).
+   */
+  prune?: boolean
+  /** Read, validate and stage everything, count what would change, and change nothing. */
+  dryRun?: boolean
+  /** Where the database URLs are read from; default process.env. */
+  env?: Record<string, string | undefined>
+  /** Called as files are read and rows written (throttled); the CLI draws its progress bar from it. */
+  onProgress?: (p: Progress) => void
+}
+
+function checkRoot(root: string | undefined): string {
+  if (root === undefined || root === '') throw new RootMissingError()
+  const abs = path.resolve(root)
+  let st: fs.Stats
+  try {
+    st = fs.statSync(abs)
+  } catch {
+    throw new RootNotFolderError(root, 'does not exist')
+  }
+  if (!st.isDirectory()) throw new RootNotFolderError(root, 'is not a folder')
+  return abs
+}
+
+function checkElement(opts: CacheRebuildOptions): { id: string; url: string } {
+  if (opts.storageElementId === undefined) throw new StorageElementIdMissingError('--storage-element-id')
+  if (opts.storageElementUrl === undefined) throw new StorageElementIdMissingError('--storage-element-url')
+  const id = opts.storageElementId
+  if (!/^\S(.{0,48}\S)?$/.test(id)) throw new StorageElementOptionError(`--storage-element-id "${id}"`, 'must be 1 to 50 characters without surrounding spaces: e.g. --storage-element-id se-01')
+  let u: URL | undefined
+  try {
+    u = new URL(opts.storageElementUrl)
+  } catch {
+    u = undefined
+  }
+  if (!u || !/^https?:$/.test(u.protocol) || opts.storageElementUrl.length > 512) {
+    throw new StorageElementOptionError(`--storage-element-url "${opts.storageElementUrl}"`, 'is not an http(s) URL of at most 512 characters: e.g. --storage-element-url http://se-01:8010')
+  }
+  return { id, url: opts.storageElementUrl }
+}
+
+async function requireTables(t: ModuleTarget, c: import('pg').ClientBase, tables: string[], deploy: string): Promise<void> {
+  for (const name of tables) {
+    const { rows } = await c.query('select to_regclass(quote_ident($1)) is not null as ok', [name])
+    if (!rows[0].ok) throw new CacheTableMissingError(name, t.pgSchema, deploy)
+  }
+}
+
+/** Turns a database failure in the middle of a rebuild into one line; named errors pass through. */
+function failed(table: string, e: unknown): unknown {
+  if (isArtstoreError(e)) return e
+  const code = (e as { code?: string }).code
+  return new CacheRebuildFailedError(table, `${code ? `${code}: ` : ''}${(e as Error)?.message ?? e}`)
+}
+
+/** Rebuilds one module's file-metadata cache; see CacheRebuildOptions. */
+export async function rebuildCache(opts: CacheRebuildOptions): Promise<CacheRebuildResult> {
+  const module = getModule(opts.module).name
+  if (module === 'admin') throw new ModuleWithoutCacheError(module)
+  const root = checkRoot(opts.root)
+  const element = module === 'query' ? checkElement(opts) : undefined
+  if (module === 'storage-element') {
+    for (const [flag, v] of [['--storage-element-id', opts.storageElementId], ['--storage-element-url', opts.storageElementUrl]] as const) {
+      if (v !== undefined) throw new OptionForOtherModuleError(flag, module, 'query')
+    }
+  }
+  const run = { root, dryRun: !!opts.dryRun, prune: !!opts.prune, onProgress: opts.onProgress }
+  const started = performance.now()
+  return withCheckedTargets({ module, prefix: opts.prefix, env: opts.env }, ([t]) =>
+    withClient(t, async (c) => {
+      const where = describeTarget(t)
+      const head = { module, status: run.dryRun ? 'would-rebuild' : 'rebuilt', database: where.database, pgSchema: where.pgSchema, root } as const
+      let part
+      let table: string
+      if (element) {
+        table = QUERY_TABLE
+        await requireTables(t, c, [QUERY_TABLE], 'npx artstore-db deploy --module query')
+        part = await rebuildQuery(c, element, run).catch((e) => Promise.reject(failed(table, e)))
+      } else {
+        const prefix = t.module.prefix ?? DEFAULT_PREFIX
+        const tables = storageTables(prefix)
+        table = tables.files
+        const deploy = `npx artstore-db deploy --module storage-element${prefix === DEFAULT_PREFIX ? '' : ` --prefix ${prefix}`}`
+        await requireTables(t, c, [tables.files, tables.config, tables.wal], deploy)
+        part = await rebuildStorage(c, prefix, run).catch((e) => Promise.reject(failed(table, e)))
+      }
+      part.skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+      part.trimmed.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+      opts.onProgress?.({ phase: 'done', files: part.files.found, skipped: part.files.skipped })
+      return { ...head, table, ...(element ? { storageElementId: element.id } : {}), ...part, durationMs: Math.round(performance.now() - started) }
+    }),
+  )
+}

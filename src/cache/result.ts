@@ -1,0 +1,44 @@
+/** The typed input and output of a cache rebuild, shared by both modules. */
+import type { Progress, SkippedFile, TrimmedFile } from './stage.ts'
+
+export interface RebuildRun {
+  /** Absolute path of the folder that holds YYYY/MM/DD/HH/. */
+  root: string
+  dryRun: boolean
+  prune: boolean
+  onProgress?: (p: Progress) => void
+}
+
+/** What happened to the cache rows; in a dry run, what would happen. */
+export interface RowCounts {
+  inserted: number
+  updated: number
+  /** Good files whose row was already exactly as the file says. */
+  unchanged: number
+  pruned: number
+}
+
+export interface CacheRebuildResult {
+  module: 'storage-element' | 'query'
+  /** rebuilt, or would-rebuild for --dry-run (nothing was changed). */
+  status: 'rebuilt' | 'would-rebuild'
+  database: string
+  pgSchema: string
+  table: string
+  root: string
+  /** Query module: whose rows were rebuilt (the only rows a rebuild touches). */
+  storageElementId?: string
+  files: { found: number; good: number; skipped: number }
+  rows: RowCounts
+  /** off (no --prune), done, would (dry run), refused (a folder could not be listed: the walk is incomplete). */
+  prune: 'off' | 'done' | 'would' | 'refused'
+  /** Every file left out, sorted by path, with its reason. */
+  skipped: SkippedFile[]
+  /** Files cached with something cut (query cache: tags). */
+  trimmed: TrimmedFile[]
+  /** Storage element: the config row after the rebuild. */
+  config?: { totalFiles: number; totalSizeBytes: string; lastCacheRebuild: string; created: boolean }
+  /** Storage element: the cache_rebuild entry of the write-ahead log. */
+  wal?: { transactionId: string; status: 'committed' }
+  durationMs: number
+}
