@@ -1,0 +1,108 @@
+import cliProgress from 'cli-progress'
+import type { Command } from 'commander'
+import { rebuildCache, type CacheRebuildResult, type Progress } from '../../cache/rebuild.ts'
+import { report, type Output } from '../output.ts'
+
+const rebuildExitCodes = `
+Exit codes:
+  0  every attr.json was good; the cache is rebuilt (with --dry-run: would be, nothing was changed)
+  1  the database refused the rebuild: it was rolled back, the cache is unchanged (one line on stderr)
+  2  bad input: unknown module or one without a cache, missing or bad --root, bad --prefix, missing
+     --storage-element-id or --storage-element-url for query, unreachable database, cache tables not
+     deployed, --prune on a root that holds no attr.json at all; one line on stderr, nothing was changed
+  3  rebuilt, but some files were skipped (bad or duplicated attr.json, unlistable folders): each is
+     listed with its path and reason, and kept out of the cache; --prune never deletes their rows`
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`
+
+function text(r: CacheRebuildResult): string {
+  const verb = r.status === 'rebuilt' ? 'rebuilt' : 'would rebuild'
+  const icon = r.status === 'would-rebuild' ? '📝' : r.files.skipped ? '⚠️' : '✅'
+  const whose = r.storageElementId ? ` (storage element ${r.storageElementId})` : ''
+  const w = r.status === 'rebuilt' ? '' : 'would be '
+  const lines = [
+    `${icon} ${r.module}: ${verb} ${r.table}${whose} from ${r.root}  (${r.database})`,
+    `   files: ${plural(r.files.found, 'attr.json file')} found, ${r.files.good} good, ${r.files.skipped} skipped`,
+    `   rows: ${w}${r.rows.inserted} inserted, ${r.rows.updated} updated, ${r.rows.unchanged} unchanged, ` +
+      (r.prune === 'off' ? 'no --prune' : r.prune === 'refused' ? 'prune refused (a folder could not be listed)' : `${r.rows.pruned} pruned`),
+  ]
+  if (r.config) lines.push(`   config: total_files ${r.config.totalFiles}, total_size_bytes ${r.config.totalSizeBytes}, last_cache_rebuild ${r.config.lastCacheRebuild}${r.config.created ? ' (row created)' : ''}`)
+  if (r.wal) lines.push(`   wal: cache_rebuild ${r.wal.transactionId} ${r.wal.status}`)
+  if (r.trimmed.length) {
+    lines.push(`   trimmed ${plural(r.trimmed.length, 'file')}:`)
+    for (const t of r.trimmed) lines.push(`     ${t.path}: ${t.notes.join('; ')}`)
+  }
+  if (r.skipped.length) {
+    lines.push(`   skipped ${plural(r.skipped.length, 'file')}:`)
+    for (const s of r.skipped) lines.push(`     ${s.path}: ${s.reason}`)
+  }
+  return lines.join('\n')
+}
+
+const BAR_WIDTH = 30
+
+/** A progress bar on stderr, drawn from the library's progress callback. */
+function progressBar(): { onProgress: (p: Progress) => void; stop: () => void } {
+  const bar = new cliProgress.SingleBar({
+    stream: process.stderr,
+    hideCursor: true,
+    clearOnComplete: true,
+    fps: 5,
+    format: (_o, params, payload: { phase?: string; skipped?: number }) => {
+      const skipped = payload.skipped ? `, ${payload.skipped} skipped` : ''
+      if (payload.phase !== 'write') return `reading attr.json  ${params.value} files${skipped}`
+      const full = Math.round(params.progress * BAR_WIDTH)
+      return `writing the cache  ${'█'.repeat(full)}${'░'.repeat(BAR_WIDTH - full)} ${params.value}/${params.total} rows${skipped}`
+    },
+  })
+  bar.start(0, 0, { phase: 'read', skipped: 0 })
+  return {
+    onProgress: (p) => {
+      if (p.phase === 'write') bar.setTotal(p.totalRows ?? 0)
+      bar.update(p.phase === 'write' ? (p.rows ?? 0) : p.files, { phase: p.phase, skipped: p.skipped })
+    },
+    stop: () => bar.stop(),
+  }
+}
+
+type RebuildFlags = {
+  module?: string
+  root?: string
+  prefix?: string
+  storageElementId?: string
+  storageElementUrl?: string
+  prune?: boolean
+  dryRun?: boolean
+  json?: boolean
+}
+
+export function register(program: Command, o: Output, setExit: (code: number) => void) {
+  const cmd = program.command('cache').description('file-metadata caches (storage element, query) rebuilt from the attr.json files')
+  const rebuild = cmd
+    .command('rebuild')
+    .description('rebuild a file-metadata cache from <root>/YYYY/MM/DD/HH/[.attrs/]*.attr.json: bad files are reported and skipped')
+    .option('--module <module>', 'required: storage-element (<prefix>_files, _config, _wal) or query (file_metadata_cache)')
+    .option('--root <dir>', "required: the storage element's base folder, which holds YYYY/MM/DD/HH/")
+    .option('--prefix <prefix>', 'storage-element instance prefix (default STORAGE_ELEMENT_PREFIX, else storage_elem_01)')
+    .option('--storage-element-id <id>', 'query, required: the storage element whose rows are rebuilt; no other element\'s rows are touched')
+    .option('--storage-element-url <url>', 'query, required: its URL, stored with each row')
+    .option('--prune', 'also delete cache rows whose attr.json no longer exists (never the row of a file that exists but is bad)')
+    .option('--dry-run', 'read, validate and stage everything, report what would change, change nothing')
+    .option('--json', 'print the report as JSON (no progress bar)')
+    .addHelpText('after', rebuildExitCodes)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => o.out(s), writeErr: () => undefined })
+    .action(async (opts: RebuildFlags) => {
+      if (opts.module === undefined) rebuild.error("error: required option '--module <module>' not specified", { code: 'commander.missingMandatoryOptionValue' })
+      // Only on a terminal, and never in JSON mode: the bar would garble what scripts read.
+      const bar = !opts.json && process.stdout.isTTY ? progressBar() : undefined
+      let r: CacheRebuildResult
+      try {
+        r = await rebuildCache({ ...opts, module: opts.module!, prune: !!opts.prune, dryRun: !!opts.dryRun, onProgress: bar?.onProgress })
+      } finally {
+        bar?.stop()
+      }
+      report(o, !!opts.json, r, text)
+      setExit(r.files.skipped ? 3 : 0)
+    })
+}
