@@ -1,0 +1,41 @@
+// Shared by the cache rebuild tests: scratch attr.json trees and whole-table snapshots.
+import fs from 'node:fs'
+import path from 'node:path'
+import type { AttrDocument } from '../../src/cache/attr.ts'
+import { renderAttr, writeAttrTree, type GenerateOptions, type GeneratedAttr } from '../../src/cache/generate.ts'
+import { modules, projectRoot } from '../../src/modules.ts'
+import { query } from '../helpers/db.ts'
+
+/** A fresh scratch folder under .artstore/tmp. */
+export function scratchDir(name: string): string {
+  const dir = path.join(projectRoot, '.artstore', 'tmp', `cache-${name}`)
+  fs.rmSync(dir, { recursive: true, force: true })
+  fs.mkdirSync(dir, { recursive: true })
+  return dir
+}
+
+/** Writes a generated tree into a fresh scratch folder; returns the folder and every file written. */
+export async function scratchTree(name: string, o: GenerateOptions): Promise<{ root: string; files: GeneratedAttr[] }> {
+  const root = scratchDir(name)
+  const files: GeneratedAttr[] = []
+  await writeAttrTree(root, o, (g) => files.push(g))
+  files.sort((a, b) => a.doc.file_id.localeCompare(b.doc.file_id))
+  return { root, files }
+}
+
+/** Writes one attr.json where the storage element would (or at `rel`), as given. */
+export function writeAttr(root: string, doc: AttrDocument | string, rel?: string): string {
+  const target = rel ?? (typeof doc === 'string' ? undefined : `${doc.storage_path}${doc.storage_filename}.attr.json`)
+  if (!target) throw new Error('a raw attr.json needs a path')
+  fs.mkdirSync(path.dirname(path.join(root, target)), { recursive: true })
+  fs.writeFileSync(path.join(root, target), typeof doc === 'string' ? doc : renderAttr(doc))
+  return target
+}
+
+/** The storage-element baseline for another prefix, as `--prefix` renders it. */
+export const storageBaseline = (prefix = 'storage_elem_01') =>
+  fs.readFileSync(path.join(modules['storage-element'].migrationsDir, '0_baseline', 'migration.sql'), 'utf8').replaceAll('storage_elem_01', prefix)
+
+/** Every column of every row, search_vector and jsonb as text, in a stable order. */
+export const snapshot = (url: string, table: string, order: string) =>
+  query(url, `select t.*, t.search_vector::text as search_vector from ${table} t order by ${order}`)

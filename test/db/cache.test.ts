@@ -1,0 +1,269 @@
+// `cache rebuild --module storage-element` on real PostgreSQL: the library for exact values, the CLI
+// (child process) for exit codes. One database, deployed through the CLI; another prefix rendered.
+import fs from 'node:fs'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import type { AttrDocument } from '../../src/cache/attr.ts'
+import { generateAttrs, renderAttr } from '../../src/cache/generate.ts'
+import { rebuildCache, type CacheRebuildResult } from '../../src/cache/rebuild.ts'
+import { runCli } from '../helpers/cli.ts'
+import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
+import { scratchDir, scratchTree, snapshot, storageBaseline, writeAttr } from './cache-helpers.ts'
+
+const FILES = 'storage_elem_01_files'
+let url: string
+let env: Record<string, string>
+
+beforeAll(async () => {
+  url = await freshDatabase('cache_storage')
+  env = { STORAGE_ELEMENT_DATABASE_URL: url }
+  const run = await runCli(['deploy', '--module', 'storage-element'], env)
+  expect(run.exitCode, run.stderr).toBe(0)
+})
+afterAll(() => dropDatabase('cache_storage'))
+
+const rebuild = (root: string, more: Partial<Parameters<typeof rebuildCache>[0]> = {}) => rebuildCache({ module: 'storage-element', root, env, ...more })
+const cli = async (args: string[]) => {
+  const run = await runCli(['cache', 'rebuild', '--module', 'storage-element', ...args], env)
+  return { ...run, json: run.stdout.startsWith('{') ? (JSON.parse(run.stdout) as CacheRebuildResult) : undefined }
+}
+const files = () => snapshot(url, FILES, 'file_id')
+const count = async (table: string) => Number((await query<{ n: string }>(url, `select count(*) as n from ${table}`))[0].n)
+const reset = () => query(url, `truncate ${FILES}, storage_elem_01_config, storage_elem_01_wal`)
+
+/** The row the storage element itself writes when a file is uploaded (what the cache should hold). */
+async function writeOriginal(d: AttrDocument) {
+  await query(
+    url,
+    `insert into ${FILES} (file_id, original_filename, storage_filename, file_size, content_type, created_at, updated_at, created_by_id,
+       created_by_username, created_by_fullname, description, version, storage_path, checksum, metadata_json)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+    [d.file_id, d.original_filename, d.storage_filename, d.file_size, d.content_type, d.created_at, d.updated_at, d.created_by_id,
+      d.created_by_username, d.created_by_fullname, d.description, d.version, d.storage_path, d.checksum, JSON.stringify(d.metadata)],
+  )
+}
+
+describe('rebuild from a generated tree', () => {
+  let root: string
+  let originals: Record<string, unknown>[]
+
+  test('the rebuilt rows equal the rows originally written, every column', async () => {
+    await reset()
+    const tree = await scratchTree('storage', { count: 240, perHour: 40, seed: 21 })
+    root = tree.root
+    for (const f of tree.files) await writeOriginal(f.doc)
+    originals = await files()
+    expect(originals).toHaveLength(240)
+    await query(url, `truncate ${FILES}`)
+
+    const r = await rebuild(root)
+    expect(r).toMatchObject({ status: 'rebuilt', files: { found: 240, good: 240, skipped: 0 }, rows: { inserted: 240, updated: 0, unchanged: 0, pruned: 0 }, prune: 'off', skipped: [] })
+    expect(await files()).toEqual(originals)
+    // Spot-check against the files themselves, beyond the comparison with the originals.
+    const v2 = tree.files.find((f) => f.doc.schema_version === '2.0' && f.s3)!
+    const [row] = await query(url, `select storage_path, created_at::text as c, metadata_json from ${FILES} where file_id = $1`, [v2.doc.file_id])
+    expect(row).toEqual({ storage_path: v2.doc.storage_path, c: expect.stringMatching(/\.\d{6}\+00$|\.\d{1,5}\+00$/), metadata_json: v2.doc.metadata })
+    expect((await query(url, `select count(*)::int as n from ${FILES} where search_vector is not null`))[0].n).toBe(240)
+  })
+
+  test('config row (created, id 1) and a committed cache_rebuild in the log', async () => {
+    const size = (await query<{ s: string }>(url, `select sum(file_size)::text as s from ${FILES}`))[0].s
+    expect(await query(url, 'select id, current_mode, is_master, total_files, total_size_bytes::text as b, last_cache_rebuild is not null as at from storage_elem_01_config')).toEqual([
+      { id: 1, current_mode: 'ro', is_master: false, total_files: 240, b: size, at: true },
+    ])
+    const wal = await query(url, `select operation_type, status, operation_data, completed_at is not null as done, duration_ms >= 0 as timed from storage_elem_01_wal`)
+    expect(wal).toEqual([
+      {
+        operation_type: 'cache_rebuild',
+        status: 'committed',
+        operation_data: { root, prefix: 'storage_elem_01', prune: false, result: { files: { found: 240, good: 240, skipped: 0 }, rows: { inserted: 240, updated: 0, unchanged: 0, pruned: 0 } } },
+        done: true,
+        timed: true,
+      },
+    ])
+  })
+
+  test('idempotent: a second run changes no row', async () => {
+    const r = await rebuild(root)
+    expect(r.rows).toEqual({ inserted: 0, updated: 0, unchanged: 240, pruned: 0 })
+    expect(await files()).toEqual(originals)
+    expect(await count('storage_elem_01_wal')).toBe(2)
+    // The existing config row is updated, not duplicated, and keeps its mode.
+    await query(url, `update storage_elem_01_config set current_mode = 'rw', total_files = 0`)
+    expect((await rebuild(root)).config).toMatchObject({ totalFiles: 240, created: false })
+    expect(await query(url, 'select id, current_mode, total_files from storage_elem_01_config')).toEqual([{ id: 1, current_mode: 'rw', total_files: 240 }])
+  })
+
+  test('a changed file updates its row; --dry-run first reports it and changes nothing', async () => {
+    const [a, b] = [...generateAttrs({ count: 240, perHour: 40, seed: 21 })].slice(0, 2).map((g) => g)
+    const changed = { ...a.doc, description: 'новое описание', file_size: 99 }
+    fs.writeFileSync(path.join(root, a.rel), renderAttr(changed))
+    fs.rmSync(path.join(root, b.rel))
+    const fresh = { ...[...generateAttrs({ count: 1, seed: 99, start: new Date(Date.UTC(2025, 5, 1)) })][0].doc }
+    writeAttr(root, fresh)
+    const walBefore = await query(url, 'select * from storage_elem_01_wal order by started_at')
+    const configBefore = await query(url, 'select * from storage_elem_01_config')
+
+    const plan = await rebuild(root, { dryRun: true, prune: true })
+    expect(plan).toMatchObject({ status: 'would-rebuild', files: { found: 240, good: 240, skipped: 0 }, rows: { inserted: 1, updated: 1, unchanged: 238, pruned: 1 }, prune: 'would' })
+    expect(plan.config).toBeUndefined()
+    expect(plan.wal).toBeUndefined()
+    expect(await files()).toEqual(originals)
+    expect(await query(url, 'select * from storage_elem_01_wal order by started_at')).toEqual(walBefore)
+    expect(await query(url, 'select * from storage_elem_01_config')).toEqual(configBefore)
+
+    const r = await rebuild(root, { prune: true })
+    expect(r.rows).toEqual({ inserted: 1, updated: 1, unchanged: 238, pruned: 1 })
+    expect(await query(url, `select description, file_size::int as s from ${FILES} where file_id = $1`, [a.doc.file_id])).toEqual([{ description: 'новое описание', s: 99 }])
+    expect(await query(url, `select 1 from ${FILES} where file_id = $1`, [b.doc.file_id])).toEqual([])
+    expect(await query(url, `select 1 from ${FILES} where file_id = $1`, [fresh.file_id])).toHaveLength(1)
+    expect(await count(FILES)).toBe(240)
+  })
+
+  test('--prune keeps the rows of files that exist but cannot be used (bad JSON, a folder of that name)', async () => {
+    const [, , c, d, e] = [...generateAttrs({ count: 240, perHour: 40, seed: 21 })]
+    fs.writeFileSync(path.join(root, c.rel), '{ not json')
+    // A "file" that exists but cannot be read, whoever runs the test (root reads chmod 000 files).
+    fs.rmSync(path.join(root, d.rel))
+    fs.mkdirSync(path.join(root, d.rel))
+    // A file whose content is valid but fails validation.
+    fs.writeFileSync(path.join(root, e.rel), renderAttr({ ...e.doc, checksum: 'abc' }))
+    const run = await cli(['--root', root, '--prune', '--json'])
+    expect(run.exitCode, run.stderr).toBe(3)
+    expect(run.json!.rows).toEqual({ inserted: 0, updated: 0, unchanged: 237, pruned: 0 })
+    expect(run.json!.skipped).toEqual(
+      [
+        { path: c.rel, code: 'invalid-json', reason: expect.stringMatching(/^invalid JSON/) },
+        { path: d.rel, code: 'unreadable', reason: 'could not be read (EISDIR)' },
+        { path: e.rel, code: 'bad-checksum', reason: 'checksum is not 64 hex digits (3 characters)' },
+      ].sort((x, y) => (x.path < y.path ? -1 : 1)),
+    )
+    for (const g of [c, d, e]) expect(await query(url, `select 1 from ${FILES} where file_id = $1`, [g.doc.file_id])).toHaveLength(1)
+    // Once the files are really gone, their rows go too.
+    for (const g of [c, d, e]) fs.rmSync(path.join(root, g.rel), { recursive: true })
+    const gone = await cli(['--root', root, '--prune', '--json'])
+    expect(gone.exitCode, gone.stderr).toBe(0)
+    expect(gone.json!.rows.pruned).toBe(3)
+  })
+
+  test.skipIf(process.getuid?.() === 0)('--prune keeps the row of a file without read permission (chmod 000)', async () => {
+    const [, , , , , f] = [...generateAttrs({ count: 240, perHour: 40, seed: 21 })]
+    fs.chmodSync(path.join(root, f.rel), 0)
+    try {
+      const r = await rebuild(root, { prune: true })
+      expect(r.skipped).toEqual([{ path: f.rel, code: 'unreadable', reason: 'could not be read (EACCES)' }])
+      expect(r.rows.pruned).toBe(0)
+    } finally {
+      fs.chmodSync(path.join(root, f.rel), 0o644)
+    }
+  })
+
+  test('--prune is refused when a folder cannot be listed, and an error when the root holds no attr.json', async () => {
+    fs.mkdirSync(path.join(root, '2030/01/01'), { recursive: true })
+    fs.symlinkSync(path.join(root, 'unmounted'), path.join(root, '2030/01/01/00'))
+    const before = await count(FILES)
+    const r = await rebuild(root, { prune: true })
+    expect(r.prune).toBe('refused')
+    expect(r.skipped).toEqual([{ path: '2030/01/01/00/', code: 'folder-unreadable', reason: 'folder could not be listed (ENOENT)' }])
+    expect(await count(FILES)).toBe(before)
+    fs.rmSync(path.join(root, '2030'), { recursive: true })
+
+    const empty = scratchDir('storage-empty')
+    const run = await cli(['--root', empty, '--prune'])
+    expect(run.exitCode).toBe(2)
+    expect(run.stderr.trim()).toBe(`error: --root ${empty} holds no attr.json at all, and --prune would delete all ${before} rows of ${FILES}: check --root (an unmounted volume?); if the element really is empty, delete the rows yourself`)
+    expect(await count(FILES)).toBe(before)
+    expect((await query(url, `select status, error_message from storage_elem_01_wal order by started_at desc limit 1`))[0]).toEqual({ status: 'failed', error_message: expect.stringContaining('holds no attr.json') })
+  })
+})
+
+describe('bad files are reported and skipped, never fatal (exit 3)', () => {
+  test('every reason, with its path; duplicates keep neither', async () => {
+    await reset()
+    const { root, files: good } = await scratchTree('storage-bad', { count: 6, seed: 5, s3Share: 0 })
+    const [g0, g1, g2] = [...generateAttrs({ count: 3, seed: 77, start: new Date(Date.UTC(2025, 2, 1)) })].map((g) => g.doc)
+    const bad: [string, string][] = []
+    const put = (code: string, doc: AttrDocument | string, rel?: string) => bad.push([writeAttr(root, doc, rel), code])
+    put('invalid-json', '{"file_id": "x",', '2025/03/01/00/broken.attr.json')
+    put('too-large', renderAttr({ ...g0, description: 'ы'.repeat(2500) }), `${g0.storage_path}${g0.storage_filename}.attr.json`)
+    const { checksum: _c, ...noChecksum } = g1
+    put('invalid-field', renderAttr(noChecksum as AttrDocument), `${g1.storage_path}${g1.storage_filename}.attr.json`)
+    put('invalid-field', renderAttr({ ...g2, file_size: '12' as unknown as number }), `${g2.storage_path}${g2.storage_filename}.attr.json`)
+    put('bad-file-id', { ...g0, file_id: 'not-a-uuid' }, `2025/03/01/00/${g0.storage_filename}-x.attr.json`)
+    put('bad-checksum', { ...g0, checksum: 'f'.repeat(63) }, `2025/03/01/00/${g0.storage_filename}-y.attr.json`)
+    put('bad-file-size', { ...g0, file_size: 0 }, `2025/03/01/00/${g0.storage_filename}-z.attr.json`)
+    put('wrong-folder', { ...g0, storage_path: '2025/03/01/00/' }, `2025/03/01/05/${g0.storage_filename}.attr.json`)
+    put('file-id-mismatch', { ...g0, file_id: '11111111-2222-4333-8444-555555555555' }, `2025/03/01/00/${g0.storage_filename.replace(g0.file_id, 'aaaaaaaa-2222-4333-8444-555555555555')}.attr.json`)
+    put('unsupported-version', renderAttr({ schema_version: '3.0', ...g0 } as unknown as AttrDocument), `2025/03/01/00/v3.attr.json`)
+    // The same file_id twice: next to its data file and in .attrs/ (both valid, neither cached).
+    const dup = good[0].doc
+    put('duplicate-file-id', dup)
+    put('duplicate-file-id', dup, `${dup.storage_path}.attrs/${dup.storage_filename}.attr.json`)
+
+    const run = await cli(['--root', root, '--json'])
+    expect(run.exitCode, run.stderr).toBe(3)
+    const r = run.json!
+    expect(r.skipped.map((s) => [s.path, s.code])).toEqual(bad.sort((a, b) => (a[0] < b[0] ? -1 : 1)))
+    for (const s of r.skipped) expect(s.reason.length).toBeGreaterThan(5)
+    expect(r.skipped.find((s) => s.code === 'duplicate-file-id')!.reason).toMatch(new RegExp(`^file_id ${dup.file_id} is also claimed by ${dup.storage_path}`))
+    expect(r.files).toEqual({ found: 6 + bad.length - 1, good: 5, skipped: bad.length })
+    expect(r.rows.inserted).toBe(5)
+    expect((await query<{ id: string }>(url, `select file_id::text as id from ${FILES} order by 1`)).map((x) => x.id)).toEqual(good.slice(1).map((g) => g.doc.file_id).sort())
+
+    // The text report names each skipped file too.
+    const text = await cli(['--root', root])
+    expect(text.exitCode).toBe(3)
+    expect(text.stdout).toContain(`skipped ${bad.length} files:`)
+    expect(text.stdout).toContain(`2025/03/01/00/broken.attr.json: invalid JSON`)
+  })
+})
+
+describe('CLI exit codes and prefixes', () => {
+  test('0 on a clean tree, with the report as JSON', async () => {
+    await reset()
+    const { root } = await scratchTree('storage-clean', { count: 30, seed: 8 })
+    const run = await cli(['--root', root, '--json'])
+    expect(run.exitCode, run.stderr).toBe(0)
+    expect(run.json).toMatchObject({ module: 'storage-element', table: FILES, files: { found: 30, good: 30, skipped: 0 } })
+    const text = await cli(['--root', root, '--dry-run'])
+    expect(text.exitCode).toBe(0)
+    expect(text.stdout.split('\n')[0]).toMatch(/^📝 storage-element: would rebuild storage_elem_01_files from .* {2}\(postgresql:\/\//)
+    expect(text.stderr).toBe('')
+  })
+
+  test.each([
+    [['--root'], /^error: option '--root <dir>' argument missing/],
+    [[], /^error: no attr.json folder given: pass --root <dir>/],
+    [['--root', '/definitely/not/here'], /^error: --root \/definitely\/not\/here does not exist: point --root at/],
+    [['--root', 'package.json'], /^error: --root package.json is not a folder: /],
+    [['--root', '.', '--prefix', 'Bad-Prefix'], /^error: storage-element prefix "Bad-Prefix" does not match/],
+    [['--root', '.', '--storage-element-id', 'se-01'], /^error: --storage-element-id applies to --module query, not storage-element: drop --storage-element-id$/],
+    [['--root', '.', '--prefix', 'storage_elem_09'], /^error: table storage_elem_09_files does not exist in schema public: deploy the module first \(npx artstore-db deploy --module storage-element --prefix storage_elem_09\)$/],
+  ])('2 on bad input %j', async (args, message) => {
+    const run = await cli(args)
+    expect(run.exitCode).toBe(2)
+    expect(run.stderr.trim().split('\n')).toHaveLength(1)
+    expect(run.stderr.trim()).toMatch(message)
+  })
+
+  test('2 for a module without a cache, and without --module', async () => {
+    const admin = await runCli(['cache', 'rebuild', '--module', 'admin', '--root', '.'], env)
+    expect([admin.exitCode, admin.stderr.trim()]).toEqual([2, 'error: module admin has no file-metadata cache: use --module storage-element or --module query'])
+    const none = await runCli(['cache', 'rebuild', '--root', '.'], env)
+    expect(none.exitCode).toBe(2)
+    expect(none.stderr).toMatch(/required option '--module <module>'/)
+  })
+
+  test('--prefix rebuilds that instance\'s tables and leaves storage_elem_01 alone', async () => {
+    await query(url, storageBaseline('storage_elem_07'))
+    const before = await files()
+    const { root } = await scratchTree('storage-prefix', { count: 25, seed: 12 })
+    const run = await cli(['--root', root, '--prefix', 'storage_elem_07', '--json'])
+    expect(run.exitCode, run.stderr).toBe(0)
+    expect(run.json).toMatchObject({ table: 'storage_elem_07_files', rows: { inserted: 25 } })
+    expect(await count('storage_elem_07_files')).toBe(25)
+    expect(await query(url, 'select total_files from storage_elem_07_config')).toEqual([{ total_files: 25 }])
+    expect(await count('storage_elem_07_wal')).toBe(1)
+    expect(await files()).toEqual(before)
+  })
+})
