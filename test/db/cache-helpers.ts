@@ -37,5 +37,5 @@ export const storageBaseline = (prefix = 'storage_elem_01') =>
   fs.readFileSync(path.join(modules['storage-element'].migrationsDir, '0_baseline', 'migration.sql'), 'utf8').replaceAll('storage_elem_01', prefix)
 
 /** Every column of every row, search_vector and jsonb as text, in a stable order. */
-export const snapshot = (url: string, table: string, order: string) =>
-  query(url, `select t.*, t.search_vector::text as search_vector from ${table} t order by ${order}`)
+export const snapshot = (url: string, table: string, order: string, where = 'true') =>
+  query(url, `select t.*, t.search_vector::text as search_vector from ${table} t where ${where} order by ${order}`)
