@@ -47,6 +47,18 @@ export interface Manifest {
   /** The last entry's chain hash: one value that changes with any edit, removal or reordering. */
   sum: string
   database?: DatabaseVersionRecord
+  /** Alembic version tables that `adopt` retired, with the revision each held. */
+  retired?: RetiredVersionRecord[]
+}
+
+/** An Alembic version table dropped by `adopt`, once the database was proved to match the baseline. */
+export interface RetiredVersionRecord {
+  pgSchema: string
+  versionTable: string
+  revisions: string[]
+  /** `old-chain` or `reset`: which Alembic generation stamped it. */
+  generation: string
+  adoptedAt: string
 }
 
 /** The chain starts from the format and the module, so a manifest cannot be moved to another module. */
@@ -138,5 +150,11 @@ export function renderManifestMd(m: Manifest): string {
   ]
   if (m.skipped.length) lines.push('', '## Left in the source folder', '', ...m.skipped.map((s) => `- ${code(s.path)}: ${s.reason}`))
   if (m.database) lines.push('', '## Live database', '', ...databaseLines(m.database, m.migrations))
+  if (m.retired?.length) {
+    lines.push('', '## Retired by adoption', '')
+    for (const r of m.retired) {
+      lines.push(`- \`${r.pgSchema}.${r.versionTable}\` held ${r.revisions.map(code).join(', ')} (${r.generation}); dropped on ${r.adoptedAt} after the database was proved to match the baseline.`)
+    }
+  }
   return `${lines.join('\n')}\n`
 }

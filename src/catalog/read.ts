@@ -68,7 +68,8 @@ export async function readCatalog(c: pg.ClientBase, schema: string): Promise<Cat
           where n.nspname = $1 and con.contype = 'f' order by c.relname, con.conname`,
         schema,
       ),
-      indexes: await q(
+      // pg_get_indexdef, like pg_get_triggerdef, always names the table with its schema: drop it.
+      indexes: (await q<Catalog['indexes'][number]>(
         c,
         `select i.relname as name, t.relname as table, am.amname as method, x.indisunique as unique,
                 array(select pg_get_indexdef(x.indexrelid, k, true) from generate_series(1, x.indnkeyatts) k order by k) as columns,
@@ -77,7 +78,7 @@ export async function readCatalog(c: pg.ClientBase, schema: string): Promise<Cat
            join pg_am am on am.oid = i.relam join pg_namespace n on n.oid = t.relnamespace
           where n.nspname = $1 order by t.relname, i.relname`,
         schema,
-      ),
+      )).map((i) => ({ ...i, definition: i.definition.replace(` ON ${qualified(schema)}.`, ' ON ') })),
       enums: await q(
         c,
         `select t.typname as name, array_agg(e.enumlabel::text order by e.enumsortorder) as labels

@@ -1,0 +1,208 @@
+import { randomUUID } from 'node:crypto'
+import type pg from 'pg'
+import { recordRetiredVersion } from '../archive/retire.ts'
+import { BASELINE_NAME, readCommittedBaseline } from '../baseline/baseline.ts'
+import { readExtras } from '../baseline/extras.ts'
+import { compareCatalogs, type CheckItem } from '../catalog/compare.ts'
+import { readCatalog } from '../catalog/read.ts'
+import { describeTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
+import { MIGRATION_LOCK_KEY, LockTimeoutError } from '../db/lock.ts'
+import { quoteIdent } from '../db/pg-config.ts'
+import { withClient, type ModuleTarget } from '../db/targets.ts'
+import { ArtstoreError } from '../errors.ts'
+import { runPrismaForModule } from '../prisma/run.ts'
+import { expectedCatalog } from '../verify/expected.ts'
+import { assertOwnDatabase, baselineChecksum } from '../verify/isolation.ts'
+import { backupTables, criticalTables } from './backup.ts'
+import { classifyDatabase, type Classification } from './classify.ts'
+import { planPrismaSteps } from './plan.ts'
+import { compareFingerprints, fingerprints, type TableProof } from './proof.ts'
+import { reconcileSteps, sequenceSteps } from './reconcile.ts'
+import type { ForeignStep, PlanStep } from './steps.ts'
+
+export class AdoptConfirmationError extends ArtstoreError {
+  constructor() {
+    super('adopt changes the database in place: add --yes to apply, or --dry-run to see the plan and its proof')
+  }
+}
+
+export class BaselineTamperedError extends ArtstoreError {
+  override readonly exitCode = 1 as const
+  constructor(t: ModuleTarget, recorded: string) {
+    super(
+      `${t.module.name}: the 0_baseline row in ${t.pgSchema}._prisma_migrations has checksum ${recorded.slice(0, 12)}…, not the committed baseline's: find out who changed it, then npx artstore-db verify --module ${t.module.name}`,
+    )
+  }
+}
+
+export interface AdoptOptions extends CommandOptions {
+  /** Apply the plan. Without it (and without dryRun) the library refuses. */
+  yes?: boolean
+  /** Run the whole plan and its proof inside a transaction, then roll it back. */
+  dryRun?: boolean
+  /** How long to wait for another adopt or migrate deploy on the same database; default 60 s. */
+  lockWaitSeconds?: number
+}
+
+export type AdoptStatus = 'adopted' | 'would-adopt' | 'already-adopted' | 'empty' | 'refused' | 'failed'
+
+export interface AdoptReport extends ReturnType<typeof describeTarget> {
+  status: AdoptStatus
+  classification: Omit<Classification, 'recordedChecksum'>
+  steps: PlanStep[]
+  foreign: ForeignStep[]
+  /** Rows and content hash per module table, before and after (in the same transaction). */
+  proof: TableProof[]
+  /** Checklist items that did not hold after the plan ran (the transaction was then rolled back). */
+  failedChecks: CheckItem[]
+  /** The backup folder of the critical data (not with dryRun). */
+  backup?: string
+  /** The archive whose manifest now records the retired Alembic revision. */
+  archive?: string
+  /** Every statement, in order, as run (or as it would run). */
+  sql: string
+}
+
+/** Holds Prisma's migration lock for the whole adoption: serializes adopts, deploys and rollbacks. */
+async function withSessionLock<T>(c: pg.ClientBase, waitSeconds: number, fn: () => Promise<T>): Promise<T> {
+  await c.query(`set lock_timeout = '${waitSeconds}s'`)
+  try {
+    await c.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY])
+  } catch (e) {
+    if ((e as { code?: string }).code === '55P03') throw new LockTimeoutError(waitSeconds)
+    throw e
+  } finally {
+    await c.query('set lock_timeout = 0')
+  }
+  try {
+    return await fn()
+  } finally {
+    await c.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined)
+  }
+}
+
+const historySteps = (checksum: string, c: Classification): PlanStep[] => [
+  {
+    kind: 'History',
+    sql: `CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
+    "id" VARCHAR(36) PRIMARY KEY NOT NULL,
+    "checksum" VARCHAR(64) NOT NULL,
+    "finished_at" TIMESTAMPTZ,
+    "migration_name" VARCHAR(255) NOT NULL,
+    "logs" TEXT,
+    "rolled_back_at" TIMESTAMPTZ,
+    "started_at" TIMESTAMPTZ NOT NULL DEFAULT now(),
+    "applied_steps_count" INTEGER NOT NULL DEFAULT 0
+);`,
+    safety: 'safe',
+    reason: "Prisma's history table",
+  },
+  {
+    kind: 'History',
+    sql: `INSERT INTO "_prisma_migrations" ("id", "checksum", "finished_at", "migration_name", "logs", "started_at", "applied_steps_count")
+VALUES ('${randomUUID()}', '${checksum}', now(), '${BASELINE_NAME}', '${
+      c.versionTable ? `adopted by artstore-db from Alembic ${c.versionTable} = ${c.revisions.join(', ')} (${c.generation})` : 'adopted by artstore-db'
+    }', now(), 1);`,
+    safety: 'safe',
+    reason: 'mark the baseline applied, with the checksum migrate deploy expects',
+  },
+  ...(c.versionTable
+    ? [{ kind: 'RetireAlembic', sql: `DROP TABLE ${quoteIdent(c.versionTable)};`, table: c.versionTable, safety: 'safe' as const, reason: `retire Alembic (revision ${c.revisions.join(', ')})` }]
+    : []),
+]
+
+const publicClassification = ({ recordedChecksum: _, ...rest }: Classification) => rest
+
+/**
+ * Adopts one module's existing database in place: classify it, plan the changes to the baseline,
+ * refuse dangerous ones, then in one transaction under the migration lock run the plan, mark the
+ * baseline applied, retire Alembic, and prove it: the catalog matches the baseline object by object
+ * and every table has the same rows and content. Anything else rolls the transaction back.
+ */
+export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes' | 'dryRun' | 'lockWaitSeconds'>): Promise<AdoptReport> {
+  if (!opts.yes && !opts.dryRun) throw new AdoptConfirmationError()
+  const baselineSql = readCommittedBaseline(t.module).up!
+  const checksum = baselineChecksum(t.module)!
+  return withClient(t, async (c) => {
+    await assertOwnDatabase(c, t)
+    return withSessionLock(c, opts.lockWaitSeconds ?? 60, async () => {
+      const expected = await expectedCatalog(c, baselineSql)
+      const live = await readCatalog(c, t.pgSchema)
+      const cls = await classifyDatabase(c, t.module, t.pgSchema, live, expected.tables, checksum)
+      const report = (status: AdoptStatus, extra: Partial<AdoptReport> = {}): AdoptReport => ({
+        ...describeTarget(t),
+        status,
+        classification: publicClassification(cls),
+        steps: [],
+        foreign: [],
+        proof: [],
+        failedChecks: [],
+        sql: '',
+        ...extra,
+      })
+      if (cls.kind === 'tampered') throw new BaselineTamperedError(t, cls.recordedChecksum!)
+      if (cls.kind === 'managed') return report('already-adopted')
+      if (cls.kind === 'empty') return report('empty')
+
+      const drift = await runPrismaForModule(t, ['migrate', 'diff', '--from-config-datasource', '--to-schema', t.module.schemaFile, '--script'])
+      if (drift.exitCode !== 0) throw new Error(`prisma migrate diff failed: ${drift.stderr.trim().split('\n').slice(-2).join(' ')}`)
+      const prisma = await planPrismaSteps(drift.stdout, live, t.pgSchema, cls.moduleTables, c)
+      if (prisma.steps.some((s) => s.safety === 'dangerous')) {
+        return report('refused', { steps: prisma.steps, foreign: prisma.foreign, sql: prisma.steps.map((s) => s.sql).join('\n') })
+      }
+      const backup = opts.dryRun ? undefined : await backupTables(c, t.module, t.pgSchema, criticalTables(t.module, cls.moduleTables))
+
+      const steps: PlanStep[] = [...prisma.steps]
+      let failedChecks: CheckItem[] = []
+      let proof: TableProof[] = []
+      let committed = false
+      await c.query('begin')
+      try {
+        const before = await fingerprints(c, t.pgSchema, cls.moduleTables)
+        for (const s of prisma.steps) await c.query(s.sql)
+        const afterPrisma = await readCatalog(c, t.pgSchema)
+        const tablesNow = expected.tables.filter((x) => afterPrisma.tables.includes(x))
+        const more = [...reconcileSteps(expected, afterPrisma, readExtras(t.module), tablesNow), ...sequenceSteps(expected, tablesNow), ...historySteps(checksum, cls)]
+        steps.push(...more)
+        if (more.some((s) => s.safety === 'dangerous')) {
+          await c.query('rollback')
+          return report('refused', { steps, foreign: prisma.foreign, sql: steps.map((s) => s.sql).join('\n') })
+        }
+        for (const s of more) await c.query(s.sql)
+        proof = compareFingerprints(before, await fingerprints(c, t.pgSchema, cls.moduleTables))
+        failedChecks = compareCatalogs(expected, await readCatalog(c, t.pgSchema), ['_prisma_migrations']).filter((i) => !i.ok)
+        const proved = proof.every((p) => p.ok) && failedChecks.length === 0
+        if (proved && !opts.dryRun) {
+          await c.query('commit')
+          committed = true
+        } else await c.query('rollback')
+      } catch (e) {
+        await c.query('rollback').catch(() => undefined)
+        throw e
+      }
+      const sql = steps.map((s) => s.sql).join('\n')
+      const base = { steps, foreign: prisma.foreign, proof, failedChecks, sql, ...(backup ? { backup } : {}) }
+      if (!committed) return report(opts.dryRun && failedChecks.length === 0 && proof.every((p) => p.ok) ? 'would-adopt' : 'failed', base)
+      const archive = cls.versionTable
+        ? recordRetiredVersion(t.module.name, {
+            pgSchema: t.pgSchema,
+            versionTable: cls.versionTable,
+            revisions: cls.revisions,
+            generation: cls.generation ?? 'unknown',
+            adoptedAt: new Date().toISOString().slice(0, 10),
+          })
+        : undefined
+      return report('adopted', { ...base, ...(archive ? { archive } : {}) })
+    })
+  })
+}
+
+/** `adopt`: each selected module's database, one after another. */
+export function adopt(opts: AdoptOptions): Promise<AdoptReport[]> {
+  if (!opts.yes && !opts.dryRun) throw new AdoptConfirmationError()
+  return withCheckedTargets(opts, async (targets) => {
+    const out: AdoptReport[] = []
+    for (const t of targets) out.push(await adoptModule(t, opts))
+    return out
+  })
+}

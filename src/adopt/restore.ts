@@ -1,0 +1,72 @@
+import { describeTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
+import { quoteIdent } from '../db/pg-config.ts'
+import { withMigrationTransaction } from '../db/lock.ts'
+import { withClient } from '../db/targets.ts'
+import { ArtstoreError } from '../errors.ts'
+import { readBackup } from './backup.ts'
+
+export class RestoreConfirmationError extends ArtstoreError {
+  constructor(dir: string) {
+    super(`restore overwrites the rows in ${dir} by primary key: add --yes to confirm, or --dry-run to see what it would do`)
+  }
+}
+
+export interface RestoreOptions extends CommandOptions {
+  from: string
+  yes?: boolean
+  dryRun?: boolean
+}
+
+export interface RestoreResult extends ReturnType<typeof describeTarget> {
+  status: 'restored' | 'would-restore'
+  tables: { table: string; rows: number }[]
+}
+
+/**
+ * Puts a backup's rows back, by primary key (insert, or update the row that has the key), in one
+ * transaction under the migration lock. Columns are matched by name, so a backup taken before
+ * adoption restores into the adopted tables (json becomes jsonb on the way).
+ */
+export function restore(opts: RestoreOptions): Promise<RestoreResult> {
+  const { manifest, data } = readBackup(opts.from)
+  if (!opts.yes && !opts.dryRun) throw new RestoreConfirmationError(opts.from)
+  return withCheckedTargets({ ...opts, module: manifest.module }, async ([t]) =>
+    withClient(t, async (c) => {
+      const tables: RestoreResult['tables'] = []
+      const run = async () => {
+        for (const [table, rows] of data) {
+          const { rows: cols } = await c.query<{ name: string; pk: boolean }>(
+            `select a.attname as name, coalesce(a.attnum = any(i.indkey), false) as pk
+               from pg_attribute a join pg_class t on t.oid = a.attrelid join pg_namespace n on n.oid = t.relnamespace
+               left join pg_index i on i.indrelid = t.oid and i.indisprimary
+              where n.nspname = $1 and t.relname = $2 and a.attnum > 0 and not a.attisdropped order by a.attnum`,
+            [t.pgSchema, table],
+          )
+          const keys = new Set(rows.flatMap((r) => Object.keys(r)))
+          const use = cols.filter((col) => keys.has(col.name))
+          const list = use.map((col) => quoteIdent(col.name)).join(', ')
+          const pk = use.filter((col) => col.pk).map((col) => quoteIdent(col.name))
+          const updates = use.filter((col) => !col.pk).map((col) => `${quoteIdent(col.name)} = excluded.${quoteIdent(col.name)}`)
+          const target = `${quoteIdent(t.pgSchema)}.${quoteIdent(table)}`
+          await c.query(
+            `insert into ${target} (${list}) select ${list} from jsonb_populate_recordset(null::${target}, $1::jsonb)
+             on conflict (${pk.join(', ')}) do ${updates.length ? `update set ${updates.join(', ')}` : 'nothing'}`,
+            [JSON.stringify(rows)],
+          )
+          tables.push({ table, rows: rows.length })
+        }
+      }
+      if (opts.dryRun) {
+        await c.query('begin')
+        try {
+          await run()
+        } finally {
+          await c.query('rollback')
+        }
+        return { ...describeTarget(t), status: 'would-restore' as const, tables }
+      }
+      await withMigrationTransaction(c, run)
+      return { ...describeTarget(t), status: 'restored' as const, tables }
+    }),
+  )
+}

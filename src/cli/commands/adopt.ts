@@ -1,0 +1,71 @@
+import type { Command } from 'commander'
+import { adopt, type AdoptReport } from '../../adopt/adopt.ts'
+import { restore, type RestoreResult } from '../../adopt/restore.ts'
+import { report, type Output } from '../output.ts'
+
+const icon: Record<AdoptReport['status'], string> = {
+  adopted: '✅',
+  'would-adopt': '📝',
+  'already-adopted': '✅',
+  empty: '✅',
+  refused: '❌',
+  failed: '❌',
+}
+
+function describeClass(r: AdoptReport): string {
+  const c = r.classification
+  const legacy = c.kind === 'legacy' ? ` (Alembic ${c.versionTable} = ${c.revisions.join(', ')}, ${c.generation})` : ''
+  return `${c.kind}${legacy}`
+}
+
+function text(rows: AdoptReport[], showSql: boolean): string {
+  return rows
+    .map((r) => {
+      const lines = [`${icon[r.status]} ${r.module}: ${r.status} — database is ${describeClass(r)}  (${r.database})`]
+      if (r.status === 'empty') lines.push(`   nothing to adopt: npx artstore-db deploy --module ${r.module}`)
+      if (r.classification.foreignTables.length) lines.push(`   foreign, untouched: ${r.classification.foreignTables.join(', ')}`)
+      for (const s of r.steps) lines.push(`   ${s.safety === 'safe' ? '·' : '⚠'} ${s.kind}${s.table ? ` ${s.table}` : ''}: ${s.reason}`)
+      for (const p of r.proof) {
+        lines.push(`   ${p.ok ? '✅' : '❌'} ${p.table}: ${p.before.rows} → ${p.after.rows} rows, content ${p.ok ? 'identical' : 'DIFFERS'}`)
+      }
+      for (const f of r.failedChecks) lines.push(`   ❌ ${f.category} ${f.name}: expected ${f.expected ?? 'present'}, found ${f.actual ?? 'nothing'}`)
+      if (r.status === 'refused') lines.push(`   refused: ${r.steps.filter((s) => s.safety === 'dangerous').length} dangerous step(s); nothing was changed`)
+      if (r.backup) lines.push(`   backup of the critical data: ${r.backup}`)
+      if (r.archive) lines.push(`   retired Alembic revision recorded in ${r.archive}`)
+      if (showSql && r.sql) lines.push('', r.sql.replace(/^/gm, '   '), '')
+      return lines.join('\n')
+    })
+    .join('\n')
+}
+
+export function register(program: Command, o: Output, setExit: (code: number) => void) {
+  program
+    .command('adopt')
+    .description('bring an existing (Alembic-era) database onto the baseline in place, prove nothing was lost, and mark it applied')
+    .option('--module <module>', 'one module: admin, storage-element or query')
+    .option('--prefix <prefix>', 'storage-element instance prefix (default STORAGE_ELEMENT_PREFIX, else storage_elem_01)')
+    .option('--dry-run', 'run the plan and its proof in a transaction that is rolled back, and print the SQL')
+    .option('--yes', 'apply the plan')
+    .option('--json', 'print the report as JSON')
+    .action(async (opts: { module?: string; prefix?: string; dryRun?: boolean; yes?: boolean; json?: boolean }) => {
+      const rows = await adopt(opts)
+      report(o, !!opts.json, rows, (r) => text(r, !!opts.dryRun))
+      setExit(rows.some((r) => r.status === 'refused' || r.status === 'failed') ? 1 : 0)
+    })
+
+  program
+    .command('restore')
+    .description('put back the rows of a backup that adopt wrote (by primary key, in one transaction)')
+    .requiredOption('--from <dir>', 'the backup folder adopt printed (.artstore/backups/…)')
+    .option('--prefix <prefix>', 'storage-element instance prefix')
+    .option('--dry-run', 'restore inside a transaction that is rolled back')
+    .option('--yes', 'confirm the restore')
+    .option('--json', 'print the report as JSON')
+    .action(async (opts: { from: string; prefix?: string; dryRun?: boolean; yes?: boolean; json?: boolean }) => {
+      const r = await restore(opts)
+      report(o, !!opts.json, r, (x: RestoreResult) =>
+        [`✅ ${x.module}: ${x.status}  (${x.database})`, ...x.tables.map((t) => `   ${t.table}: ${t.rows} rows`)].join('\n'),
+      )
+      setExit(0)
+    })
+}
