@@ -12,6 +12,7 @@ import * as infoCommand from './commands/info.ts'
 import * as rollbackCommand from './commands/rollback.ts'
 import * as statusCommand from './commands/status.ts'
 import * as studioCommand from './commands/studio.ts'
+import * as adoptCommand from './commands/adopt.ts'
 import * as archiveCommand from './commands/archive.ts'
 import * as cacheCommand from './commands/cache.ts'
 import * as verifyCommand from './commands/verify.ts'
@@ -38,7 +39,7 @@ export async function main(argv: readonly string[], o: Output = processOutput): 
     .exitOverride()
     .configureOutput({ writeOut: (s) => o.out(s), writeErr: () => undefined })
     .showSuggestionAfterError(true)
-  for (const c of [infoCommand, deployCommand, statusCommand, baselineCommand, verifyCommand, rollbackCommand, cycleCommand, studioCommand, archiveCommand, cacheCommand]) c.register(program, o, setExit)
+  for (const c of [infoCommand, deployCommand, statusCommand, baselineCommand, verifyCommand, rollbackCommand, cycleCommand, studioCommand, adoptCommand, archiveCommand, cacheCommand]) c.register(program, o, setExit)
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => o.out(s), writeErr: () => undefined })
 
   if (argv.length === 0) {
