@@ -3,7 +3,7 @@ import type pg from 'pg'
 import { recordRetiredVersion } from '../archive/retire.ts'
 import { BASELINE_NAME, readCommittedBaseline } from '../baseline/baseline.ts'
 import { readExtras } from '../baseline/extras.ts'
-import { compareCatalogs, type CheckItem } from '../catalog/compare.ts'
+import { compareCatalogs, withoutTables, type CheckItem } from '../catalog/compare.ts'
 import { readCatalog } from '../catalog/read.ts'
 import { describeTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { MIGRATION_LOCK_KEY, LockTimeoutError } from '../db/lock.ts'
@@ -146,7 +146,7 @@ export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes
 
       const drift = await runPrismaForModule(t, ['migrate', 'diff', '--from-config-datasource', '--to-schema', t.module.schemaFile, '--script'])
       if (drift.exitCode !== 0) throw new Error(`prisma migrate diff failed: ${drift.stderr.trim().split('\n').slice(-2).join(' ')}`)
-      const prisma = await planPrismaSteps(drift.stdout, live, t.pgSchema, cls.moduleTables, c)
+      const prisma = await planPrismaSteps(drift.stdout, live, t.pgSchema, expected.tables, c)
       if (prisma.steps.some((s) => s.safety === 'dangerous')) {
         return report('refused', { steps: prisma.steps, foreign: prisma.foreign, sql: prisma.steps.map((s) => s.sql).join('\n') })
       }
@@ -160,7 +160,7 @@ export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes
       try {
         const before = await fingerprints(c, t.pgSchema, cls.moduleTables)
         for (const s of prisma.steps) await c.query(s.sql)
-        const afterPrisma = await readCatalog(c, t.pgSchema)
+        const afterPrisma = withoutTables(await readCatalog(c, t.pgSchema), cls.foreignTables)
         const tablesNow = expected.tables.filter((x) => afterPrisma.tables.includes(x))
         const more = [...reconcileSteps(expected, afterPrisma, readExtras(t.module), tablesNow), ...sequenceSteps(expected, tablesNow), ...historySteps(checksum, cls)]
         steps.push(...more)
@@ -170,7 +170,8 @@ export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes
         }
         for (const s of more) await c.query(s.sql)
         proof = compareFingerprints(before, await fingerprints(c, t.pgSchema, cls.moduleTables))
-        failedChecks = compareCatalogs(expected, await readCatalog(c, t.pgSchema), ['_prisma_migrations']).filter((i) => !i.ok)
+        const final = withoutTables(await readCatalog(c, t.pgSchema), cls.foreignTables)
+        failedChecks = compareCatalogs(expected, final, ['_prisma_migrations']).filter((i) => !i.ok)
         const proved = proof.every((p) => p.ok) && failedChecks.length === 0
         if (proved && !opts.dryRun) {
           await c.query('commit')

@@ -35,19 +35,13 @@ export async function planPrismaSteps(
   // Prisma qualifies names with the URL's schema; the plan runs with that schema as search_path.
   for (const { kind, sql } of splitScript(script.replaceAll(`${quoteIdent(schema)}.`, ''))) {
     if (kind === 'CreateSchema') continue // the module's schema exists: we are connected to it
+    // Indexes are reconciled from the catalogs instead (src/adopt/reconcile.ts): Prisma's index steps
+    // cannot tell a unique constraint from a unique index, nor two unique indexes on one column.
+    if (kind === 'CreateIndex' || kind === 'DropIndex' || kind === 'RenameIndex') continue
     const table = stepTable(sql, live)
     if (table && kind !== 'CreateTable' && !moduleTables.includes(table)) {
       foreign.push({ kind, sql, table })
       continue
-    }
-    if (kind === 'DropIndex') {
-      // A unique constraint's index cannot be dropped as an index: drop the constraint.
-      const name = /DROP INDEX "((?:[^"]|"")+)"/.exec(sql)?.[1]
-      const constraint = live.constraints.find((k) => k.name === name && (k.kind === 'u' || k.kind === 'p'))
-      if (constraint && table) {
-        steps.push({ kind, sql: `ALTER TABLE ${quoteIdent(table)} DROP CONSTRAINT ${quoteIdent(constraint.name)};`, table, safety: 'safe', reason: 'drop unique constraint (and its index)' })
-        continue
-      }
     }
     if (kind === 'AlterTable') {
       for (const stmt of sql.split(/;\n/).map((s) => s.trim()).filter(Boolean)) {

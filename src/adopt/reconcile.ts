@@ -28,38 +28,75 @@ const step = (kind: string, sql: string, table: string | undefined, reason: stri
   reason,
 })
 
+type Index = Catalog['indexes'][number]
+/** What an index does, apart from its name. */
+const shape = (i: Index) => `${i.table}|${i.unique}|${i.method}|${i.columns.join(',')}|${i.predicate ?? ''}`
+const normalDefault = (d: string | null) => (d ?? '').replace(/^now\(\)$/, 'CURRENT_TIMESTAMP')
+
 /**
- * What Prisma's diff cannot see, from the two catalogs after Prisma's steps: unique constraints versus
- * unique indexes of the same name, check constraints, and the extras' functions and triggers (taken
- * from the extras' own statements). Module tables only.
+ * What Prisma's diff gets wrong or cannot see, from the two catalogs after Prisma's column and table
+ * steps: column defaults, unique and check constraints, every index (renamed when an index of the same
+ * shape exists under another name, so no index is rebuilt needlessly), and the extras' functions and
+ * triggers (from the extras' own statements). Module tables only.
  */
 export function reconcileSteps(expected: Catalog, actual: Catalog, extras: readonly Extra[], moduleTables: readonly string[]): PlanStep[] {
   const steps: PlanStep[] = []
   const own = (t: string) => moduleTables.includes(t)
   const extraStatements = extras.flatMap((e) => statements(e.sql))
-  const expectedConstraint = new Map(expected.constraints.map((c) => [c.name, c]))
-  const actualConstraint = new Map(actual.constraints.filter((c) => own(c.table)).map((c) => [c.name, c]))
 
-  for (const [name, a] of actualConstraint) {
-    const e = expectedConstraint.get(name)
-    if (e && e.kind === a.kind && e.definition === a.definition) continue
-    if (a.kind === 'u' || a.kind === 'c') {
-      steps.push(step('Reconcile', `ALTER TABLE ${quoteIdent(a.table)} DROP CONSTRAINT ${quoteIdent(name)};`, a.table, `drop ${a.kind === 'u' ? 'unique' : 'check'} constraint the schema does not have`))
-      const index = a.kind === 'u' ? expected.indexes.find((i) => i.name === name) : undefined
-      if (index) steps.push(step('Reconcile', `${index.definition};`, index.table, 'recreate it as the plain unique index the schema has'))
-    }
+  for (const e of expected.columns.filter((x) => own(x.table))) {
+    const a = actual.columns.find((x) => x.table === e.table && x.name === e.name)
+    if (!a || normalDefault(a.default) === normalDefault(e.default)) continue
+    const sql = e.default
+      ? `ALTER TABLE ${quoteIdent(e.table)} ALTER COLUMN ${quoteIdent(e.name)} SET DEFAULT ${e.default};`
+      : `ALTER TABLE ${quoteIdent(e.table)} ALTER COLUMN ${quoteIdent(e.name)} DROP DEFAULT;`
+    steps.push(step('Reconcile', sql, e.table, 'default'))
   }
-  for (const [name, e] of expectedConstraint) {
-    const a = actualConstraint.get(name)
-    if (a && a.kind === e.kind && a.definition === e.definition) continue
-    if (e.kind === 'u') {
-      const hasIndex = actual.indexes.some((i) => i.name === name && i.unique) && !(a && a.kind === 'u')
-      const sql = hasIndex
-        ? `ALTER TABLE ${quoteIdent(e.table)} ADD CONSTRAINT ${quoteIdent(name)} UNIQUE USING INDEX ${quoteIdent(name)};`
-        : `ALTER TABLE ${quoteIdent(e.table)} ADD CONSTRAINT ${quoteIdent(name)} ${e.definition};`
-      steps.push(step('Reconcile', sql, e.table, hasIndex ? 'turn the unique index into the unique constraint' : 'new unique constraint'))
+
+  // Constraints first: dropping a unique constraint drops its index too.
+  const expectedConstraint = new Map(expected.constraints.map((c) => [c.name, c]))
+  const dropped = new Set<string>()
+  for (const a of actual.constraints.filter((c) => own(c.table) && (c.kind === 'u' || c.kind === 'c'))) {
+    const e = expectedConstraint.get(a.name)
+    if (e && e.kind === a.kind && e.definition === a.definition) continue
+    steps.push(step('Reconcile', `ALTER TABLE ${quoteIdent(a.table)} DROP CONSTRAINT ${quoteIdent(a.name)};`, a.table, `drop ${a.kind === 'u' ? 'unique' : 'check'} constraint the schema does not have`))
+    if (a.kind === 'u') dropped.add(a.name)
+  }
+
+  // Indexes, by name; an unexpected index of the same shape is renamed rather than rebuilt.
+  const constraintIndexes = new Set(actual.constraints.filter((c) => c.kind === 'p').map((c) => c.name))
+  const present = actual.indexes.filter((i) => own(i.table) && !dropped.has(i.name) && !constraintIndexes.has(i.name))
+  const wanted = expected.indexes.filter((i) => own(i.table) && !expected.constraints.some((c) => c.kind === 'p' && c.name === i.name))
+  const spare = present.filter((a) => !wanted.some((e) => e.name === a.name && shape(e) === shape(a)))
+  for (const e of wanted) {
+    const same = present.find((a) => a.name === e.name)
+    if (same && shape(same) === shape(e)) continue
+    const uniqueConstraint = actual.constraints.some((c) => c.kind === 'u' && c.name === e.name && !dropped.has(c.name))
+    if (same) {
+      const drop = uniqueConstraint ? `ALTER TABLE ${quoteIdent(same.table)} DROP CONSTRAINT ${quoteIdent(same.name)};` : `DROP INDEX ${quoteIdent(same.name)};`
+      steps.push(step('Reconcile', drop, same.table, 'index of that name does something else: drop it'))
+      spare.splice(spare.indexOf(same), 1)
     }
-    if (e.kind === 'c') steps.push(step('Extra', `ALTER TABLE ${quoteIdent(e.table)} ADD CONSTRAINT ${quoteIdent(name)} ${e.definition};`, e.table, 'check constraint (checked against the rows)'))
+    const twin = spare.find((a) => shape(a) === shape(e) && !actual.constraints.some((c) => c.name === a.name))
+    if (twin) {
+      steps.push(step('Reconcile', `ALTER INDEX ${quoteIdent(twin.name)} RENAME TO ${quoteIdent(e.name)};`, e.table, `rename index ${twin.name}`))
+      spare.splice(spare.indexOf(twin), 1)
+    } else steps.push(step('Reconcile', `${e.definition};`, e.table, 'new index'))
+  }
+  for (const a of spare) {
+    const backing = actual.constraints.find((c) => c.name === a.name && c.kind === 'u')
+    if (backing) continue // dropped with its constraint above, or kept as the schema's constraint
+    steps.push(step('Reconcile', `DROP INDEX ${quoteIdent(a.name)};`, a.table, 'drop index the schema does not have'))
+  }
+
+  for (const e of expected.constraints.filter((c) => c.kind === 'u' || c.kind === 'c')) {
+    const a = actual.constraints.find((c) => c.name === e.name)
+    if (a && !dropped.has(a.name) && a.kind === e.kind && a.definition === e.definition) continue
+    if (e.kind === 'u') {
+      steps.push(step('Reconcile', `ALTER TABLE ${quoteIdent(e.table)} ADD CONSTRAINT ${quoteIdent(e.name)} UNIQUE USING INDEX ${quoteIdent(e.name)};`, e.table, 'turn the unique index into the unique constraint'))
+    } else {
+      steps.push(step('Extra', `ALTER TABLE ${quoteIdent(e.table)} ADD CONSTRAINT ${quoteIdent(e.name)} ${e.definition};`, e.table, 'check constraint (checked against the rows)'))
+    }
   }
 
   for (const f of expected.functions) {

@@ -76,7 +76,7 @@ export function compareCatalogs(expected: Catalog, actual: Catalog, ignoreTables
   compare('enum', expected.enums, actual.enums, (e) => e.name, (e) => e.labels.join(', '))
   compare('trigger', expected.triggers.filter((t) => keep(t.table)), actual.triggers.filter((t) => keep(t.table)), (t) => t.name, (t) => t.definition)
   compare('function', expected.functions, actual.functions, (f) => `${f.name}(${f.args})`, (f) => `returns ${f.result} language ${f.language}, ${f.body.length} chars: ${hash(f.body)}`)
-  compare('sequence', expected.sequences, actual.sequences, (s) => s.name, (s) => s.type)
+  compare('sequence', expected.sequences, actual.sequences, (s) => s.name, (s) => `${s.type}${s.owner ? ` owned by ${s.owner}` : ''}`)
   return items
 }
 
@@ -85,6 +85,22 @@ const sameDefault = (expr: string) => expr.replace(/^now\(\)$/, 'CURRENT_TIMESTA
 
 /** A short, stable fingerprint of a function body, so a changed body shows as a changed value. */
 const hash = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 12)
+
+/** The catalog without the given tables and everything that belongs to them (indexes, keys, triggers, owned sequences). */
+export function withoutTables(cat: Catalog, tables: readonly string[]): Catalog {
+  const keep = (t: string | null) => t === null || !tables.includes(t)
+  return {
+    tables: cat.tables.filter(keep),
+    columns: cat.columns.filter((x) => keep(x.table)),
+    constraints: cat.constraints.filter((x) => keep(x.table)),
+    foreignKeys: cat.foreignKeys.filter((x) => keep(x.table)),
+    indexes: cat.indexes.filter((x) => keep(x.table)),
+    enums: cat.enums,
+    triggers: cat.triggers.filter((x) => keep(x.table)),
+    functions: cat.functions,
+    sequences: cat.sequences.filter((x) => keep(x.owner)),
+  }
+}
 
 /** Foreign keys whose column types differ from their target's (the upstream int-vs-uuid bug). */
 export function foreignKeyTypeChecks(actual: Catalog): CheckItem[] {

@@ -16,7 +16,8 @@ export interface Catalog {
   enums: { name: string; labels: string[] }[]
   triggers: { name: string; table: string; definition: string }[]
   functions: { name: string; args: string; result: string; language: string; body: string }[]
-  sequences: { name: string; type: string }[]
+  /** `owner`: the table of the serial column that owns the sequence, if any. */
+  sequences: { name: string; type: string; owner: string | null }[]
 }
 
 /** How PostgreSQL prints a schema name in a definition: bare when it can, quoted otherwise. */
@@ -106,8 +107,10 @@ export async function readCatalog(c: pg.ClientBase, schema: string): Promise<Cat
       ),
       sequences: await q(
         c,
-        `select c.relname as name, format_type(s.seqtypid, null) as type
+        `select c.relname as name, format_type(s.seqtypid, null) as type, o.relname as owner
            from pg_sequence s join pg_class c on c.oid = s.seqrelid join pg_namespace n on n.oid = c.relnamespace
+           left join pg_depend d on d.objid = s.seqrelid and d.classid = 'pg_class'::regclass and d.refclassid = 'pg_class'::regclass and d.deptype = 'a'
+           left join pg_class o on o.oid = d.refobjid
           where n.nspname = $1 order by 1`,
         schema,
       ),

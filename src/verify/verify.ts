@@ -1,5 +1,5 @@
 import { BASELINE_NAME, readCommittedBaseline } from '../baseline/baseline.ts'
-import { compareCatalogs, foreignKeyTypeChecks, type CheckItem } from '../catalog/compare.ts'
+import { compareCatalogs, foreignKeyTypeChecks, withoutTables, type CheckItem } from '../catalog/compare.ts'
 import { readCatalog } from '../catalog/read.ts'
 import { describeTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
@@ -66,7 +66,11 @@ export async function verifyModule(t: ModuleTarget): Promise<VerifyReport> {
     if (empty) {
       items.push({ category: 'tables', name: `the module's tables are in schema ${t.pgSchema}`, ok: false, actual: `none: run npx artstore-db deploy --module ${t.module.name}` })
     }
-    items.push(...compareCatalogs(expected, actual, ['_prisma_migrations']))
+    // Tables that are not the module's (another instance's prefix, an app's leftovers) are listed and
+    // left out of the comparison; another module's tables are caught by the isolation checks below.
+    const foreign = actual.tables.filter((x) => !expected.tables.includes(x) && x !== '_prisma_migrations')
+    items.push(...compareCatalogs(expected, withoutTables(actual, foreign), ['_prisma_migrations']))
+    items.push(...foreign.map((name) => ({ category: 'foreign', name: `${name}: not the module's table, left alone`, ok: true })))
     items.push(...foreignKeyTypeChecks(actual))
     items.push(await historyCheck(t, await readAppliedMigrations(c)))
     items.push(...(await isolationChecks(c, t, expected.tables)))
