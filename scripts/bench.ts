@@ -1,7 +1,9 @@
 // npm run bench: timings as ratios against a baseline measured in the same run, on TEST_DATABASE_URL's
-// server or the embedded PostgreSQL. `-- --only bridge|cycle` runs one part; `-- --json` prints JSON.
+// server or the embedded PostgreSQL. `-- --only bridge|cycle|rebuild` runs one part; `-- --json` prints JSON;
+// `-- --files N` sets the rebuild benchmark's number of attr.json files (default 100 000).
 import { benchBridge } from '../src/bench/bench.ts'
 import { benchCycle } from '../src/bench/cycle.ts'
+import { benchRebuild } from '../src/bench/rebuild.ts'
 import { startEmbedded } from '../src/db/embedded.ts'
 
 const argv = process.argv.slice(2)
@@ -29,6 +31,15 @@ try {
         console.log(`${r.ratio.toFixed(1).padStart(7)}×  ${String(r.cycleMs).padStart(6)} ms  ${r.module} cycle vs ${r.rawApplyMs} ms raw apply`)
         console.log(`           ${r.steps.map((s) => `${s.name} ${s.ms} ms`).join(' → ')}`)
       }
+    }
+  }
+  if (wanted('rebuild')) {
+    const r = await benchRebuild(server, argv.includes('--files') ? Number(argv[argv.indexOf('--files') + 1]) : undefined)
+    results.rebuild = r
+    if (!json) {
+      console.log(`\ncache rebuild of ${r.files} attr.json files (baseline: raw COPY of the same rows from a prebuilt file)`)
+      console.log(`${r.ratio.toFixed(2).padStart(7)}×  ${r.rebuildFilesPerSec} files/s rebuild (${r.rebuildMs} ms) vs ${r.copyRowsPerSec} rows/s COPY (${r.copyMs} ms)`)
+      console.log(`           peak RSS while rebuilding ${r.peakRssMiB} MiB (process high-water mark ${r.maxRssMiB} MiB)`)
     }
   }
   if (json) console.log(JSON.stringify(results, null, 2))

@@ -38,10 +38,11 @@ export class CopyWriter {
   }
 
   /** Queues a line; waits only when the stream asks to slow down. */
-  async push(line: string): Promise<void> {
+  push(line: string): Promise<void> | undefined {
     this.buffer.push(line)
     this.size += line.length
-    if (this.size >= this.chunkBytes) await this.flush()
+    // No promise (and no turn of the event loop) for the lines that only fill the buffer.
+    return this.size >= this.chunkBytes ? this.flush() : undefined
   }
 
   async flush(): Promise<void> {

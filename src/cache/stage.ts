@@ -6,7 +6,7 @@
 import type pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 import { readAttr, type AttrDocument, type SkipCode } from './attr.ts'
-import { CopyWriter, copyLine, type CopyValue } from './copy.ts'
+import { CopyWriter, copyLine } from './copy.ts'
 import type { Mapped } from './map.ts'
 import { walkAttrFiles, type WalkEntry } from './walk.ts'
 
@@ -55,8 +55,6 @@ export interface StageResult {
   folderErrors: number
 }
 
-/** How many files are read at once: enough to keep the thread pool busy, few enough to stay small. */
-const READERS = 32
 const PROGRESS_EVERY = 1000
 
 async function createStage(c: pg.ClientBase, spec: StageSpec): Promise<void> {
@@ -76,40 +74,34 @@ export async function stageFiles(c: pg.ClientBase, root: string, spec: StageSpec
   const empty = spec.columns.map(() => null)
   const stream = c.query(copyFrom(`copy ${STAGE} (path, name, claim, good, ${spec.columns.map(([n]) => n).join(', ')}) from stdin`))
   const writer = new CopyWriter(stream)
-  const entries = walkAttrFiles(root)
 
-  const one = async (e: Extract<WalkEntry, { kind: 'file' }>) => {
-    const check = await readAttr(e)
-    let line: CopyValue[]
+  const one = (e: Extract<WalkEntry, { kind: 'file' }>): string => {
+    const check = readAttr(e)
     if (check.ok) {
       const mapped = spec.map(check.doc)
       if (mapped.ok) {
         if (mapped.notes.length) result.trimmed.push({ path: e.rel, notes: mapped.notes })
-        line = [e.rel, e.name, check.doc.file_id, true, ...mapped.values]
-      } else {
-        result.skipped.push({ path: e.rel, code: 'too-long', reason: mapped.reason })
-        line = [e.rel, e.name, check.doc.file_id, false, ...empty]
+        return copyLine([e.rel, e.name, check.doc.file_id, true, ...mapped.values])
       }
-    } else {
-      result.skipped.push({ path: e.rel, code: check.code, reason: check.reason })
-      line = [e.rel, e.name, check.claim ?? null, false, ...empty]
+      result.skipped.push({ path: e.rel, code: 'too-long', reason: mapped.reason })
+      return copyLine([e.rel, e.name, check.doc.file_id, false, ...empty])
     }
-    await writer.push(copyLine(line))
-    if (++result.found % PROGRESS_EVERY === 0) onProgress?.({ phase: 'read', files: result.found, skipped: result.skipped.length })
+    result.skipped.push({ path: e.rel, code: check.code, reason: check.reason })
+    return copyLine([e.rel, e.name, check.claim ?? null, false, ...empty])
   }
 
-  const reader = async () => {
-    // Several readers share one walk: an async generator serves their next() calls in turn.
-    for (let n = await entries.next(); !n.done; n = await entries.next()) {
-      const e = n.value
+  try {
+    // One loop: list (streamed), read, validate, map and queue; it waits only when COPY is behind.
+    for await (const e of walkAttrFiles(root)) {
       if (e.kind === 'folder-error') {
         result.folderErrors++
         result.skipped.push({ path: e.rel, code: 'folder-unreadable', reason: e.reason })
-      } else await one(e)
+        continue
+      }
+      const line = one(e)
+      if (++result.found % PROGRESS_EVERY === 0) onProgress?.({ phase: 'read', files: result.found, skipped: result.skipped.length })
+      await writer.push(line)
     }
-  }
-  try {
-    await Promise.all(Array.from({ length: READERS }, reader))
     await writer.end()
   } catch (e) {
     stream.destroy()

@@ -180,16 +180,16 @@ describe('reading files', () => {
     d.description = 'x'.repeat(MAX_ATTR_BYTES - base)
     fs.writeFileSync(path.join(dir, 'max.attr.json'), JSON.stringify(d, null, 2))
     expect(fs.statSync(path.join(dir, 'max.attr.json')).size).toBe(MAX_ATTR_BYTES)
-    expect((await readAttr(entry('max.attr.json'))).ok).toBe(true)
+    expect(readAttr(entry('max.attr.json')).ok).toBe(true)
     d.description += 'y'
     fs.writeFileSync(path.join(dir, 'big.attr.json'), JSON.stringify(d, null, 2))
-    expect(await readAttr(entry('big.attr.json'))).toEqual({ ok: false, code: 'too-large', reason: 'larger than 4096 bytes (4097 bytes)' })
+    expect(readAttr(entry('big.attr.json'))).toEqual({ ok: false, code: 'too-large', reason: 'larger than 4096 bytes (4097 bytes)' })
   })
 
   test('a file that exists but cannot be read (a folder of that name) is unreadable', async () => {
     fs.mkdirSync(path.join(dir, 'folder.attr.json'))
-    expect(await readAttr(entry('folder.attr.json'))).toEqual({ ok: false, code: 'unreadable', reason: 'could not be read (EISDIR)' })
-    expect(await readAttr(entry('missing.attr.json'))).toEqual({ ok: false, code: 'unreadable', reason: 'could not be read (ENOENT)' })
+    expect(readAttr(entry('folder.attr.json'))).toEqual({ ok: false, code: 'unreadable', reason: 'could not be read (EISDIR)' })
+    expect(readAttr(entry('missing.attr.json'))).toEqual({ ok: false, code: 'unreadable', reason: 'could not be read (ENOENT)' })
   })
 })
 
