@@ -59,6 +59,9 @@ const PROGRESS_EVERY = 1000
 
 async function createStage(c: pg.ClientBase, spec: StageSpec): Promise<void> {
   const cols = spec.columns.map(([n, t]) => `${n} ${t}`).join(', ')
+  // The stage is read several times (duplicates, conflicts, prune, upsert): keep it in memory when
+  // it fits. PostgreSQL accepts this only before the session's first temporary table, hence the catch.
+  await c.query(`set temp_buffers = '256MB'`).catch(() => undefined)
   await c.query(`drop table if exists pg_temp.${STAGE}`)
   // seq numbers the rows for batched upserts; good = false rows only claim a name and a file_id.
   await c.query(`create temp table ${STAGE} (seq bigserial, path text not null, name text not null, claim uuid, good boolean not null, ${cols})`)
