@@ -42,6 +42,8 @@ export interface AdoptOptions extends CommandOptions {
   dryRun?: boolean
   /** How long to wait for another adopt or migrate deploy on the same database; default 60 s. */
   lockWaitSeconds?: number
+  /** Where the archives are whose manifest records the retired revision; default the project's prisma/. */
+  archiveRoot?: string
 }
 
 export type AdoptStatus = 'adopted' | 'would-adopt' | 'already-adopted' | 'empty' | 'refused' | 'failed'
@@ -119,7 +121,7 @@ const publicClassification = ({ recordedChecksum: _, ...rest }: Classification) 
  * baseline applied, retire Alembic, and prove it: the catalog matches the baseline object by object
  * and every table has the same rows and content. Anything else rolls the transaction back.
  */
-export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes' | 'dryRun' | 'lockWaitSeconds'>): Promise<AdoptReport> {
+export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes' | 'dryRun' | 'lockWaitSeconds' | 'archiveRoot'>): Promise<AdoptReport> {
   if (!opts.yes && !opts.dryRun) throw new AdoptConfirmationError()
   const baselineSql = readCommittedBaseline(t.module).up!
   const checksum = baselineChecksum(t.module)!
@@ -191,7 +193,7 @@ export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes
             revisions: cls.revisions,
             generation: cls.generation ?? 'unknown',
             adoptedAt: new Date().toISOString().slice(0, 10),
-          })
+          }, opts.archiveRoot)
         : undefined
       return report('adopted', { ...base, ...(archive ? { archive } : {}) })
     })

@@ -53,6 +53,11 @@ export function reconcileSteps(expected: Catalog, actual: Catalog, extras: reado
     steps.push(step('Reconcile', sql, e.table, 'default'))
   }
 
+  for (const e of expected.sequences.filter((x) => x.owner && own(x.owner))) {
+    const a = actual.sequences.find((x) => x.name === e.name)
+    if (a && a.type !== e.type) steps.push(step('Reconcile', `ALTER SEQUENCE ${quoteIdent(e.name)} AS ${e.type};`, e.owner!, `sequence type ${a.type} → ${e.type}`))
+  }
+
   // Constraints first: dropping a unique constraint drops its index too.
   const expectedConstraint = new Map(expected.constraints.map((c) => [c.name, c]))
   const dropped = new Set<string>()

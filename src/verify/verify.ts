@@ -23,8 +23,10 @@ export interface VerifyReport extends ReturnType<typeof describeTarget> {
 }
 
 /** Prisma's own drift check: the live schema against the Prisma schema (exit 0 same, 2 different). */
-async function driftCheck(t: ModuleTarget): Promise<CheckItem> {
-  const run = await runPrismaForModule(t, ['migrate', 'diff', '--from-config-datasource', '--to-schema', t.module.schemaFile, '--exit-code'])
+async function driftCheck(t: ModuleTarget, foreign: readonly string[]): Promise<CheckItem> {
+  // Foreign tables are declared external, so Prisma leaves them out of its comparison too.
+  const env = foreign.length ? { ARTSTORE_EXTERNAL_TABLES: foreign.map((x) => `${t.pgSchema}.${x}`).join(',') } : {}
+  const run = await runPrismaForModule(t, ['migrate', 'diff', '--from-config-datasource', '--to-schema', t.module.schemaFile, '--exit-code'], { env })
   const summary = run.stdout
     .split('\n')
     .map((l) => l.trim())
@@ -58,7 +60,7 @@ async function historyCheck(t: ModuleTarget, applied: Awaited<ReturnType<typeof 
 export async function verifyModule(t: ModuleTarget): Promise<VerifyReport> {
   const baselineSql = readCommittedBaseline(t.module).up
   if (baselineSql === undefined) throw new BaselineMissingError(t.module.name)
-  const { items, empty } = await withClient(t, async (c) => {
+  const { items, empty, foreign } = await withClient(t, async (c) => {
     const expected = await expectedCatalog(c, baselineSql)
     const actual = await readCatalog(c, t.pgSchema)
     const empty = !expected.tables.some((name) => actual.tables.includes(name))
@@ -74,9 +76,9 @@ export async function verifyModule(t: ModuleTarget): Promise<VerifyReport> {
     items.push(...foreignKeyTypeChecks(actual))
     items.push(await historyCheck(t, await readAppliedMigrations(c)))
     items.push(...(await isolationChecks(c, t, expected.tables)))
-    return { items, empty }
+    return { items, empty, foreign }
   })
-  if (!empty) items.push(await driftCheck(t))
+  if (!empty) items.push(await driftCheck(t, foreign))
   return { ...describeTarget(t), ok: items.every((i) => i.ok), empty, items }
 }
 
