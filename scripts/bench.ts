@@ -1,6 +1,7 @@
 // npm run bench: timings as ratios against a baseline measured in the same run, on TEST_DATABASE_URL's
-// server or the embedded PostgreSQL. `-- --only bridge|cycle|rebuild` runs one part; `-- --json` prints JSON;
+// server or the embedded PostgreSQL. `-- --only bridge|cycle|rebuild|adopt` runs one part; `-- --json` prints JSON;
 // `-- --files N` sets the rebuild benchmark's number of attr.json files (default 100 000).
+import { benchAdopt } from '../src/bench/adopt.ts'
 import { benchBridge } from '../src/bench/bench.ts'
 import { benchCycle } from '../src/bench/cycle.ts'
 import { benchRebuild } from '../src/bench/rebuild.ts'
@@ -40,6 +41,14 @@ try {
       console.log(`\ncache rebuild of ${r.files} attr.json files (baseline: raw COPY of the same rows from a prebuilt file)`)
       console.log(`${r.ratio.toFixed(2).padStart(7)}×  ${r.rebuildFilesPerSec} files/s rebuild (${r.rebuildMs} ms) vs ${r.copyRowsPerSec} rows/s COPY (${r.copyMs} ms)`)
       console.log(`           peak RSS while rebuilding ${r.peakRssMiB} MiB (process high-water mark ${r.maxRssMiB} MiB)`)
+    }
+  }
+  if (wanted('adopt')) {
+    const r = await benchAdopt(server, Number(process.env.BENCH_AUDIT_ROWS ?? 1_000_000))
+    results.adopt = r
+    if (!json) {
+      console.log(`\nadopt of an 8b9ca29 admin database with ${r.auditRows} audit_logs rows (baseline: one count(*) + content-hash scan of audit_logs)`)
+      console.log(`${r.ratio.toFixed(1).padStart(7)}×  ${String(r.adoptMs).padStart(6)} ms  adopt --yes (${r.steps} steps) vs ${r.scanMs} ms scan`)
     }
   }
   if (json) console.log(JSON.stringify(results, null, 2))
