@@ -3,12 +3,9 @@ import { withCheckedTargets } from '../context.ts'
 import { quoteIdent } from '../db/pg-config.ts'
 import { withClient } from '../db/targets.ts'
 import type { ModuleName } from '../modules.ts'
-import { InvalidPrefixError, PrefixNotApplicableError } from './errors.ts'
+import { DEFAULT_PREFIX, validatePrefix } from '../prefix/prefix.ts'
+import { PrefixNotApplicableError } from './errors.ts'
 import type { DatabaseVersionRecord } from './manifest.ts'
-
-/** The storage element's default table prefix (DB_TABLE_PREFIX in the legacy service). */
-export const DEFAULT_PREFIX = 'storage_elem_01'
-const PREFIX = /^[a-z][a-z0-9_]{0,40}$/
 
 /**
  * The Alembic version table of a module: `alembic_version`, or `<prefix>_alembic_version` for the
@@ -16,7 +13,7 @@ const PREFIX = /^[a-z][a-z0-9_]{0,40}$/
  * prefix given for another module.
  */
 export function versionTableFor(module: ModuleName, prefix?: string): string {
-  if (prefix !== undefined && !PREFIX.test(prefix)) throw new InvalidPrefixError(prefix)
+  if (prefix !== undefined) validatePrefix(prefix)
   if (module !== 'storage-element') {
     if (prefix !== undefined) throw new PrefixNotApplicableError(module)
     return 'alembic_version'

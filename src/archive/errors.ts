@@ -63,12 +63,6 @@ export class InvalidArchiveDateError extends ArtstoreError {
   }
 }
 
-export class InvalidPrefixError extends ArtstoreError {
-  constructor(given: string) {
-    super(`invalid table prefix "${given}": use lower-case letters, digits and _, starting with a letter, at most 41 characters (e.g. --prefix storage_elem_01)`)
-  }
-}
-
 export class PrefixNotApplicableError extends ArtstoreError {
   constructor(module: string) {
     super(`--prefix applies to the storage-element module only (its version table is <prefix>_alembic_version); module ${module} uses alembic_version: drop --prefix`)

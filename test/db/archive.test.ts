@@ -157,7 +157,7 @@ describe('the command line: exit codes and one-line errors', () => {
     ['a missing parent', 'missing-parent', ['--module', 'admin'], /^error: 4444dddd0004_add_owner\.py revises 9999ffff0009, which is not in the folder/],
     ['a cycle', 'cycle', ['--module', 'admin'], /^error: the revisions form a cycle/],
     ['an unknown module', 'two-heads', ['--module', 'billing'], /^error: unknown module "billing": use one of admin, storage-element, query/],
-    ['a bad prefix', 'two-heads', ['--module', 'storage-element', '--prefix', 'Storage-1'], /^error: invalid table prefix "Storage-1": use lower-case letters/],
+    ['a bad prefix', 'two-heads', ['--module', 'storage-element', '--prefix', 'Storage-1'], /^error: storage-element prefix "Storage-1" does not match/],
     ['a bad date', 'two-heads', ['--module', 'admin', '--date', '16.11.2025'], /^error: invalid archive date "16\.11\.2025": use a calendar date as YYYY-MM-DD/],
   ])('%s: exit 2, one line, nothing moved', async (_name, fixture, args, pattern) => {
     const { dir, root } = scratch(`cli-${fixture}-${args[1]}`, fixture)
