@@ -2,7 +2,7 @@ import type pg from 'pg'
 import { quoteIdent } from '../db/pg-config.ts'
 import type { Catalog } from '../catalog/read.ts'
 import type { ModuleInfo, ModuleName } from '../modules.ts'
-import { DEFAULT_PREFIX } from '../prefix/prefix.ts'
+import { versionTableFor } from '../archive/database.ts'
 import { BASELINE_NAME } from '../baseline/baseline.ts'
 
 /** Head revisions of the two Alembic generations, from the legacy fact sheet. */
@@ -32,8 +32,9 @@ export interface Classification {
 
 /** The Alembic version tables a module may have: `alembic_version`, or the storage element's per-prefix one. */
 export function versionTables(module: ModuleInfo): string[] {
-  if (module.name !== 'storage-element') return ['alembic_version']
-  return [...new Set([`${module.prefix ?? DEFAULT_PREFIX}_alembic_version`, `${DEFAULT_PREFIX}_alembic_version`])]
+  if (module.name !== 'storage-element') return [versionTableFor(module.name)]
+  // The legacy env.py named it after the configured prefix, whatever prefix the migration's tables had.
+  return [...new Set([versionTableFor(module.name, module.prefix), versionTableFor(module.name)])]
 }
 
 /** What the database is, before anything is planned. */
