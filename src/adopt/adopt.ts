@@ -83,6 +83,9 @@ async function withSessionLock<T>(c: pg.ClientBase, waitSeconds: number, fn: () 
   }
 }
 
+/** A SQL string literal (the revisions come from the database, so they are quoted, never trusted). */
+const literal = (text: string) => `'${text.replace(/'/g, "''")}'`
+
 const historySteps = (checksum: string, c: Classification): PlanStep[] => [
   {
     kind: 'History',
@@ -102,9 +105,9 @@ const historySteps = (checksum: string, c: Classification): PlanStep[] => [
   {
     kind: 'History',
     sql: `INSERT INTO "_prisma_migrations" ("id", "checksum", "finished_at", "migration_name", "logs", "started_at", "applied_steps_count")
-VALUES ('${randomUUID()}', '${checksum}', now(), '${BASELINE_NAME}', '${
-      c.versionTable ? `adopted by artstore-db from Alembic ${c.versionTable} = ${c.revisions.join(', ')} (${c.generation})` : 'adopted by artstore-db'
-    }', now(), 1);`,
+VALUES ('${randomUUID()}', '${checksum}', now(), '${BASELINE_NAME}', ${literal(
+      c.versionTable ? `adopted by artstore-db from Alembic ${c.versionTable} = ${c.revisions.join(', ')} (${c.generation})` : 'adopted by artstore-db',
+    )}, now(), 1);`,
     safety: 'safe',
     reason: 'mark the baseline applied, with the checksum migrate deploy expects',
   },

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type pg from 'pg'
+import { quoteIdent } from '../db/pg-config.ts'
 import { readCommittedBaseline } from '../baseline/baseline.ts'
 import { ArtstoreError } from '../errors.ts'
 import { moduleNames, modules, type ModuleInfo } from '../modules.ts'
@@ -45,7 +46,7 @@ export async function otherModulesIn(c: pg.ClientBase, t: ModuleTarget): Promise
   let checksums = new Set<string>()
   if (names.has('_prisma_migrations')) {
     const { rows } = await c.query<{ checksum: string }>(
-      `select checksum from ${JSON.stringify(t.pgSchema)}._prisma_migrations where rolled_back_at is null`,
+      `select checksum from ${quoteIdent(t.pgSchema)}._prisma_migrations where rolled_back_at is null`,
     )
     checksums = new Set(rows.map((r) => r.checksum))
   }
