@@ -22,7 +22,8 @@ Exit codes:
   0  done; for status: every module is up to date
   1  a check failed: a migration failed, or status found pending, failed or modified migrations
   2  bad input or configuration (unknown module or option, malformed URL, unreachable server,
-     wrong password, missing database); nothing was changed`
+     wrong password, missing database); nothing was changed
+  3  cache rebuild: rebuilt, but some attr.json files were skipped`
 
 /**
  * Runs the artstore-db command line and returns its exit code. It is the only place that turns
