@@ -112,7 +112,7 @@ export async function stageFiles(c: pg.ClientBase, root: string, spec: StageSpec
   }
   onProgress?.({ phase: 'resolve', files: result.found, skipped: result.skipped.length })
   // Temporary tables are never analysed automatically; the joins that follow need the statistics.
-  await c.query(`analyze ${STAGE}`)
+  await c.query(`analyze ${STAGE} (claim, good, name)`)
   await skipDuplicates(c, result)
   result.good = Number((await c.query(`select count(*) as n from ${STAGE} where good`)).rows[0].n)
   return result
