@@ -5,6 +5,7 @@ import { adoptModule } from '../adopt/adopt.ts'
 import { fingerprint } from '../adopt/proof.ts'
 import { maskUrl } from '../config/urls.ts'
 import { modules, projectRoot } from '../modules.ts'
+import { withScratchDatabase } from './scratch.ts'
 
 export interface AdoptBench {
   auditRows: number
@@ -16,28 +17,13 @@ export interface AdoptBench {
   steps: number
 }
 
-async function withDb<T>(serverUrl: string, name: string, fn: (url: string) => Promise<T>): Promise<T> {
-  const admin = new pg.Client({ connectionString: serverUrl })
-  await admin.connect()
-  const u = new URL(serverUrl)
-  u.pathname = `/${name}`
-  try {
-    await admin.query(`drop database if exists ${name} with (force)`)
-    await admin.query(`create database ${name}`)
-    return await fn(u.toString())
-  } finally {
-    await admin.query(`drop database if exists ${name} with (force)`)
-    await admin.end()
-  }
-}
-
 /**
  * Adoption of an 8b9ca29 admin database holding `auditRows` audit_logs rows, next to one count-and-hash
  * scan of the same table, in the same run. The fixture is the test suite's legacy admin database.
  */
 export async function benchAdopt(serverUrl: string, auditRows = 1_000_000): Promise<AdoptBench> {
   const fixture = fs.readFileSync(path.join(projectRoot, 'test', 'fixtures', 'legacy', 'gen1-8b9ca29', 'admin.sql'), 'utf8')
-  return withDb(serverUrl, 'artstore_bench_adopt', async (url) => {
+  return withScratchDatabase(serverUrl, 'artstore_bench_adopt', async (url) => {
     const c = new pg.Client({ connectionString: url })
     await c.connect()
     try {

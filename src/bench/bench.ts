@@ -1,8 +1,7 @@
 import { spawnSync } from 'node:child_process'
-import pg from 'pg'
-import { quoteIdent } from '../db/pg-config.ts'
 import { modules } from '../modules.ts'
 import { bridgeExecutable, runPrisma } from '../prisma/run.ts'
+import { dropDatabase, recreateDatabase } from './scratch.ts'
 
 export interface BenchRow {
   name: string
@@ -25,27 +24,13 @@ async function time(runs: number, fn: () => Promise<unknown> | unknown): Promise
   return median(samples)
 }
 
-async function recreate(serverUrl: string, database: string, create = true): Promise<string> {
-  const c = new pg.Client({ connectionString: serverUrl })
-  await c.connect()
-  try {
-    await c.query(`drop database if exists ${quoteIdent(database)} with (force)`)
-    if (create) await c.query(`create database ${quoteIdent(database)}`)
-  } finally {
-    await c.end()
-  }
-  const u = new URL(serverUrl)
-  u.pathname = `/${database}`
-  return u.toString()
-}
-
 /**
  * Wall time of the Prisma CLI through the offline bridge. The baseline is the CLI's own start-up
  * (`prisma --help`, which needs no engine), so each ratio is the cost the engine work adds.
  */
 export async function benchBridge(serverUrl: string, runs = 5): Promise<BenchRow[]> {
   const admin = modules.admin
-  const url = await recreate(serverUrl, 'artstore_bench')
+  const url = await recreateDatabase(serverUrl, 'artstore_bench')
   const env = { ADMIN_DATABASE_URL: url }
   const cases: [string, () => Promise<unknown> | unknown][] = [
     ['prisma --help (baseline: CLI start-up, no engine)', () => runPrisma(['--help'])],
@@ -58,7 +43,7 @@ export async function benchBridge(serverUrl: string, runs = 5): Promise<BenchRow
     [
       'prisma migrate deploy (admin baseline, fresh database)',
       async () => {
-        await recreate(serverUrl, 'artstore_bench')
+        await recreateDatabase(serverUrl, 'artstore_bench')
         const run = await runPrisma(['migrate', 'deploy'], { configFile: admin.configFile, env })
         if (run.exitCode !== 0) throw new Error(`migrate deploy failed: ${run.stderr}`)
       },
@@ -70,6 +55,6 @@ export async function benchBridge(serverUrl: string, runs = 5): Promise<BenchRow
     const medianMs = await time(runs, fn)
     rows.push({ name, medianMs: Math.round(medianMs), runs, ratio: rows.length ? medianMs / rows[0].medianMs : 1 })
   }
-  await recreate(serverUrl, 'artstore_bench', false)
+  await dropDatabase(serverUrl, 'artstore_bench')
   return rows
 }

@@ -4,6 +4,7 @@ import { maskUrl, resolveModuleUrl } from '../config/urls.ts'
 import { cycleModule, type CycleResult } from '../cycle/cycle.ts'
 import { quoteIdent } from '../db/pg-config.ts'
 import { moduleNames, modules } from '../modules.ts'
+import { withScratchDatabase } from './scratch.ts'
 
 export interface CycleBenchRow {
   module: string
@@ -15,16 +16,10 @@ export interface CycleBenchRow {
   ratio: number
 }
 
-async function rawApply(serverUrl: string, schema: string, sql: string): Promise<number> {
-  const admin = new pg.Client({ connectionString: serverUrl })
-  await admin.connect()
-  const db = 'artstore_bench_raw'
-  try {
-    await admin.query(`drop database if exists ${db} with (force)`)
-    await admin.query(`create database ${db}`)
-    const u = new URL(serverUrl)
-    u.pathname = `/${db}`
-    const c = new pg.Client({ connectionString: u.toString() })
+/** Applies the baseline with a plain pg client into a fresh database; returns the time of the apply alone. */
+function rawApply(serverUrl: string, schema: string, sql: string): Promise<number> {
+  return withScratchDatabase(serverUrl, 'artstore_bench_raw', async (url) => {
+    const c = new pg.Client({ connectionString: url })
     await c.connect()
     try {
       const started = performance.now()
@@ -34,10 +29,7 @@ async function rawApply(serverUrl: string, schema: string, sql: string): Promise
     } finally {
       await c.end()
     }
-  } finally {
-    await admin.query(`drop database if exists ${db} with (force)`)
-    await admin.end()
-  }
+  })
 }
 
 /** The up → down → up cycle of each module, next to a raw application of the same baseline SQL. */

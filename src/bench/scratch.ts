@@ -1,0 +1,39 @@
+import pg from 'pg'
+import { quoteIdent } from '../db/pg-config.ts'
+
+/** The URL of `database` on the same server as `serverUrl`. */
+export function databaseUrl(serverUrl: string, database: string): string {
+  const u = new URL(serverUrl)
+  u.pathname = `/${database}`
+  u.searchParams.delete('schema')
+  return u.toString()
+}
+
+async function onServer(serverUrl: string, sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: serverUrl })
+  await c.connect()
+  try {
+    await c.query(sql)
+  } finally {
+    await c.end()
+  }
+}
+
+/** Drops and recreates a benchmark database; returns its URL. */
+export async function recreateDatabase(serverUrl: string, database: string): Promise<string> {
+  await onServer(serverUrl, `drop database if exists ${quoteIdent(database)} with (force)`)
+  await onServer(serverUrl, `create database ${quoteIdent(database)}`)
+  return databaseUrl(serverUrl, database)
+}
+
+export const dropDatabase = (serverUrl: string, database: string) => onServer(serverUrl, `drop database if exists ${quoteIdent(database)} with (force)`)
+
+/** Runs `fn` on a fresh database that is dropped afterwards, whatever happens. */
+export async function withScratchDatabase<T>(serverUrl: string, database: string, fn: (url: string) => Promise<T>): Promise<T> {
+  const url = await recreateDatabase(serverUrl, database)
+  try {
+    return await fn(url)
+  } finally {
+    await dropDatabase(serverUrl, database)
+  }
+}
