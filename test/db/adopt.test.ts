@@ -104,6 +104,22 @@ describe.each(legacyFixtureFiles().map((f) => [`${f.state}/${f.file}`, f] as con
   })
 })
 
+describe('adopt with another instance prefix', () => {
+  test('the 8b9ca29 test_storage_* tables become the module\'s with --prefix test_storage', async () => {
+    const url = await legacyDatabase('adopt_prefix', 'gen1-8b9ca29', 'storage-element')
+    const env = { STORAGE_ELEMENT_DATABASE_URL: url }
+    const tables = ['test_storage_config', 'test_storage_files', 'test_storage_wal']
+    const before = await fingerprintsOf(url, tables)
+    const run = await runCli(['adopt', '--module', 'storage-element', '--prefix', 'test_storage', '--yes', '--json'], env)
+    expect(run.exitCode, run.stdout + run.stderr).toBe(0)
+    expect(JSON.parse(run.stdout)[0].classification.foreignTables).toEqual([])
+    expect(await fingerprintsOf(url, tables)).toEqual(before)
+    expect(await tablesOf(url)).toEqual(['_prisma_migrations', ...tables])
+    const verify = await runCli(['verify', '--module', 'storage-element', '--prefix', 'test_storage'], env)
+    expect(verify.exitCode, verify.stdout.split('\n').filter((l) => l.includes('❌')).join('\n')).toBe(0)
+  })
+})
+
 describe('adopt refuses, and changes nothing', () => {
   test('a dangerous drift (a column the schema does not have would be dropped)', async () => {
     const url = await legacyDatabase('adopt_dangerous', 'gen2-d00e065', 'admin')
