@@ -53,6 +53,16 @@ export function restore(opts: RestoreOptions): Promise<RestoreResult> {
              on conflict (${pk.join(', ')}) do ${updates.length ? `update set ${updates.join(', ')}` : 'nothing'}`,
             [JSON.stringify(rows)],
           )
+          // Rows came back with their ids: move each serial sequence past them.
+          for (const col of use) {
+            const { rows: seq } = await c.query<{ seq: string | null }>('select pg_get_serial_sequence($1, $2) as seq', [target, col.name])
+            if (!seq[0].seq) continue
+            await c.query(
+              `select setval($1, m) from (select max(${quoteIdent(col.name)})::bigint as m from ${target}) x
+                where m is not null and m > (select coalesce(last_value, 0) from pg_sequences where format('%I.%I', schemaname, sequencename)::regclass = $1::regclass)`,
+              [seq[0].seq],
+            )
+          }
           tables.push({ table, rows: rows.length })
         }
       }

@@ -228,6 +228,14 @@ describe('backup, restore and the archive record', () => {
     const restored = await runCli(['restore', '--from', dir, '--yes'], { ADMIN_DATABASE_URL: url })
     expect(restored.exitCode, restored.stderr).toBe(0)
     expect(await query(url, 'select id, name, secret_history from service_accounts order by id')).toEqual(accounts)
+    // Serial ids come back too, and the sequence moves past them.
+    const users = await query<{ id: number }>(url, 'select id from users order by id desc limit 1')
+    await query(url, 'delete from audit_logs where user_id is not null')
+    await query(url, 'delete from users')
+    await query(url, `select setval('users_id_seq', 1, false)`)
+    expect((await runCli(['restore', '--from', dir, '--yes'], { ADMIN_DATABASE_URL: url })).exitCode).toBe(0)
+    const [fresh] = await query<{ id: number }>(url, `insert into users (username, email, role, status, is_system, failed_login_attempts) values ('new', 'new@example.org', 'USER', 'ACTIVE', false, 0) returning id`)
+    expect(fresh.id).toBe(users[0].id + 1)
     fs.rmSync(dir, { recursive: true })
   })
 
