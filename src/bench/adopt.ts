@@ -5,7 +5,7 @@ import { adoptModule } from '../adopt/adopt.ts'
 import { fingerprint } from '../adopt/proof.ts'
 import { maskUrl } from '../config/urls.ts'
 import { modules, projectRoot } from '../modules.ts'
-import { withScratchDatabase } from './scratch.ts'
+import { withScratchDatabase } from '../db/scratch.ts'
 
 export interface AdoptBench {
   auditRows: number

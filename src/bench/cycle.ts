@@ -4,7 +4,7 @@ import { maskUrl, resolveModuleUrl } from '../config/urls.ts'
 import { cycleModule, type CycleResult } from '../cycle/cycle.ts'
 import { quoteIdent } from '../db/pg-config.ts'
 import { moduleNames, modules } from '../modules.ts'
-import { withScratchDatabase } from './scratch.ts'
+import { withScratchDatabase } from '../db/scratch.ts'
 
 export interface CycleBenchRow {
   module: string

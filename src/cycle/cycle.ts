@@ -1,6 +1,6 @@
 import { readCatalog } from '../catalog/read.ts'
 import { withCheckedTargets, type CommandOptions } from '../context.ts'
-import { quoteIdent } from '../db/pg-config.ts'
+import { dropDatabase, recreateDatabase } from '../db/scratch.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { readAppliedMigrations } from '../history/history.ts'
 import { runPrismaForModule } from '../prisma/run.ts'
@@ -31,13 +31,6 @@ function scratchTarget(t: ModuleTarget): { target: ModuleTarget; database: strin
     return u.toString()
   }
   return { target: { ...t, url: move(t.url), display: move(t.display) }, database }
-}
-
-async function onServer(t: ModuleTarget, sql: string): Promise<void> {
-  const u = new URL(t.url)
-  u.pathname = '/postgres'
-  u.searchParams.delete('schema')
-  await withClient({ ...t, url: u.toString() }, async (c) => void (await c.query(sql)))
 }
 
 async function leftovers(t: ModuleTarget): Promise<string | undefined> {
@@ -87,8 +80,7 @@ const verifyStep = (t: ModuleTarget) => async () => {
  */
 export async function cycleModule(t: ModuleTarget): Promise<CycleResult> {
   const { target, database } = scratchTarget(t)
-  await onServer(t, `drop database if exists ${quoteIdent(database)} with (force)`)
-  await onServer(t, `create database ${quoteIdent(database)}`)
+  await recreateDatabase(t.url, database)
   const steps: CycleStep[] = []
   try {
     ;(await step(steps, 'deploy', deployStep(target))) &&
@@ -98,7 +90,7 @@ export async function cycleModule(t: ModuleTarget): Promise<CycleResult> {
       (await step(steps, 're-deploy', deployStep(target))) &&
       (await step(steps, 're-verify', verifyStep(target)))
   } finally {
-    await onServer(t, `drop database if exists ${quoteIdent(database)} with (force)`)
+    await dropDatabase(t.url, database)
   }
   return { module: t.module.name, database: target.display, ok: steps.length === 6 && steps.every((s) => s.ok), steps }
 }

@@ -1,5 +1,5 @@
 import pg from 'pg'
-import { quoteIdent } from '../db/pg-config.ts'
+import { quoteIdent } from './pg-config.ts'
 
 /** The URL of `database` on the same server as `serverUrl`. */
 export function databaseUrl(serverUrl: string, database: string): string {
@@ -10,7 +10,7 @@ export function databaseUrl(serverUrl: string, database: string): string {
 }
 
 async function onServer(serverUrl: string, sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: serverUrl })
+  const c = new pg.Client({ connectionString: databaseUrl(serverUrl, new URL(serverUrl).pathname.slice(1)) })
   await c.connect()
   try {
     await c.query(sql)
@@ -19,7 +19,7 @@ async function onServer(serverUrl: string, sql: string): Promise<void> {
   }
 }
 
-/** Drops and recreates a benchmark database; returns its URL. */
+/** Drops and recreates a scratch database (benchmarks, cycle); returns its URL. */
 export async function recreateDatabase(serverUrl: string, database: string): Promise<string> {
   await onServer(serverUrl, `drop database if exists ${quoteIdent(database)} with (force)`)
   await onServer(serverUrl, `create database ${quoteIdent(database)}`)
