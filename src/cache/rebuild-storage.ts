@@ -9,7 +9,8 @@ import { PruneEmptyRootError } from './errors.ts'
 import { STORAGE_COLUMNS, storageRow } from './map.ts'
 import type { CacheRebuildResult, RebuildRun, RowCounts } from './result.ts'
 import { STAGE, skipWhere, stageFiles, type StageSpec } from './stage.ts'
-import { planUpsert, pruneUnseen, upsertStaged, type UpsertTarget } from './upsert.ts'
+import { streamRebuild, type StreamTarget } from './stream.ts'
+import { planUpsert, pruneUnseen, type UpsertTarget } from './upsert.ts'
 
 const TYPES: Record<(typeof STORAGE_COLUMNS)[number], string> = {
   file_id: 'uuid',
@@ -81,32 +82,59 @@ const skipConflicts = (c: pg.ClientBase, files: string, part: Awaited<ReturnType
   )
 
 /**
- * Stages the files, then (under the migration lock, in one transaction) skips conflicts, prunes,
- * upserts, and updates the config and the log; a dry run stops before the first write.
+ * The same conflicts, batch by batch while the batches are written: judged against the cache as it
+ * was before the run, i.e. also against the old version of each row an earlier batch changed.
+ */
+const batchConflicts = (files: string) => (batch: string, undo: string) => {
+  // One lookup per staged row (lateral … limit 1): a join would read the whole table for every batch.
+  const hit = (table: string) =>
+    `select s.ctid as at, f.file_id from ${batch} s cross join lateral (select f.file_id from ${table} f where f.storage_filename = s.storage_filename and f.file_id <> s.file_id limit 1) f where s.good`
+  return `with hit as (${hit(quoteIdent(files))} union all ${hit(undo)})
+   update ${batch} s set good = false, conflict = true from hit where s.ctid = hit.at
+   returning s.path, 'storage_filename is already cached for another file_id (' || hit.file_id || ')' as reason`
+}
+
+/**
+ * Under the migration lock, in one transaction: stages and upserts the files batch by batch (the
+ * conflicts skipped on the way), prunes, and updates the config and the log. A dry run stages
+ * everything first and only counts.
  */
 export async function rebuildStorage(c: pg.ClientBase, prefix: string, run: RebuildRun): Promise<Part> {
   const t = storageTables(prefix)
   const started = performance.now()
   const target: UpsertTarget = { table: quoteIdent(t.files), key: 'file_id', columns: STORAGE_COLUMNS.map((col) => [col, `s.${col}`] as const) }
   const walId = run.dryRun ? undefined : await logPending(c, t.wal, { root: run.root, prefix, prune: run.prune })
+  const prune = async (staged: Awaited<ReturnType<typeof stageFiles>>): Promise<[Part['prune'], number]> => {
+    const pruneState = !run.prune ? 'off' : staged.folderErrors ? 'refused' : run.dryRun ? 'would' : 'done'
+    if (pruneState !== 'would' && pruneState !== 'done') return [pruneState, 0]
+    if (staged.found === 0) {
+      const cached = Number((await c.query(`select count(*) as n from ${quoteIdent(t.files)}`)).rows[0].n)
+      if (cached > 0) throw new PruneEmptyRootError(run.root, t.files, cached)
+    }
+    return [pruneState, await pruneUnseen(c, { table: quoteIdent(t.files), name: 'storage_filename', id: 'file_id', dryRun: run.dryRun })]
+  }
+  const report = (staged: Awaited<ReturnType<typeof stageFiles>>, rows: RowCounts, pruneState: Part['prune']): Part => ({
+    files: { found: staged.found, good: staged.good, skipped: staged.skipped.length },
+    rows,
+    prune: pruneState,
+    skipped: staged.skipped,
+    trimmed: staged.trimmed,
+  })
   try {
-    const staged = await stageFiles(c, run.root, storageStage, run.onProgress)
-    const base = { phase: 'write' as const, files: staged.found, skipped: staged.skipped.length }
-    const write = async (): Promise<Part> => {
+    if (run.dryRun) {
+      const staged = await stageFiles(c, run.root, storageStage, run.onProgress)
       await skipConflicts(c, t.files, staged)
-      const pruneState = !run.prune ? 'off' : staged.folderErrors ? 'refused' : run.dryRun ? 'would' : 'done'
-      let pruned = 0
-      if (pruneState === 'would' || pruneState === 'done') {
-        if (staged.found === 0) {
-          const cached = Number((await c.query(`select count(*) as n from ${quoteIdent(t.files)}`)).rows[0].n)
-          if (cached > 0) throw new PruneEmptyRootError(run.root, t.files, cached)
-        }
-        pruned = await pruneUnseen(c, { table: quoteIdent(t.files), name: 'storage_filename', id: 'file_id', dryRun: run.dryRun })
-      }
-      const counts = run.dryRun ? await planUpsert(c, target) : await upsertStaged(c, target, run.onProgress, base)
+      const [pruneState, pruned] = await prune(staged)
+      const counts = await planUpsert(c, target)
+      return report(staged, { ...counts, unchanged: staged.good - counts.inserted - counts.updated, pruned }, pruneState)
+    }
+    return await withMigrationTransaction(c, async () => {
+      const streamed: StreamTarget = { ...target, keyType: 'uuid', undoIndex: ['storage_filename'], conflicts: batchConflicts(t.files) }
+      const { staged, counts } = await streamRebuild(c, run.root, storageStage, streamed, run.onProgress)
+      // Pruning after the upserts deletes the same rows as before them: every row written has a claim in the stage.
+      const [pruneState, pruned] = await prune(staged)
       const rows: RowCounts = { ...counts, unchanged: staged.good - counts.inserted - counts.updated, pruned }
-      const part: Part = { files: { found: staged.found, good: staged.good, skipped: staged.skipped.length }, rows, prune: pruneState, skipped: staged.skipped, trimmed: staged.trimmed }
-      if (run.dryRun) return part
+      const part = report(staged, rows, pruneState)
       part.config = await updateConfig(c, t.files, t.config)
       await c.query(
         `update ${quoteIdent(t.wal)} set status = 'committed', operation_data = operation_data || jsonb_build_object('result', $2::jsonb),
@@ -115,8 +143,7 @@ export async function rebuildStorage(c: pg.ClientBase, prefix: string, run: Rebu
       )
       part.wal = { transactionId: walId!, status: 'committed' }
       return part
-    }
-    return run.dryRun ? await write() : await withMigrationTransaction(c, write)
+    })
   } catch (e) {
     if (walId) await logFailed(c, t.wal, walId, e, started).catch(() => undefined)
     throw e

@@ -55,7 +55,7 @@ export interface StageResult {
   folderErrors: number
 }
 
-const PROGRESS_EVERY = 1000
+export const PROGRESS_EVERY = 1000
 
 async function createStage(c: pg.ClientBase, spec: StageSpec): Promise<void> {
   const cols = spec.columns.map(([n, t]) => `${n} ${t}`).join(', ')
@@ -67,18 +67,10 @@ async function createStage(c: pg.ClientBase, spec: StageSpec): Promise<void> {
   await c.query(`create temp table ${STAGE} (seq bigserial, path text not null, name text not null, claim uuid, good boolean not null, ${cols})`)
 }
 
-/**
- * Stages every attr.json under `root` into the session's stage table and marks duplicated file_ids
- * (every file that claims a file_id another file claims too is skipped: the cache keeps neither).
- */
-export async function stageFiles(c: pg.ClientBase, root: string, spec: StageSpec, onProgress?: (p: Progress) => void): Promise<StageResult> {
-  await createStage(c, spec)
-  const result: StageResult = { found: 0, good: 0, skipped: [], trimmed: [], folderErrors: 0 }
+/** Reads, validates and maps one file into its stage line (path, name, claim, good, columns), noting why it was skipped. */
+export function lineMaker(spec: StageSpec, result: Pick<StageResult, 'skipped' | 'trimmed'>): (e: Extract<WalkEntry, { kind: 'file' }>) => string {
   const empty = spec.columns.map(() => null)
-  const stream = c.query(copyFrom(`copy ${STAGE} (path, name, claim, good, ${spec.columns.map(([n]) => n).join(', ')}) from stdin`))
-  const writer = new CopyWriter(stream)
-
-  const one = (e: Extract<WalkEntry, { kind: 'file' }>): string => {
+  return (e) => {
     const check = readAttr(e)
     if (check.ok) {
       const mapped = spec.map(check.doc)
@@ -92,6 +84,19 @@ export async function stageFiles(c: pg.ClientBase, root: string, spec: StageSpec
     result.skipped.push({ path: e.rel, code: check.code, reason: check.reason })
     return copyLine([e.rel, e.name, check.claim ?? null, false, ...empty])
   }
+}
+
+/**
+ * Stages every attr.json under `root` into the session's stage table and marks duplicated file_ids
+ * (every file that claims a file_id another file claims too is skipped: the cache keeps neither).
+ */
+export async function stageFiles(c: pg.ClientBase, root: string, spec: StageSpec, onProgress?: (p: Progress) => void): Promise<StageResult> {
+  await createStage(c, spec)
+  const result: StageResult = { found: 0, good: 0, skipped: [], trimmed: [], folderErrors: 0 }
+  const stream = c.query(copyFrom(`copy ${STAGE} (path, name, claim, good, ${spec.columns.map(([n]) => n).join(', ')}) from stdin`))
+  const writer = new CopyWriter(stream)
+
+  const one = lineMaker(spec, result)
 
   try {
     // One loop: list (streamed), read, validate, map and queue; it waits only when COPY is behind.
@@ -118,16 +123,21 @@ export async function stageFiles(c: pg.ClientBase, root: string, spec: StageSpec
   return result
 }
 
-async function skipDuplicates(c: pg.ClientBase, result: StageResult): Promise<void> {
+/**
+ * Marks the `eligible` staged rows whose claim another staged file makes too (good or not) and
+ * reports them; returns the paths so marked.
+ */
+export async function skipDuplicates(c: pg.ClientBase, result: Pick<StageResult, 'skipped'>, eligible = 's.good'): Promise<{ path: string; claim: string }[]> {
   const { rows } = await c.query<{ path: string; claim: string; paths: string[] }>(
     `with dup as (select claim, array_agg(path order by path) as paths from ${STAGE} where claim is not null group by claim having count(*) > 1)
-     update ${STAGE} s set good = false from dup where s.claim = dup.claim and s.good
+     update ${STAGE} s set good = false from dup where s.claim = dup.claim and ${eligible}
      returning s.path, s.claim::text as claim, dup.paths`,
   )
   for (const r of rows) {
     const others = r.paths.filter((p) => p !== r.path)
     result.skipped.push({ path: r.path, code: 'duplicate-file-id', reason: `file_id ${r.claim} is also claimed by ${others.join(', ')}: neither is cached` })
   }
+  return rows
 }
 
 /** Marks staged rows as skipped by a query that returns (path, reason) of the rows it sets good = false. */

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { AttrDocument } from '../../src/cache/attr.ts'
 import { generateAttrs, renderAttr } from '../../src/cache/generate.ts'
 import { rebuildCache, type CacheRebuildResult } from '../../src/cache/rebuild.ts'
+import { streamTuning } from '../../src/cache/stream.ts'
 import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
 import { scratchDir, scratchTree, snapshot, storageBaseline, writeAttr } from './cache-helpers.ts'
@@ -215,6 +216,55 @@ describe('bad files are reported and skipped, never fatal (exit 3)', () => {
     expect(text.exitCode).toBe(3)
     expect(text.stdout).toContain(`skipped ${bad.length} files:`)
     expect(text.stdout).toContain(`2025/03/01/00/broken.attr.json: invalid JSON`)
+  })
+})
+
+describe('batches are written while files are still read (one file per batch here)', () => {
+  const batch = streamTuning.batch
+  beforeAll(() => void (streamTuning.batch = 1))
+  afterAll(() => void (streamTuning.batch = batch))
+
+  test('a claim repeated after its first file was written keeps neither: the cached row is back untouched, a new one is gone', async () => {
+    await reset()
+    const { root, files: good } = await scratchTree('storage-batches', { count: 8, perHour: 4, seed: 41, s3Share: 0 })
+    expect((await rebuild(root)).rows).toEqual({ inserted: 8, updated: 0, unchanged: 0, pruned: 0 })
+    const before = await files()
+    const [a, b] = good
+    // The hour folder is read before its .attrs/: each first copy is written before its second is read.
+    fs.writeFileSync(path.join(root, a.rel), renderAttr({ ...a.doc, description: 'first copy' }))
+    writeAttr(root, { ...a.doc, description: 'second copy' }, `${a.doc.storage_path}.attrs/${a.doc.storage_filename}.attr.json`)
+    fs.writeFileSync(path.join(root, b.rel), renderAttr({ ...b.doc, file_size: 7 }))
+    writeAttr(root, { ...b.doc, checksum: 'abc' }, `${b.doc.storage_path}.attrs/${b.doc.storage_filename}.attr.json`)
+    const n = [...generateAttrs({ count: 1, seed: 78, start: new Date(Date.UTC(2025, 3, 1)) })][0].doc
+    writeAttr(root, n)
+    writeAttr(root, n, `${n.storage_path}.attrs/${n.storage_filename}.attr.json`)
+
+    const r = await rebuild(root, { prune: true })
+    expect(r.files).toEqual({ found: 12, good: 6, skipped: 6 })
+    expect(r.rows).toEqual({ inserted: 0, updated: 0, unchanged: 6, pruned: 0 })
+    expect(r.skipped.map((x) => x.code).sort()).toEqual(['bad-checksum', ...Array(5).fill('duplicate-file-id')])
+    expect(await files()).toEqual(before)
+    expect(await query(url, 'select total_files from storage_elem_01_config')).toEqual([{ total_files: 8 }])
+
+    // Into an empty cache: the rows written for those claims are deleted again.
+    await query(url, `truncate ${FILES}`)
+    const fresh = await rebuild(root)
+    expect(fresh.rows).toEqual({ inserted: 6, updated: 0, unchanged: 0, pruned: 0 })
+    expect((await files()).map((x) => x.file_id)).toEqual(good.slice(2).map((g) => g.doc.file_id).sort())
+  })
+
+  test('a conflict is judged against the row as it was before the run, even once an earlier batch changed it', async () => {
+    await reset()
+    const root = scratchDir('storage-batch-conflict')
+    // y is read first (an earlier hour); its cached row holds the storage_filename x claims.
+    const [y, x] = [...generateAttrs({ count: 2, perHour: 1, seed: 91, start: new Date(Date.UTC(2025, 4, 1)) })].map((g) => g.doc)
+    await writeOriginal({ ...y, storage_filename: x.storage_filename })
+    writeAttr(root, y)
+    const xRel = writeAttr(root, x)
+    const r = await rebuild(root)
+    expect(r.rows).toEqual({ inserted: 0, updated: 1, unchanged: 0, pruned: 0 })
+    expect(r.skipped).toEqual([{ path: xRel, code: 'conflict', reason: `storage_filename is already cached for another file_id (${y.file_id})` }])
+    expect(await query(url, `select file_id::text as id, storage_filename from ${FILES}`)).toEqual([{ id: y.file_id, storage_filename: y.storage_filename }])
   })
 })
 
