@@ -55,7 +55,7 @@ export interface StageResult {
   folderErrors: number
 }
 
-export const PROGRESS_EVERY = 1000
+const PROGRESS_EVERY = 1000
 
 async function createStage(c: pg.ClientBase, spec: StageSpec): Promise<void> {
   const cols = spec.columns.map(([n, t]) => `${n} ${t}`).join(', ')
@@ -68,7 +68,7 @@ async function createStage(c: pg.ClientBase, spec: StageSpec): Promise<void> {
 }
 
 /** Reads, validates and maps one file into its stage line (path, name, claim, good, columns), noting why it was skipped. */
-export function lineMaker(spec: StageSpec, result: Pick<StageResult, 'skipped' | 'trimmed'>): (e: Extract<WalkEntry, { kind: 'file' }>) => string {
+function lineMaker(spec: StageSpec, result: Pick<StageResult, 'skipped' | 'trimmed'>): (e: Extract<WalkEntry, { kind: 'file' }>) => string {
   const empty = spec.columns.map(() => null)
   return (e) => {
     const check = readAttr(e)
@@ -87,6 +87,29 @@ export function lineMaker(spec: StageSpec, result: Pick<StageResult, 'skipped' |
 }
 
 /**
+ * The stage line of every attr.json under `root`, in walk order (listing streamed, nothing kept per
+ * file). Counts the files and reports progress; unreadable folders and skipped files go into `result`.
+ */
+export async function* stageLines(
+  root: string,
+  spec: StageSpec,
+  result: Pick<StageResult, 'found' | 'skipped' | 'trimmed' | 'folderErrors'>,
+  onProgress?: (p: Progress) => void,
+): AsyncGenerator<string> {
+  const one = lineMaker(spec, result)
+  for await (const e of walkAttrFiles(root)) {
+    if (e.kind === 'folder-error') {
+      result.folderErrors++
+      result.skipped.push({ path: e.rel, code: 'folder-unreadable', reason: e.reason })
+      continue
+    }
+    const line = one(e)
+    if (++result.found % PROGRESS_EVERY === 0) onProgress?.({ phase: 'read', files: result.found, skipped: result.skipped.length })
+    yield line
+  }
+}
+
+/**
  * Stages every attr.json under `root` into the session's stage table and marks duplicated file_ids
  * (every file that claims a file_id another file claims too is skipped: the cache keeps neither).
  */
@@ -96,20 +119,9 @@ export async function stageFiles(c: pg.ClientBase, root: string, spec: StageSpec
   const stream = c.query(copyFrom(`copy ${STAGE} (path, name, claim, good, ${spec.columns.map(([n]) => n).join(', ')}) from stdin`))
   const writer = new CopyWriter(stream)
 
-  const one = lineMaker(spec, result)
-
   try {
     // One loop: list (streamed), read, validate, map and queue; it waits only when COPY is behind.
-    for await (const e of walkAttrFiles(root)) {
-      if (e.kind === 'folder-error') {
-        result.folderErrors++
-        result.skipped.push({ path: e.rel, code: 'folder-unreadable', reason: e.reason })
-        continue
-      }
-      const line = one(e)
-      if (++result.found % PROGRESS_EVERY === 0) onProgress?.({ phase: 'read', files: result.found, skipped: result.skipped.length })
-      await writer.push(line)
-    }
+    for await (const line of stageLines(root, spec, result, onProgress)) await writer.push(line)
     await writer.end()
   } catch (e) {
     stream.destroy()

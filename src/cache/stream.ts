@@ -10,9 +10,8 @@
 import type pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 import { CopyWriter } from './copy.ts'
-import { lineMaker, PROGRESS_EVERY, skipDuplicates, STAGE, type Progress, type SkippedFile, type StageResult, type StageSpec } from './stage.ts'
+import { skipDuplicates, stageLines, STAGE, type Progress, type SkippedFile, type StageResult, type StageSpec } from './stage.ts'
 import type { UpsertCounts, UpsertTarget } from './upsert.ts'
-import { walkAttrFiles } from './walk.ts'
 
 /** The rows of one batch, whole; the stage keeps only what the end needs (names and claims). */
 export const BATCH = 'artstore_cache_batch'
@@ -116,16 +115,9 @@ export async function streamRebuild(c: pg.ClientBase, root: string, spec: StageS
     lines = []
     inflight = ship(batch).catch((error) => void (failure = { error }))
   }
-  const one = lineMaker(spec, result)
   try {
-    for await (const e of walkAttrFiles(root)) {
-      if (e.kind === 'folder-error') {
-        result.folderErrors++
-        result.skipped.push({ path: e.rel, code: 'folder-unreadable', reason: e.reason })
-        continue
-      }
-      lines.push(one(e))
-      if (++result.found % PROGRESS_EVERY === 0) onProgress?.({ phase: 'read', files: result.found, skipped: result.skipped.length })
+    for await (const line of stageLines(root, spec, result, onProgress)) {
+      lines.push(line)
       if (lines.length >= streamTuning.batch) await send()
     }
     if (lines.length) await send()
