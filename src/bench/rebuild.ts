@@ -13,7 +13,7 @@ import { copyLine } from '../cache/copy.ts'
 import { generateAttrs, writeAttrTree } from '../cache/generate.ts'
 import { STORAGE_COLUMNS, storageRow } from '../cache/map.ts'
 import { rebuildCache } from '../cache/rebuild.ts'
-import { quoteIdent } from '../db/pg-config.ts'
+import { dropDatabase, recreateDatabase } from '../db/scratch.ts'
 import { modules } from '../modules.ts'
 
 export interface RebuildBenchResult {
@@ -36,31 +36,17 @@ export interface RebuildBenchResult {
 
 const mib = (bytes: number) => Math.round(bytes / 1048576)
 
+/** A fresh database with the storage element's baseline applied. */
 async function freshStorageDatabase(serverUrl: string, database: string): Promise<string> {
-  const admin = new pg.Client({ connectionString: serverUrl })
-  await admin.connect()
-  try {
-    await admin.query(`drop database if exists ${quoteIdent(database)} with (force)`)
-    await admin.query(`create database ${quoteIdent(database)}`)
-  } finally {
-    await admin.end()
-  }
-  const u = new URL(serverUrl)
-  u.pathname = `/${database}`
-  const c = new pg.Client({ connectionString: u.toString() })
+  const url = await recreateDatabase(serverUrl, database)
+  const c = new pg.Client({ connectionString: url })
   await c.connect()
   try {
     await c.query(fs.readFileSync(path.join(modules['storage-element'].migrationsDir, '0_baseline', 'migration.sql'), 'utf8'))
   } finally {
     await c.end()
   }
-  return u.toString()
-}
-
-async function dropDatabase(serverUrl: string, database: string): Promise<void> {
-  const c = new pg.Client({ connectionString: serverUrl })
-  await c.connect()
-  await c.query(`drop database if exists ${quoteIdent(database)} with (force)`).finally(() => c.end())
+  return url
 }
 
 /** The same rows, in COPY text format, for the raw COPY baseline; streamed to disk. */
