@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import { adopt, type AdoptReport } from '../../adopt/adopt.ts'
 import { restore, type RestoreResult } from '../../adopt/restore.ts'
 import { report, type Output } from '../output.ts'
+import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 
 const icon: Record<AdoptReport['status'], string> = {
   adopted: '✅',
@@ -42,11 +43,11 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
   program
     .command('adopt')
     .description('bring an existing (Alembic-era) database onto the baseline in place, prove nothing was lost, and mark it applied')
-    .option('--module <module>', 'one module: admin, storage-element or query')
-    .option('--prefix <prefix>', 'storage-element instance prefix (default STORAGE_ELEMENT_PREFIX, else storage_elem_01)')
+    .option(...MODULE_OPTION)
+    .option(...PREFIX_OPTION)
     .option('--dry-run', 'run the plan and its proof in a transaction that is rolled back, and print the SQL')
     .option('--yes', 'apply the plan')
-    .option('--json', 'print the report as JSON')
+    .option(...JSON_OPTION)
     .action(async (opts: { module?: string; prefix?: string; dryRun?: boolean; yes?: boolean; json?: boolean }) => {
       const rows = await adopt(opts)
       report(o, !!opts.json, rows, (r) => text(r, !!opts.dryRun))
@@ -60,7 +61,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .option('--prefix <prefix>', 'storage-element instance prefix')
     .option('--dry-run', 'restore inside a transaction that is rolled back')
     .option('--yes', 'confirm the restore')
-    .option('--json', 'print the report as JSON')
+    .option(...JSON_OPTION)
     .action(async (opts: { from: string; prefix?: string; dryRun?: boolean; yes?: boolean; json?: boolean }) => {
       const r = await restore(opts)
       report(o, !!opts.json, r, (x: RestoreResult) =>

@@ -3,6 +3,7 @@ import { archive, type ArchiveResult } from '../../archive/archive.ts'
 import { plural, type DatabaseVersionRecord } from '../../archive/manifest.ts'
 import { verify, type VerifyReport } from '../../archive/verify.ts'
 import { report, type Output } from '../output.ts'
+import { JSON_OPTION, MODULE_OPTION } from '../options.ts'
 
 const archiveExitCodes = `
 Exit codes:
@@ -69,7 +70,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .option('--date <YYYY-MM-DD>', 'date that names the archive folder (default: today, UTC)')
     .option('--root <dir>', 'folder that receives <module>/archive/ and ARCHIVE.md (default: the project\'s prisma/)')
     .option('--dry-run', 'show the moves and the manifest, write nothing')
-    .option('--json', 'print the report as JSON')
+    .option(...JSON_OPTION)
     .addHelpText('after', archiveExitCodes)
     .action(async (opts: ArchiveFlags) => {
       for (const [flag, value] of [['--module <module>', opts.module], ['--from <dir>', opts.from]] as const) {
@@ -83,9 +84,9 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
   const verifyCmd = cmd
     .command('verify')
     .description('recompute every archived file\'s sha256 and each manifest\'s hash chain (exit 1 naming the first file that differs)')
-    .option('--module <module>', 'one module: admin, storage-element or query')
+    .option(...MODULE_OPTION)
     .option('--root <dir>', 'folder that holds <module>/archive/ and ARCHIVE.md (default: the project\'s prisma/)')
-    .option('--json', 'print the report as JSON')
+    .option(...JSON_OPTION)
     .addHelpText('after', verifyExitCodes)
     .exitOverride()
     .configureOutput({ writeOut: (s) => o.out(s), writeErr: () => undefined })

@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { baseline, type ModuleBaselineResult } from '../../baseline/baseline.ts'
 import { report, type Output } from '../output.ts'
+import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 
 const icon = { same: '✅', written: '📝', differs: '❌' } as const
 
@@ -19,11 +20,11 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
   program
     .command('baseline')
     .description('regenerate each module\'s migrations/0_baseline (migration.sql and down.sql) from its schema and sql/ extras')
-    .option('--module <module>', 'one module: admin, storage-element or query')
-    .option('--prefix <prefix>', 'storage-element instance prefix (default STORAGE_ELEMENT_PREFIX, else storage_elem_01)')
+    .option(...MODULE_OPTION)
+    .option(...PREFIX_OPTION)
     .option('--check', 'write nothing; exit 1 and print the difference when the committed files are not what regeneration produces')
     .option('--dry-run', 'print what would change, write nothing')
-    .option('--json', 'print the report as JSON')
+    .option(...JSON_OPTION)
     .action(async (opts: { module?: string; prefix?: string; check?: boolean; dryRun?: boolean; json?: boolean }) => {
       const rows = await baseline({ module: opts.module, prefix: opts.prefix, check: opts.check, dryRun: opts.dryRun })
       report(o, !!opts.json, rows, (r) => text(r, !!(opts.check || opts.dryRun)))

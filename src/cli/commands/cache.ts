@@ -2,6 +2,7 @@ import cliProgress from 'cli-progress'
 import type { Command } from 'commander'
 import { rebuildCache, type CacheRebuildResult, type Progress } from '../../cache/rebuild.ts'
 import { report, type Output } from '../output.ts'
+import { PREFIX_OPTION } from '../options.ts'
 
 const rebuildExitCodes = `
 Exit codes:
@@ -83,7 +84,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .description('rebuild a file-metadata cache from <root>/YYYY/MM/DD/HH/[.attrs/]*.attr.json: bad files are reported and skipped')
     .option('--module <module>', 'required: storage-element (<prefix>_files, _config, _wal) or query (file_metadata_cache)')
     .option('--root <dir>', "required: the storage element's base folder, which holds YYYY/MM/DD/HH/")
-    .option('--prefix <prefix>', 'storage-element instance prefix (default STORAGE_ELEMENT_PREFIX, else storage_elem_01)')
+    .option(...PREFIX_OPTION)
     .option('--storage-element-id <id>', 'query, required: the storage element whose rows are rebuilt; no other element\'s rows are touched')
     .option('--storage-element-url <url>', 'query, required: its URL, stored with each row')
     .option('--prune', 'also delete cache rows whose attr.json no longer exists (never the row of a file that exists but is bad)')

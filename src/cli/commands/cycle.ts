@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { cycle, type CycleResult } from '../../cycle/cycle.ts'
 import { report, type Output } from '../output.ts'
+import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 
 function text(rows: CycleResult[]): string {
   return rows
@@ -17,9 +18,9 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
   program
     .command('cycle')
     .description('on a scratch database per module: deploy → verify → rollback → nothing left → deploy → verify, timed (exit 1 on any failure)')
-    .option('--module <module>', 'one module: admin, storage-element or query')
-    .option('--prefix <prefix>', 'storage-element instance prefix (default STORAGE_ELEMENT_PREFIX, else storage_elem_01)')
-    .option('--json', 'print the report as JSON')
+    .option(...MODULE_OPTION)
+    .option(...PREFIX_OPTION)
+    .option(...JSON_OPTION)
     .action(async (opts: { module?: string; prefix?: string; json?: boolean }) => {
       const rows = await cycle({ module: opts.module, prefix: opts.prefix })
       report(o, !!opts.json, rows, text)

@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { deploy, type ModuleDeployResult } from '../../deploy/deploy.ts'
 import { report, type Output } from '../output.ts'
+import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 
 const icon: Record<ModuleDeployResult['status'], string> = {
   applied: '✅',
@@ -25,10 +26,10 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
   program
     .command('deploy')
     .description('apply pending migrations (prisma migrate deploy) to each module, one after another')
-    .option('--module <module>', 'one module: admin, storage-element or query')
-    .option('--prefix <prefix>', 'storage-element instance prefix (default STORAGE_ELEMENT_PREFIX, else storage_elem_01)')
+    .option(...MODULE_OPTION)
+    .option(...PREFIX_OPTION)
     .option('--dry-run', 'list the migrations that would be applied, change nothing')
-    .option('--json', 'print the report as JSON')
+    .option(...JSON_OPTION)
     .action(async (opts: { module?: string; prefix?: string; json?: boolean; dryRun?: boolean }) => {
       const rows = await deploy({ module: opts.module, prefix: opts.prefix, dryRun: opts.dryRun })
       report(o, !!opts.json, rows, text)

@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { info, type Info } from '../../info/info.ts'
 import { report, type Output } from '../output.ts'
+import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 
 function text(i: Info): string {
   const engine =
@@ -18,9 +19,9 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
   program
     .command('info')
     .description('show the database each module uses (password masked) and the Prisma, engine and PostgreSQL versions')
-    .option('--module <module>', 'one module: admin, storage-element or query')
-    .option('--prefix <prefix>', 'storage-element instance prefix (default STORAGE_ELEMENT_PREFIX, else storage_elem_01)')
-    .option('--json', 'print the report as JSON')
+    .option(...MODULE_OPTION)
+    .option(...PREFIX_OPTION)
+    .option(...JSON_OPTION)
     .action(async (opts: { module?: string; prefix?: string; json?: boolean }) => {
       report(o, !!opts.json, await info({ module: opts.module, prefix: opts.prefix }), text)
       setExit(0)

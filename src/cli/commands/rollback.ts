@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { rollback, type RollbackResult } from '../../rollback/rollback.ts'
 import { report, type Output } from '../output.ts'
+import { JSON_OPTION, PREFIX_OPTION } from '../options.ts'
 
 function text(r: RollbackResult): string {
   if (r.status === 'would-roll-back') return `📝 ${r.module}: would run, in one transaction  (${r.database})\n${r.sql}`
@@ -13,10 +14,10 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .command('rollback')
     .description("revert one module's baseline: run its down.sql and remove the baseline's history row, in one transaction")
     .option('--module <module>', 'the module: admin, storage-element or query (required)')
-    .option('--prefix <prefix>', 'storage-element instance prefix (default STORAGE_ELEMENT_PREFIX, else storage_elem_01)')
+    .option(...PREFIX_OPTION)
     .option('--yes', 'confirm: every table of the module is dropped, with its data')
     .option('--dry-run', 'print the SQL that would run, change nothing')
-    .option('--json', 'print the report as JSON')
+    .option(...JSON_OPTION)
     .action(async (opts: { module?: string; prefix?: string; yes?: boolean; dryRun?: boolean; json?: boolean }) => {
       report(o, !!opts.json, await rollback(opts), text)
       setExit(0)

@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { status, type ModuleStatus } from '../../status/status.ts'
 import { report, type Output } from '../output.ts'
+import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 
 const icon: Record<ModuleStatus['state'], string> = {
   'up-to-date': '✅',
@@ -27,9 +28,9 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
   program
     .command('status')
     .description('compare each module\'s migrations folder with its _prisma_migrations table (exit 1 unless all are up to date)')
-    .option('--module <module>', 'one module: admin, storage-element or query')
-    .option('--prefix <prefix>', 'storage-element instance prefix (default STORAGE_ELEMENT_PREFIX, else storage_elem_01)')
-    .option('--json', 'print the report as JSON')
+    .option(...MODULE_OPTION)
+    .option(...PREFIX_OPTION)
+    .option(...JSON_OPTION)
     .action(async (opts: { module?: string; prefix?: string; json?: boolean }) => {
       const rows = await status({ module: opts.module, prefix: opts.prefix })
       report(o, !!opts.json, rows, text)

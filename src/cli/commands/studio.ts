@@ -3,6 +3,7 @@ import { withCheckedTargets } from '../../context.ts'
 import { ArtstoreError } from '../../errors.ts'
 import { startStudio } from '../../studio/studio.ts'
 import type { Output } from '../output.ts'
+import { PREFIX_OPTION } from '../options.ts'
 
 class StudioModuleRequiredError extends ArtstoreError {
   constructor() {
@@ -15,7 +16,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .command('studio')
     .description("open Prisma Studio for one module's database, on 127.0.0.1 (stop it with Ctrl-C)")
     .option('--module <module>', 'the module: admin, storage-element or query (required)')
-    .option('--prefix <prefix>', 'storage-element instance prefix (default STORAGE_ELEMENT_PREFIX, else storage_elem_01)')
+    .option(...PREFIX_OPTION)
     .option('--port <port>', 'port on 127.0.0.1', '5555')
     .action(async (opts: { module?: string; prefix?: string; port: string }) => {
       if (!opts.module) throw new StudioModuleRequiredError()

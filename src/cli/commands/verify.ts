@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import type { CheckItem } from '../../catalog/compare.ts'
 import { verify, type VerifyReport } from '../../verify/verify.ts'
 import { report, type Output } from '../output.ts'
+import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 
 function line(i: CheckItem): string {
   const detail = i.ok ? (i.expected && i.expected !== 'exists' ? `: ${i.expected}` : '') : `: expected ${i.expected ?? 'present'}, found ${i.actual ?? 'nothing'}`
@@ -22,9 +23,9 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
   program
     .command('verify')
     .description('post-migration checklist: every table, column, key, index, enum, check, trigger and function of the baseline, isolation and drift (exit 1 on any ❌)')
-    .option('--module <module>', 'one module: admin, storage-element or query')
-    .option('--prefix <prefix>', 'storage-element instance prefix (default STORAGE_ELEMENT_PREFIX, else storage_elem_01)')
-    .option('--json', 'print the report as JSON')
+    .option(...MODULE_OPTION)
+    .option(...PREFIX_OPTION)
+    .option(...JSON_OPTION)
     .action(async (opts: { module?: string; prefix?: string; json?: boolean }) => {
       const rows = await verify({ module: opts.module, prefix: opts.prefix })
       report(o, !!opts.json, rows, text)
