@@ -1,4 +1,4 @@
-import type pg from 'pg'
+import pg from 'pg'
 
 /** pg settings for a Prisma URL: `?schema=` becomes the session's search_path, as the native engine does. */
 export function pgConfigFromUrl(url: string): { config: pg.PoolConfig; schema?: string } {
@@ -15,3 +15,17 @@ export const databaseOf = (url: string): string => decodeURIComponent(new URL(ur
 
 /** A PostgreSQL identifier, double-quoted. */
 export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`
+
+/**
+ * Runs `fn` with a client connected to `url` (its `?schema=` as search_path), always closing it.
+ * `connectTimeoutMs` bounds the connection attempt; default: pg's (none).
+ */
+export async function withPgClient<T>(url: string, fn: (c: pg.Client) => Promise<T>, connectTimeoutMs?: number): Promise<T> {
+  const client = new pg.Client({ ...pgConfigFromUrl(url).config, ...(connectTimeoutMs ? { connectionTimeoutMillis: connectTimeoutMs } : {}) })
+  await client.connect()
+  try {
+    return await fn(client)
+  } finally {
+    await client.end()
+  }
+}

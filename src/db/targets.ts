@@ -2,7 +2,7 @@ import pg from 'pg'
 import { maskUrl, needsEmbedded, resolveModuleUrl, type ModuleUrl } from '../config/urls.ts'
 import { AuthenticationError, DatabaseMissingError, DatabaseUnreachableError } from '../errors.ts'
 import type { ModuleInfo } from '../modules.ts'
-import { pgConfigFromUrl } from './pg-config.ts'
+import { pgConfigFromUrl, withPgClient } from './pg-config.ts'
 import { startEmbedded, type EmbeddedServer } from './embedded.ts'
 
 /** One module and the database it uses. */
@@ -61,12 +61,4 @@ export async function checkConnection(t: ModuleTarget): Promise<void> {
 }
 
 /** Runs `fn` with a connected client on the target's database and schema, always closing it. */
-export async function withClient<T>(t: ModuleTarget, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client(pgConfigFromUrl(t.url).config)
-  await client.connect()
-  try {
-    return await fn(client)
-  } finally {
-    await client.end()
-  }
-}
+export const withClient = <T>(t: ModuleTarget, fn: (c: pg.Client) => Promise<T>): Promise<T> => withPgClient(t.url, fn)

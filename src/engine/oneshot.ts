@@ -1,5 +1,5 @@
-import pg from 'pg'
-import { databaseOf, pgConfigFromUrl } from '../db/pg-config.ts'
+import type pg from 'pg'
+import { databaseOf, withPgClient } from '../db/pg-config.ts'
 
 /** The outcome of a one-shot `cli` subcommand: what to print, the JSON log line, and the exit code. */
 export interface OneShotResult {
@@ -34,15 +34,7 @@ function connectionErrorFields(err: unknown, url: string): Record<string, string
   }
 }
 
-async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ ...pgConfigFromUrl(url).config, connectionTimeoutMillis: 10_000 })
-  await client.connect()
-  try {
-    return await fn(client)
-  } finally {
-    await client.end()
-  }
-}
+const withClient = <T>(url: string, fn: (c: pg.Client) => Promise<T>) => withPgClient(url, fn, 10_000)
 
 /** createDatabase is not in the Wasm engine: create it through the server's `postgres` database. */
 export async function createDatabase(url: string): Promise<string> {
