@@ -87,15 +87,17 @@ function lineMaker(spec: StageSpec, result: Pick<StageResult, 'skipped' | 'trimm
 }
 
 /**
- * The stage line of every attr.json under `root`, in walk order (listing streamed, nothing kept per
- * file). Counts the files and reports progress; unreadable folders and skipped files go into `result`.
+ * Hands `sink` the stage line of every attr.json under `root`, in walk order (listing streamed, nothing
+ * kept per file), counting the files and reporting progress; unreadable folders and skipped files go
+ * into `result`. The sink is awaited only when it returns a promise: this runs once per file.
  */
-export async function* stageLines(
+export async function forEachStageLine(
   root: string,
   spec: StageSpec,
   result: Pick<StageResult, 'found' | 'skipped' | 'trimmed' | 'folderErrors'>,
-  onProgress?: (p: Progress) => void,
-): AsyncGenerator<string> {
+  onProgress: ((p: Progress) => void) | undefined,
+  sink: (line: string) => void | Promise<void>,
+): Promise<void> {
   const one = lineMaker(spec, result)
   for await (const e of walkAttrFiles(root)) {
     if (e.kind === 'folder-error') {
@@ -105,7 +107,8 @@ export async function* stageLines(
     }
     const line = one(e)
     if (++result.found % PROGRESS_EVERY === 0) onProgress?.({ phase: 'read', files: result.found, skipped: result.skipped.length })
-    yield line
+    const waiting = sink(line)
+    if (waiting) await waiting
   }
 }
 
@@ -121,7 +124,7 @@ export async function stageFiles(c: pg.ClientBase, root: string, spec: StageSpec
 
   try {
     // One loop: list (streamed), read, validate, map and queue; it waits only when COPY is behind.
-    for await (const line of stageLines(root, spec, result, onProgress)) await writer.push(line)
+    await forEachStageLine(root, spec, result, onProgress, (line) => writer.push(line))
     await writer.end()
   } catch (e) {
     stream.destroy()

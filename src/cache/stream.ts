@@ -10,7 +10,7 @@
 import type pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 import { CopyWriter } from './copy.ts'
-import { skipDuplicates, stageLines, STAGE, type Progress, type SkippedFile, type StageResult, type StageSpec } from './stage.ts'
+import { forEachStageLine, skipDuplicates, STAGE, type Progress, type SkippedFile, type StageResult, type StageSpec } from './stage.ts'
 import type { UpsertCounts, UpsertTarget } from './upsert.ts'
 
 /** The rows of one batch, whole; the stage keeps only what the end needs (names and claims). */
@@ -116,10 +116,10 @@ export async function streamRebuild(c: pg.ClientBase, root: string, spec: StageS
     inflight = ship(batch).catch((error) => void (failure = { error }))
   }
   try {
-    for await (const line of stageLines(root, spec, result, onProgress)) {
+    await forEachStageLine(root, spec, result, onProgress, (line) => {
       lines.push(line)
-      if (lines.length >= streamTuning.batch) await send()
-    }
+      if (lines.length >= streamTuning.batch) return send()
+    })
     if (lines.length) await send()
     await settle()
   } catch (e) {
