@@ -3,11 +3,26 @@ import { modules, type ModuleName } from '../src/modules.ts'
 import { resolveModuleUrl } from '../src/config/urls.ts'
 import { storageElementInstance } from '../src/prefix/prefix.ts'
 
+/**
+ * The Prisma CLI hands the datasource URL to the schema engine on its command line, where every local
+ * user can read it (/proc/<pid>/cmdline). When the engine is the offline bridge, the password travels
+ * in PGPASSWORD instead (the environment is readable by the same user only), which pg reads for any
+ * URL without a password. Studio connects by itself and keeps the URL whole.
+ */
+function withoutPassword(url: string | undefined): string | undefined {
+  if (!url || !process.env.PRISMA_SCHEMA_ENGINE_BINARY?.endsWith('schema-engine.mjs') || process.argv.includes('studio')) return url
+  const u = new URL(url)
+  if (!u.password) return url
+  process.env.PGPASSWORD = decodeURIComponent(u.password)
+  u.password = ''
+  return u.toString()
+}
+
 /** One module's schema, migrations and URL; STORAGE_ELEMENT_PREFIX selects a storage-element instance. */
 export function configFor(name: ModuleName) {
   const prefix = process.env.STORAGE_ELEMENT_PREFIX
   const module = name === 'storage-element' && prefix ? storageElementInstance(prefix) : modules[name]
-  const url = resolveModuleUrl(module, process.env)?.url
+  const url = withoutPassword(resolveModuleUrl(module, process.env)?.url)
   // Tables that are not the module's (another instance's, an app's leftovers), for drift checks to ignore.
   const external = (process.env.ARTSTORE_EXTERNAL_TABLES ?? '').split(',').filter(Boolean)
   return {

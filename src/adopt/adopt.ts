@@ -10,7 +10,7 @@ import { MIGRATION_LOCK_KEY, LockTimeoutError } from '../db/lock.ts'
 import { quoteIdent } from '../db/pg-config.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { ArtstoreError } from '../errors.ts'
-import { runPrismaForModule } from '../prisma/run.ts'
+import { driftDiff, withModuleEngine } from '../engine/module.ts'
 import { expectedCatalog } from '../verify/expected.ts'
 import { assertOwnDatabase, baselineChecksum } from '../verify/isolation.ts'
 import { backupTables, criticalTables } from './backup.ts'
@@ -149,9 +149,8 @@ export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes
       if (cls.kind === 'managed') return report('already-adopted')
       if (cls.kind === 'empty') return report('empty')
 
-      const drift = await runPrismaForModule(t, ['migrate', 'diff', '--from-config-datasource', '--to-schema', t.module.schemaFile, '--script'])
-      if (drift.exitCode !== 0) throw new Error(`prisma migrate diff failed: ${drift.stderr.trim().split('\n').slice(-2).join(' ')}`)
-      const prisma = await planPrismaSteps(drift.stdout, live, t.pgSchema, expected.tables, c)
+      const drift = await withModuleEngine(t, (e) => driftDiff(e, t))
+      const prisma = await planPrismaSteps(drift.output, live, t.pgSchema, expected.tables, c)
       if (prisma.steps.some((s) => s.safety === 'dangerous')) {
         return report('refused', { steps: prisma.steps, foreign: prisma.foreign, sql: prisma.steps.map((s) => s.sql).join('\n') })
       }

@@ -4,7 +4,7 @@ import { createTwoFilesPatch } from 'diff'
 import { withCheckedTargets, type CommandOptions } from '../context.ts'
 import type { ModuleTarget } from '../db/targets.ts'
 import { projectRoot, type ModuleInfo } from '../modules.ts'
-import { runPrisma, type PrismaRun } from '../prisma/run.ts'
+import { SchemaEngineError, schemaFilesOf, withSchemaEngine, type SchemaEngine } from '../engine/engine.ts'
 import { composeDown, composeUp } from './compose.ts'
 import { BaselineGenerationError, SchemaInvalidError } from './errors.ts'
 import { readExtras } from './extras.ts'
@@ -24,24 +24,24 @@ export interface BaselineFiles {
 const relative = (file: string) => path.relative(projectRoot, file)
 
 /** The first line of Prisma's complaint about a schema, with its location: "error: … --> schema.prisma:12". */
-function schemaComplaint(run: PrismaRun): string {
-  const text = `${run.stderr}\n${run.stdout}`
+function schemaComplaint(text: string): string {
   const error = /error: (.+)/.exec(text)?.[1]?.trim()
   const at = /-->\s+\S*?:(\d+)/.exec(text)?.[1]
   if (error) return at ? `${error} (line ${at})` : error
-  return text.split('\n').map((l) => l.trim()).find((l) => l && !l.startsWith('Loaded Prisma config')) ?? `prisma exited ${run.exitCode}`
+  return text.split('\n').map((l) => l.trim()).find(Boolean) ?? 'the schema engine failed'
 }
 
-async function diff(module: ModuleInfo, url: string, args: string[]): Promise<string> {
-  const run = await runPrisma(['migrate', 'diff', ...args, '--script'], {
-    configFile: module.configFile,
-    env: { [module.urlVariable]: url },
-  })
-  if (run.exitCode === 0) return run.stdout
-  if (/validation|error: /i.test(run.stderr + run.stdout) && /schema/i.test(run.stderr + run.stdout)) {
-    throw new SchemaInvalidError(relative(module.schemaFile), schemaComplaint(run))
+type DiffTarget = Parameters<SchemaEngine['diff']>[0]['from']
+
+async function diff(engine: SchemaEngine, module: ModuleInfo, from: DiffTarget, to: DiffTarget): Promise<string> {
+  try {
+    const { output } = await engine.diff({ from, to })
+    return output
+  } catch (e) {
+    if (!(e instanceof SchemaEngineError)) throw e
+    if (/validation|error: /i.test(e.message) && /schema/i.test(e.message)) throw new SchemaInvalidError(relative(module.schemaFile), schemaComplaint(e.message))
+    throw new BaselineGenerationError(module.name, schemaComplaint(e.message))
   }
-  throw new BaselineGenerationError(module.name, schemaComplaint(run))
 }
 
 /**
@@ -53,9 +53,12 @@ export async function generateBaseline(module: ModuleInfo, target: ModuleTarget)
   const u = new URL(target.url)
   u.searchParams.delete('schema') // diff in "public", which composeUp strips: the baseline stays unqualified
   const extras = readExtras(module)
-  const up = composeUp(await diff(module, u.toString(), ['--from-empty', '--to-schema', module.schemaFile]), extras)
-  const down = composeDown(await diff(module, u.toString(), ['--from-schema', module.schemaFile, '--to-empty']), up, extras)
-  return { up, down }
+  const schema = { tag: 'schemaDatamodel' as const, files: schemaFilesOf([module.schemaFile]) }
+  return withSchemaEngine({ url: u.toString() }, async (engine) => {
+    const up = composeUp(await diff(engine, module, { tag: 'empty' }, schema), extras)
+    const down = composeDown(await diff(engine, module, schema, { tag: 'empty' }), up, extras)
+    return { up, down }
+  })
 }
 
 /** The committed baseline files, or undefined for each one that is missing. */

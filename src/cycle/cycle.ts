@@ -3,7 +3,7 @@ import { withCheckedTargets, type CommandOptions } from '../context.ts'
 import { dropDatabase, recreateDatabase } from '../db/scratch.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { readAppliedMigrations } from '../history/history.ts'
-import { runPrismaForModule } from '../prisma/run.ts'
+import { deployModule } from '../deploy/deploy.ts'
 import { rollbackModule } from '../rollback/rollback.ts'
 import { verifyModule } from '../verify/verify.ts'
 
@@ -65,8 +65,8 @@ async function step(steps: CycleStep[], name: CycleStep['name'], fn: () => Promi
 }
 
 const deployStep = (t: ModuleTarget) => async () => {
-  const run = await runPrismaForModule(t, ['migrate', 'deploy'])
-  return run.exitCode === 0 ? undefined : run.stderr.trim().split('\n').slice(-3).join(' ')
+  const r = await deployModule(t)
+  return r.status === 'failed' ? (r.detail ?? 'failed').split('\n').join(' ') : undefined
 }
 const verifyStep = (t: ModuleTarget) => async () => {
   const report = await verifyModule(t)

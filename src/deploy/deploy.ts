@@ -1,6 +1,6 @@
 import { describeTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
-import { runPrismaForModule } from '../prisma/run.ts'
+import { SchemaEngineError, withSchemaEngine } from '../engine/engine.ts'
 import { moduleStatus } from '../status/status.ts'
 import { assertOwnDatabase } from '../verify/isolation.ts'
 
@@ -15,34 +15,47 @@ export interface ModuleDeployResult extends ReturnType<typeof describeTarget> {
   status: DeployStatus
   /** Migrations applied by this run (or, with dryRun, that would be). */
   migrations: string[]
-  /** For a failure: Prisma's own explanation, passwords masked. */
+  /** For a failure: the engine's explanation as Prisma prints it (error code, migration, database error). */
   detail?: string
   durationMs?: number
 }
 
-/** The lines of Prisma's output that explain a failure (error code and message), without its banners. */
-function failureDetail(stdout: string, stderr: string): string {
-  const lines = `${stderr}\n${stdout}`
-    .split('\n')
+/** A failure as `prisma migrate deploy` prints it: the error code, then the engine's message. */
+function failureDetail(e: unknown): string {
+  const lines = e instanceof SchemaEngineError ? [`Error: ${e.code ?? 'schema engine'}`, ...e.message.split('\n')] : String((e as Error)?.message ?? e).split('\n')
+  return lines
     .map((l) => l.trim())
-    .filter((l) => l && !/^(Loaded Prisma config|Prisma schema loaded|Datasource "|Environment variables loaded|\d+ migrations? found)/.test(l))
-  return lines.slice(0, 8).join('\n')
-}
-
-async function deployOne(t: ModuleTarget, dryRun: boolean): Promise<ModuleDeployResult> {
-  const before = await moduleStatus(t)
-  if (dryRun) return { ...describeTarget(t), status: before.pending.length ? 'would-apply' : 'up-to-date', migrations: before.pending }
-  const run = await runPrismaForModule(t, ['migrate', 'deploy'])
-  const after = await moduleStatus(t)
-  const migrations = after.applied.filter((m) => !before.applied.includes(m))
-  if (run.exitCode !== 0) {
-    return { ...describeTarget(t), status: 'failed', migrations, detail: failureDetail(run.stdout, run.stderr), durationMs: run.durationMs }
-  }
-  return { ...describeTarget(t), status: migrations.length ? 'applied' : 'up-to-date', migrations, durationMs: run.durationMs }
+    .filter(Boolean)
+    .slice(0, 8)
+    .join('\n')
 }
 
 /**
- * `deploy`: `prisma migrate deploy` for each selected module, one after another. After a failure the
+ * Applies a module's pending migrations with the schema engine in this process: the same engine call
+ * (applyMigrations, under Prisma's advisory lock, one transaction per migration) and the same history
+ * rows as `prisma migrate deploy`. With nothing pending or failed the engine is not even loaded.
+ * "Applied" is what the engine says it applied, so of parallel deploys only the one that did the work
+ * claims it.
+ */
+export async function deployModule(t: ModuleTarget, dryRun = false): Promise<ModuleDeployResult> {
+  const before = await moduleStatus(t)
+  if (dryRun) return { ...describeTarget(t), status: before.pending.length ? 'would-apply' : 'up-to-date', migrations: before.pending }
+  if (before.state === 'up-to-date' && before.applied.length) return { ...describeTarget(t), status: 'up-to-date', migrations: [], durationMs: 0 }
+  const started = performance.now()
+  const durationMs = () => Math.round(performance.now() - started)
+  try {
+    const { appliedMigrationNames } = await withSchemaEngine({ url: t.url }, (e) => e.applyMigrations(t.module.migrationsDir))
+    return { ...describeTarget(t), status: appliedMigrationNames.length ? 'applied' : 'up-to-date', migrations: appliedMigrationNames, durationMs: durationMs() }
+  } catch (e) {
+    if (!(e instanceof SchemaEngineError)) throw e
+    const after = await moduleStatus(t)
+    const migrations = after.applied.filter((m) => !before.applied.includes(m))
+    return { ...describeTarget(t), status: 'failed', migrations, detail: failureDetail(e), durationMs: durationMs() }
+  }
+}
+
+/**
+ * `deploy`: what `prisma migrate deploy` does, for each selected module, one after another. After a failure the
  * remaining modules are reported as not-run. Never throws for a failed migration: the result says so.
  */
 export function deploy(opts: DeployOptions = {}): Promise<ModuleDeployResult[]> {
@@ -52,7 +65,7 @@ export function deploy(opts: DeployOptions = {}): Promise<ModuleDeployResult[]> 
     const results: ModuleDeployResult[] = []
     for (const t of targets) {
       const failedBefore = results.some((r) => r.status === 'failed')
-      results.push(failedBefore ? { ...describeTarget(t), status: 'not-run', migrations: [] } : await deployOne(t, !!opts.dryRun))
+      results.push(failedBefore ? { ...describeTarget(t), status: 'not-run', migrations: [] } : await deployModule(t, !!opts.dryRun))
     }
     return results
   })

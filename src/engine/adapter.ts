@@ -92,6 +92,9 @@ export class ShadowIsMainDatabaseError extends Error {
 }
 
 class BridgeFactory extends PrismaPg {
+  /** Adapters this factory connected and that have not been disposed yet (their pools are open). */
+  readonly open = new Set<PgAdapter>()
+
   constructor(
     private readonly url: string,
     private readonly shadowUrl?: string,
@@ -101,7 +104,23 @@ class BridgeFactory extends PrismaPg {
   }
 
   override async connect(): Promise<PrismaPgAdapter> {
-    return harden((await super.connect()) as unknown as PgAdapter) as unknown as PrismaPgAdapter
+    return this.track(harden((await super.connect()) as unknown as PgAdapter)) as unknown as PrismaPgAdapter
+  }
+
+  /** Disposes every adapter still open: the engine does not always dispose what it connected. */
+  async disposeAll(): Promise<void> {
+    await Promise.allSettled([...this.open].map((a) => a.dispose()))
+  }
+
+  private track(adapter: PgAdapter): PgAdapter {
+    this.open.add(adapter)
+    const dispose = adapter.dispose.bind(adapter)
+    let disposed: Promise<void> | undefined
+    adapter.dispose = () => {
+      this.open.delete(adapter)
+      return (disposed ??= dispose())
+    }
+    return adapter
   }
 
   /** Pitfalls 3 and 4: an explicit shadow URL is used as given; otherwise a temporary database. */
@@ -125,7 +144,7 @@ class BridgeFactory extends PrismaPg {
     } finally {
       await client.end()
     }
-    return new BridgeFactory(shadowUrl).connect()
+    return this.track((await new BridgeFactory(shadowUrl).connect()) as unknown as PgAdapter) as unknown as PrismaPgAdapter
   }
 
   private async connectTemporaryShadow() {
@@ -158,14 +177,18 @@ class BridgeFactory extends PrismaPg {
         await drop()
       }
     }
-    return shadow as unknown as PrismaPgAdapter
+    return this.track(shadow) as unknown as PrismaPgAdapter
   }
 }
 
 /** Placeholder for engine runs that have no datasource (pure diffs): pg connects lazily, so it is never dialled. */
 const NO_DATABASE_URL = 'postgresql://offline@127.0.0.1:1/offline'
 
-/** The migration-aware adapter factory the Wasm schema engine drives. */
+/**
+ * The migration-aware adapter factory the Wasm schema engine drives, and `dispose`, which closes
+ * every connection pool it opened (and drops its temporary shadow database).
+ */
 export function createAdapterFactory(url: string | undefined, shadowUrl?: string) {
-  return bindMigrationAwareSqlAdapterFactory(new BridgeFactory(url ?? NO_DATABASE_URL, shadowUrl))
+  const factory = new BridgeFactory(url ?? NO_DATABASE_URL, shadowUrl)
+  return { factory: bindMigrationAwareSqlAdapterFactory(factory), dispose: () => factory.disposeAll() }
 }

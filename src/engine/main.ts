@@ -5,17 +5,13 @@ import { restoreDatabaseError, takeDatabaseError } from './database-error.ts'
 import { dispatch, UnsupportedMethodError } from './methods.ts'
 import { runOneShot } from './oneshot.ts'
 import { serveRpc } from './rpc.ts'
-import { engineVersions, loadSchemaEngine, type SchemaEngineApi } from './wasm.ts'
+import { engineVersions, isPanic, loadSchemaEngine, takePanicMessage, type SchemaEngineApi } from './wasm.ts'
 
 /**
  * The offline schema engine: a stand-in for Prisma's native `schema-engine` binary, spawned by the CLI
  * through PRISMA_SCHEMA_ENGINE_BINARY. Same command line, same stdio protocol, same exit codes
  * (0 done, 1 error, 101 panic); the work is done by Prisma's Wasm engine over adapter-pg.
  */
-
-// A Rust panic inside the Wasm module reports its message here before the RuntimeError surfaces.
-let panicMessage: string | undefined
-;(globalThis as Record<string, unknown>).PRISMA_WASM_PANIC_REGISTRY = { set_message: (m: string) => (panicMessage = m) }
 
 const writeLog = (level: 'INFO' | 'ERROR', fields: Record<string, unknown>) =>
   process.stderr.write(JSON.stringify({ timestamp: new Date().toISOString(), level, fields, target: 'schema_engine::logger' }) + '\n')
@@ -28,16 +24,12 @@ async function exit(code: number): Promise<never> {
   process.exit(code)
 }
 
-function isPanic(err: unknown): boolean {
-  return err instanceof WebAssembly.RuntimeError || (err as Error)?.name === 'RuntimeError'
-}
-
 /** A JSON-RPC error in the native engine's shape: the CLI reads `data`. */
 function toRpcError(err: unknown) {
   const e = err as { message?: string; code?: string; meta?: unknown; rpcCode?: number }
   const panic = isPanic(err)
   const restored = restoreDatabaseError(
-    panic && panicMessage ? panicMessage : String(e?.message ?? err),
+    (panic && takePanicMessage()) || String(e?.message ?? err),
     typeof e?.code === 'string' ? e.code : undefined,
     takeDatabaseError(),
   )
@@ -50,7 +42,7 @@ function toRpcError(err: unknown) {
 
 // A panic raised inside a Wasm callback escapes the promise chain: report it like the native engine.
 process.on('uncaughtException', (err) => {
-  writeLog('ERROR', { is_panic: true, message: panicMessage ?? String(err?.message ?? err), backtrace: String(err?.stack ?? '') })
+  writeLog('ERROR', { is_panic: true, message: takePanicMessage() ?? String(err?.message ?? err), backtrace: String(err?.stack ?? '') })
   void exit(101)
 })
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void exit(0))
@@ -96,7 +88,7 @@ const getEngine = () =>
   (engine ??= glue.SchemaEngine.new(
     { datamodels: datamodels.length ? datamodels : undefined },
     (m: string) => debug(String(m)),
-    createAdapterFactory(datasource.url, datasource.shadowDatabaseUrl),
+    createAdapterFactory(datasource.url, datasource.shadowDatabaseUrl).factory,
   ))
 
 await serveRpc(

@@ -16,6 +16,20 @@ export type SchemaEngineApi = Record<string, (params?: unknown) => Promise<unkno
 
 const GLUE_MODULE = '@prisma/schema-engine-wasm/schema_engine_bg'
 
+// A Rust panic inside the Wasm module reports its message here before the RuntimeError surfaces.
+let panicMessage: string | undefined
+;(globalThis as Record<string, unknown>).PRISMA_WASM_PANIC_REGISTRY = { set_message: (m: string) => (panicMessage = m) }
+
+/** The message of the last Rust panic, forgotten once taken. */
+export function takePanicMessage(): string | undefined {
+  const m = panicMessage
+  panicMessage = undefined
+  return m
+}
+
+/** True for the error a Rust panic surfaces as. */
+export const isPanic = (err: unknown): boolean => err instanceof WebAssembly.RuntimeError || (err as Error)?.name === 'RuntimeError'
+
 /** Versions of the three parts that must agree: the CLI's engine hash, its Wasm file, and the glue package. */
 export function engineVersions() {
   const prismaDir = path.dirname(require.resolve('prisma/package.json'))
@@ -28,6 +42,24 @@ export function engineVersions() {
       .version as string,
     wasmFile: process.env.ARTSTORE_SCHEMA_ENGINE_WASM ?? path.join(prismaDir, 'build', 'schema_engine_bg.wasm'),
   }
+}
+
+/**
+ * The engine arms 10-second timers (its own timeouts) and never clears them; unreferenced, they no
+ * longer keep a finished command's process alive for those 10 seconds.
+ */
+function withUnrefTimers(glue: SchemaEngineGlue): Record<string, unknown> {
+  const imports: Record<string, unknown> = { ...glue }
+  for (const [name, fn] of Object.entries(glue)) {
+    if (name.startsWith('__wbg_setTimeout_') && typeof fn === 'function') {
+      imports[name] = (...args: unknown[]) => {
+        const timer = fn(...args)
+        timer?.unref?.()
+        return timer
+      }
+    }
+  }
+  return imports
 }
 
 /**
@@ -49,8 +81,23 @@ export async function loadSchemaEngine(): Promise<SchemaEngineGlue> {
       missing,
     )
   }
-  const instance = new WebAssembly.Instance(module, { './schema_engine_bg.js': glue as WebAssembly.ModuleImports })
+  const instance = new WebAssembly.Instance(module, { './schema_engine_bg.js': withUnrefTimers(glue) as WebAssembly.ModuleImports })
   glue.__wbg_set_wasm(instance.exports)
   ;(instance.exports.__wbindgen_start as () => void)()
   return glue
+}
+
+let loaded: Promise<SchemaEngineGlue> | undefined
+
+/**
+ * The engine's glue with its Wasm instance, loaded once per process (about 0.1 s) and shared by every
+ * engine the process opens. `fresh` discards the instance first: after a panic its memory is not
+ * to be trusted.
+ */
+export function sharedSchemaEngine(fresh = false): Promise<SchemaEngineGlue> {
+  if (fresh) loaded = undefined
+  return (loaded ??= loadSchemaEngine().catch((e) => {
+    loaded = undefined
+    throw e
+  }))
 }

@@ -5,7 +5,7 @@ import { describeTarget, withCheckedTargets, type CommandOptions } from '../cont
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { ArtstoreError } from '../errors.ts'
 import { readAppliedMigrations } from '../history/history.ts'
-import { runPrismaForModule } from '../prisma/run.ts'
+import { driftDiff, withModuleEngine } from '../engine/module.ts'
 import { expectedCatalog } from './expected.ts'
 import { baselineChecksum, isolationChecks } from './isolation.ts'
 
@@ -22,22 +22,18 @@ export interface VerifyReport extends ReturnType<typeof describeTarget> {
   items: CheckItem[]
 }
 
-/** Prisma's own drift check: the live schema against the Prisma schema (exit 0 same, 2 different). */
+/** Prisma's own drift check: the live schema against the Prisma schema. */
 async function driftCheck(t: ModuleTarget, foreign: readonly string[]): Promise<CheckItem> {
+  const name = 'Prisma sees no drift between the database and schema.prisma'
   // Foreign tables are declared external, so Prisma leaves them out of its comparison too.
-  const env = foreign.length ? { ARTSTORE_EXTERNAL_TABLES: foreign.map((x) => `${t.pgSchema}.${x}`).join(',') } : {}
-  const run = await runPrismaForModule(t, ['migrate', 'diff', '--from-config-datasource', '--to-schema', t.module.schemaFile, '--exit-code'], { env })
-  const summary = run.stdout
+  const drift = await withModuleEngine(t, (e) => driftDiff(e, t, { script: false, foreignTables: foreign })).catch((e: Error) => e)
+  if (drift instanceof Error) return { category: 'drift', name, ok: false, actual: drift.message.split('\n')[0] }
+  if (!drift.different) return { category: 'drift', name, ok: true }
+  const summary = drift.output
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => /^\[[+\-*]\]/.test(l))
-  if (run.exitCode === 0) return { category: 'drift', name: 'Prisma sees no drift between the database and schema.prisma', ok: true }
-  return {
-    category: 'drift',
-    name: 'Prisma sees no drift between the database and schema.prisma',
-    ok: false,
-    actual: run.exitCode === 2 ? summary.slice(0, 10).join('; ') || 'differences found' : run.stderr.trim().split('\n')[0],
-  }
+  return { category: 'drift', name, ok: false, actual: summary.slice(0, 10).join('; ') || 'differences found' }
 }
 
 async function historyCheck(t: ModuleTarget, applied: Awaited<ReturnType<typeof readAppliedMigrations>>): Promise<CheckItem> {

@@ -1,0 +1,29 @@
+import path from 'node:path'
+import type { ModuleTarget } from '../db/targets.ts'
+import { schemaFilesOf, withSchemaEngine, type SchemaEngine } from './engine.ts'
+
+/** Runs `fn` with an engine on a module's database (its URL and `?schema=`), always closing it. */
+export const withModuleEngine = <T>(t: ModuleTarget, fn: (engine: SchemaEngine) => Promise<T>): Promise<T> => withSchemaEngine({ url: t.url }, fn)
+
+export interface DriftOptions {
+  /** A runnable SQL script (default) or Prisma's summary (`[+] Added tables …`). */
+  script?: boolean
+  /** Tables in the module's schema that are not the module's: left out of the comparison. */
+  foreignTables?: readonly string[]
+}
+
+/**
+ * Prisma's drift diff (`migrate diff --from-config-datasource --to-schema <schema.prisma>`): what it
+ * would take to bring the module's live database to its schema file. Empty when they match.
+ */
+export async function driftDiff(engine: SchemaEngine, t: ModuleTarget, opts: DriftOptions = {}): Promise<{ different: boolean; output: string }> {
+  const files = schemaFilesOf([t.module.schemaFile])
+  const { exitCode, output } = await engine.diff({
+    from: { tag: 'schemaDatasource', files, configDir: path.dirname(t.module.configFile) },
+    to: { tag: 'schemaDatamodel', files },
+    script: opts.script ?? true,
+    exitCode: true,
+    filters: { externalTables: (opts.foreignTables ?? []).map((x) => `${t.pgSchema}.${x}`) },
+  })
+  return { different: exitCode === 2, output }
+}
