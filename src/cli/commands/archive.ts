@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
-import { archive, type ArchiveResult } from '../../archive/archive.ts'
+import type { ArchiveResult } from '../../archive/archive.ts'
 import { plural, type DatabaseVersionRecord } from '../../archive/manifest.ts'
-import { verify, type VerifyReport } from '../../archive/verify.ts'
+import type { VerifyReport } from '../../archive/verify.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION } from '../options.ts'
 
@@ -76,7 +76,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       for (const [flag, value] of [['--module <module>', opts.module], ['--from <dir>', opts.from]] as const) {
         if (value === undefined) cmd.error(`error: required option '${flag}' not specified`, { code: 'commander.missingMandatoryOptionValue' })
       }
-      const r = await archive({ ...opts, module: opts.module!, from: opts.from!, database: !!opts.database, dryRun: !!opts.dryRun })
+      const r = await (await import('../../archive/archive.ts')).archive({ ...opts, module: opts.module!, from: opts.from!, database: !!opts.database, dryRun: !!opts.dryRun })
       report(o, !!opts.json, r, archiveText)
       setExit(0)
     })
@@ -90,7 +90,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .addHelpText('after', verifyExitCodes)
     .exitOverride()
     .configureOutput({ writeOut: (s) => o.out(s), writeErr: () => undefined })
-    .action((own: VerifyFlags) => {
+    .action(async (own: VerifyFlags) => {
       // The program does not use positional options, so `archive` parses the flags that follow
       // `verify` when it knows them too (--module, --root, --json): read them from either level.
       const parent = cmd.opts<ArchiveFlags>()
@@ -99,7 +99,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
         if (parent[key] !== undefined) verifyCmd.error(`error: unknown option '${flag}' for archive verify`, { code: 'commander.unknownOption' })
       }
       const opts = { module: own.module ?? parent.module, root: own.root ?? parent.root, json: own.json ?? parent.json }
-      const r = verify(opts)
+      const r = (await import('../../archive/verify.ts')).verify(opts)
       report(o, !!opts.json, r, verifyText)
       setExit(r.ok ? 0 : 1)
     })

@@ -1,6 +1,6 @@
-import cliProgress from 'cli-progress'
+import type { SingleBar } from 'cli-progress'
 import type { Command } from 'commander'
-import { rebuildCache, type CacheRebuildResult, type Progress } from '../../cache/rebuild.ts'
+import type { CacheRebuildResult, Progress } from '../../cache/rebuild.ts'
 import { report, type Output } from '../output.ts'
 import { PREFIX_OPTION } from '../options.ts'
 
@@ -43,8 +43,9 @@ function text(r: CacheRebuildResult): string {
 const BAR_WIDTH = 30
 
 /** A progress bar on stderr, drawn from the library's progress callback. */
-function progressBar(): { onProgress: (p: Progress) => void; stop: () => void } {
-  const bar = new cliProgress.SingleBar({
+async function progressBar(): Promise<{ onProgress: (p: Progress) => void; stop: () => void }> {
+  const { default: cliProgress } = await import('cli-progress')
+  const bar: SingleBar = new cliProgress.SingleBar({
     stream: process.stderr,
     hideCursor: true,
     clearOnComplete: true,
@@ -96,10 +97,10 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .action(async (opts: RebuildFlags) => {
       if (opts.module === undefined) rebuild.error("error: required option '--module <module>' not specified", { code: 'commander.missingMandatoryOptionValue' })
       // Only on a terminal, and never in JSON mode: the bar would garble what scripts read.
-      const bar = !opts.json && process.stdout.isTTY ? progressBar() : undefined
+      const bar = !opts.json && process.stdout.isTTY ? await progressBar() : undefined
       let r: CacheRebuildResult
       try {
-        r = await rebuildCache({ ...opts, module: opts.module!, prune: !!opts.prune, dryRun: !!opts.dryRun, onProgress: bar?.onProgress })
+        r = await (await import('../../cache/rebuild.ts')).rebuildCache({ ...opts, module: opts.module!, prune: !!opts.prune, dryRun: !!opts.dryRun, onProgress: bar?.onProgress })
       } finally {
         bar?.stop()
       }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { cycle, type CycleResult } from '../../cycle/cycle.ts'
+import type { CycleResult } from '../../cycle/cycle.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 
@@ -22,7 +22,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .option(...PREFIX_OPTION)
     .option(...JSON_OPTION)
     .action(async (opts: { module?: string; prefix?: string; json?: boolean }) => {
-      const rows = await cycle({ module: opts.module, prefix: opts.prefix })
+      const rows = await (await import('../../cycle/cycle.ts')).cycle({ module: opts.module, prefix: opts.prefix })
       report(o, !!opts.json, rows, text)
       setExit(rows.every((r) => r.ok) ? 0 : 1)
     })

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { deploy, type ModuleDeployResult } from '../../deploy/deploy.ts'
+import type { ModuleDeployResult } from '../../deploy/deploy.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 
@@ -31,7 +31,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .option('--dry-run', 'list the migrations that would be applied, change nothing')
     .option(...JSON_OPTION)
     .action(async (opts: { module?: string; prefix?: string; json?: boolean; dryRun?: boolean }) => {
-      const rows = await deploy({ module: opts.module, prefix: opts.prefix, dryRun: opts.dryRun })
+      const rows = await (await import('../../deploy/deploy.ts')).deploy({ module: opts.module, prefix: opts.prefix, dryRun: opts.dryRun })
       report(o, !!opts.json, rows, text)
       setExit(rows.some((r) => r.status === 'failed') ? 1 : 0)
     })

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { rollback, type RollbackResult } from '../../rollback/rollback.ts'
+import type { RollbackResult } from '../../rollback/rollback.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, PREFIX_OPTION } from '../options.ts'
 
@@ -19,7 +19,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .option('--dry-run', 'print the SQL that would run, change nothing')
     .option(...JSON_OPTION)
     .action(async (opts: { module?: string; prefix?: string; yes?: boolean; dryRun?: boolean; json?: boolean }) => {
-      report(o, !!opts.json, await rollback(opts), text)
+      report(o, !!opts.json, await (await import('../../rollback/rollback.ts')).rollback(opts), text)
       setExit(0)
     })
 }

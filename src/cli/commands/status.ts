@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { status, type ModuleStatus } from '../../status/status.ts'
+import type { ModuleStatus } from '../../status/status.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 
@@ -32,7 +32,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .option(...PREFIX_OPTION)
     .option(...JSON_OPTION)
     .action(async (opts: { module?: string; prefix?: string; json?: boolean }) => {
-      const rows = await status({ module: opts.module, prefix: opts.prefix })
+      const rows = await (await import('../../status/status.ts')).status({ module: opts.module, prefix: opts.prefix })
       report(o, !!opts.json, rows, text)
       setExit(rows.every((r) => r.state === 'up-to-date') ? 0 : 1)
     })

@@ -1,7 +1,5 @@
 import type { Command } from 'commander'
-import { withCheckedTargets } from '../../context.ts'
 import { ArtstoreError } from '../../errors.ts'
-import { startStudio } from '../../studio/studio.ts'
 import type { Output } from '../output.ts'
 import { PREFIX_OPTION } from '../options.ts'
 
@@ -20,6 +18,8 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .option('--port <port>', 'port on 127.0.0.1', '5555')
     .action(async (opts: { module?: string; prefix?: string; port: string }) => {
       if (!opts.module) throw new StudioModuleRequiredError()
+      const { withCheckedTargets } = await import('../../context.ts')
+      const { startStudio } = await import('../../studio/studio.ts')
       const code = await withCheckedTargets({ module: opts.module, prefix: opts.prefix }, async ([t]) => {
         const studio = await startStudio(t, Number(opts.port))
         o.out(`Prisma Studio for ${t.module.name} (${t.display}) at ${studio.url}`)

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import type { CheckItem } from '../../catalog/compare.ts'
-import { verify, type VerifyReport } from '../../verify/verify.ts'
+import type { VerifyReport } from '../../verify/verify.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 
@@ -27,7 +27,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .option(...PREFIX_OPTION)
     .option(...JSON_OPTION)
     .action(async (opts: { module?: string; prefix?: string; json?: boolean }) => {
-      const rows = await verify({ module: opts.module, prefix: opts.prefix })
+      const rows = await (await import('../../verify/verify.ts')).verify({ module: opts.module, prefix: opts.prefix })
       report(o, !!opts.json, rows, text)
       setExit(rows.every((r) => r.ok) ? 0 : 1)
     })

@@ -1,0 +1,46 @@
+// How the two executables (artstore-db, schema-engine) find their code: the built bundle in dist/
+// when it is at least as new as every file under src/, else the TypeScript sources through tsx (a
+// developer who edited src/ and has not run `npm run build` yet gets the edit, only slower).
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+
+export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+export const DIST = 'dist'
+export const BUILD_INFO = 'build.json'
+
+/** The newest modification time of the files the bundle is built from (src/, recursively). */
+export function newestSourceMtime() {
+  let newest = 0
+  const walk = (dir) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name)
+      if (e.isDirectory()) walk(p)
+      else newest = Math.max(newest, fs.statSync(p).mtimeMs)
+    }
+  }
+  walk(path.join(projectRoot, 'src'))
+  return newest
+}
+
+function builtIsFresh() {
+  try {
+    const info = JSON.parse(fs.readFileSync(path.join(projectRoot, DIST, BUILD_INFO), 'utf8'))
+    return info.sourcesMtimeMs >= newestSourceMtime()
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Imports one executable's module: `dist/<name>.js` when the build is fresh, else `source` (a path
+ * under src/) through tsx. ARTSTORE_FROM_SOURCE=1 always takes the sources.
+ */
+export async function importEntry(name, source) {
+  if (process.env.ARTSTORE_FROM_SOURCE !== '1' && builtIsFresh()) {
+    return import(pathToFileURL(path.join(projectRoot, DIST, `${name}.js`)).href)
+  }
+  const { register } = await import('tsx/esm/api')
+  register()
+  return import(pathToFileURL(path.join(projectRoot, source)).href)
+}
