@@ -28,7 +28,7 @@ export function modulesFor(opts: CommandOptions): ModuleInfo[] {
 export function withCheckedTargets<T>(opts: CommandOptions, fn: (targets: ModuleTarget[]) => Promise<T>): Promise<T> {
   const selected = modulesFor(opts)
   return withModuleTargets(selected, opts.env ?? process.env, async (targets) => {
-    for (const t of targets) await checkConnection(t)
+    await eachTarget(targets, checkConnection)
     return fn(targets)
   })
 }
@@ -40,3 +40,15 @@ export const describeTarget = (t: ModuleTarget) => ({
   source: t.source,
   pgSchema: t.pgSchema,
 })
+
+/**
+ * Runs `fn` for every target at once and returns the results in the targets' order. When any fails,
+ * the first failure in that order is thrown (so that the error named is the same on every run), after
+ * all have settled.
+ */
+export async function eachTarget<T>(targets: readonly ModuleTarget[], fn: (t: ModuleTarget) => Promise<T>): Promise<T[]> {
+  const settled = await Promise.allSettled(targets.map(fn))
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
+  if (failed) throw failed.reason
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value)
+}

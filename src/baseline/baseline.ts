@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { createTwoFilesPatch } from 'diff'
-import { withCheckedTargets, type CommandOptions } from '../context.ts'
+import { eachTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import type { ModuleTarget } from '../db/targets.ts'
 import { projectRoot, type ModuleInfo } from '../modules.ts'
 import { SchemaEngineError, schemaFilesOf, withSchemaEngine, type SchemaEngine } from '../engine/engine.ts'
@@ -109,8 +109,6 @@ export async function baselineModule(t: ModuleTarget, opts: Pick<BaselineOptions
 /** `baseline`: regenerate (or, with check/dryRun, compare) each selected module's baseline. */
 export function baseline(opts: BaselineOptions = {}): Promise<ModuleBaselineResult[]> {
   return withCheckedTargets(opts, async (targets) => {
-    const results: ModuleBaselineResult[] = []
-    for (const t of targets) results.push(await baselineModule(t, opts))
-    return results
+    return eachTarget(targets, (t) => baselineModule(t, opts))
   })
 }

@@ -1,5 +1,5 @@
 import { readCatalog } from '../catalog/read.ts'
-import { withCheckedTargets, type CommandOptions } from '../context.ts'
+import { eachTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { dropDatabase, recreateDatabase } from '../db/scratch.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { readAppliedMigrations } from '../history/history.ts'
@@ -98,8 +98,6 @@ export async function cycleModule(t: ModuleTarget): Promise<CycleResult> {
 /** `cycle`: the up → down → up cycle for each selected module. */
 export function cycle(opts: CommandOptions = {}): Promise<CycleResult[]> {
   return withCheckedTargets(opts, async (targets) => {
-    const out: CycleResult[] = []
-    for (const t of targets) out.push(await cycleModule(t))
-    return out
+    return eachTarget(targets, cycleModule)
   })
 }

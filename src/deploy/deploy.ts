@@ -1,4 +1,4 @@
-import { describeTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
+import { describeTarget, eachTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { SchemaEngineError, withSchemaEngine } from '../engine/engine.ts'
 import { moduleStatus } from '../status/status.ts'
@@ -61,7 +61,7 @@ export async function deployModule(t: ModuleTarget, dryRun = false): Promise<Mod
 export function deploy(opts: DeployOptions = {}): Promise<ModuleDeployResult[]> {
   return withCheckedTargets(opts, async (targets) => {
     // Every module's database is checked before any is changed (a URL may point at another module's).
-    for (const t of targets) await withClient(t, (c) => assertOwnDatabase(c, t))
+    await eachTarget(targets, (t) => withClient(t, (c) => assertOwnDatabase(c, t)))
     const results: ModuleDeployResult[] = []
     for (const t of targets) {
       const failedBefore = results.some((r) => r.status === 'failed')

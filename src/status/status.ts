@@ -1,4 +1,4 @@
-import { describeTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
+import { describeTarget, eachTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { compareHistory, readAppliedMigrations, readLocalMigrations, type HistoryComparison } from '../history/history.ts'
 
@@ -13,8 +13,6 @@ export async function moduleStatus(t: ModuleTarget): Promise<ModuleStatus> {
 /** `status`: each selected module's state. Read-only. */
 export function status(opts: CommandOptions = {}): Promise<ModuleStatus[]> {
   return withCheckedTargets(opts, async (targets) => {
-    const out: ModuleStatus[] = []
-    for (const t of targets) out.push(await moduleStatus(t))
-    return out
+    return eachTarget(targets, moduleStatus)
   })
 }

@@ -1,7 +1,7 @@
 import { BASELINE_NAME, readCommittedBaseline } from '../baseline/baseline.ts'
 import { compareCatalogs, foreignKeyTypeChecks, withoutTables, type CheckItem } from '../catalog/compare.ts'
 import { readCatalog } from '../catalog/read.ts'
-import { describeTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
+import { describeTarget, eachTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { ArtstoreError } from '../errors.ts'
 import { readAppliedMigrations } from '../history/history.ts'
@@ -81,8 +81,6 @@ export async function verifyModule(t: ModuleTarget): Promise<VerifyReport> {
 /** `verify`: the checklist for each selected module. */
 export function verify(opts: CommandOptions = {}): Promise<VerifyReport[]> {
   return withCheckedTargets(opts, async (targets) => {
-    const out: VerifyReport[] = []
-    for (const t of targets) out.push(await verifyModule(t))
-    return out
+    return eachTarget(targets, verifyModule)
   })
 }
