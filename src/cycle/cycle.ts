@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { readCatalog } from '../catalog/read.ts'
 import { eachTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { dropDatabase, recreateDatabase } from '../db/scratch.ts'
@@ -24,7 +25,9 @@ export interface CycleResult {
 
 /** The module's target moved to a scratch database on the same server, same ?schema= layout. */
 function scratchTarget(t: ModuleTarget): { target: ModuleTarget; database: string } {
-  const database = `artstore_cycle_${t.module.pgSchema}`
+  // A name of its own per run: two cycles on one server (two CI jobs, a bench beside the tests) must
+  // never drop each other's database.
+  const database = `artstore_cycle_${t.module.pgSchema}_${randomBytes(4).toString('hex')}`.slice(0, 63)
   const move = (raw: string) => {
     const u = new URL(raw)
     u.pathname = `/${database}`

@@ -220,7 +220,10 @@ describe('cycle', () => {
       expect(r.steps.map((s: { name: string }) => s.name)).toEqual(['deploy', 'verify', 'rollback', 'nothing left', 're-deploy', 're-verify'])
       expect(r.steps.every((s: { ms: number }) => Number.isInteger(s.ms) && s.ms >= 0)).toBe(true)
     }
-    const scratch = await query<{ d: string }>(url, `select datname as d from pg_database where datname like 'artstore_cycle_%'`)
-    expect(scratch).toEqual([])
+    // Each cycle ran in a scratch database of its own name, dropped afterwards.
+    const names = rows.map((r: { database: string }) => decodeURIComponent(new URL(r.database).pathname.slice(1)))
+    expect(new Set(names).size).toBe(3)
+    for (const n of names) expect(n).toMatch(/^artstore_cycle_[a-z_]+_[0-9a-f]{8}$/)
+    expect(await query(url, `select datname from pg_database where datname = any($1)`, [names])).toEqual([])
   })
 })
