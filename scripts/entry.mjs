@@ -37,6 +37,9 @@ function builtIsFresh() {
  * under src/) through tsx. ARTSTORE_FROM_SOURCE=1 always takes the sources.
  */
 export async function importEntry(name, source) {
+  // Node 21 and later have a global navigator; on Node 20 pg, not finding one, probes the runtime by
+  // constructing a fetch Response, which loads undici: a third of the start-up of a database command.
+  globalThis.navigator ??= { userAgent: `Node.js/${process.versions.node.split('.')[0]}` }
   if (process.env.ARTSTORE_FROM_SOURCE !== '1' && builtIsFresh()) {
     return import(pathToFileURL(path.join(projectRoot, DIST, `${name}.js`)).href)
   }

@@ -1,6 +1,6 @@
+import fs from 'node:fs'
 import path from 'node:path'
 import { Command, CommanderError } from 'commander'
-import dotenv from 'dotenv'
 import { maskSecrets } from '../config/urls.ts'
 import { isArtstoreError } from '../errors.ts'
 import { projectRoot } from '../modules.ts'
@@ -31,7 +31,8 @@ Exit codes:
  */
 export async function main(argv: readonly string[], o: Output = processOutput): Promise<number> {
   // ARTSTORE_DOTENV=0 ignores .env (the test suite does, so that a developer's .env cannot leak in).
-  if (process.env.ARTSTORE_DOTENV !== '0') dotenv.config({ path: path.join(projectRoot, '.env'), quiet: true })
+  const envFile = path.join(projectRoot, '.env')
+  if (process.env.ARTSTORE_DOTENV !== '0' && fs.existsSync(envFile)) (await import('dotenv')).default.config({ path: envFile, quiet: true })
   let exitCode = 0
   const setExit = (code: number) => (exitCode = code)
   const program = new Command('artstore-db')

@@ -33,7 +33,11 @@ export async function withModuleTargets<T>(
       const resolved = resolveModuleUrl(module, env, embedded?.url)!
       return { module, ...resolved, display: maskUrl(resolved.url) }
     })
-    return await fn(targets)
+    try {
+      return await fn(targets)
+    } finally {
+      await Promise.all(targets.map(releaseParked))
+    }
   } finally {
     await embedded?.stop()
   }
@@ -41,9 +45,13 @@ export async function withModuleTargets<T>(
 
 const variableOf = (t: ModuleTarget) => (t.source === 'embedded' ? 'DATABASE_URL' : t.source)
 
+/** Connections opened by checkConnection, each handed to the first withClient of its target. */
+const parked = new WeakMap<ModuleTarget, pg.Client>()
+
 /**
  * Connects once and turns the usual failures into named one-line errors (unreachable server, wrong
- * password, missing database). Nothing is created: a missing database stays missing.
+ * password, missing database). Nothing is created: a missing database stays missing. The connection
+ * is kept for the target's first withClient, so that checking costs no connection of its own.
  */
 export async function checkConnection(t: ModuleTarget): Promise<void> {
   const u = new URL(t.url)
@@ -52,14 +60,36 @@ export async function checkConnection(t: ModuleTarget): Promise<void> {
   try {
     await client.connect()
   } catch (e) {
+    await client.end().catch(() => undefined)
     const code = (e as { code?: string }).code
     if (code === '28P01' || code === '28000') throw new AuthenticationError(decodeURIComponent(u.username), where, variableOf(t))
     if (code === '3D000') throw new DatabaseMissingError(decodeURIComponent(u.pathname.slice(1)), where, variableOf(t))
     throw new DatabaseUnreachableError(where, variableOf(t))
-  } finally {
-    await client.end().catch(() => undefined)
   }
+  await releaseParked(t)
+  // While parked nothing listens: a server that drops the idle connection must not crash the process.
+  client.on('error', ignoreParkedError)
+  parked.set(t, client)
+}
+
+const ignoreParkedError = () => undefined
+
+/** Closes the connection checkConnection kept for `t`, if no withClient took it. */
+export async function releaseParked(t: ModuleTarget): Promise<void> {
+  const client = parked.get(t)
+  parked.delete(t)
+  await client?.end().catch(() => undefined)
 }
 
 /** Runs `fn` with a connected client on the target's database and schema, always closing it. */
-export const withClient = <T>(t: ModuleTarget, fn: (c: pg.Client) => Promise<T>): Promise<T> => withPgClient(t.url, fn)
+export async function withClient<T>(t: ModuleTarget, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = parked.get(t)
+  if (!client) return withPgClient(t.url, fn)
+  parked.delete(t)
+  client.off('error', ignoreParkedError)
+  try {
+    return await fn(client)
+  } finally {
+    await client.end()
+  }
+}

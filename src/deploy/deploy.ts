@@ -1,7 +1,7 @@
 import { describeTarget, eachTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { SchemaEngineError, withSchemaEngine } from '../engine/engine.ts'
-import { moduleStatus } from '../status/status.ts'
+import { moduleStatus, type ModuleStatus } from '../status/status.ts'
 import { assertOwnDatabase } from '../verify/isolation.ts'
 
 export interface DeployOptions extends CommandOptions {
@@ -37,8 +37,8 @@ function failureDetail(e: unknown): string {
  * "Applied" is what the engine says it applied, so of parallel deploys only the one that did the work
  * claims it.
  */
-export async function deployModule(t: ModuleTarget, dryRun = false): Promise<ModuleDeployResult> {
-  const before = await moduleStatus(t)
+export async function deployModule(t: ModuleTarget, dryRun = false, known?: ModuleStatus): Promise<ModuleDeployResult> {
+  const before = known ?? (await moduleStatus(t))
   if (dryRun) return { ...describeTarget(t), status: before.pending.length ? 'would-apply' : 'up-to-date', migrations: before.pending }
   if (before.state === 'up-to-date' && before.applied.length) return { ...describeTarget(t), status: 'up-to-date', migrations: [], durationMs: 0 }
   const started = performance.now()
@@ -60,12 +60,18 @@ export async function deployModule(t: ModuleTarget, dryRun = false): Promise<Mod
  */
 export function deploy(opts: DeployOptions = {}): Promise<ModuleDeployResult[]> {
   return withCheckedTargets(opts, async (targets) => {
-    // Every module's database is checked before any is changed (a URL may point at another module's).
-    await eachTarget(targets, (t) => withClient(t, (c) => assertOwnDatabase(c, t)))
+    // Every module's database is checked before any is changed (a URL may point at another module's),
+    // and, on the same connection, what each has applied already.
+    const before = await eachTarget(targets, (t) =>
+      withClient(t, async (c) => {
+        await assertOwnDatabase(c, t)
+        return moduleStatus(t, c)
+      }),
+    )
     const results: ModuleDeployResult[] = []
-    for (const t of targets) {
+    for (const [i, t] of targets.entries()) {
       const failedBefore = results.some((r) => r.status === 'failed')
-      results.push(failedBefore ? { ...describeTarget(t), status: 'not-run', migrations: [] } : await deployModule(t, !!opts.dryRun))
+      results.push(failedBefore ? { ...describeTarget(t), status: 'not-run', migrations: [] } : await deployModule(t, !!opts.dryRun, before[i]))
     }
     return results
   })

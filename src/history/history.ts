@@ -36,7 +36,7 @@ export function readLocalMigrations(dir: string): LocalMigration[] {
  * The rows of `_prisma_migrations` in the client's search_path (the module's schema), oldest first;
  * an empty list when the table does not exist yet.
  */
-export async function readAppliedMigrations(client: pg.Client): Promise<AppliedMigration[]> {
+export async function readAppliedMigrations(client: pg.ClientBase): Promise<AppliedMigration[]> {
   const { rows: exists } = await client.query(`select to_regclass('_prisma_migrations') is not null as present`)
   if (!exists[0].present) return []
   const { rows } = await client.query<{ migration_name: string; checksum: string; finished: boolean; rolled_back: boolean }>(

@@ -1,3 +1,4 @@
+import type pg from 'pg'
 import { describeTarget, eachTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { compareHistory, readAppliedMigrations, readLocalMigrations, type HistoryComparison } from '../history/history.ts'
@@ -5,14 +6,14 @@ import { compareHistory, readAppliedMigrations, readLocalMigrations, type Histor
 export interface ModuleStatus extends HistoryComparison, ReturnType<typeof describeTarget> {}
 
 /** The migration state of one module's database: applied, pending, failed, modified, unknown. */
-export async function moduleStatus(t: ModuleTarget): Promise<ModuleStatus> {
-  const applied = await withClient(t, readAppliedMigrations)
+export async function moduleStatus(t: ModuleTarget, client?: pg.ClientBase): Promise<ModuleStatus> {
+  const applied = client ? await readAppliedMigrations(client) : await withClient(t, readAppliedMigrations)
   return { ...describeTarget(t), ...compareHistory(readLocalMigrations(t.module.migrationsDir), applied) }
 }
 
 /** `status`: each selected module's state. Read-only. */
 export function status(opts: CommandOptions = {}): Promise<ModuleStatus[]> {
   return withCheckedTargets(opts, async (targets) => {
-    return eachTarget(targets, moduleStatus)
+    return eachTarget(targets, (t) => moduleStatus(t))
   })
 }
