@@ -1,5 +1,6 @@
 import fs from 'node:fs'
 import path from 'node:path'
+import v8 from 'node:v8'
 import { createRequire } from 'node:module'
 import { EngineMismatchError } from '../errors.ts'
 
@@ -70,6 +71,10 @@ function withUnrefTimers(glue: SchemaEngineGlue): Record<string, unknown> {
 export async function loadSchemaEngine(): Promise<SchemaEngineGlue> {
   const v = engineVersions()
   const glue = (await import(GLUE_MODULE)) as SchemaEngineGlue
+  // V8 compiles the engine (about 10 MB of Wasm) with its baseline compiler first and then again,
+  // optimised, on background threads: for commands that run for a second that second compilation
+  // doubles the CPU time and pays nothing back. ARTSTORE_WASM_TIER_UP=1 keeps V8's default.
+  if (process.env.ARTSTORE_WASM_TIER_UP !== '1') v8.setFlagsFromString('--liftoff-only')
   const module = new WebAssembly.Module(fs.readFileSync(v.wasmFile))
   const missing = WebAssembly.Module.imports(module)
     .filter((i) => typeof glue[i.name] !== 'function')
