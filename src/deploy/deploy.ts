@@ -1,6 +1,7 @@
 import { describeTarget, eachTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
-import { SchemaEngineError, withSchemaEngine } from '../engine/engine.ts'
+import { SchemaEngineError } from '../engine/engine.ts'
+import { withModuleEngine } from '../engine/module.ts'
 import { moduleStatus, type ModuleStatus } from '../status/status.ts'
 import { assertOwnDatabase } from '../verify/isolation.ts'
 
@@ -44,7 +45,7 @@ export async function deployModule(t: ModuleTarget, dryRun = false, known?: Modu
   const started = performance.now()
   const durationMs = () => Math.round(performance.now() - started)
   try {
-    const { appliedMigrationNames } = await withSchemaEngine({ url: t.url }, (e) => e.applyMigrations(t.module.migrationsDir))
+    const { appliedMigrationNames } = await withModuleEngine(t, (e) => e.applyMigrations(t.module.migrationsDir))
     return { ...describeTarget(t), status: appliedMigrationNames.length ? 'applied' : 'up-to-date', migrations: appliedMigrationNames, durationMs: durationMs() }
   } catch (e) {
     if (!(e instanceof SchemaEngineError)) throw e

@@ -83,7 +83,7 @@ function engineError(err: unknown): SchemaEngineError {
   return new SchemaEngineError(restored.message, restored.code, restored.meta ?? e?.meta, panic)
 }
 
-async function call<T>(fn: () => Promise<T>): Promise<T> {
+async function translated<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn()
   } catch (err) {
@@ -98,12 +98,19 @@ export async function openSchemaEngine(target: EngineTarget = {}): Promise<Schem
   const datamodels = target.schemaFiles?.length ? schemaFilesOf(target.schemaFiles).map((f) => [f.path, f.content] as [string, string]) : undefined
   let wasm: WasmSchemaEngine
   try {
-    wasm = (await call(() => glue.SchemaEngine.new({ datamodels }, () => undefined, adapter.factory))) as unknown as WasmSchemaEngine
+    wasm = (await translated(() => glue.SchemaEngine.new({ datamodels }, () => undefined, adapter.factory))) as unknown as WasmSchemaEngine
   } catch (e) {
     await adapter.dispose()
     throw e
   }
   let closed = false
+  // One call at a time: the Wasm engine refuses a call while another is in flight on it.
+  let queue: Promise<unknown> = Promise.resolve()
+  const call = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = queue.then(() => translated(fn))
+    queue = run.catch(() => undefined)
+    return run
+  }
   return {
     applyMigrations: (dir, filters) => call(() => wasm.applyMigrations({ migrationsList: engineMigrationsList(dir), filters: filtersOf(filters) })),
     diagnoseMigrationHistory: (dir, optInToShadowDatabase = false, filters) =>
@@ -129,6 +136,7 @@ export async function openSchemaEngine(target: EngineTarget = {}): Promise<Schem
     close: async () => {
       if (closed) return
       closed = true
+      await queue
       try {
         wasm.free()
       } finally {

@@ -2,7 +2,12 @@ import path from 'node:path'
 import type { ModuleTarget } from '../db/targets.ts'
 import { schemaFilesOf, withSchemaEngine, type SchemaEngine } from './engine.ts'
 
-/** Runs `fn` with an engine on a module's database (its URL and `?schema=`), always closing it. */
+/**
+ * Runs `fn` with an engine on a module's database (its URL and `?schema=`), always closing it. Not
+ * kept for later steps: the engine holds the database's migration lock (Prisma's advisory lock, one
+ * key per database) from its first migration command until it is closed, so a kept engine would
+ * block every other module's deploy on that database.
+ */
 export const withModuleEngine = <T>(t: ModuleTarget, fn: (engine: SchemaEngine) => Promise<T>): Promise<T> => withSchemaEngine({ url: t.url }, fn)
 
 export interface DriftOptions {
