@@ -25,7 +25,7 @@ export function versionTableFor(module: ModuleName, prefix?: string): string {
  * The rows of the version table in the client's search_path (the module's schema), or null when
  * the table does not exist there. Read-only.
  */
-export async function readVersionRows(client: pg.Client, table: string): Promise<string[] | null> {
+export async function readVersionRows(client: pg.ClientBase, table: string): Promise<string[] | null> {
   const { rows } = await client.query<{ present: boolean }>(`select to_regclass($1) is not null as present`, [quoteIdent(table)])
   if (!rows[0].present) return null
   const versions = await client.query<{ version_num: string }>(`select version_num from ${quoteIdent(table)} order by version_num`)

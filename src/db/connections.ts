@@ -1,0 +1,67 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
+import pg from 'pg'
+import { pgConfigFromUrl, withPgClient } from './pg-config.ts'
+
+/**
+ * Connections kept for the length of one command: a connection to PostgreSQL costs about as much as
+ * the work of a status read (a backend process is forked for it), and a cycle or a verify of three
+ * modules would otherwise open dozens. Within a scope each database URL gets a small pool; every
+ * client goes back to it with `DISCARD ALL`, so nothing of one step (temporary tables, session
+ * settings, advisory locks, prepared statements) is seen by the next.
+ */
+const scope = new AsyncLocalStorage<Map<string, pg.Pool>>()
+
+/** How long a connection attempt may take before it is reported as unreachable. */
+export const CONNECT_TIMEOUT_MS = 5000
+
+/** Runs `fn` in a connection scope (see above); the pools are closed when it ends. Nested scopes share the outer one. */
+export async function withConnectionScope<T>(fn: () => Promise<T>): Promise<T> {
+  if (scope.getStore()) return fn()
+  const pools = new Map<string, pg.Pool>()
+  try {
+    return await scope.run(pools, fn)
+  } finally {
+    await Promise.allSettled([...pools.values()].map((p) => p.end()))
+  }
+}
+
+function poolFor(pools: Map<string, pg.Pool>, url: string): pg.Pool {
+  let pool = pools.get(url)
+  if (!pool) {
+    pool = new pg.Pool({ ...pgConfigFromUrl(url).config, max: 4, connectionTimeoutMillis: CONNECT_TIMEOUT_MS })
+    // An idle connection the server drops (a database dropped WITH (FORCE), a restart) is simply
+    // discarded by the pool: it must not crash the command.
+    pool.on('error', () => undefined)
+    pools.set(url, pool)
+  }
+  return pool
+}
+
+/**
+ * Runs `fn` with a client connected to `url` (its `?schema=` as search_path): one of the scope's
+ * pooled connections inside a scope, else a connection of its own, closed afterwards.
+ */
+export async function withConnection<T>(url: string, fn: (c: pg.ClientBase) => Promise<T>): Promise<T> {
+  const pools = scope.getStore()
+  if (!pools) return withPgClient(url, fn, CONNECT_TIMEOUT_MS)
+  const client = await poolFor(pools, url).connect()
+  let result: T
+  try {
+    result = await fn(client)
+  } catch (e) {
+    await reset(client)
+    throw e
+  }
+  await reset(client)
+  return result
+}
+
+/** Puts a client back clean, or destroys it when it cannot be (a broken connection, an open transaction). */
+async function reset(client: pg.PoolClient): Promise<void> {
+  try {
+    await client.query('discard all')
+    client.release()
+  } catch (e) {
+    client.release(e as Error)
+  }
+}
