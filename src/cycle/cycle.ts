@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { readCatalog } from '../catalog/read.ts'
 import { eachTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
-import { dropDatabase, recreateDatabase } from '../db/scratch.ts'
+import { createDatabase, dropDatabase } from '../db/scratch.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { readAppliedMigrations } from '../history/history.ts'
 import { deployModule } from '../deploy/deploy.ts'
@@ -23,17 +23,38 @@ export interface CycleResult {
   steps: CycleStep[]
 }
 
-/** The module's target moved to a scratch database on the same server, same ?schema= layout. */
-function scratchTarget(t: ModuleTarget): { target: ModuleTarget; database: string } {
-  // A name of its own per run: two cycles on one server (two CI jobs, a bench beside the tests) must
-  // never drop each other's database.
-  const database = `artstore_cycle_${t.module.pgSchema}_${randomBytes(4).toString('hex')}`.slice(0, 63)
-  const move = (raw: string) => {
+/** The server part of a URL (user, host, port): targets on one server share one scratch database. */
+const serverOf = (url: string) => {
+  const u = new URL(url)
+  return `${u.username}@${u.host}`
+}
+
+/**
+ * Runs `fn` with every target moved to a scratch database on its own server (one per server, of a
+ * name no other run uses, so that two cycles never drop each other's), each module in its own
+ * PostgreSQL schema there. The databases are created here and dropped on every path.
+ */
+async function withScratchTargets<T>(targets: readonly ModuleTarget[], fn: (scratch: ModuleTarget[]) => Promise<T>): Promise<T> {
+  const databases = new Map<string, { serverUrl: string; name: string }>()
+  for (const t of targets) {
+    if (!databases.has(serverOf(t.url))) databases.set(serverOf(t.url), { serverUrl: t.url, name: `artstore_cycle_${randomBytes(4).toString('hex')}` })
+  }
+  const move = (raw: string, t: ModuleTarget) => {
     const u = new URL(raw)
-    u.pathname = `/${database}`
+    u.pathname = `/${databases.get(serverOf(t.url))!.name}`
+    u.searchParams.set('schema', t.module.pgSchema)
     return u.toString()
   }
-  return { target: { ...t, url: move(t.url), display: move(t.display) }, database }
+  const created: { serverUrl: string; name: string }[] = []
+  try {
+    for (const d of databases.values()) {
+      await createDatabase(d.serverUrl, d.name)
+      created.push(d)
+    }
+    return await fn(targets.map((t) => ({ ...t, url: move(t.url, t), display: move(t.display, t), pgSchema: t.module.pgSchema })))
+  } finally {
+    await Promise.all(created.map((d) => dropDatabase(d.serverUrl, d.name)))
+  }
 }
 
 async function leftovers(t: ModuleTarget): Promise<string | undefined> {
@@ -78,29 +99,24 @@ const verifyStep = (t: ModuleTarget) => async () => {
 }
 
 /**
- * deploy → verify → rollback → nothing left → deploy → verify, on a scratch database of the module's
- * server (created and dropped here), each step timed. Stops at the first failing step.
+ * deploy → verify → rollback → nothing left → deploy → verify of one module on `target`, a scratch
+ * database (see withScratchTargets), each step timed. Stops at the first failing step.
  */
-export async function cycleModule(t: ModuleTarget): Promise<CycleResult> {
-  const { target, database } = scratchTarget(t)
-  await recreateDatabase(t.url, database)
+async function cycleOn(target: ModuleTarget): Promise<CycleResult> {
   const steps: CycleStep[] = []
-  try {
-    ;(await step(steps, 'deploy', deployStep(target))) &&
-      (await step(steps, 'verify', verifyStep(target))) &&
-      (await step(steps, 'rollback', async () => void (await rollbackModule(target, { yes: true })))) &&
-      (await step(steps, 'nothing left', () => leftovers(target))) &&
-      (await step(steps, 're-deploy', deployStep(target))) &&
-      (await step(steps, 're-verify', verifyStep(target)))
-  } finally {
-    await dropDatabase(t.url, database)
-  }
-  return { module: t.module.name, database: target.display, ok: steps.length === 6 && steps.every((s) => s.ok), steps }
+  ;(await step(steps, 'deploy', deployStep(target))) &&
+    (await step(steps, 'verify', verifyStep(target))) &&
+    (await step(steps, 'rollback', async () => void (await rollbackModule(target, { yes: true })))) &&
+    (await step(steps, 'nothing left', () => leftovers(target))) &&
+    (await step(steps, 're-deploy', deployStep(target))) &&
+    (await step(steps, 're-verify', verifyStep(target)))
+  return { module: target.module.name, database: target.display, ok: steps.length === 6 && steps.every((s) => s.ok), steps }
 }
 
-/** `cycle`: the up → down → up cycle for each selected module. */
+/** The cycle of one module, in a scratch database of its own server (created and dropped here). */
+export const cycleModule = async (t: ModuleTarget): Promise<CycleResult> => (await withScratchTargets([t], ([s]) => eachTarget([s], cycleOn)))[0]
+
+/** `cycle`: the up → down → up cycle for each selected module, all at once, in one scratch database per server. */
 export function cycle(opts: CommandOptions = {}): Promise<CycleResult[]> {
-  return withCheckedTargets(opts, async (targets) => {
-    return eachTarget(targets, cycleModule)
-  })
+  return withCheckedTargets(opts, (targets) => withScratchTargets(targets, (scratch) => eachTarget(scratch, cycleOn)))
 }

@@ -19,7 +19,13 @@ async function onServer(serverUrl: string, sql: string): Promise<void> {
   }
 }
 
-/** Drops and recreates a scratch database (benchmarks, cycle); returns its URL. */
+/** Creates a database of a name nobody else uses (cycle); returns its URL. */
+export async function createDatabase(serverUrl: string, database: string): Promise<string> {
+  await onServer(serverUrl, `create database ${quoteIdent(database)}`)
+  return databaseUrl(serverUrl, database)
+}
+
+/** Drops and recreates a scratch database (benchmarks); returns its URL. */
 export async function recreateDatabase(serverUrl: string, database: string): Promise<string> {
   await onServer(serverUrl, `drop database if exists ${quoteIdent(database)} with (force)`)
   await onServer(serverUrl, `create database ${quoteIdent(database)}`)
