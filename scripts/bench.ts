@@ -1,8 +1,13 @@
 // npm run bench: timings as ratios against a baseline measured in the same run, on TEST_DATABASE_URL's
-// server or the embedded PostgreSQL. `-- --only bridge|cycle|rebuild|adopt` runs one part; `-- --json` prints JSON;
+// server or the embedded PostgreSQL. `-- --only bridge|cycle|rebuild|adopt|commands` runs one part; `-- --json` prints JSON;
 // `-- --files N` sets the rebuild benchmark's number of attr.json files (default 100 000).
+// `commands` times the CLI's commands as child processes against `node -e 0` (F) and checks them against
+// their goals; `-- --before <dir>` also measures another checkout of the project (with its own
+// node_modules) in the same run, printed as a "before" column next to this checkout's "after".
+// BENCH_RUNS sets the number of timed runs of bridge and commands (default 5).
 import { benchAdopt } from '../src/bench/adopt.ts'
 import { benchBridge } from '../src/bench/bench.ts'
+import { benchCommands, type CommandsBench } from '../src/bench/commands.ts'
 import { benchCycle } from '../src/bench/cycle.ts'
 import { benchRebuild } from '../src/bench/rebuild.ts'
 import { startEmbedded } from '../src/db/embedded.ts'
@@ -10,7 +15,22 @@ import { startEmbedded } from '../src/db/embedded.ts'
 const argv = process.argv.slice(2)
 const json = argv.includes('--json')
 const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined
+const before = argv.includes('--before') ? argv[argv.indexOf('--before') + 1] : undefined
 const wanted = (name: string) => only === undefined || only === name
+
+function printCommands(b: CommandsBench): void {
+  console.log(`\nartstore-db commands on ${b.server}: F = node -e 0 = ${b.nodeMs} ms (median of ${b.runs} after one warm-up)`)
+  const cell = (t?: { medianMs: number; ratio: number }) => (t ? `${String(t.medianMs).padStart(6)} ms ${t.ratio.toFixed(2).padStart(6)}×` : `${'(shared)'.padStart(17)}`)
+  const width = Math.max(...b.rows.map((r) => r.name.length))
+  const heads = b.beforeDir ? `${'after'.padStart(17)}  ${'before'.padStart(17)}` : 'after'.padStart(17)
+  console.log(`${''.padEnd(width)}  ${heads}  goal (after)`)
+  for (const r of b.rows) {
+    const cells = b.beforeDir ? `${cell(r.after)}  ${cell(r.before)}` : cell(r.after)
+    const goal = r.goal ? `${r.goal} ${r.ok ? '✅' : '❌'}` : ''
+    console.log(`${r.name.padEnd(width)}  ${cells}  ${goal}`)
+  }
+  console.log(`after = ${b.afterDir}${b.beforeDir ? `, before = ${b.beforeDir}` : ''}`)
+}
 const embedded = process.env.TEST_DATABASE_URL ? undefined : await startEmbedded()
 const server = process.env.TEST_DATABASE_URL ?? embedded!.url
 const results: Record<string, unknown> = {}
@@ -50,6 +70,11 @@ try {
       console.log(`\nadopt of an 8b9ca29 admin database with ${r.auditRows} audit_logs rows (baseline: one count(*) + content-hash scan of audit_logs)`)
       console.log(`${r.ratio.toFixed(1).padStart(7)}×  ${String(r.adoptMs).padStart(6)} ms  adopt --yes (${r.steps} steps) vs ${r.scanMs} ms scan`)
     }
+  }
+  if (wanted('commands')) {
+    const b = await benchCommands(server, { runs: Number(process.env.BENCH_RUNS ?? 5), before })
+    results.commands = b
+    if (!json) printCommands(b)
   }
   if (json) console.log(JSON.stringify(results, null, 2))
 } finally {
