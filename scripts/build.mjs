@@ -7,12 +7,12 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
-import { BUILD_INFO, DIST, newestSourceMtime, projectRoot } from './entry.mjs'
+import { BUILD_INFO, DIST, newestMtime, projectRoot } from './entry.mjs'
 
 const started = performance.now()
-const sourcesMtimeMs = newestSourceMtime()
 fs.rmSync(path.join(projectRoot, DIST), { recursive: true, force: true })
-await build({
+const { metafile } = await build({
+  metafile: true,
   absWorkingDir: projectRoot,
   entryPoints: { cli: 'src/cli/main.ts', 'schema-engine': 'src/engine/main.ts' },
   outdir: DIST,
@@ -31,7 +31,10 @@ await build({
   banner: { js: "import { createRequire as __artstoreCreateRequire } from 'node:module'; const require = __artstoreCreateRequire(import.meta.url);" },
   logLevel: 'warning',
 })
-fs.writeFileSync(path.join(projectRoot, DIST, BUILD_INFO), JSON.stringify({ sourcesMtimeMs }) + '\n')
+// The project's own files the bundle was made from, and the newest of their times: the executables
+// take dist/ only while none of them is newer (see entry.mjs).
+const sources = Object.keys(metafile.inputs).filter((f) => !f.includes('node_modules/'))
+fs.writeFileSync(path.join(projectRoot, DIST, BUILD_INFO), JSON.stringify({ sourcesMtimeMs: newestMtime(sources), sources }) + '\n')
 if (process.argv[1] === fileURLToPath(import.meta.url) && !process.argv.includes('--quiet')) {
   console.log(`built ${DIST}/ in ${Math.round(performance.now() - started)} ms`)
 }

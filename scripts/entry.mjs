@@ -1,6 +1,6 @@
 // How the two executables (artstore-db, schema-engine) find their code: the built bundle in dist/
-// when it is at least as new as every file under src/, else the TypeScript sources through tsx (a
-// developer who edited src/ and has not run `npm run build` yet gets the edit, only slower).
+// while none of the files it was built from has changed since, else the TypeScript sources through
+// tsx (a developer who edited src/ and has not run `npm run build` yet gets the edit, only slower).
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -9,24 +9,24 @@ export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.u
 export const DIST = 'dist'
 export const BUILD_INFO = 'build.json'
 
-/** The newest modification time of the files the bundle is built from (src/, recursively). */
-export function newestSourceMtime() {
+/** The newest modification time of `files` (relative to the project root); Infinity when one is missing. */
+export function newestMtime(files) {
   let newest = 0
-  const walk = (dir) => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      const p = path.join(dir, e.name)
-      if (e.isDirectory()) walk(p)
-      else newest = Math.max(newest, fs.statSync(p).mtimeMs)
+  for (const f of files) {
+    try {
+      newest = Math.max(newest, fs.statSync(path.join(projectRoot, f)).mtimeMs)
+    } catch {
+      return Infinity
     }
   }
-  walk(path.join(projectRoot, 'src'))
   return newest
 }
 
+/** True when dist/ was built from the files as they are now. */
 function builtIsFresh() {
   try {
     const info = JSON.parse(fs.readFileSync(path.join(projectRoot, DIST, BUILD_INFO), 'utf8'))
-    return info.sourcesMtimeMs >= newestSourceMtime()
+    return info.sourcesMtimeMs >= newestMtime(info.sources)
   } catch {
     return false
   }
