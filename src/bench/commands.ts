@@ -221,12 +221,20 @@ export async function benchCommands(serverUrl: string, opts: { runs?: number; be
   const rawLabel = usePsql ? 'psql -f' : 'pg client'
   for (const dir of [afterDir, beforeDir]) if (dir !== undefined) checkCheckout(dir)
   try {
-    const F = await measure(runs, () => run({ label: 'node -e 0', command: process.execPath, args: ['-e', '0'], cwd: afterDir }))
+    // F is sampled before, between and after the checkouts, and its median taken over all samples, so
+    // that a busier moment of the machine does not skew every ratio one way.
+    const nodeRun = () => run({ label: 'node -e 0', command: process.execPath, args: ['-e', '0'], cwd: afterDir })
+    const fSamples: number[] = []
+    const sampleF = async () => fSamples.push(await measure(runs, nodeRun))
+    await sampleF()
     const scripts = baselineScripts(afterDir)
     const freshUrl = dbUrl(serverUrl, FRESH_DB)
     const raw = await measure(runs, () => rawApply(freshUrl, scripts, usePsql, afterDir), () => recreateDatabase(serverUrl, FRESH_DB))
     const after = await measureCheckout(serverUrl, afterDir, runs)
+    await sampleF()
     const before = beforeDir === undefined ? undefined : await measureCheckout(serverUrl, beforeDir, runs)
+    if (before) await sampleF()
+    const F = median(fSamples)
     return { server: maskUrl(serverUrl), runs, nodeMs: Math.round(F), rawLabel, afterDir, beforeDir, rows: rowsOf(F, raw, rawLabel, after, before) }
   } finally {
     await dropDatabase(serverUrl, DB)
