@@ -5,7 +5,10 @@ import fs from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
 import { afterAll, describe, expect, test } from 'vitest'
-import { adoptModule } from '../../src/adopt/adopt.ts'
+import { adopt, adoptModule } from '../../src/adopt/adopt.ts'
+import { deploy } from '../../src/deploy/deploy.ts'
+import { status } from '../../src/status/status.ts'
+import { verify } from '../../src/verify/verify.ts'
 import { fingerprint } from '../../src/adopt/proof.ts'
 import { archive } from '../../src/archive/archive.ts'
 import { maskUrl } from '../../src/config/urls.ts'
@@ -66,19 +69,17 @@ describe.each(legacyFixtureFiles().map((f) => [`${f.state}/${f.file}`, f] as con
     const foreign = before.filter((t) => t.startsWith('test_storage'))
     const foreignDefinitions = await definitionsOf(url, foreign)
 
-    const dry = await runCli(['adopt', '--module', module, '--dry-run'], env)
-    expect(dry.exitCode, dry.stdout + dry.stderr).toBe(0)
-    expect(dry.stdout).toContain('would-adopt')
+    // Behaviour through the library, as the CLI calls it; the CLI's exit codes and words are tested below.
+    const [dry] = await adopt({ module, env, dryRun: true })
+    expect(dry.status).toBe('would-adopt')
     expect(await tablesOf(url)).toEqual(before) // the dry run rolled everything back
 
-    const run = await runCli(['adopt', '--module', module, '--yes', '--json'], env)
-    expect(run.exitCode, run.stdout + run.stderr).toBe(0)
-    const [report] = JSON.parse(run.stdout)
+    const [report] = await adopt({ module, env, yes: true })
     expect(report.status).toBe('adopted')
     expect(report.classification).toMatchObject({ kind: 'legacy', revisions: [revision], generation: fixture.state.startsWith('gen1') ? 'old-chain' : 'reset' })
     expect(report.classification.foreignTables).toEqual(foreign)
-    expect(report.proof.map((p: { table: string }) => p.table).sort()).toEqual([...moduleTables].sort())
-    expect(report.proof.every((p: { ok: boolean; before: { rows: number } }) => p.ok)).toBe(true)
+    expect(report.proof.map((p) => p.table).sort()).toEqual([...moduleTables].sort())
+    expect(report.proof.every((p) => p.ok)).toBe(true)
 
     // Checked from outside: same rows and content in every table, the foreign ones byte for byte.
     const fingerprintsAfter = await fingerprintsOf(url, before.filter((t) => t !== versionTable))
@@ -92,15 +93,11 @@ describe.each(legacyFixtureFiles().map((f) => [`${f.state}/${f.file}`, f] as con
       { migration_name: '0_baseline', logs: expect.stringContaining(`${versionTable} = ${revision}`) },
     ])
 
-    const verify = await runCli(['verify', '--module', module], env)
-    expect(verify.exitCode, verify.stdout.split('\n').filter((l) => l.includes('❌')).join('\n')).toBe(0)
-    expect((await runCli(['status', '--module', module], env)).exitCode).toBe(0)
-    const deploy = await runCli(['deploy', '--module', module, '--json'], env)
-    expect(JSON.parse(deploy.stdout)[0].status).toBe('up-to-date')
-
-    const again = await runCli(['adopt', '--module', module, '--yes'], env)
-    expect(again.exitCode).toBe(0)
-    expect(again.stdout).toMatch(/already-adopted — database is managed/)
+    const [checklist] = await verify({ module, env })
+    expect(checklist.ok, checklist.items.filter((i) => !i.ok).map((i) => `${i.category} ${i.name}: ${i.actual}`).join('\n')).toBe(true)
+    expect((await status({ module, env }))[0].state).toBe('up-to-date')
+    expect((await deploy({ module, env }))[0].status).toBe('up-to-date')
+    expect((await adopt({ module, env, yes: true }))[0].status).toBe('already-adopted')
   })
 })
 
@@ -110,13 +107,13 @@ describe('adopt with another instance prefix', () => {
     const env = { STORAGE_ELEMENT_DATABASE_URL: url }
     const tables = ['test_storage_config', 'test_storage_files', 'test_storage_wal']
     const before = await fingerprintsOf(url, tables)
-    const run = await runCli(['adopt', '--module', 'storage-element', '--prefix', 'test_storage', '--yes', '--json'], env)
-    expect(run.exitCode, run.stdout + run.stderr).toBe(0)
-    expect(JSON.parse(run.stdout)[0].classification.foreignTables).toEqual([])
+    const [report] = await adopt({ module: 'storage-element', prefix: 'test_storage', env, yes: true })
+    expect(report.status).toBe('adopted')
+    expect(report.classification.foreignTables).toEqual([])
     expect(await fingerprintsOf(url, tables)).toEqual(before)
     expect(await tablesOf(url)).toEqual(['_prisma_migrations', ...tables])
-    const verify = await runCli(['verify', '--module', 'storage-element', '--prefix', 'test_storage'], env)
-    expect(verify.exitCode, verify.stdout.split('\n').filter((l) => l.includes('❌')).join('\n')).toBe(0)
+    const [checklist] = await verify({ module: 'storage-element', prefix: 'test_storage', env })
+    expect(checklist.ok, checklist.items.filter((i) => !i.ok).map((i) => `${i.category} ${i.name}`).join('\n')).toBe(true)
   })
 })
 
@@ -136,7 +133,7 @@ describe('adopt refuses, and changes nothing', () => {
 
   test('a tampered baseline row is an error (exit 1)', async () => {
     const url = await legacyDatabase('adopt_tampered', 'gen2-d00e065', 'query')
-    expect((await runCli(['adopt', '--module', 'query', '--yes'], { QUERY_DATABASE_URL: url })).exitCode).toBe(0)
+    expect((await adopt({ module: 'query', env: { QUERY_DATABASE_URL: url }, yes: true }))[0].status).toBe('adopted')
     await query(url, `update _prisma_migrations set checksum = repeat('0', 64)`)
     const run = await runCli(['adopt', '--module', 'query', '--yes'], { QUERY_DATABASE_URL: url })
     expect(run.exitCode).toBe(1)

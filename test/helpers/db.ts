@@ -41,13 +41,21 @@ export async function databasesLike(pattern: string): Promise<string[]> {
   return withPg(async (c) => (await c.query(`select datname from pg_database where datname like $1 order by 1`, [pattern])).rows.map((r) => r.datname))
 }
 
-/** Runs one query on a database and returns its rows. */
+const pools = new Map<string, pg.Pool>()
+
+/**
+ * Runs one query on a database and returns its rows. Connections are pooled per database and close
+ * after a second of rest (a connection costs as much as dozens of small queries; tests that insert
+ * row by row would otherwise open one per row).
+ */
 export async function query<T extends pg.QueryResultRow = Record<string, unknown>>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url.replace(/[?&]schema=[^&]*/, '') })
-  await client.connect()
-  try {
-    return (await client.query<T>(sql, params)).rows
-  } finally {
-    await client.end()
+  const connectionString = url.replace(/[?&]schema=[^&]*/, '')
+  let pool = pools.get(connectionString)
+  if (!pool) {
+    pool = new pg.Pool({ connectionString, max: 2, idleTimeoutMillis: 1000, allowExitOnIdle: true })
+    // A database dropped WITH (FORCE) ends its idle connections: the pool just lets them go.
+    pool.on('error', () => undefined)
+    pools.set(connectionString, pool)
   }
+  return (await pool.query<T>(sql, params)).rows
 }
