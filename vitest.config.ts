@@ -1,16 +1,29 @@
 import { defineConfig } from 'vitest/config'
 
+// ARTSTORE_TEST_SCOPE=server runs only what depends on the database server: the db tests less the
+// embedded server's own (it starts a server of its own) and the Prisma CLI's (the bridge protocol does
+// not change with the server; the in-process engine is tested on every server). CI uses it for its
+// second server; `npm test` runs everything.
+const serverOnly = process.env.ARTSTORE_TEST_SCOPE === 'server'
+
 export default defineConfig({
   test: {
     globalSetup: ['./test/helpers/global-setup.ts'],
-    // Each database test file works in a database of its own; Prisma CLI runs take seconds each.
+    // Each database test file works in a database of its own.
     testTimeout: 120_000,
     hookTimeout: 120_000,
     fileParallelism: true,
     maxWorkers: 2,
     projects: [
-      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
-      { extends: true, test: { name: 'db', include: ['test/db/**/*.test.ts'] } },
+      ...(serverOnly ? [] : [{ extends: true as const, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } }]),
+      {
+        extends: true,
+        test: {
+          name: 'db',
+          include: ['test/db/**/*.test.ts'],
+          exclude: serverOnly ? ['test/db/embedded.test.ts', 'test/db/bridge.test.ts'] : [],
+        },
+      },
     ],
   },
 })

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run build — also run by `npm ci` / `npm install` (the `prepare` script): bundles the command line
+// npm run build — also run by `npm ci` / `npm install` (`prepare`) and before `npm test`: bundles the command line
 // (src/cli/main.ts) and the offline schema engine (src/engine/main.ts) into dist/ as plain JavaScript,
 // so that no command pays for transpiling TypeScript at start. Each command's code is a chunk of its
 // own, loaded only when that command runs.
@@ -7,8 +7,11 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
-import { BUILD_INFO, DIST, newestMtime, projectRoot } from './entry.mjs'
+import { BUILD_INFO, builtIsFresh, DIST, newestMtime, projectRoot } from './entry.mjs'
 
+// --if-stale (npm ci, npm test) builds only when dist/ is missing or older than its sources, so that
+// two test runs started side by side never rebuild it under each other's feet.
+if (process.argv.includes('--if-stale') && builtIsFresh()) process.exit(0)
 const started = performance.now()
 fs.rmSync(path.join(projectRoot, DIST), { recursive: true, force: true })
 const { metafile } = await build({

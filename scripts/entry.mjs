@@ -23,7 +23,7 @@ export function newestMtime(files) {
 }
 
 /** True when dist/ was built from the files as they are now. */
-function builtIsFresh() {
+export function builtIsFresh() {
   try {
     const info = JSON.parse(fs.readFileSync(path.join(projectRoot, DIST, BUILD_INFO), 'utf8'))
     return info.sourcesMtimeMs >= newestMtime(info.sources)

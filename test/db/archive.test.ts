@@ -7,7 +7,7 @@ import { archive } from '../../src/archive/archive.ts'
 import type { Manifest } from '../../src/archive/manifest.ts'
 import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
-import { scratchCopy } from '../helpers/workdir.ts'
+import { literal, scratchCopy, scratchRootRelative } from '../helpers/workdir.ts'
 
 const DATE = '2025-11-16'
 const PASSWORD_IN_TEST = 'never-print-me-archive'
@@ -120,7 +120,7 @@ describe('the command line: exit codes and one-line errors', () => {
     for (const m of ['admin', 'storage-element', 'query']) {
       const run = await runCli(archiveArgs(m, path.join(dir, m, 'versions'), root))
       expect(run.exitCode, run.stderr).toBe(0)
-      expect(run.stdout).toMatch(new RegExp(`^📦 ${m}: archived \\d migrations? \\(alembic\\) into \\.artstore/tmp/archive-db-cli/out/${m}/archive/${DATE}-alembic$`, 'm'))
+      expect(run.stdout).toMatch(new RegExp(`^📦 ${m}: archived \\d migrations? \\(alembic\\) into ${literal(scratchRootRelative)}/archive-db-cli/out/${m}/archive/${DATE}-alembic$`, 'm'))
     }
     const ok = await runCli(['archive', 'verify', '--root', root])
     expect(ok.exitCode, ok.stderr).toBe(0)

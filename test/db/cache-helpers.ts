@@ -5,10 +5,11 @@ import type { AttrDocument } from '../../src/cache/attr.ts'
 import { renderAttr, writeAttrTree, type GenerateOptions, type GeneratedAttr } from '../../src/cache/generate.ts'
 import { modules, projectRoot } from '../../src/modules.ts'
 import { query } from '../helpers/db.ts'
+import { scratchRoot } from '../helpers/workdir.ts'
 
-/** A fresh scratch folder under .artstore/tmp. */
+/** A fresh scratch folder under the tests' scratch root. */
 export function scratchDir(name: string): string {
-  const dir = path.join(projectRoot, '.artstore', 'tmp', `cache-${name}`)
+  const dir = path.join(scratchRoot, `cache-${name}`)
   fs.rmSync(dir, { recursive: true, force: true })
   fs.mkdirSync(dir, { recursive: true })
   return dir

@@ -9,7 +9,7 @@ import { SchemaInvalidError } from '../../src/baseline/errors.ts'
 import { modules } from '../../src/modules.ts'
 import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
-import { scratchCopy } from '../helpers/workdir.ts'
+import { literal, scratchCopy, scratchRootRelative } from '../helpers/workdir.ts'
 
 let url: string
 const env = () => ({ DATABASE_URL: url })
@@ -66,7 +66,9 @@ describe('baseline', () => {
     const error = await generateBaseline(broken, t).catch((e) => e)
     expect(error).toBeInstanceOf(SchemaInvalidError)
     expect(error.exitCode).toBe(2)
-    expect(error.message).toMatch(/^\.artstore\/tmp\/broken-query-schema\/schema\.prisma is not a valid Prisma schema: .*DoesNotExist.*\(line \d+\): fix it, then run npx artstore-db baseline$/)
+    expect(error.message).toMatch(
+      new RegExp(`^${literal(scratchRootRelative)}/broken-query-schema/schema\\.prisma is not a valid Prisma schema: .*DoesNotExist.*\\(line \\d+\\): fix it, then run npx artstore-db baseline$`),
+    )
     expect(error.message.split('\n')).toHaveLength(1)
   })
 })
