@@ -1,9 +1,11 @@
 import { defineConfig } from 'vitest/config'
 
 // ARTSTORE_TEST_SCOPE=server runs only what depends on the database server: the db tests less the
-// embedded server's own (it starts a server of its own) and the Prisma CLI's (the bridge protocol does
-// not change with the server; the in-process engine is tested on every server). CI uses it for its
-// second server; `npm test` runs everything.
+// embedded server's own (it starts a server of its own), the Prisma CLI's and the bridge's (the
+// protocol does not change with the server, and the in-process engine, the same engine over the
+// same adapter, is tested on every server) and Studio's. CI uses it for its second server, where it
+// also runs the real `prisma migrate deploy` of every module and checks the result; `npm test` runs
+// everything.
 const serverOnly = process.env.ARTSTORE_TEST_SCOPE === 'server'
 
 export default defineConfig({
@@ -21,7 +23,7 @@ export default defineConfig({
         test: {
           name: 'db',
           include: ['test/db/**/*.test.ts'],
-          exclude: serverOnly ? ['test/db/embedded.test.ts', 'test/db/bridge.test.ts'] : [],
+          exclude: serverOnly ? ['test/db/embedded.test.ts', 'test/db/bridge.test.ts', 'test/db/engine.test.ts', 'test/db/deploy-engine.test.ts', 'test/db/studio.test.ts'] : [],
         },
       },
     ],
