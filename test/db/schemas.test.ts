@@ -4,8 +4,11 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { baselineModule, generateBaseline } from '../../src/baseline/baseline.ts'
+import { baseline, baselineModule, generateBaseline } from '../../src/baseline/baseline.ts'
 import { SchemaInvalidError } from '../../src/baseline/errors.ts'
+import { deploy } from '../../src/deploy/deploy.ts'
+import { rollback } from '../../src/rollback/rollback.ts'
+import { verify } from '../../src/verify/verify.ts'
 import { modules } from '../../src/modules.ts'
 import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
@@ -85,7 +88,7 @@ describe('verify', () => {
   })
 
   test('after deploy every check passes, and the seed\'s checklist is visible in the output', async () => {
-    expect((await runCli(['deploy'], env())).exitCode).toBe(0)
+    expect((await deploy({ env: env() })).every((r) => r.status === 'applied')).toBe(true)
     const run = await runCli(['verify'], env())
     expect(run.exitCode, run.stdout.split('\n').filter((l) => l.includes('❌')).join('\n')).toBe(0)
     for (const line of [
@@ -130,8 +133,8 @@ describe('verify', () => {
       ]),
     )
     // Put admin back as the baseline made it, for the tests below.
-    expect((await runCli(['rollback', '--module', 'admin', '--yes'], env())).exitCode).toBe(0)
-    expect((await runCli(['deploy', '--module', 'admin'], env())).exitCode).toBe(0)
+    await rollback({ module: 'admin', yes: true, env: env() })
+    expect((await deploy({ module: 'admin', env: env() }))[0].status).toBe('applied')
   })
 })
 
@@ -161,7 +164,7 @@ describe('rollback', () => {
     expect(await query(url, 'select count(*)::int as n from admin._prisma_migrations')).toEqual([{ n: 0 }])
     const again = await runCli(['rollback', '--module', 'admin', '--yes'], env())
     expect(again.stdout).toContain('the baseline is not applied; nothing to roll back')
-    expect((await runCli(['deploy', '--module', 'admin'], env())).exitCode).toBe(0)
+    expect((await deploy({ module: 'admin', env: env() }))[0].status).toBe('applied')
   })
 })
 
@@ -180,8 +183,8 @@ describe('isolation', () => {
 
 describe('storage-element prefixes', () => {
   test('another instance is rendered from the single source, with its own schema and history', async () => {
-    const run = await runCli(['deploy', '--module', 'storage-element', '--prefix', 'storage_elem_02'], env())
-    expect(run.exitCode, run.stderr).toBe(0)
+    const instance = { module: 'storage-element', prefix: 'storage_elem_02', env: env() }
+    expect((await deploy(instance))[0].status).toBe('applied')
     expect(await objects('storage_elem_02')).toEqual([
       'function storage_elem_02_files_search_vector_update',
       'table _prisma_migrations',
@@ -193,11 +196,10 @@ describe('storage-element prefixes', () => {
     const indexes = await query<{ i: string }>(url, `select indexname as i from pg_indexes where schemaname = 'storage_elem_02' order by 1`)
     expect(indexes.map((r) => r.i)).toContain('idx_storage_elem_02_search_vector')
     expect(indexes.map((r) => r.i).filter((i) => i.includes('storage_elem_01'))).toEqual([])
-    const verify = await runCli(['verify', '--module', 'storage-element', '--prefix', 'storage_elem_02'], env())
-    expect(verify.exitCode, verify.stdout).toBe(0)
+    const [checklist] = await verify(instance)
+    expect(checklist.ok, checklist.items.filter((i) => !i.ok).map((i) => `${i.category} ${i.name}`).join('\n')).toBe(true)
     // Rendering the committed baseline equals regenerating it from the rendered schema.
-    const check = await runCli(['baseline', '--check', '--module', 'storage-element', '--prefix', 'storage_elem_02'], env())
-    expect(check.exitCode, check.stdout).toBe(0)
+    expect((await baseline({ ...instance, check: true }))[0].status).toBe('same')
   })
 
   test('a bad prefix is one line, exit 2, and creates nothing', async () => {
