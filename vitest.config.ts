@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config'
+import { BaseSequencer, type TestSpecification } from 'vitest/node'
 
 // `npm test` runs everything. Two variables narrow a run (CI runs the suite on two servers side by
 // side and uses them to run each test once where one server suffices):
@@ -11,6 +12,19 @@ const serverOnly = process.env.ARTSTORE_TEST_SCOPE === 'server'
 const serverIndependent = ['test/db/embedded.test.ts', 'test/db/engine.test.ts', 'test/db/deploy-engine.test.ts', 'test/db/studio.test.ts']
 const excluded = (process.env.ARTSTORE_TEST_EXCLUDE ?? '').split(',').filter(Boolean)
 
+// The files that take longest, started first, so that no run ends with one of them running alone.
+const slowFirst = ['test/db/bridge.test.ts', 'test/db/adopt.test.ts', 'test/db/deploy-engine.test.ts', 'test/db/schemas.test.ts', 'test/db/cache.test.ts']
+class SlowFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const rank = (f: TestSpecification) => {
+      const i = slowFirst.findIndex((name) => f.moduleId.endsWith(name))
+      return i < 0 ? slowFirst.length : i
+    }
+    const byDefault = await super.sort(files)
+    return byDefault.map((f, i) => ({ f, i })).sort((a, b) => rank(a.f) - rank(b.f) || a.i - b.i).map(({ f }) => f)
+  }
+}
+
 export default defineConfig({
   test: {
     globalSetup: ['./test/helpers/global-setup.ts'],
@@ -19,6 +33,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     fileParallelism: true,
     maxWorkers: 2,
+    sequence: { sequencer: SlowFirst },
     projects: [
       ...(serverOnly ? [] : [{ extends: true as const, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], exclude: excluded } }]),
       {
