@@ -73,7 +73,6 @@ export const schemaFilesOf = (files: readonly string[]) => files.map((path) => (
 
 function engineError(err: unknown): SchemaEngineError {
   const panic = isPanic(err)
-  if (panic) void sharedSchemaEngine(true).catch(() => undefined)
   const e = err as { message?: string; code?: unknown; meta?: Record<string, unknown> }
   const restored = restoreDatabaseError(
     (panic && takePanicMessage()) || String(e?.message ?? err),

@@ -96,11 +96,10 @@ let loaded: Promise<SchemaEngineGlue> | undefined
 
 /**
  * The engine's glue with its Wasm instance, loaded once per process (about 0.1 s) and shared by every
- * engine the process opens. `fresh` discards the instance first: after a panic its memory is not
- * to be trusted.
+ * engine the process opens. A panic surfaces as a SchemaEngineError with isPanic set; the command
+ * that meets one fails, as the native engine's process would end.
  */
-export function sharedSchemaEngine(fresh = false): Promise<SchemaEngineGlue> {
-  if (fresh) loaded = undefined
+export function sharedSchemaEngine(): Promise<SchemaEngineGlue> {
   return (loaded ??= loadSchemaEngine().catch((e) => {
     loaded = undefined
     throw e
