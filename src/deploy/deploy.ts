@@ -1,3 +1,5 @@
+import type pg from 'pg'
+import { quoteIdent } from '../db/pg-config.ts'
 import { describeTarget, eachTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { SchemaEngineError } from '../engine/engine.ts'
@@ -32,6 +34,20 @@ function failureDetail(e: unknown): string {
 }
 
 /**
+ * Creates the module's PostgreSQL schema if it is missing. The engine does so too, but before it takes
+ * its lock, so deploys started together on a fresh database fail with "schema already exists";
+ * here a concurrent creation is simply a success.
+ */
+async function ensureSchema(c: pg.ClientBase, schema: string): Promise<void> {
+  const { rows } = await c.query<{ present: boolean }>('select to_regnamespace($1) is not null as present', [quoteIdent(schema)])
+  if (rows[0].present) return
+  await c.query(`create schema if not exists ${quoteIdent(schema)}`).catch((e: { code?: string }) => {
+    // 42P06 duplicate_schema, 23505 unique_violation: another deploy created it a moment ago.
+    if (e.code !== '42P06' && e.code !== '23505') throw e
+  })
+}
+
+/**
  * Applies a module's pending migrations with the schema engine in this process: the same engine call
  * (applyMigrations, under Prisma's advisory lock, one transaction per migration) and the same history
  * rows as `prisma migrate deploy`. With nothing pending or failed the engine is not even loaded.
@@ -44,6 +60,7 @@ export async function deployModule(t: ModuleTarget, dryRun = false, known?: Modu
   if (before.state === 'up-to-date' && before.applied.length) return { ...describeTarget(t), status: 'up-to-date', migrations: [], durationMs: 0 }
   const started = performance.now()
   const durationMs = () => Math.round(performance.now() - started)
+  await withClient(t, (c) => ensureSchema(c, t.pgSchema))
   try {
     const { appliedMigrationNames } = await withModuleEngine(t, (e) => e.applyMigrations(t.module.migrationsDir))
     return { ...describeTarget(t), status: appliedMigrationNames.length ? 'applied' : 'up-to-date', migrations: appliedMigrationNames, durationMs: durationMs() }

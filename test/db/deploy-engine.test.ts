@@ -45,6 +45,7 @@ afterAll(async () => {
   await dropDatabase('deploy_engine_fail_a')
   await dropDatabase('deploy_engine_fail_b')
   await dropDatabase('deploy_engine_argv')
+  await dropDatabase('deploy_engine_parallel')
 })
 
 describe('in-process deploy and prisma migrate deploy', () => {
@@ -68,6 +69,15 @@ describe('in-process deploy and prisma migrate deploy', () => {
   test('a second deploy applies nothing and says so', async () => {
     const results = await deploy({ env: { DATABASE_URL: inProcess } })
     expect(results.map((r) => [r.status, r.migrations])).toEqual(moduleNames.map(() => ['up-to-date', []]))
+  })
+
+  test('five deploys at once on a fresh database: all succeed, one applies and says so, one history row each', async () => {
+    const url = await freshDatabase('deploy_engine_parallel')
+    const runs = await Promise.all([1, 2, 3, 4, 5].map(() => deploy({ module: 'admin', env: { ADMIN_DATABASE_URL: withSchema(url, 'admin') } })))
+    const statuses = runs.map(([r]) => r.status)
+    expect(statuses.filter((s) => s === 'applied')).toHaveLength(1)
+    expect(statuses.filter((s) => s === 'up-to-date')).toHaveLength(4)
+    expect(await query(url, 'select migration_name from admin._prisma_migrations')).toEqual([{ migration_name: '0_baseline' }])
   })
 
   test('a failing migration is reported alike: P3018, the migration, the SQL state and message', async () => {
