@@ -36,6 +36,8 @@ export function withCheckedTargets<T>(opts: CommandOptions, fn: (targets: Module
 /** How a module's database is described in every report (the URL is masked). */
 export const describeTarget = (t: ModuleTarget) => ({
   module: t.module.name,
+  /** Storage element only: the instance's table prefix, when it is not the schema file's own. */
+  prefix: t.module.prefix,
   database: t.display,
   source: t.source,
   pgSchema: t.pgSchema,

@@ -16,7 +16,10 @@ function text(rows: ModuleStatus[]): string {
     .map((s) => {
       const lines = [`${icon[s.state]} ${s.module}: ${s.state} — ${s.applied.length} applied, ${s.pending.length} pending  (${s.database})`]
       if (s.pending.length) lines.push(`   pending: ${s.pending.join(', ')}  → npx artstore-db deploy --module ${s.module}`)
-      if (s.failed.length) lines.push(`   failed: ${s.failed.join(', ')}  → fix it, then npx prisma migrate resolve (see README)`)
+      const instance = s.prefix ? ` --prefix ${s.prefix}` : ''
+      for (const f of s.failed) {
+        lines.push(`   failed: ${f}  → undo what it did, then npx artstore-db resolve --module ${s.module}${instance} --rolled-back ${f} (or, completed by hand, --applied ${f}); see README "Recovering from a failed migration"`)
+      }
       if (s.modified.length) lines.push(`   modified after being applied: ${s.modified.join(', ')}`)
       if (s.unknown.length) lines.push(`   in the database but not on disk: ${s.unknown.join(', ')}`)
       return lines.join('\n')

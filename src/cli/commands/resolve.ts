@@ -1,0 +1,25 @@
+import type { Command } from 'commander'
+import type { ResolveResult } from '../../resolve/resolve.ts'
+import { report, type Output } from '../output.ts'
+import { JSON_OPTION, PREFIX_OPTION } from '../options.ts'
+
+function text(r: ResolveResult): string {
+  const what = r.action === 'rolled-back' ? 'rolled back: the next deploy runs it again' : 'applied: the next deploy goes on after it'
+  return `${r.status === 'resolved' ? '✅' : '📝'} ${r.module}: ${r.migration} ${r.status === 'resolved' ? 'marked' : 'would be marked'} ${what}  (${r.database})`
+}
+
+export function register(program: Command, o: Output, setExit: (code: number) => void) {
+  program
+    .command('resolve')
+    .description('settle a failed migration of one module (prisma migrate resolve), once the database has been put right by hand')
+    .option('--module <module>', 'the module: admin, storage-element or query (required)')
+    .option(...PREFIX_OPTION)
+    .option('--rolled-back <migration>', 'its changes were undone: deploy runs it again')
+    .option('--applied <migration>', 'it was completed by hand: deploy goes on after it')
+    .option('--dry-run', 'check that there is such a failed migration, change nothing')
+    .option(...JSON_OPTION)
+    .action(async (opts: { module?: string; prefix?: string; rolledBack?: string; applied?: string; dryRun?: boolean; json?: boolean }) => {
+      report(o, !!opts.json, await (await import('../../resolve/resolve.ts')).resolve(opts), text)
+      setExit(0)
+    })
+}
