@@ -11,8 +11,12 @@ declare module 'vitest' {
 
 let embedded: EmbeddedServer | undefined
 
-/** Starts (or reuses) the server every database test uses, once for the whole run. */
+/**
+ * Starts (or reuses) the server every database test uses, once for the whole run. Vitest calls this
+ * for the root and for each project; only the db project needs a server (a unit-only run starts none).
+ */
 export async function setup(project: TestProject) {
+  if (project.name !== 'db') return
   let baseUrl = process.env.TEST_DATABASE_URL
   if (baseUrl) parsePgUrl(baseUrl, 'TEST_DATABASE_URL')
   else {
