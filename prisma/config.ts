@@ -23,12 +23,9 @@ export function configFor(name: ModuleName) {
   const prefix = process.env.STORAGE_ELEMENT_PREFIX
   const module = name === 'storage-element' && prefix ? storageElementInstance(prefix) : modules[name]
   const url = withoutPassword(resolveModuleUrl(module, process.env)?.url)
-  // Tables that are not the module's (another instance's, an app's leftovers), for drift checks to ignore.
-  const external = (process.env.ARTSTORE_EXTERNAL_TABLES ?? '').split(',').filter(Boolean)
   return {
     schema: module.schemaFile,
     migrations: { path: module.migrationsDir },
     ...(url ? { datasource: { url } } : {}),
-    ...(external.length ? { experimental: { externalTables: true }, tables: { external } } : {}),
   }
 }

@@ -1,12 +1,8 @@
 import fs from 'node:fs'
 import type {
   ApplyMigrationsOutput,
-  CreateMigrationInput,
-  CreateMigrationOutput,
-  DiagnoseMigrationHistoryOutput,
   DiffParams,
   DiffResult,
-  EvaluateDataLossOutput,
   MarkMigrationAppliedOutput,
   SchemaEngine as WasmSchemaEngine,
   SchemaFilter,
@@ -27,8 +23,6 @@ export interface EngineTarget {
   url?: string
   /** An explicit shadow database; without one the engine makes a temporary database and drops it. */
   shadowUrl?: string
-  /** Schema files the engine starts with (the CLI's --datamodels). */
-  schemaFiles?: readonly string[]
 }
 
 /** An error of the engine, as the native engine reports it: code (P…), message, meta. */
@@ -52,18 +46,12 @@ const filtersOf = (f: EngineFilters = {}): SchemaFilter => ({ externalTables: f.
 export interface SchemaEngine {
   /** `migrate deploy`: applies every pending migration of the folder; names of those applied. */
   applyMigrations(migrationsDir: string, filters?: EngineFilters): Promise<ApplyMigrationsOutput>
-  /** `migrate status`'s view of the history: failed, edited, unapplied and unknown migrations. */
-  diagnoseMigrationHistory(migrationsDir: string, optInToShadowDatabase?: boolean, filters?: EngineFilters): Promise<DiagnoseMigrationHistoryOutput>
   /** `migrate diff`: the script (or summary) and the exit code the CLI would give (2 = different with exitCode). */
   diff(params: Omit<DiffParams, 'filters' | 'exitCode' | 'script'> & { script?: boolean; exitCode?: boolean; filters?: EngineFilters }): Promise<{ exitCode: number; output: string }>
   /** `migrate resolve --applied`. */
   markMigrationApplied(migrationsDir: string, migrationName: string): Promise<MarkMigrationAppliedOutput>
   /** `migrate resolve --rolled-back`. */
   markMigrationRolledBack(migrationName: string): Promise<unknown>
-  /** `migrate dev --create-only`'s engine step: the next migration's script, written nowhere. */
-  createMigration(input: Omit<CreateMigrationInput, 'migrationsList' | 'filters'> & { migrationsDir: string; filters?: EngineFilters }): Promise<CreateMigrationOutput>
-  /** Data-loss warnings and unexecutable steps of the migration `createMigration` would write. */
-  evaluateDataLoss(migrationsDir: string, schemaFiles: readonly string[], filters?: EngineFilters): Promise<EvaluateDataLossOutput>
   /** Closes the engine's connections (and drops a temporary shadow database). Idempotent. */
   close(): Promise<void>
 }
@@ -94,10 +82,9 @@ async function translated<T>(fn: () => Promise<T>): Promise<T> {
 export async function openSchemaEngine(target: EngineTarget = {}): Promise<SchemaEngine> {
   const glue = await sharedSchemaEngine()
   const adapter = createAdapterFactory(target.url, target.shadowUrl)
-  const datamodels = target.schemaFiles?.length ? schemaFilesOf(target.schemaFiles).map((f) => [f.path, f.content] as [string, string]) : undefined
   let wasm: WasmSchemaEngine
   try {
-    wasm = (await translated(() => glue.SchemaEngine.new({ datamodels }, () => undefined, adapter.factory))) as unknown as WasmSchemaEngine
+    wasm = (await translated(() => glue.SchemaEngine.new({ datamodels: undefined }, () => undefined, adapter.factory))) as unknown as WasmSchemaEngine
   } catch (e) {
     await adapter.dispose()
     throw e
@@ -112,26 +99,12 @@ export async function openSchemaEngine(target: EngineTarget = {}): Promise<Schem
   }
   return {
     applyMigrations: (dir, filters) => call(() => wasm.applyMigrations({ migrationsList: engineMigrationsList(dir), filters: filtersOf(filters) })),
-    diagnoseMigrationHistory: (dir, optInToShadowDatabase = false, filters) =>
-      call(() => wasm.diagnoseMigrationHistory({ migrationsList: engineMigrationsList(dir), optInToShadowDatabase, filters: filtersOf(filters) })),
     diff: async ({ script = true, exitCode = false, filters, ...targets }) => {
       const result: DiffResult = await call(() => wasm.diff({ ...targets, script, exitCode: exitCode || null, filters: filtersOf(filters) }))
       return { exitCode: result.exitCode, output: result.stdout ?? '' }
     },
     markMigrationApplied: (dir, migrationName) => call(() => wasm.markMigrationApplied({ migrationsList: engineMigrationsList(dir), migrationName })),
     markMigrationRolledBack: (migrationName) => call(() => wasm.markMigrationRolledBack({ migrationName })),
-    createMigration: async ({ migrationsDir, filters, ...input }) => {
-      const migrationsList = engineMigrationsList(migrationsDir)
-      // As in the bridge: createMigration reads the migrations' schema from a cache that
-      // diagnoseMigrationHistory fills (the Wasm engine gives it no shadow database of its own).
-      await call(() => wasm.diagnoseMigrationHistory({ migrationsList, optInToShadowDatabase: true, filters: filtersOf(filters) }))
-      return call(() => wasm.createMigration({ ...input, migrationsList, filters: filtersOf(filters) }))
-    },
-    evaluateDataLoss: async (dir, schemaFiles, filters) => {
-      const migrationsList = engineMigrationsList(dir)
-      await call(() => wasm.diagnoseMigrationHistory({ migrationsList, optInToShadowDatabase: true, filters: filtersOf(filters) }))
-      return call(() => wasm.evaluateDataLoss({ migrationsList, schema: { files: schemaFilesOf(schemaFiles) }, filters: filtersOf(filters) }))
-    },
     close: async () => {
       if (closed) return
       closed = true

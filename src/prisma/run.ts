@@ -88,11 +88,6 @@ export function runPrisma(args: readonly string[], opts: PrismaRunOptions = {}):
   })
 }
 
-/** Runs a Prisma command for one module: its config file, and its resolved URL in its own variable. */
-export function runPrismaForModule(target: ModuleTarget, args: readonly string[], opts: PrismaRunOptions = {}) {
-  return runPrisma(args, moduleRunOptions(target, opts))
-}
-
 /** The config file and environment of one module's Prisma processes. */
 export function moduleRunOptions(target: ModuleTarget, opts: PrismaRunOptions = {}): PrismaRunOptions {
   return {
