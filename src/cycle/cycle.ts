@@ -114,7 +114,7 @@ async function cycleOn(target: ModuleTarget): Promise<CycleResult> {
 }
 
 /** The cycle of one module, in a scratch database of its own server (created and dropped here). */
-export const cycleModule = async (t: ModuleTarget): Promise<CycleResult> => (await withScratchTargets([t], ([s]) => eachTarget([s], cycleOn)))[0]
+export const cycleModule = (t: ModuleTarget): Promise<CycleResult> => withScratchTargets([t], ([s]) => cycleOn(s))
 
 /** `cycle`: the up → down → up cycle for each selected module, all at once, in one scratch database per server. */
 export function cycle(opts: CommandOptions = {}): Promise<CycleResult[]> {

@@ -45,15 +45,11 @@ export async function withConnection<T>(url: string, fn: (c: pg.ClientBase) => P
   const pools = scope.getStore()
   if (!pools) return withPgClient(url, fn, CONNECT_TIMEOUT_MS)
   const client = await poolFor(pools, url).connect()
-  let result: T
   try {
-    result = await fn(client)
-  } catch (e) {
+    return await fn(client)
+  } finally {
     await reset(client)
-    throw e
   }
-  await reset(client)
-  return result
 }
 
 /** Puts a client back clean, or destroys it when it cannot be (a broken connection, an open transaction). */
