@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import type { ResolveResult } from '../../resolve/resolve.ts'
 import { report, type Output } from '../output.ts'
-import { JSON_OPTION, PREFIX_OPTION } from '../options.ts'
+import { JSON_OPTION, ONE_MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 
 function text(r: ResolveResult): string {
   const what = r.action === 'rolled-back' ? 'rolled back: the next deploy runs it again' : 'applied: the next deploy goes on after it'
@@ -12,7 +12,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
   program
     .command('resolve')
     .description('settle a failed migration of one module (prisma migrate resolve), once the database has been put right by hand')
-    .option('--module <module>', 'the module: admin, storage-element or query (required)')
+    .option(...ONE_MODULE_OPTION)
     .option(...PREFIX_OPTION)
     .option('--rolled-back <migration>', 'its changes were undone: deploy runs it again')
     .option('--applied <migration>', 'it was completed by hand: deploy goes on after it')

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import type { RollbackResult } from '../../rollback/rollback.ts'
 import { report, type Output } from '../output.ts'
-import { JSON_OPTION, PREFIX_OPTION } from '../options.ts'
+import { JSON_OPTION, ONE_MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 
 function text(r: RollbackResult): string {
   if (r.status === 'would-roll-back') return `📝 ${r.module}: would run, in one transaction  (${r.database})\n${r.sql}`
@@ -13,7 +13,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
   program
     .command('rollback')
     .description("revert one module's baseline: run its down.sql and remove the baseline's history row, in one transaction")
-    .option('--module <module>', 'the module: admin, storage-element or query (required)')
+    .option(...ONE_MODULE_OPTION)
     .option(...PREFIX_OPTION)
     .option('--yes', 'confirm: every table of the module is dropped, with its data')
     .option('--dry-run', 'print the SQL that would run, change nothing')

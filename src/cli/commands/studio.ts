@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { ArtstoreError } from '../../errors.ts'
 import type { Output } from '../output.ts'
-import { PREFIX_OPTION } from '../options.ts'
+import { ONE_MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 
 class StudioModuleRequiredError extends ArtstoreError {
   constructor() {
@@ -13,7 +13,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
   program
     .command('studio')
     .description("open Prisma Studio for one module's database, on 127.0.0.1 (stop it with Ctrl-C)")
-    .option('--module <module>', 'the module: admin, storage-element or query (required)')
+    .option(...ONE_MODULE_OPTION)
     .option(...PREFIX_OPTION)
     .option('--port <port>', 'port on 127.0.0.1', '5555')
     .action(async (opts: { module?: string; prefix?: string; port: string }) => {
