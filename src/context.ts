@@ -1,5 +1,6 @@
 import { checkConnection, withModuleTargets, type ModuleTarget } from './db/targets.ts'
-import { getModule, selectModules, type ModuleInfo } from './modules.ts'
+import path from 'node:path'
+import { getModule, modules, modulesAt, selectModules, type ModuleInfo } from './modules.ts'
 import { PrefixWithoutStorageElementError, storageElementInstance } from './prefix/prefix.ts'
 
 /** What every database command takes. */
@@ -10,6 +11,11 @@ export interface CommandOptions {
   env?: Record<string, string | undefined>
   /** The storage element's table prefix; default STORAGE_ELEMENT_PREFIX, else the schema file's. */
   prefix?: string
+  /**
+   * Where the module folders are; default ARTSTORE_PRISMA_DIR, else the project's `prisma/`. Tests
+   * point it at scratch copies, so that the committed schemas stay as they are.
+   */
+  prismaDir?: string
 }
 
 /** The selected modules, with the storage element rendered for the requested prefix. */
@@ -18,7 +24,9 @@ export function modulesFor(opts: CommandOptions): ModuleInfo[] {
   if (opts.prefix !== undefined && opts.module !== undefined && getModule(opts.module).name !== 'storage-element') {
     throw new PrefixWithoutStorageElementError(opts.module)
   }
-  return selectModules(opts.module, prefix ? () => storageElementInstance(prefix) : undefined)
+  const dir = opts.prismaDir ?? (opts.env ?? process.env).ARTSTORE_PRISMA_DIR
+  const registry = dir ? modulesAt(path.resolve(dir)) : modules
+  return selectModules(opts.module, prefix ? (m) => storageElementInstance(prefix, m) : undefined, registry)
 }
 
 /**

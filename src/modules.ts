@@ -37,12 +37,17 @@ export interface ModuleInfo {
   pgSchema: string
   /** Storage element only: the instance's table prefix, when it is not the schema file's own. */
   prefix?: string
+  /** Storage-element instances: the module folder they are rendered from (where migrations are written). */
+  template?: ModuleInfo
   /** Variables every Prisma process of this module gets (e.g. STORAGE_ELEMENT_PREFIX). */
   prismaEnv?: Record<string, string>
 }
 
-function describe(name: ModuleName, urlVariable: ModuleInfo['urlVariable'], pgSchema: string): ModuleInfo {
-  const dir = path.join(projectRoot, 'prisma', name)
+/** The project's own module folders: `prisma/`. */
+export const defaultPrismaDir = path.join(projectRoot, 'prisma')
+
+function describe(root: string, name: ModuleName, urlVariable: ModuleInfo['urlVariable'], pgSchema: string): ModuleInfo {
+  const dir = path.join(root, name)
   return {
     name,
     schemaFile: path.join(dir, 'schema.prisma'),
@@ -53,11 +58,19 @@ function describe(name: ModuleName, urlVariable: ModuleInfo['urlVariable'], pgSc
   }
 }
 
-export const modules: Readonly<Record<ModuleName, ModuleInfo>> = {
-  admin: describe('admin', 'ADMIN_DATABASE_URL', 'admin'),
-  'storage-element': describe('storage-element', 'STORAGE_ELEMENT_DATABASE_URL', 'storage_element'),
-  query: describe('query', 'QUERY_DATABASE_URL', 'query'),
+/**
+ * The registry of the modules whose folders are in `root` (default `prisma/`). Another root serves
+ * scratch copies of the schemas (ARTSTORE_PRISMA_DIR): the same modules, other files.
+ */
+export function modulesAt(root: string): Readonly<Record<ModuleName, ModuleInfo>> {
+  return {
+    admin: describe(root, 'admin', 'ADMIN_DATABASE_URL', 'admin'),
+    'storage-element': describe(root, 'storage-element', 'STORAGE_ELEMENT_DATABASE_URL', 'storage_element'),
+    query: describe(root, 'query', 'QUERY_DATABASE_URL', 'query'),
+  }
 }
+
+export const modules = modulesAt(defaultPrismaDir)
 
 /** The module named `name`; throws UnknownModuleError naming the valid ones. */
 export function getModule(name: string): ModuleInfo {
@@ -69,7 +82,7 @@ export function getModule(name: string): ModuleInfo {
  * The modules a command acts on: the one given, or all of them in registry order. `instance`
  * replaces the storage element by another of its instances (see src/prefix/prefix.ts).
  */
-export function selectModules(name?: string, instance?: (m: ModuleInfo) => ModuleInfo): ModuleInfo[] {
-  const selected = name === undefined ? moduleNames.map((n) => modules[n]) : [getModule(name)]
+export function selectModules(name?: string, instance?: (m: ModuleInfo) => ModuleInfo, registry = modules): ModuleInfo[] {
+  const selected = name === undefined ? moduleNames.map((n) => registry[n]) : [registry[getModule(name).name]]
   return instance ? selected.map((m) => (m.name === 'storage-element' ? instance(m) : m)) : selected
 }

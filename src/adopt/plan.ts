@@ -10,7 +10,7 @@ export interface PrismaPlan {
 }
 
 /** Splits an ALTER TABLE statement into its clauses (Prisma writes one per line, comma-separated). */
-function alterClauses(stmt: string): { table: string; clauses: string[] } | undefined {
+export function alterClauses(stmt: string): { table: string; clauses: string[] } | undefined {
   const m = /^ALTER TABLE ("(?:[^"]|"")+") ([\s\S]+?);?$/.exec(stmt.trim())
   if (!m) return undefined
   return { table: m[1].slice(1, -1).replace(/""/g, '"'), clauses: m[2].split(/,\n/).map((c) => c.trim()) }

@@ -56,7 +56,7 @@ function typeOf(t: string): { base: string; length?: number } {
 export interface ClauseContext {
   table: string
   live: Catalog
-  /** How many NULLs a column holds (for SET NOT NULL). */
+  /** How many NULLs a column holds (for SET NOT NULL); NaN when no rows are at hand (a migration being written). */
   nullCount(column: string): Promise<number>
 }
 
@@ -65,36 +65,40 @@ export interface ClauseContext {
  * explicit USING cast) and whether it is data-preserving.
  */
 export async function classifyAlterClause(clause: string, ctx: ClauseContext): Promise<{ clause: string; safe: boolean; reason: string }> {
+  // Prisma pads some clauses ("ADD COLUMN     \"x\""): matched on single spaces, run as written.
+  const run = clause
+  clause = clause.replace(/^(ADD|DROP|ALTER) COLUMN\s+/, '$1 COLUMN ')
   const column = ident(/COLUMN\s+("(?:[^"]|"")+")/.exec(clause)?.[1] ?? '') ?? ''
   const current = ctx.live.columns.find((c) => c.table === ctx.table && c.name === column)
-  if (/^ALTER COLUMN .* (SET|DROP) DEFAULT/.test(clause)) return { clause, safe: true, reason: 'default' }
-  if (/^ALTER COLUMN .* DROP NOT NULL$/.test(clause)) return { clause, safe: true, reason: 'drop not null' }
+  if (/^ALTER COLUMN .* (SET|DROP) DEFAULT/.test(clause)) return { clause: run, safe: true, reason: 'default' }
+  if (/^ALTER COLUMN .* DROP NOT NULL$/.test(clause)) return { clause: run, safe: true, reason: 'drop not null' }
   if (/^ALTER COLUMN .* SET NOT NULL$/.test(clause)) {
     const nulls = await ctx.nullCount(column)
-    return nulls ? { clause, safe: false, reason: `NOT NULL on ${column}, which holds ${nulls} NULL(s)` } : { clause, safe: true, reason: 'not null, no NULLs held' }
+    if (Number.isNaN(nulls)) return { clause: run, safe: false, reason: `NOT NULL on existing column ${column}: fails if a row holds NULL there (backfill first)` }
+    return nulls ? { clause: run, safe: false, reason: `NOT NULL on ${column}, which holds ${nulls} NULL(s)` } : { clause: run, safe: true, reason: 'not null, no NULLs held' }
   }
   const setType = /^ALTER COLUMN ("(?:[^"]|"")+") SET DATA TYPE (.+)$/.exec(clause)
   if (setType && current) {
     const from = typeOf(current.type)
     const to = typeOf(setType[2])
     if ((from.base === 'json' && to.base === 'jsonb') || (from.base === 'jsonb' && to.base === 'json')) {
-      return { clause: `${clause} USING ${setType[1]}::${to.base}`, safe: true, reason: `${from.base} → ${to.base}, explicit cast` }
+      return { clause: `${run} USING ${setType[1]}::${to.base}`, safe: true, reason: `${from.base} → ${to.base}, explicit cast` }
     }
-    if (from.base === 'integer' && to.base === 'bigint') return { clause, safe: true, reason: 'widening integer → bigint' }
-    if (from.base === 'smallint' && (to.base === 'integer' || to.base === 'bigint')) return { clause, safe: true, reason: `widening smallint → ${to.base}` }
+    if (from.base === 'integer' && to.base === 'bigint') return { clause: run, safe: true, reason: 'widening integer → bigint' }
+    if (from.base === 'smallint' && (to.base === 'integer' || to.base === 'bigint')) return { clause: run, safe: true, reason: `widening smallint → ${to.base}` }
     if (from.base === 'varchar' && to.base === 'varchar' && (to.length === undefined || (from.length !== undefined && to.length >= from.length))) {
-      return { clause, safe: true, reason: `widening varchar(${from.length}) → varchar(${to.length ?? ''})` }
+      return { clause: run, safe: true, reason: `widening varchar(${from.length}) → varchar(${to.length ?? ''})` }
     }
-    if (from.base === 'varchar' && to.base === 'text') return { clause, safe: true, reason: 'widening varchar → text' }
-    return { clause, safe: false, reason: `type change ${current.type} → ${setType[2]} may not preserve data` }
+    if (from.base === 'varchar' && to.base === 'text') return { clause: run, safe: true, reason: 'widening varchar → text' }
+    return { clause: run, safe: false, reason: `type change ${current.type} → ${setType[2]} may not preserve data` }
   }
   const add = /^ADD COLUMN ("(?:[^"]|"")+") (.+)$/.exec(clause)
   if (add) {
     const notNull = /NOT NULL/.test(add[2]) && !/DEFAULT/.test(add[2])
-    return notNull ? { clause, safe: false, reason: `new NOT NULL column ${column} without a default` } : { clause, safe: true, reason: 'new column that existing rows can take' }
+    return notNull ? { clause: run, safe: false, reason: `new NOT NULL column ${column} without a default` } : { clause: run, safe: true, reason: 'new column that existing rows can take' }
   }
-  if (/^DROP COLUMN/.test(clause)) return { clause, safe: false, reason: `drops column ${column} and its data` }
-  return { clause, safe: false, reason: 'not a change the classifier knows' }
+  if (/^DROP COLUMN/.test(clause)) return { clause: run, safe: false, reason: `drops column ${column} and its data` }
+  return { clause: run, safe: false, reason: 'not a change the classifier knows' }
 }
 
 /** Prisma step kinds that change no data and only names, indexes or constraints. */
@@ -107,6 +111,7 @@ const SAFE_KINDS: Record<string, string> = {
   DropForeignKey: 'drop foreign key',
   CreateEnum: 'new enum type',
   CreateTable: 'new, empty table of the module',
+  CreateExtension: 'new extension',
 }
 
 /** Classifies one Prisma step (not ALTER TABLE, which is classified clause by clause). */

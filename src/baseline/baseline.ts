@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { createTwoFilesPatch } from 'diff'
@@ -6,7 +7,8 @@ import type { ModuleTarget } from '../db/targets.ts'
 import { projectRoot, type ModuleInfo } from '../modules.ts'
 import { SchemaEngineError, schemaFilesOf, withSchemaEngine, type SchemaEngine } from '../engine/engine.ts'
 import { composeDown, composeUp } from './compose.ts'
-import { BaselineGenerationError, SchemaInvalidError } from './errors.ts'
+import { BaselineFrozenError, BaselineGenerationError, SchemaInvalidError } from './errors.ts'
+import { readLocalMigrations } from '../history/history.ts'
 import { readExtras } from './extras.ts'
 
 export const BASELINE_NAME = '0_baseline'
@@ -67,6 +69,29 @@ export function readCommittedBaseline(module: ModuleInfo): Partial<BaselineFiles
   return { up: read(path.join(baselineDir(module), 'migration.sql')), down: read(path.join(baselineDir(module), 'down.sql')) }
 }
 
+/**
+ * The checksum of 0_baseline/migration.sql as recorded when it was written, in sha256sum's format
+ * (`<hex>  migration.sql`, checkable with `sha256sum -c`). Every deployed database holds this
+ * checksum in its history: once later migrations exist, the baseline must never change again.
+ */
+export const BASELINE_RECORD = 'migration.sql.sha256'
+
+export const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
+
+/** The recorded checksum of the module's baseline, if there is a record. */
+export function recordedBaselineChecksum(module: ModuleInfo): string | undefined {
+  const file = path.join(baselineDir(module), BASELINE_RECORD)
+  return fs.existsSync(file) ? /^[0-9a-f]{64}/.exec(fs.readFileSync(file, 'utf8'))?.[0] : undefined
+}
+
+const writeRecord = (module: ModuleInfo, up: string) => fs.writeFileSync(path.join(baselineDir(module), BASELINE_RECORD), `${sha256(up)}  migration.sql\n`)
+
+/** The module's migrations after the baseline (from then on the baseline is frozen). */
+export const laterMigrations = (module: ModuleInfo): string[] =>
+  readLocalMigrations(module.migrationsDir)
+    .map((m) => m.name)
+    .filter((n) => n !== BASELINE_NAME)
+
 export interface BaselineOptions extends CommandOptions {
   /** Compare only: report differences, write nothing (CI). */
   check?: boolean
@@ -77,8 +102,9 @@ export interface BaselineOptions extends CommandOptions {
 export interface ModuleBaselineResult {
   module: ModuleInfo['name']
   /** `same`: the committed files are what regeneration produces; `written`: they were (re)written;
-   * `differs`: they are not, and nothing was written (check or dry run). */
-  status: 'same' | 'written' | 'differs'
+   * `differs`: they are not, and nothing was written (check or dry run); `frozen`: later migrations
+   * exist, and the baseline still has its recorded checksum (schema changes are in those migrations). */
+  status: 'same' | 'written' | 'differs' | 'frozen'
   files: string[]
   /** Unified diff from the committed files to the regenerated ones. */
   diff?: string
@@ -90,6 +116,8 @@ function patch(file: string, before: string | undefined, after: string): string 
 
 /** Regenerates one module's baseline and compares it with the committed files; writes unless check/dryRun. */
 export async function baselineModule(t: ModuleTarget, opts: Pick<BaselineOptions, 'check' | 'dryRun'> = {}): Promise<ModuleBaselineResult> {
+  const later = laterMigrations(t.module)
+  if (later.length) return frozenBaseline(t.module, later, opts)
   const fresh = await generateBaseline(t.module, t)
   const committed = readCommittedBaseline(t.module)
   const files = [
@@ -103,7 +131,24 @@ export async function baselineModule(t: ModuleTarget, opts: Pick<BaselineOptions
   if (opts.check || opts.dryRun) return { module: t.module.name, status: 'differs', files: paths, diff: diffText }
   fs.mkdirSync(baselineDir(t.module), { recursive: true })
   for (const f of changed) fs.writeFileSync(f.path, f.fresh)
+  writeRecord(t.module, fresh.up)
   return { module: t.module.name, status: 'written', files: paths, diff: diffText }
+}
+
+/**
+ * A baseline with later migrations after it: never regenerated (it would fold their changes in, and
+ * every deployed database would see it as modified). Checked against its recorded checksum instead.
+ */
+function frozenBaseline(module: ModuleInfo, later: string[], opts: Pick<BaselineOptions, 'check' | 'dryRun'>): ModuleBaselineResult {
+  if (!opts.check && !opts.dryRun) throw new BaselineFrozenError(module.name, later)
+  // An instance's baseline is rendered from the template's, whose record is the one kept.
+  const source = module.template ?? module
+  const up = readCommittedBaseline(source).up
+  const recorded = recordedBaselineChecksum(source)
+  const files = [path.join(baselineDir(source), 'migration.sql')].map(relative)
+  if (up !== undefined && recorded !== undefined && sha256(up) === recorded) return { module: module.name, status: 'frozen', files }
+  const why = up === undefined ? 'migration.sql is missing' : recorded === undefined ? `${BASELINE_RECORD} is missing` : `migration.sql no longer has its recorded checksum ${recorded.slice(0, 16)}`
+  return { module: module.name, status: 'differs', files, diff: `${files[0]}: ${why}: restore it from git (every deployed database holds the recorded checksum)\n` }
 }
 
 /** `baseline`: regenerate (or, with check/dryRun, compare) each selected module's baseline. */

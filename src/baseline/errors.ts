@@ -12,3 +12,11 @@ export class BaselineGenerationError extends ArtstoreError {
     super(`could not generate the ${module} baseline: ${detail}`)
   }
 }
+
+export class BaselineFrozenError extends ArtstoreError {
+  constructor(module: string, later: readonly string[]) {
+    super(
+      `the ${module} module has migrations after 0_baseline (${later.join(', ')}), so its baseline stays as deployed: put schema changes in the next migration with npx artstore-db migrate new --module ${module} --name <change>`,
+    )
+  }
+}

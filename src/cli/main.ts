@@ -9,6 +9,7 @@ import * as baselineCommand from './commands/baseline.ts'
 import * as cycleCommand from './commands/cycle.ts'
 import * as deployCommand from './commands/deploy.ts'
 import * as infoCommand from './commands/info.ts'
+import * as migrateCommand from './commands/migrate.ts'
 import * as resolveCommand from './commands/resolve.ts'
 import * as rollbackCommand from './commands/rollback.ts'
 import * as statusCommand from './commands/status.ts'
@@ -42,8 +43,12 @@ export async function main(argv: readonly string[], o: Output = processOutput): 
     .exitOverride()
     .configureOutput({ writeOut: (s) => o.out(s), writeErr: () => undefined })
     .showSuggestionAfterError(true)
-  for (const c of [infoCommand, deployCommand, statusCommand, baselineCommand, verifyCommand, rollbackCommand, resolveCommand, cycleCommand, studioCommand, adoptCommand, archiveCommand, cacheCommand]) c.register(program, o, setExit)
-  for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => o.out(s), writeErr: () => undefined })
+  for (const c of [infoCommand, deployCommand, statusCommand, baselineCommand, migrateCommand, verifyCommand, rollbackCommand, resolveCommand, cycleCommand, studioCommand, adoptCommand, archiveCommand, cacheCommand]) c.register(program, o, setExit)
+  const quiet = (c: Command): void => {
+    c.exitOverride().configureOutput({ writeOut: (s) => o.out(s), writeErr: () => undefined })
+    c.commands.forEach(quiet)
+  }
+  program.commands.forEach(quiet)
 
   if (argv.length === 0) {
     o.err(program.helpInformation())

@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto'
 import { readCatalog } from '../catalog/read.ts'
 import { eachTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
-import { createDatabase, dropDatabase } from '../db/scratch.ts'
+import { createDatabase, dropDatabase, uniqueDatabaseName } from '../db/scratch.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { readAppliedMigrations } from '../history/history.ts'
 import { deployModule } from '../deploy/deploy.ts'
@@ -37,7 +36,7 @@ const serverOf = (url: string) => {
 async function withScratchTargets<T>(targets: readonly ModuleTarget[], fn: (scratch: ModuleTarget[]) => Promise<T>): Promise<T> {
   const databases = new Map<string, { serverUrl: string; name: string }>()
   for (const t of targets) {
-    if (!databases.has(serverOf(t.url))) databases.set(serverOf(t.url), { serverUrl: t.url, name: `artstore_cycle_${randomBytes(4).toString('hex')}` })
+    if (!databases.has(serverOf(t.url))) databases.set(serverOf(t.url), { serverUrl: t.url, name: uniqueDatabaseName('cycle') })
   }
   const move = (raw: string, t: ModuleTarget) => {
     const u = new URL(raw)

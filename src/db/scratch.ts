@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import { quoteIdent } from './pg-config.ts'
 
@@ -41,5 +42,22 @@ export async function withScratchDatabase<T>(serverUrl: string, database: string
     return await fn(url)
   } finally {
     await dropDatabase(serverUrl, database)
+  }
+}
+
+/** A database name no other run uses: `artstore_<label>_<8 hex>`. */
+export const uniqueDatabaseName = (label: string) => `artstore_${label}_${randomBytes(4).toString('hex')}`
+
+/**
+ * Runs `fn` on a new database of a name no other run uses, on the server of `serverUrl`; the database
+ * is dropped afterwards, whatever happens. Needs the CREATEDB privilege.
+ */
+export async function withTemporaryDatabase<T>(serverUrl: string, label: string, fn: (url: string) => Promise<T>): Promise<T> {
+  const name = uniqueDatabaseName(label)
+  const url = await createDatabase(serverUrl, name)
+  try {
+    return await fn(url)
+  } finally {
+    await dropDatabase(serverUrl, name)
   }
 }

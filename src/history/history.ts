@@ -85,3 +85,28 @@ export function compareHistory(local: readonly LocalMigration[], applied: readon
           : 'up-to-date'
   return result
 }
+
+/** A migration folder with its scripts: what is applied (`up`) and, after the baseline too, what reverts it. */
+export interface MigrationFolder {
+  name: string
+  /** Absolute path of the folder. */
+  dir: string
+  /** migration.sql. */
+  up: string
+  /** down.sql, when the folder has one. */
+  down?: string
+}
+
+/** Every migration folder of a module with its scripts, in the order Prisma applies them. */
+export function readMigrationFolders(dir: string): MigrationFolder[] {
+  return readLocalMigrations(dir).map(({ name }) => {
+    const folder = path.join(dir, name)
+    const downFile = path.join(folder, 'down.sql')
+    return {
+      name,
+      dir: folder,
+      up: fs.readFileSync(path.join(folder, 'migration.sql'), 'utf8'),
+      ...(fs.existsSync(downFile) ? { down: fs.readFileSync(downFile, 'utf8') } : {}),
+    }
+  })
+}

@@ -25,9 +25,9 @@ export class PrefixWithoutStorageElementError extends ArtstoreError {
 export const renderPrefix = (text: string, prefix: string): string => text.replaceAll(DEFAULT_PREFIX, prefix)
 
 /** Checks the pattern and that no rendered table, index or function name exceeds PostgreSQL's limit. */
-export function validatePrefix(prefix: string): string {
+export function validatePrefix(prefix: string, base: ModuleInfo = modules['storage-element']): string {
   if (!PREFIX_PATTERN.test(prefix)) throw new InvalidPrefixError(prefix, 'does not match ^[a-z][a-z0-9_]{0,40}$')
-  const baseline = path.join(modules['storage-element'].migrationsDir, '0_baseline', 'migration.sql')
+  const baseline = path.join(base.migrationsDir, '0_baseline', 'migration.sql')
   const names = new Set((fs.existsSync(baseline) ? fs.readFileSync(baseline, 'utf8') : '').match(/\bstorage_elem_01\w*/g) ?? [])
   const longest = [...names].map((n) => renderPrefix(n, prefix)).sort((a, b) => b.length - a.length)[0]
   if (longest && longest.length > MAX_IDENTIFIER) {
@@ -55,13 +55,14 @@ function copyRendered(from: string, to: string, prefix: string): void {
  * The storage-element module for another instance prefix. Its schema, extras and migrations are
  * rendered from prisma/storage-element/ into .artstore/instances/<prefix>/ (git-ignored, rewritten
  * only when they change). On a shared database the instance gets a PostgreSQL schema named after the
- * prefix, so its history table sits with its tables and apart from every other instance's.
+ * prefix, so its history table sits with its tables and apart from every other instance's. A scratch
+ * copy of the module folders (`base` from another root) renders into `.instances/` beside it.
  */
-export function storageElementInstance(prefix: string): ModuleInfo {
-  const base = modules['storage-element']
+export function storageElementInstance(prefix: string, base: ModuleInfo = modules['storage-element']): ModuleInfo {
   if (prefix === DEFAULT_PREFIX) return base
-  validatePrefix(prefix)
-  const dir = path.join(projectRoot, '.artstore', 'instances', prefix)
+  validatePrefix(prefix, base)
+  const root = path.dirname(path.dirname(base.schemaFile))
+  const dir = base === modules['storage-element'] ? path.join(projectRoot, '.artstore', 'instances', prefix) : path.join(root, '.instances', prefix)
   fs.mkdirSync(dir, { recursive: true })
   const source = path.dirname(base.schemaFile)
   fs.writeFileSync(path.join(dir, 'schema.prisma'), renderPrefix(fs.readFileSync(base.schemaFile, 'utf8'), prefix))
@@ -75,6 +76,7 @@ export function storageElementInstance(prefix: string): ModuleInfo {
     migrationsDir: path.join(dir, 'migrations'),
     pgSchema: prefix,
     prefix,
+    template: base,
     prismaEnv: { STORAGE_ELEMENT_PREFIX: prefix },
   }
 }

@@ -3,13 +3,19 @@ import type { ModuleBaselineResult } from '../../baseline/baseline.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 
-const icon = { same: '✅', written: '📝', differs: '❌' } as const
+const icon = { same: '✅', written: '📝', differs: '❌', frozen: '✅' } as const
 
 function text(rows: ModuleBaselineResult[], showDiff: boolean): string {
   return rows
     .map((r) => {
       const line = `${icon[r.status]} ${r.module}: ${
-        r.status === 'same' ? 'baseline is what the schema and extras produce' : r.status === 'written' ? `wrote ${r.files.join(', ')}` : 'committed baseline differs from regeneration'
+        r.status === 'same'
+          ? 'baseline is what the schema and extras produce'
+          : r.status === 'frozen'
+            ? 'baseline unchanged since it was recorded (later migrations carry the schema changes: npx artstore-db migrate check)'
+            : r.status === 'written'
+              ? `wrote ${r.files.join(', ')}`
+              : 'committed baseline differs from regeneration'
       }`
       return showDiff && r.diff ? `${line}\n${r.diff}` : line
     })

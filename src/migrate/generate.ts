@@ -1,0 +1,166 @@
+import path from 'node:path'
+import pg from 'pg'
+import { generateBaseline } from '../baseline/baseline.ts'
+import { readExtras, type Extra } from '../baseline/extras.ts'
+import { compareCatalogs, type CheckItem } from '../catalog/compare.ts'
+import type { Catalog } from '../catalog/read.ts'
+import { quoteIdent } from '../db/pg-config.ts'
+import { ArtstoreError } from '../errors.ts'
+import { withTemporaryDatabase } from '../db/scratch.ts'
+import type { ModuleTarget } from '../db/targets.ts'
+import { schemaFilesOf, withSchemaEngine } from '../engine/engine.ts'
+import { readMigrationFolders } from '../history/history.ts'
+import { reconcileSteps } from '../adopt/reconcile.ts'
+import type { PlanStep } from '../adopt/steps.ts'
+import { catalogExtras, runAndRead, runIn } from './scratch.ts'
+
+/** The schema the history is replayed in: Prisma's diffs against it come back unqualified. */
+const HISTORY = 'public'
+/** Where the schema file and extras are built from nothing, for the state the migration must reach. */
+const TARGET = 'artstore_target'
+
+/** One half of a migration: Prisma's part, then the extras' steps. */
+export interface MigrationScript {
+  /** Prisma's diff script, unqualified, `-- Kind` headers and all; empty when Prisma sees no change. */
+  prisma: string
+  /** What Prisma cannot express (functions, triggers, check and unique constraints), from the catalogs. */
+  extras: PlanStep[]
+}
+
+export interface GeneratedMigration {
+  /** True when the history already builds the schema file and extras: there is nothing to migrate. */
+  empty: boolean
+  up: MigrationScript
+  down: MigrationScript
+  /** The catalog the history builds: what the migration starts from (and down.sql returns to). */
+  before: Catalog
+  /** The catalog the schema file and extras build from nothing: what the migration must reach. */
+  after: Catalog
+}
+
+/** The differences of two catalogs, one short line each (empty when they are the same). */
+export const catalogDifferences = (expected: Catalog, actual: Catalog): string[] =>
+  compareCatalogs(expected, actual)
+    .filter((i: CheckItem) => !i.ok)
+    .map((i) => `${i.category} ${i.name}: ${i.actual ?? 'differs'}${i.expected && i.expected !== 'absent' ? ` (expected ${i.expected})` : ''}`)
+
+/** Prisma's "no change" output is empty or only comments. */
+const isEmptyScript = (sql: string) => !sql.split('\n').some((l) => l.trim() && !l.trim().startsWith('--'))
+
+/** The script text of a half: Prisma's part, then each extras step under a `-- Extra` header. */
+export function scriptText(s: MigrationScript): string {
+  const parts = [isEmptyScript(s.prisma) ? '' : s.prisma.replace(/\n*$/, '\n')]
+  for (const step of s.extras) parts.push(`-- Extra\n-- ${step.reason}${step.table ? ` (${step.table})` : ''}\n${step.sql.replace(/\n*$/, '\n')}`)
+  return parts.filter(Boolean).join('\n')
+}
+
+/**
+ * The steps that bring the extras of `actual` to those of `expected`, from the catalogs: the adopt
+ * reconciliation (defaults, constraints, indexes, functions, triggers), then the functions `expected`
+ * no longer has, dropped last (after the triggers that call them).
+ */
+function extrasSteps(expected: Catalog, actual: Catalog, extras: readonly Extra[]): PlanStep[] {
+  const tables = [...new Set([...expected.tables, ...actual.tables])]
+  const steps = reconcileSteps(expected, actual, extras, tables)
+  for (const f of actual.functions.filter((a) => !expected.functions.some((e) => e.name === a.name && e.args === a.args))) {
+    steps.push({ kind: 'Extra', sql: `DROP FUNCTION ${quoteIdent(f.name)}(${f.args});`, safety: 'safe', reason: `function ${f.name} is no longer in the extras` })
+  }
+  return steps
+}
+
+export class MigrationNotExactError extends ArtstoreError {
+  override readonly exitCode = 1 as const
+  constructor(
+    readonly half: 'migration.sql' | 'down.sql',
+    readonly differences: string[],
+  ) {
+    super(
+      `the generated ${half} would not reach the expected catalog (${differences.slice(0, 3).join('; ')}): nothing was written; make the change in smaller steps with npx artstore-db migrate new, or write that part by hand and run npx artstore-db migrate check`,
+    )
+  }
+}
+
+/**
+ * The next migration of a module: what takes the catalog its committed history builds to the one its
+ * schema file and extras build, and back. Worked out in a temporary database on the target's server
+ * (created and dropped here; the module's own database is not touched):
+ *
+ * 1. the history's migration.sql files replayed → catalog *before*; the schema file and extras built
+ *    from nothing → catalog *after*;
+ * 2. up: Prisma's diff from the replayed database to the schema file, then the extras' steps from the
+ *    catalogs; applied, the catalog must equal *after*;
+ * 3. down: Prisma's reverse diff, then the extras' steps back to *before* (old function bodies and
+ *    triggers from the catalog); applied, the catalog must equal *before*; up once more must reach
+ *    *after* again.
+ *
+ * Throws MigrationNotExactError when either half falls short, rather than write a migration that is not.
+ */
+/**
+ * The catalog a module's schema file and extras build from nothing (what `baseline` would write),
+ * read in a scratch schema of `c`'s database that is dropped again.
+ */
+export async function targetCatalog(c: pg.ClientBase, t: ModuleTarget, url: string): Promise<Catalog> {
+  const target = await generateBaseline(t.module, { ...t, url })
+  const after = await runAndRead(c, TARGET, target.up)
+  await c.query(`drop schema ${quoteIdent(TARGET)} cascade`)
+  return after
+}
+
+/** Prisma's diffs between the history replayed in `url`'s public schema and the module's schema file, unqualified. */
+export async function prismaDiffs(t: ModuleTarget, url: string): Promise<{ up: string; down: string }> {
+  const files = schemaFilesOf([t.module.schemaFile])
+  const configDir = path.dirname(t.module.configFile)
+  const historyUrl = new URL(url)
+  historyUrl.searchParams.set('schema', HISTORY)
+  return withSchemaEngine({ url: historyUrl.toString() }, async (e) => {
+    const live = { tag: 'schemaDatasource' as const, files, configDir }
+    const model = { tag: 'schemaDatamodel' as const, files }
+    const [up, down] = [(await e.diff({ from: live, to: model })).output, (await e.diff({ from: model, to: live })).output]
+    const clean = (s: string) => (isEmptyScript(s) ? '' : s.replaceAll(`"${HISTORY}".`, ''))
+    return { up: clean(up), down: clean(down) }
+  })
+}
+
+/** Runs `fn` with a client on a temporary database of the target's server (dropped afterwards) and its URL. */
+export async function withScratchClient<T>(t: ModuleTarget, label: string, fn: (c: pg.Client, url: string) => Promise<T>): Promise<T> {
+  return withTemporaryDatabase(t.url, label, async (url) => {
+    const c = new pg.Client({ connectionString: url })
+    await c.connect()
+    try {
+      return await fn(c, url)
+    } finally {
+      await c.end()
+    }
+  })
+}
+
+/** The schema the history is replayed in by generateMigration and migrate check. */
+export const HISTORY_SCHEMA = HISTORY
+
+export async function generateMigration(t: ModuleTarget): Promise<GeneratedMigration> {
+  const history = readMigrationFolders(t.module.migrationsDir)
+  return withScratchClient(t, 'new', async (c, url) => {
+    let before = await runAndRead(c, HISTORY, '')
+    for (const m of history) before = await runAndRead(c, HISTORY, m.up)
+    const after = await targetCatalog(c, t, url)
+    const { up: prismaUp, down: prismaDown } = await prismaDiffs(t, url)
+
+    const afterPrisma = await runAndRead(c, HISTORY, prismaUp)
+    const up: MigrationScript = { prisma: prismaUp, extras: extrasSteps(after, afterPrisma, readExtras(t.module)) }
+    if (!prismaUp && !up.extras.length) return { empty: true, up, down: { prisma: '', extras: [] }, before, after }
+    const reached = await runAndRead(c, HISTORY, up.extras.map((s) => s.sql).join('\n'))
+    const upShort = catalogDifferences(after, reached)
+    if (upShort.length) throw new MigrationNotExactError('migration.sql', upShort)
+
+    const afterPrismaDown = await runAndRead(c, HISTORY, prismaDown)
+    const down: MigrationScript = { prisma: prismaDown, extras: extrasSteps(before, afterPrismaDown, catalogExtras(before)) }
+    const returned = await runAndRead(c, HISTORY, down.extras.map((s) => s.sql).join('\n'))
+    const downShort = catalogDifferences(before, returned)
+    if (downShort.length) throw new MigrationNotExactError('down.sql', downShort)
+
+    const again = await runAndRead(c, HISTORY, scriptText(up))
+    const againShort = catalogDifferences(after, again)
+    if (againShort.length) throw new MigrationNotExactError('migration.sql', againShort)
+    return { empty: false, up, down, before, after }
+  })
+}

@@ -1,0 +1,32 @@
+import type pg from 'pg'
+import { readCatalog, type Catalog } from '../catalog/read.ts'
+import { quoteIdent } from '../db/pg-config.ts'
+import type { Extra } from '../baseline/extras.ts'
+
+/**
+ * Runs one script in `schema` as deploy runs a migration.sql: the whole file as one query (PostgreSQL
+ * runs it as one implicit transaction), with the schema as search_path so that names stay unqualified.
+ */
+export async function runIn(c: pg.ClientBase, schema: string, sql: string): Promise<void> {
+  await c.query(`create schema if not exists ${quoteIdent(schema)}`)
+  await c.query(`select set_config('search_path', $1, false)`, [quoteIdent(schema)])
+  await c.query(sql)
+}
+
+/** Runs `sql` in `schema` and returns the catalog it leaves. */
+export async function runAndRead(c: pg.ClientBase, schema: string, sql: string): Promise<Catalog> {
+  if (sql.trim()) await runIn(c, schema, sql)
+  return readCatalog(c, schema)
+}
+
+/**
+ * The functions and triggers of a catalog as statements that recreate them (the extras of a state that
+ * only a database holds, e.g. the history's): what a down script restores a changed or removed extra from.
+ */
+export function catalogExtras(cat: Catalog): Extra[] {
+  const functions = cat.functions.map(
+    (f) => `CREATE OR REPLACE FUNCTION ${quoteIdent(f.name)}(${f.args}) RETURNS ${f.result}\nLANGUAGE ${f.language} AS $$${f.body}$$;`,
+  )
+  const triggers = cat.triggers.map((t) => `${t.definition};`)
+  return [{ file: 'the previous migration', sql: [...functions, ...triggers].join('\n\n') }]
+}
