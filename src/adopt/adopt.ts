@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type pg from 'pg'
 import { recordRetiredVersion } from '../archive/retire.ts'
-import { BASELINE_NAME, readCommittedBaseline } from '../baseline/baseline.ts'
+import { BASELINE_NAME, laterMigrations, readCommittedBaseline } from '../baseline/baseline.ts'
 import { readExtras } from '../baseline/extras.ts'
 import { compareCatalogs, withoutTables, type CheckItem } from '../catalog/compare.ts'
 import { readCatalog } from '../catalog/read.ts'
@@ -11,6 +11,7 @@ import { quoteIdent } from '../db/pg-config.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { ArtstoreError } from '../errors.ts'
 import { driftDiff, withModuleEngine } from '../engine/module.ts'
+import { readAppliedMigrations } from '../history/history.ts'
 import { expectedCatalog } from '../verify/expected.ts'
 import { assertOwnDatabase, baselineChecksum } from '../verify/isolation.ts'
 import { backupTables, criticalTables } from './backup.ts'
@@ -63,6 +64,8 @@ export interface AdoptReport extends ReturnType<typeof describeTarget> {
   archive?: string
   /** Every statement, in order, as run (or as it would run). */
   sql: string
+  /** Migrations after the baseline that the database has not applied yet: `deploy` applies them. */
+  pending: string[]
 }
 
 /** Holds Prisma's migration lock for the whole adoption: serializes adopts, deploys and rollbacks. */
@@ -131,9 +134,11 @@ export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes
   return withClient(t, async (c) => {
     await assertOwnDatabase(c, t)
     return withSessionLock(c, opts.lockWaitSeconds ?? 60, async () => {
-      const expected = await expectedCatalog(c, baselineSql)
+      const expected = await expectedCatalog(c, [baselineSql])
       const live = await readCatalog(c, t.pgSchema)
       const cls = await classifyDatabase(c, t.module, t.pgSchema, live, expected.tables, checksum)
+      const applied = new Set((await readAppliedMigrations(c)).filter((m) => m.finished && !m.rolledBack).map((m) => m.name))
+      const pendingAfterBaseline = laterMigrations(t.module).filter((m) => !applied.has(m))
       const report = (status: AdoptStatus, extra: Partial<AdoptReport> = {}): AdoptReport => ({
         ...describeTarget(t),
         status,
@@ -143,13 +148,17 @@ export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes
         proof: [],
         failedChecks: [],
         sql: '',
+        pending: status === 'adopted' || status === 'would-adopt' || status === 'already-adopted' ? pendingAfterBaseline : [],
         ...extra,
       })
       if (cls.kind === 'tampered') throw new BaselineTamperedError(t, cls.recordedChecksum!)
       if (cls.kind === 'managed') return report('already-adopted')
       if (cls.kind === 'empty') return report('empty')
 
-      const drift = await withModuleEngine(t, (e) => driftDiff(e, t))
+      // With later migrations, the schema file is ahead of the baseline: adopt aims at the baseline
+      // itself (replayed by the engine), and deploy applies the rest.
+      const later = laterMigrations(t.module)
+      const drift = await withModuleEngine(t, (e) => driftDiff(e, t, later.length ? { upTo: [BASELINE_NAME] } : {}))
       const prisma = await planPrismaSteps(drift.output, live, t.pgSchema, expected.tables, c)
       if (prisma.steps.some((s) => s.safety === 'dangerous')) {
         return report('refused', { steps: prisma.steps, foreign: prisma.foreign, sql: prisma.steps.map((s) => s.sql).join('\n') })

@@ -2,13 +2,17 @@ import { readCatalog } from '../catalog/read.ts'
 import { eachTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { createDatabase, dropDatabase, uniqueDatabaseName } from '../db/scratch.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
-import { readAppliedMigrations } from '../history/history.ts'
+import { readAppliedMigrations, readMigrationFolders } from '../history/history.ts'
+import { compareCatalogs } from '../catalog/compare.ts'
+import { BASELINE_NAME } from '../baseline/baseline.ts'
+import { expectedCatalog } from '../verify/expected.ts'
 import { deployModule } from '../deploy/deploy.ts'
 import { rollbackModule } from '../rollback/rollback.ts'
 import { verifyModule } from '../verify/verify.ts'
 
 export interface CycleStep {
-  name: 'deploy' | 'verify' | 'rollback' | 'nothing left' | 're-deploy' | 're-verify'
+  /** deploy, verify, `step back <migration>` (each later migration, newest first), rollback, nothing left, re-deploy, re-verify. */
+  name: string
   ok: boolean
   ms: number
   detail?: string
@@ -98,18 +102,41 @@ const verifyStep = (t: ModuleTarget) => async () => {
 }
 
 /**
- * deploy → verify → rollback → nothing left → deploy → verify of one module on `target`, a scratch
- * database (see withScratchTargets), each step timed. Stops at the first failing step.
+ * One later migration rolled back on its own (`rollback --steps 1`): the catalog must then be what the
+ * history before it builds.
+ */
+const stepBack = (t: ModuleTarget, before: readonly string[]) => async () => {
+  await rollbackModule(t, { yes: true, steps: 1 })
+  return withClient(t, async (c) => {
+    const expected = await expectedCatalog(c, before)
+    const differs = compareCatalogs(expected, await readCatalog(c, t.pgSchema), ['_prisma_migrations']).filter((i) => !i.ok)
+    return differs.length ? `the catalog is not the one before it: ${differs.slice(0, 3).map((i) => `${i.category} ${i.name}: ${i.actual}`).join('; ')}` : undefined
+  })
+}
+
+/**
+ * deploy → verify → each later migration rolled back on its own, newest first, each leaving the
+ * catalog of the history before it → the rest rolled back → nothing left → deploy → verify, of one
+ * module on `target`, a scratch database (see withScratchTargets), each step timed. Stops at the
+ * first failing step.
  */
 async function cycleOn(target: ModuleTarget): Promise<CycleResult> {
   const steps: CycleStep[] = []
-  ;(await step(steps, 'deploy', deployStep(target))) &&
-    (await step(steps, 'verify', verifyStep(target))) &&
+  const history = readMigrationFolders(target.module.migrationsDir)
+  const later = history.filter((m) => m.name !== BASELINE_NAME)
+  const expectedSteps = 6 + later.length
+  let ok = (await step(steps, 'deploy', deployStep(target))) && (await step(steps, 'verify', verifyStep(target)))
+  for (const m of [...later].reverse()) {
+    if (!ok) break
+    const before = history.slice(0, history.indexOf(m)).map((x) => x.up)
+    ok = await step(steps, `step back ${m.name}`, stepBack(target, before))
+  }
+  ;ok &&
     (await step(steps, 'rollback', async () => void (await rollbackModule(target, { yes: true })))) &&
     (await step(steps, 'nothing left', () => leftovers(target))) &&
     (await step(steps, 're-deploy', deployStep(target))) &&
     (await step(steps, 're-verify', verifyStep(target)))
-  return { module: target.module.name, database: target.display, ok: steps.length === 6 && steps.every((s) => s.ok), steps }
+  return { module: target.module.name, database: target.display, ok: steps.length === expectedSteps && steps.every((s) => s.ok), steps }
 }
 
 /** The cycle of one module, in a scratch database of its own server (created and dropped here). */

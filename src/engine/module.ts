@@ -1,6 +1,7 @@
 import path from 'node:path'
 import type { ModuleTarget } from '../db/targets.ts'
 import { schemaFilesOf, withSchemaEngine, type SchemaEngine } from './engine.ts'
+import { engineMigrationsList } from './migrations-list.ts'
 
 /**
  * Runs `fn` with an engine on a module's database (its URL and `?schema=`), always closing it. Not
@@ -15,6 +16,11 @@ export interface DriftOptions {
   script?: boolean
   /** Tables in the module's schema that are not the module's: left out of the comparison. */
   foreignTables?: readonly string[]
+  /**
+   * Compare with the state after these migration folders (replayed by the engine on a temporary shadow
+   * database) instead of the schema file: what adopt aims at when later migrations follow the baseline.
+   */
+  upTo?: readonly string[]
 }
 
 /**
@@ -23,9 +29,13 @@ export interface DriftOptions {
  */
 export async function driftDiff(engine: SchemaEngine, t: ModuleTarget, opts: DriftOptions = {}): Promise<{ different: boolean; output: string }> {
   const files = schemaFilesOf([t.module.schemaFile])
+  const list = engineMigrationsList(t.module.migrationsDir)
+  const to = opts.upTo
+    ? { tag: 'migrations' as const, ...list, migrationDirectories: list.migrationDirectories.filter((d) => opts.upTo!.includes(d.path)) }
+    : { tag: 'schemaDatamodel' as const, files }
   const { exitCode, output } = await engine.diff({
     from: { tag: 'schemaDatasource', files, configDir: path.dirname(t.module.configFile) },
-    to: { tag: 'schemaDatamodel', files },
+    to,
     script: opts.script ?? true,
     exitCode: true,
     filters: { externalTables: (opts.foreignTables ?? []).map((x) => `${t.pgSchema}.${x}`) },

@@ -1,15 +1,15 @@
-import { BASELINE_NAME, readCommittedBaseline } from '../baseline/baseline.ts'
+import { BASELINE_NAME } from '../baseline/baseline.ts'
 import { describeTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withMigrationTransaction } from '../db/lock.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { ArtstoreError } from '../errors.ts'
 import { getModule } from '../modules.ts'
-import { readAppliedMigrations } from '../history/history.ts'
+import { readAppliedMigrations, readMigrationFolders, readLocalMigrations, type MigrationFolder } from '../history/history.ts'
 import { assertOwnDatabase } from '../verify/isolation.ts'
 
 export class ConfirmationRequiredError extends ArtstoreError {
   constructor(module: string) {
-    super(`rollback drops every table of the ${module} module, with its data: add --yes to confirm, or --dry-run to see the SQL`)
+    super(`rollback reverts migrations of the ${module} module (the whole history drops every table, with its data): add --yes to confirm, or --dry-run to see the SQL`)
   }
 }
 
@@ -19,15 +19,25 @@ export class ModuleRequiredError extends ArtstoreError {
   }
 }
 
-export class LaterMigrationsAppliedError extends ArtstoreError {
-  constructor(module: string, later: string[]) {
-    super(`the ${module} module has migrations applied after ${BASELINE_NAME} (${later.join(', ')}): roll those back first`)
+export class InvalidRollbackRangeError extends ArtstoreError {
+  constructor(reason: string) {
+    super(`${reason}: give --steps N (the last N applied migrations) or --to <migration> (roll back what came after it), not both; neither rolls back the whole history`)
   }
 }
 
 export class DownScriptMissingError extends ArtstoreError {
-  constructor(module: string) {
-    super(`the ${module} module has no down.sql: run npx artstore-db baseline --module ${module}`)
+  constructor(module: string, migration: string) {
+    super(
+      migration === BASELINE_NAME
+        ? `the ${module} module has no 0_baseline/down.sql: run npx artstore-db baseline --module ${module}`
+        : `${migration} of the ${module} module has no down.sql, so it cannot be rolled back: write its down.sql (npx artstore-db migrate check tells whether it restores the catalog)`,
+    )
+  }
+}
+
+export class RollbackBlockedError extends ArtstoreError {
+  constructor(module: string, reason: string, fix: string) {
+    super(`cannot roll back the ${module} module: ${reason}: ${fix}`)
   }
 }
 
@@ -36,45 +46,90 @@ export interface RollbackOptions extends CommandOptions {
   yes?: boolean
   /** Return the SQL that would run, change nothing. */
   dryRun?: boolean
+  /** Roll back the last N applied migrations. */
+  steps?: number
+  /** Roll back every migration applied after this one (it stays applied). */
+  to?: string
 }
 
 export interface RollbackResult extends ReturnType<typeof describeTarget> {
   status: 'rolled-back' | 'would-roll-back' | 'not-applied'
-  /** Everything that runs, in order, in one transaction. */
+  /** The migrations rolled back (or that would be), newest first. */
+  migrations: string[]
+  /** Everything that runs, in order: each migration's down.sql and history row in one transaction. */
   sql: string
 }
 
-const forgetBaseline = `DELETE FROM "_prisma_migrations" WHERE "migration_name" = '${BASELINE_NAME}';\n`
+const forget = (name: string) => `DELETE FROM "_prisma_migrations" WHERE "migration_name" = '${name.replace(/'/g, "''")}';\n`
+
+/** Refuses a range that cannot mean anything, before any connection is made. */
+function validateRange(opts: Pick<RollbackOptions, 'steps' | 'to'>): void {
+  if (opts.steps !== undefined && opts.to !== undefined) throw new InvalidRollbackRangeError('--steps and --to were both given')
+  if (opts.steps !== undefined && (!Number.isInteger(opts.steps) || opts.steps < 1)) throw new InvalidRollbackRangeError(`--steps ${opts.steps} is not a positive whole number`)
+}
+
+/** The migrations to revert, newest first, from what is applied and the range asked for. */
+function selectRange(applied: readonly string[], opts: Pick<RollbackOptions, 'steps' | 'to'>): string[] {
+  validateRange(opts)
+  const newestFirst = [...applied].reverse()
+  if (opts.steps !== undefined) return newestFirst.slice(0, opts.steps)
+  if (opts.to !== undefined) {
+    const at = applied.indexOf(opts.to)
+    if (at < 0) throw new InvalidRollbackRangeError(`--to ${opts.to} is not an applied migration (applied: ${applied.join(', ') || 'none'})`)
+    return newestFirst.slice(0, applied.length - 1 - at)
+  }
+  return newestFirst
+}
 
 /**
- * Reverts one module's baseline: runs its down.sql and removes the baseline's history row, in one
- * transaction under the migration lock. Refuses without `yes`, when later migrations are applied,
- * or when the database is another module's.
+ * Reverts a module's migrations, newest first: each one's down.sql and the removal of its history row
+ * in one transaction under the migration lock. The whole history by default, else the last `steps`,
+ * or those after `to`. Refuses without `yes`, when a migration to revert has no down.sql or changed
+ * since it was applied, when a migration is failed, or when the database is another module's;
+ * nothing is changed then.
  */
-export async function rollbackModule(t: ModuleTarget, opts: Pick<RollbackOptions, 'yes' | 'dryRun'>): Promise<RollbackResult> {
-  const down = readCommittedBaseline(t.module).down
-  if (down === undefined) throw new DownScriptMissingError(t.module.name)
+export async function rollbackModule(t: ModuleTarget, opts: Pick<RollbackOptions, 'yes' | 'dryRun' | 'steps' | 'to'>): Promise<RollbackResult> {
   if (!opts.yes && !opts.dryRun) throw new ConfirmationRequiredError(t.module.name)
-  const sql = `${down}\n-- Forget the baseline\n${forgetBaseline}`
+  const folders = new Map<string, MigrationFolder>(readMigrationFolders(t.module.migrationsDir).map((f) => [f.name, f]))
+  const checksums = new Map(readLocalMigrations(t.module.migrationsDir).map((m) => [m.name, m.checksum]))
   return withClient(t, async (c) => {
     await assertOwnDatabase(c, t)
-    const live = (await readAppliedMigrations(c)).filter((m) => !m.rolledBack)
-    const later = live.filter((m) => m.name !== BASELINE_NAME).map((m) => m.name)
-    if (later.length) throw new LaterMigrationsAppliedError(t.module.name, later)
-    if (!live.some((m) => m.name === BASELINE_NAME)) return { ...describeTarget(t), status: 'not-applied', sql }
-    if (opts.dryRun) return { ...describeTarget(t), status: 'would-roll-back', sql }
-    await withMigrationTransaction(c, async () => {
-      await c.query(down)
-      await c.query(forgetBaseline)
-    })
-    return { ...describeTarget(t), status: 'rolled-back', sql }
+    const rows = (await readAppliedMigrations(c)).filter((m) => !m.rolledBack)
+    const failed = rows.filter((m) => !m.finished).map((m) => m.name)
+    if (failed.length) {
+      throw new RollbackBlockedError(t.module.name, `${failed.join(', ')} failed and is not resolved`, `settle it first with npx artstore-db resolve --module ${t.module.name} --rolled-back ${failed[0]}`)
+    }
+    const selected = selectRange(
+      rows.map((m) => m.name),
+      opts,
+    )
+    for (const name of selected) {
+      const folder = folders.get(name)
+      if (!folder) throw new RollbackBlockedError(t.module.name, `${name} is applied but not in ${t.module.migrationsDir}`, 'check out the migrations this database was deployed from')
+      if (folder.down === undefined) throw new DownScriptMissingError(t.module.name, name)
+      const row = rows.find((r) => r.name === name)!
+      if (row.checksum !== checksums.get(name)) {
+        throw new RollbackBlockedError(t.module.name, `${name}/migration.sql changed since it was applied, so its down.sql may not fit`, 'restore the migration as it was deployed')
+      }
+    }
+    const sql = selected.map((name) => `-- Roll back ${name}\n${folders.get(name)!.down!.replace(/\n*$/, '\n')}${forget(name)}`).join('\n')
+    if (!selected.length) return { ...describeTarget(t), status: 'not-applied', migrations: [], sql }
+    if (opts.dryRun) return { ...describeTarget(t), status: 'would-roll-back', migrations: selected, sql }
+    for (const name of selected) {
+      await withMigrationTransaction(c, async () => {
+        await c.query(folders.get(name)!.down!)
+        await c.query(forget(name))
+      })
+    }
+    return { ...describeTarget(t), status: 'rolled-back', migrations: selected, sql }
   })
 }
 
-/** `rollback --module m --yes`: revert that module's baseline. */
+/** `rollback --module m [--steps N | --to <migration>] --yes`: revert that module's migrations. */
 export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
   if (!opts.module) throw new ModuleRequiredError()
   getModule(opts.module)
   if (!opts.yes && !opts.dryRun) throw new ConfirmationRequiredError(opts.module)
+  validateRange(opts)
   return withCheckedTargets(opts, async ([t]) => rollbackModule(t, opts))
 }

@@ -4,19 +4,28 @@ import { readCatalog, type Catalog } from '../catalog/read.ts'
 import { quoteIdent } from '../db/pg-config.ts'
 
 /**
- * What a module's schema must look like: its baseline script applied to a scratch PostgreSQL schema
- * inside a transaction that is always rolled back, then read from the catalog. The checklist is
- * thereby derived from the Prisma schema and the extras (which the baseline is generated from), on the
- * same server as the database it is compared with. Nothing persists, even if the process dies.
+ * A migration script as it can run inside the rolled-back transaction below, with the same catalog as
+ * a result: its own transaction control (Prisma wraps an enum change in BEGIN; … COMMIT;) and
+ * CONCURRENTLY (which refuses to run in a transaction) are left out.
  */
-export async function expectedCatalog(c: pg.ClientBase, baselineSql: string): Promise<Catalog> {
-  // The same script on the same server gives the same catalog: computed once per process (cycle
+export const forTransaction = (sql: string): string =>
+  sql.replace(/^\s*(BEGIN|COMMIT)\s*;\s*$/gim, '').replace(/\b(CREATE\s+(?:UNIQUE\s+)?INDEX|DROP\s+INDEX)\s+CONCURRENTLY\b/gi, '$1')
+
+/**
+ * What a module's schema must look like: its migration scripts (the baseline and every later one, in
+ * order) applied to a scratch PostgreSQL schema inside a transaction that is always rolled back, then
+ * read from the catalog. The checklist is thereby derived from the Prisma schema and the extras (which
+ * the migrations are generated from), on the same server as the database it is compared with. Nothing
+ * persists, even if the process dies.
+ */
+export async function expectedCatalog(c: pg.ClientBase, scripts: readonly string[]): Promise<Catalog> {
+  // The same scripts on the same server give the same catalog: computed once per process (cycle
   // verifies every module twice).
   const { host, port } = c as unknown as { host?: string; port?: number }
-  const key = `${host}:${port}\0${baselineSql}`
+  const key = `${host}:${port}\0${scripts.join('\0')}`
   let catalog = computed.get(key)
   if (!catalog) {
-    catalog = computeExpectedCatalog(c, baselineSql)
+    catalog = computeExpectedCatalog(c, scripts)
     computed.set(key, catalog)
     catalog.catch(() => computed.delete(key))
   }
@@ -25,13 +34,13 @@ export async function expectedCatalog(c: pg.ClientBase, baselineSql: string): Pr
 
 const computed = new Map<string, Promise<Catalog>>()
 
-async function computeExpectedCatalog(c: pg.ClientBase, baselineSql: string): Promise<Catalog> {
+async function computeExpectedCatalog(c: pg.ClientBase, scripts: readonly string[]): Promise<Catalog> {
   const scratch = `artstore_expected_${randomBytes(6).toString('hex')}`
   await c.query('begin')
   try {
     await c.query(`create schema ${quoteIdent(scratch)}`)
     await c.query(`set local search_path = ${quoteIdent(scratch)}`)
-    await c.query(baselineSql)
+    for (const sql of scripts) await c.query(forTransaction(sql))
     return await readCatalog(c, scratch)
   } finally {
     await c.query('rollback')

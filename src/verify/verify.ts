@@ -1,13 +1,13 @@
-import { BASELINE_NAME, readCommittedBaseline } from '../baseline/baseline.ts'
+import { BASELINE_NAME } from '../baseline/baseline.ts'
 import { compareCatalogs, foreignKeyTypeChecks, withoutTables, type CheckItem } from '../catalog/compare.ts'
 import { readCatalog } from '../catalog/read.ts'
 import { describeTarget, eachTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { ArtstoreError } from '../errors.ts'
-import { readAppliedMigrations } from '../history/history.ts'
+import { readAppliedMigrations, readLocalMigrations, readMigrationFolders, type AppliedMigration } from '../history/history.ts'
 import { driftDiff, withModuleEngine } from '../engine/module.ts'
 import { expectedCatalog } from './expected.ts'
-import { baselineChecksum, isolationChecks } from './isolation.ts'
+import { isolationChecks } from './isolation.ts'
 
 export class BaselineMissingError extends ArtstoreError {
   constructor(module: string) {
@@ -36,28 +36,33 @@ async function driftCheck(t: ModuleTarget, foreign: readonly string[]): Promise<
   return { category: 'drift', name, ok: false, actual: summary.slice(0, 10).join('; ') || 'differences found' }
 }
 
-async function historyCheck(t: ModuleTarget, applied: Awaited<ReturnType<typeof readAppliedMigrations>>): Promise<CheckItem> {
-  const row = applied.find((a) => a.name === BASELINE_NAME && !a.rolledBack)
-  const expected = baselineChecksum(t.module)
-  const ok = !!row && row.finished && row.checksum === expected
-  return {
-    category: 'history',
-    name: `${BASELINE_NAME} is applied with the committed checksum`,
-    ok,
-    ...(ok ? {} : { expected: expected?.slice(0, 16), actual: row ? (row.finished ? `checksum ${row.checksum.slice(0, 16)}` : 'failed') : 'not applied' }),
-  }
+/** One line per migration of the history: applied, finished, with the committed checksum. */
+function historyChecks(t: ModuleTarget, applied: readonly AppliedMigration[]): CheckItem[] {
+  return readLocalMigrations(t.module.migrationsDir).map((m) => {
+    const row = applied.find((a) => a.name === m.name && !a.rolledBack)
+    const ok = !!row && row.finished && row.checksum === m.checksum
+    return {
+      category: 'history',
+      name: `${m.name} is applied with the committed checksum`,
+      ok,
+      ...(ok ? {} : { expected: m.checksum.slice(0, 16), actual: row ? (row.finished ? `checksum ${row.checksum.slice(0, 16)}` : 'failed') : `not applied: run npx artstore-db deploy --module ${t.module.name}` }),
+    }
+  })
 }
 
 /**
- * The post-migration checklist of one module: every object of its baseline (derived from the schema
- * and the extras) compared with the live schema, FK type matches, the history row, isolation, and
- * Prisma's drift check. Read-only.
+ * The post-migration checklist of one module: every object its whole history creates (the baseline and
+ * every later migration, derived from the schema and the extras) compared with the live schema, FK
+ * type matches, the history rows, isolation, and Prisma's drift check. Read-only.
  */
 export async function verifyModule(t: ModuleTarget): Promise<VerifyReport> {
-  const baselineSql = readCommittedBaseline(t.module).up
-  if (baselineSql === undefined) throw new BaselineMissingError(t.module.name)
+  const history = readMigrationFolders(t.module.migrationsDir)
+  if (!history.some((m) => m.name === BASELINE_NAME)) throw new BaselineMissingError(t.module.name)
   const { items, empty, foreign } = await withClient(t, async (c) => {
-    const expected = await expectedCatalog(c, baselineSql)
+    const expected = await expectedCatalog(
+      c,
+      history.map((m) => m.up),
+    )
     const actual = await readCatalog(c, t.pgSchema)
     const empty = !expected.tables.some((name) => actual.tables.includes(name))
     const items: CheckItem[] = []
@@ -70,7 +75,7 @@ export async function verifyModule(t: ModuleTarget): Promise<VerifyReport> {
     items.push(...compareCatalogs(expected, withoutTables(actual, foreign), ['_prisma_migrations']))
     items.push(...foreign.map((name) => ({ category: 'foreign', name: `${name}: not the module's table, left alone`, ok: true })))
     items.push(...foreignKeyTypeChecks(actual))
-    items.push(await historyCheck(t, await readAppliedMigrations(c)))
+    items.push(...historyChecks(t, await readAppliedMigrations(c)))
     items.push(...(await isolationChecks(c, t, expected.tables)))
     return { items, empty, foreign }
   })

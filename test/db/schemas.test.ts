@@ -143,7 +143,9 @@ describe('rollback', () => {
     const before = await objects('query')
     const run = await runCli(['rollback', '--module', 'query'], env())
     expect(run.exitCode).toBe(2)
-    expect(run.stderr.trim()).toBe('error: rollback drops every table of the query module, with its data: add --yes to confirm, or --dry-run to see the SQL')
+    expect(run.stderr.trim()).toBe(
+      'error: rollback reverts migrations of the query module (the whole history drops every table, with its data): add --yes to confirm, or --dry-run to see the SQL',
+    )
     expect(await objects('query')).toEqual(before)
   })
 
@@ -163,7 +165,7 @@ describe('rollback', () => {
     expect(await objects('admin')).toEqual(['table _prisma_migrations']) // no enum left behind (upstream bug 2)
     expect(await query(url, 'select count(*)::int as n from admin._prisma_migrations')).toEqual([{ n: 0 }])
     const again = await runCli(['rollback', '--module', 'admin', '--yes'], env())
-    expect(again.stdout).toContain('the baseline is not applied; nothing to roll back')
+    expect(again.stdout).toContain('nothing applied to roll back')
     expect((await deploy({ module: 'admin', env: env() }))[0].status).toBe('applied')
   })
 })

@@ -33,6 +33,7 @@ function text(rows: AdoptReport[], showSql: boolean): string {
       if (r.status === 'refused') lines.push(`   refused: ${r.steps.filter((s) => s.safety === 'dangerous').length} dangerous step(s); nothing was changed`)
       if (r.backup) lines.push(`   backup of the critical data: ${r.backup}`)
       if (r.archive) lines.push(`   retired Alembic revision recorded in ${r.archive}`)
+      if (r.pending.length) lines.push(`   at 0_baseline; later migrations pending: ${r.pending.join(', ')}: apply them with npx artstore-db deploy --module ${r.module}`)
       if (showSql && r.sql) lines.push('', r.sql.replace(/^/gm, '   '), '')
       return lines.join('\n')
     })
