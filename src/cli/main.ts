@@ -22,7 +22,8 @@ import * as verifyCommand from './commands/verify.ts'
 export const exitCodesHelp = `
 Exit codes:
   0  done; for status: every module is up to date
-  1  a check failed: a migration failed, or status found pending, failed or modified migrations
+  1  a check failed: a migration failed, status found pending, failed or modified migrations,
+     migrate check found a problem, or migrate new refused dangerous steps
   2  bad input or configuration (unknown module or option, malformed URL, unreachable server,
      wrong password, missing database); nothing was changed
   3  cache rebuild: rebuilt, but some attr.json files were skipped`

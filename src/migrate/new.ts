@@ -67,14 +67,9 @@ const stamp = (d: Date) => d.toISOString().replace(/\D/g, '').slice(0, 14)
 
 /** `<timestamp>_<name>`, sorting after every existing folder (the clock may lag behind the newest one). */
 export function nextFolderName(existing: readonly string[], name: string, now = new Date()): string {
-  let at = now.getTime()
-  const last = [...existing].sort().at(-1) ?? ''
-  let folder = `${stamp(new Date(at))}_${name}`
-  while (folder <= last) {
-    at += 1000
-    folder = `${stamp(new Date(at))}_${name}`
-  }
-  return folder
+  const stamps = existing.map((f) => /^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)_/.exec(f)).filter((m) => m !== null)
+  const newest = Math.max(...stamps.map((m) => Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6])), Number.NEGATIVE_INFINITY)
+  return `${stamp(new Date(Math.max(now.getTime(), newest + 1000)))}_${name}`
 }
 
 function header(module: ModuleInfo, folder: string, allowance: string | undefined, dangerous: LintFinding[]): string {
