@@ -184,7 +184,7 @@ export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes
         for (const s of more) await c.query(s.sql)
         proof = compareFingerprints(before, await fingerprints(c, t.pgSchema, cls.moduleTables))
         const final = withoutTables(await readCatalog(c, t.pgSchema), cls.foreignTables)
-        failedChecks = compareCatalogs(expected, final, ['_prisma_migrations']).filter((i) => !i.ok)
+        failedChecks = compareCatalogs(expected, final, ['_prisma_migrations'], 'required').filter((i) => !i.ok)
         const proved = proof.every((p) => p.ok) && failedChecks.length === 0
         if (proved && !opts.dryRun) {
           await c.query('commit')

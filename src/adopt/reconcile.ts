@@ -30,7 +30,7 @@ const step = (kind: string, sql: string, table: string | undefined, reason: stri
 
 type Index = Catalog['indexes'][number]
 /** What an index does, apart from its name. */
-const shape = (i: Index) => `${i.table}|${i.unique}|${i.method}|${i.columns.join(',')}|${i.predicate ?? ''}`
+const shape = (i: Index) => `${i.table}|${i.unique}|${i.method}|${i.columns.join(',')}|${(i.opclasses ?? []).join(',')}|${i.predicate ?? ''}`
 const normalDefault = (d: string | null) => (d ?? '').replace(/^now\(\)$/, 'CURRENT_TIMESTAMP')
 
 /**

@@ -27,13 +27,13 @@ export interface CheckItem {
 
 const kindCategory = { p: 'primary key', u: 'unique', f: 'foreign key', c: 'check' } as const
 const indexLabel = (i: Catalog['indexes'][number]) =>
-  `${i.unique ? 'unique ' : ''}${i.method} (${i.columns.join(', ')})${i.predicate ? ` where ${i.predicate}` : ''}`
+  `${i.unique ? 'unique ' : ''}${i.method} (${i.columns.join(', ')})${i.opclasses?.length ? ` ${i.opclasses.join(', ')}` : ''}${i.predicate ? ` where ${i.predicate}` : ''}`
 
 /**
  * Compares every object the expected catalog has with the actual one, by name, and reports objects
  * the actual catalog has beyond that. `ignoreTables` are left out of both (e.g. the history table).
  */
-export function compareCatalogs(expected: Catalog, actual: Catalog, ignoreTables: readonly string[] = []): CheckItem[] {
+export function compareCatalogs(expected: Catalog, actual: Catalog, ignoreTables: readonly string[] = [], extensions: 'exact' | 'required' = 'exact'): CheckItem[] {
   const items: CheckItem[] = []
   const keep = (table: string) => !ignoreTables.includes(table)
   const compare = <T>(
@@ -77,6 +77,10 @@ export function compareCatalogs(expected: Catalog, actual: Catalog, ignoreTables
   compare('trigger', expected.triggers.filter((t) => keep(t.table)), actual.triggers.filter((t) => keep(t.table)), (t) => t.name, (t) => t.definition)
   compare('function', expected.functions, actual.functions, (f) => `${f.name}(${f.args})`, (f) => `returns ${f.result} language ${f.language}, ${f.body.length} chars: ${hash(f.body)}`)
   compare('sequence', expected.sequences, actual.sequences, (s) => s.name, (s) => `${s.type}${s.owner ? ` owned by ${s.owner}` : ''}`)
+  // Extensions are one per database: `required` (a live database, where others may have installed
+  // theirs) checks only that each expected one is installed; `exact` also reports any other.
+  const installed = actual.extensions ?? []
+  compare('extension', expected.extensions ?? [], extensions === 'exact' ? installed : installed.filter((e) => expected.extensions?.includes(e)), (e) => e, () => 'installed')
   return items
 }
 
@@ -99,6 +103,7 @@ export function withoutTables(cat: Catalog, tables: readonly string[]): Catalog 
     triggers: cat.triggers.filter((x) => keep(x.table)),
     functions: cat.functions,
     sequences: cat.sequences.filter((x) => keep(x.owner)),
+    extensions: cat.extensions,
   }
 }
 

@@ -12,12 +12,18 @@ export interface Catalog {
   constraints: { name: string; table: string; kind: 'p' | 'u' | 'f' | 'c'; definition: string }[]
   /** Foreign keys with the types on both sides, for the type-match check. */
   foreignKeys: { name: string; table: string; columnTypes: string[]; targetTable: string; targetTypes: string[] }[]
-  indexes: { name: string; table: string; method: string; unique: boolean; columns: string[]; predicate: string | null; definition: string }[]
+  /** `opclasses`: the operator classes that are not their type's default (e.g. gin_trgm_ops), in key order. */
+  indexes: { name: string; table: string; method: string; unique: boolean; columns: string[]; opclasses: string[]; predicate: string | null; definition: string }[]
   enums: { name: string; labels: string[] }[]
   triggers: { name: string; table: string; definition: string }[]
   functions: { name: string; args: string; result: string; language: string; body: string }[]
   /** `owner`: the table of the serial column that owns the sequence, if any. */
   sequences: { name: string; type: string; owner: string | null }[]
+  /**
+   * The extensions of the whole database (plpgsql aside): an extension is one per database, in
+   * whichever schema it was created, so two schemas of one database are compared with the same list.
+   */
+  extensions: string[]
 }
 
 /** How PostgreSQL prints a schema name in a definition: bare when it can, quoted otherwise. */
@@ -27,7 +33,7 @@ const q = async <T extends pg.QueryResultRow>(c: pg.ClientBase, sql: string, sch
 
 /** Reads `schema`'s catalog. Sets search_path for the session to that schema while it reads. */
 export async function readCatalog(c: pg.ClientBase, schema: string): Promise<Catalog> {
-  const { rows } = await c.query<{ path: string }>('show search_path')
+  const { rows } = await c.query<{ path: string }>("select current_setting('search_path') as path")
   await c.query(`select set_config('search_path', $1, false)`, [`"${schema.replace(/"/g, '""')}"`])
   try {
     return {
@@ -74,6 +80,8 @@ export async function readCatalog(c: pg.ClientBase, schema: string): Promise<Cat
         c,
         `select i.relname as name, t.relname as table, am.amname as method, x.indisunique as unique,
                 array(select pg_get_indexdef(x.indexrelid, k, true) from generate_series(1, x.indnkeyatts) k order by k) as columns,
+                array(select opc.opcname::text from unnest(x.indclass) with ordinality k(oid, i) join pg_opclass opc on opc.oid = k.oid
+                       where not opc.opcdefault order by k.i) as opclasses,
                 pg_get_expr(x.indpred, x.indrelid, true) as predicate, pg_get_indexdef(x.indexrelid) as definition
            from pg_index x join pg_class i on i.oid = x.indexrelid join pg_class t on t.oid = x.indrelid
            join pg_am am on am.oid = i.relam join pg_namespace n on n.oid = t.relnamespace
@@ -114,6 +122,7 @@ export async function readCatalog(c: pg.ClientBase, schema: string): Promise<Cat
           where n.nspname = $1 order by 1`,
         schema,
       ),
+      extensions: (await c.query<{ name: string }>(`select extname as name from pg_extension where extname <> 'plpgsql' order by 1`)).rows.map((r) => r.name),
     }
   } finally {
     await c.query(`select set_config('search_path', $1, false)`, [rows[0].path])

@@ -109,7 +109,7 @@ const stepBack = (t: ModuleTarget, before: readonly string[]) => async () => {
   await rollbackModule(t, { yes: true, steps: 1 })
   return withClient(t, async (c) => {
     const expected = await expectedCatalog(c, before)
-    const differs = compareCatalogs(expected, await readCatalog(c, t.pgSchema), ['_prisma_migrations']).filter((i) => !i.ok)
+    const differs = compareCatalogs(expected, await readCatalog(c, t.pgSchema), ['_prisma_migrations'], 'required').filter((i) => !i.ok)
     return differs.length ? `the catalog is not the one before it: ${differs.slice(0, 3).map((i) => `${i.category} ${i.name}: ${i.actual}`).join('; ')}` : undefined
   })
 }

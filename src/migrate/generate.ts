@@ -61,9 +61,16 @@ export function scriptText(s: MigrationScript): string {
  */
 function extrasSteps(expected: Catalog, actual: Catalog, extras: readonly Extra[]): PlanStep[] {
   const tables = [...new Set([...expected.tables, ...actual.tables])]
-  const steps = reconcileSteps(expected, actual, extras, tables)
+  const steps: PlanStep[] = expected.extensions
+    .filter((e) => !actual.extensions.includes(e))
+    .map((e) => ({ kind: 'Extra', sql: `CREATE EXTENSION IF NOT EXISTS ${quoteIdent(e)};`, safety: 'safe', reason: `extension ${e}` }))
+  steps.push(...reconcileSteps(expected, actual, extras, tables))
   for (const f of actual.functions.filter((a) => !expected.functions.some((e) => e.name === a.name && e.args === a.args))) {
     steps.push({ kind: 'Extra', sql: `DROP FUNCTION ${quoteIdent(f.name)}(${f.args});`, safety: 'safe', reason: `function ${f.name} is no longer in the extras` })
+  }
+  // Prisma's reverse diff never drops an extension the schema file declares.
+  for (const e of actual.extensions.filter((x) => !expected.extensions.includes(x))) {
+    steps.push({ kind: 'Extra', sql: `DROP EXTENSION IF EXISTS ${quoteIdent(e)};`, safety: 'safe', reason: `extension ${e} is no longer declared` })
   }
   return steps
 }
@@ -116,7 +123,11 @@ export async function prismaDiffs(t: ModuleTarget, url: string): Promise<{ up: s
     const live = { tag: 'schemaDatasource' as const, files, configDir }
     const model = { tag: 'schemaDatamodel' as const, files }
     const [up, down] = [(await e.diff({ from: live, to: model })).output, (await e.diff({ from: model, to: live })).output]
-    const clean = (s: string) => (isEmptyScript(s) ? '' : s.replaceAll(`"${HISTORY}".`, ''))
+    // Prisma's reverse diff "creates" plpgsql, which every database has: noise, left out.
+    const clean = (s: string) => {
+      const script = s.replace(/-- CreateExtension\nCREATE EXTENSION IF NOT EXISTS "plpgsql"[^\n]*\n\n?/g, '')
+      return isEmptyScript(script) ? '' : script.replaceAll(`"${HISTORY}".`, '')
+    }
     return { up: clean(up), down: clean(down) }
   })
 }
@@ -162,5 +173,24 @@ export async function generateMigration(t: ModuleTarget): Promise<GeneratedMigra
     const againShort = catalogDifferences(after, again)
     if (againShort.length) throw new MigrationNotExactError('migration.sql', againShort)
     return { empty: false, up, down, before, after }
+  })
+}
+
+/**
+ * Checks migrations about to be written as a sequence, on a temporary database: after the history,
+ * their migration.sql files one after another (each as deploy runs it) reach `g.after`, and their
+ * down.sql files, newest first, return to `g.before`.
+ */
+export async function checkSequence(t: ModuleTarget, parts: readonly { up: string; down: string }[], g: GeneratedMigration): Promise<void> {
+  const history = readMigrationFolders(t.module.migrationsDir)
+  await withScratchClient(t, 'new', async (c) => {
+    for (const m of history) await runIn(c, HISTORY, m.up)
+    let state = g.before
+    for (const p of parts) state = await runAndRead(c, HISTORY, p.up)
+    const upShort = catalogDifferences(g.after, state)
+    if (upShort.length) throw new MigrationNotExactError('migration.sql', upShort)
+    for (const p of [...parts].reverse()) state = await runAndRead(c, HISTORY, p.down)
+    const downShort = catalogDifferences(g.before, state)
+    if (downShort.length) throw new MigrationNotExactError('down.sql', downShort)
   })
 }

@@ -6,6 +6,7 @@ import { ArtstoreError } from '../errors.ts'
 import { projectRoot } from '../modules.ts'
 import { alterClauses } from '../adopt/plan.ts'
 import { classifyAlterClause, classifyKind, splitScript } from '../adopt/steps.ts'
+import { statements } from '../adopt/reconcile.ts'
 
 /** One finding of the lint: the project's data-loss rules or Squawk's. */
 export interface LintFinding {
@@ -57,7 +58,10 @@ export function squawk(sql: string): LintFinding[] {
   } catch {
     throw new SquawkUnavailableError('the package is not installed')
   }
-  const run = spawnSync(process.execPath, [bin, '-c', squawkConfig, '--reporter', 'json', '--stdin-filepath', 'migration.sql'], { input: sql, encoding: 'utf8' })
+  // A migration whose one statement is CONCURRENTLY runs outside a transaction block (see
+  // concurrentlyFindings); every other migration runs in one, as .squawk.toml assumes.
+  const alone = /\bCONCURRENTLY\b/i.test(sql) ? ['--no-assume-in-transaction'] : []
+  const run = spawnSync(process.execPath, [bin, '-c', squawkConfig, ...alone, '--reporter', 'json', '--stdin-filepath', 'migration.sql'], { input: sql, encoding: 'utf8' })
   if (run.error) throw new SquawkUnavailableError(run.error.message)
   // 0: clean; 1: findings; anything else is Squawk's own failure.
   if (run.status !== 0 && run.status !== 1) throw new SquawkUnavailableError((run.stderr || `exit code ${run.status}`).trim().split('\n')[0])
@@ -121,9 +125,27 @@ export async function dataLossFindings(sql: string, before: Catalog): Promise<Li
   return findings
 }
 
+/**
+ * CREATE/DROP INDEX CONCURRENTLY must be the only statement of its migration: deploy runs a migration
+ * as one query, and PostgreSQL runs several statements in one transaction block, which CONCURRENTLY
+ * refuses (the migration would fail on every database).
+ */
+export function concurrentlyFindings(sql: string): LintFinding[] {
+  const all = statements(sql)
+  if (all.length < 2 || !all.some((s) => /\bCONCURRENTLY\b/i.test(s))) return []
+  return [
+    {
+      source: 'artstore-db',
+      rule: 'concurrently-alone',
+      level: 'error',
+      message: 'CONCURRENTLY must be the only statement of its migration (several run in one transaction block, which it refuses): npx artstore-db migrate new --concurrently writes each such index in a migration of its own',
+    },
+  ]
+}
+
 /** Both linters on one migration script; errors first. */
 export async function lintMigration(sql: string, before: Catalog): Promise<LintFinding[]> {
-  const findings = [...(await dataLossFindings(sql, before)), ...squawk(sql)]
+  const findings = [...(await dataLossFindings(sql, before)), ...concurrentlyFindings(sql), ...squawk(sql)]
   return [...findings.filter((f) => f.level === 'error'), ...findings.filter((f) => f.level === 'warning')]
 }
 

@@ -4,7 +4,8 @@ import { withCheckedTargets, type CommandOptions } from '../context.ts'
 import { ArtstoreError } from '../errors.ts'
 import { readLocalMigrations } from '../history/history.ts'
 import { projectRoot, type ModuleInfo } from '../modules.ts'
-import { generateMigration, scriptText } from './generate.ts'
+import { splitScript } from '../adopt/steps.ts'
+import { checkSequence, generateMigration, scriptText, type GeneratedMigration, type MigrationScript } from './generate.ts'
 import { ALLOWANCE_PREFIX, lintMigration, type LintFinding } from './lint.ts'
 
 export class InvalidMigrationNameError extends ArtstoreError {
@@ -36,26 +37,40 @@ export interface MigrateNewOptions extends CommandOptions {
   name: string
   /** Writes a migration with dangerous steps, recording this reason in its header. */
   allowDangerous?: string
+  /**
+   * Builds each new index on an existing table with CREATE INDEX CONCURRENTLY, each in a migration of
+   * its own (PostgreSQL runs CONCURRENTLY only as a statement alone, outside a transaction block).
+   */
+  concurrently?: boolean
   /** Work it all out and lint it, write nothing. */
   dryRun?: boolean
 }
 
-export interface MigrateNewResult {
+/** One migration folder of the result. */
+export interface NewMigration {
+  /** The folder name. */
+  migration: string
+  /** Its files (or those that would be written), relative to the project. */
+  files: string[]
+  /** migration.sql and down.sql as written (or as they would be). */
+  up: string
+  down: string
+  /** Both linters' findings on migration.sql, errors first; lines numbered as in the file. */
+  findings: LintFinding[]
+}
+
+export interface MigrateNewResult extends Partial<NewMigration> {
   module: ModuleInfo['name']
   /**
    * `written`; `would-write` (dry run); `nothing-to-migrate` (the history already builds the schema
    * file and extras); `refused` (dangerous steps without --allow-dangerous: nothing written).
    */
   status: 'written' | 'would-write' | 'nothing-to-migrate' | 'refused'
-  /** The migration's folder name. */
-  migration?: string
-  /** The files written (or that would be), relative to the project. */
-  files: string[]
-  /** migration.sql and down.sql as written (or as they would be). */
-  up?: string
-  down?: string
-  /** Both linters' findings on migration.sql, errors first. */
+  /** The first (or only) migration's fields are above; with `concurrently`, one more per index. */
+  also: NewMigration[]
+  /** Every finding of every migration written (or refused). */
   findings: LintFinding[]
+  files: string[]
   /** The recorded reason, when dangerous steps were allowed. */
   allowance?: string
 }
@@ -87,6 +102,39 @@ function writeFolder(dir: string, files: Record<string, string>): void {
   fs.renameSync(temp, dir)
 }
 
+/** One part of the change, before it is named and linted: its scripts. */
+interface Part {
+  suffix?: string
+  up: MigrationScript
+  down: MigrationScript
+}
+
+/**
+ * The change split for `concurrently`: each new index on a table the history already has becomes a
+ * part of its own, `CREATE INDEX CONCURRENTLY` alone (its down the plain DROP INDEX, which rollback runs
+ * in a transaction with the history row); the rest stays in the first part.
+ */
+function splitConcurrentIndexes(g: GeneratedMigration): Part[] {
+  const blocks = splitScript(g.up.prisma)
+  const isLiveIndex = (b: { kind: string; sql: string }) => {
+    const table = /^CREATE (?:UNIQUE )?INDEX "[^"]+" ON "([^"]+)"/.exec(b.sql)?.[1]
+    return b.kind === 'CreateIndex' && !!table && g.before.tables.includes(table)
+  }
+  const indexes = blocks.filter(isLiveIndex).map((b) => ({ name: /INDEX "([^"]+)"/.exec(b.sql)![1], sql: b.sql }))
+  if (!indexes.length) return [{ up: g.up, down: g.down }]
+  const names = new Set(indexes.map((i) => i.name))
+  const text = (bs: { kind: string; sql: string }[]) => bs.map((b) => `-- ${b.kind}\n${b.sql}\n`).join('\n')
+  const downBlocks = splitScript(g.down.prisma).filter((b) => !(b.kind === 'DropIndex' && names.has(/INDEX "([^"]+)"/.exec(b.sql)?.[1] ?? '')))
+  const rest: Part = { up: { ...g.up, prisma: text(blocks.filter((b) => !isLiveIndex(b))) }, down: { ...g.down, prisma: text(downBlocks) } }
+  const parts = indexes.map((i) => ({
+    suffix: i.name,
+    up: { prisma: `-- CreateIndex\n${i.sql.replace(/^CREATE (UNIQUE )?INDEX /, 'CREATE $1INDEX CONCURRENTLY ')}\n`, extras: [] },
+    down: { prisma: `-- DropIndex\nDROP INDEX "${i.name}";\n`, extras: [] },
+  }))
+  const restEmpty = !rest.up.prisma.trim() && !rest.up.extras.length
+  return restEmpty ? parts : [rest, ...parts]
+}
+
 /**
  * `migrate new`: the next migration of one module, from its committed history to its schema file and
  * extras (see generateMigration), with a down.sql checked to restore the catalog, linted by the
@@ -102,26 +150,43 @@ export async function migrateNew(opts: MigrateNewOptions): Promise<MigrateNewRes
     const module = t.module.template ?? t.module
     const existing = readLocalMigrations(module.migrationsDir).map((m) => m.name)
     if (!existing.length) throw new HistoryMissingError(module.name)
-    const generated = await generateMigration({ ...t, module })
-    const base = { module: module.name, files: [] as string[], findings: [] as LintFinding[] }
-    if (generated.empty) return { ...base, status: 'nothing-to-migrate' }
+    const target = { ...t, module }
+    const generated = await generateMigration(target)
+    if (generated.empty) return { module: module.name, status: 'nothing-to-migrate', also: [], findings: [], files: [] }
 
-    const folder = nextFolderName(existing, opts.name)
-    const body = scriptText(generated.up)
-    const findings = await lintMigration(body, generated.before)
-    const dangerous = findings.filter((f) => f.level === 'error')
-    const head = header(module, folder, dangerous.length ? allowance : undefined, dangerous)
-    const up = head + body
-    // Squawk counted lines of the body alone: number them as in the file.
-    const offset = head.split('\n').length - 1
-    for (const f of findings) if (f.line) f.line += offset
-    const down = `-- Reverses ${folder}: generated by \`artstore-db migrate new\`, checked to restore the catalog before it.\n\n${scriptText(generated.down)}`
-    const dir = path.join(module.migrationsDir, folder)
-    const files = ['migration.sql', 'down.sql'].map((f) => path.relative(projectRoot, path.join(dir, f)))
-    const result = { ...base, migration: folder, files, up, down, findings, ...(dangerous.length && allowance ? { allowance } : {}) }
+    const parts = opts.concurrently ? splitConcurrentIndexes(generated) : [{ up: generated.up, down: generated.down }]
+    const names: string[] = [...existing]
+    const drafts: (NewMigration & { dir: string; dangerous: LintFinding[] })[] = []
+    for (const part of parts) {
+      const folder = nextFolderName(names, part.suffix ? `${opts.name}_${part.suffix}`.slice(0, 63) : opts.name)
+      names.push(folder)
+      const body = scriptText(part.up)
+      const findings = await lintMigration(body, generated.before)
+      const dangerous = findings.filter((f) => f.level === 'error')
+      const head = header(module, folder, dangerous.length ? allowance : undefined, dangerous)
+      // Squawk counted lines of the body alone: number them as in the file.
+      const offset = head.split('\n').length - 1
+      for (const f of findings) if (f.line) f.line += offset
+      const down = `-- Reverses ${folder}: generated by \`artstore-db migrate new\`, checked to restore the catalog before it.\n\n${scriptText(part.down)}`
+      const dir = path.join(module.migrationsDir, folder)
+      const files = ['migration.sql', 'down.sql'].map((f) => path.relative(projectRoot, path.join(dir, f)))
+      drafts.push({ migration: folder, files, up: head + body, down, findings, dir, dangerous })
+    }
+    if (parts.length > 1) await checkSequence(target, drafts, generated)
+
+    const [first, ...rest] = drafts.map(({ dir: _dir, dangerous: _dangerous, ...m }) => m)
+    const dangerous = drafts.flatMap((d) => d.dangerous)
+    const result = {
+      module: module.name,
+      ...first,
+      also: rest,
+      findings: drafts.flatMap((d) => d.findings),
+      files: drafts.flatMap((d) => d.files),
+      ...(dangerous.length && allowance ? { allowance } : {}),
+    }
     if (dangerous.length && !allowance) return { ...result, status: 'refused' }
     if (opts.dryRun) return { ...result, status: 'would-write' }
-    writeFolder(dir, { 'migration.sql': up, 'down.sql': down })
+    for (const d of drafts) writeFolder(d.dir, { 'migration.sql': d.up, 'down.sql': d.down })
     return { ...result, status: 'written' }
   })
 }

@@ -5,11 +5,12 @@ import type { Extra } from '../baseline/extras.ts'
 
 /**
  * Runs one script in `schema` as deploy runs a migration.sql: the whole file as one query (PostgreSQL
- * runs it as one implicit transaction), with the schema as search_path so that names stay unqualified.
+ * runs it as one implicit transaction), with the schema first on the search_path so that names stay
+ * unqualified (`public` after it: the history is replayed there, with the extensions it creates).
  */
 export async function runIn(c: pg.ClientBase, schema: string, sql: string): Promise<void> {
   await c.query(`create schema if not exists ${quoteIdent(schema)}`)
-  await c.query(`select set_config('search_path', $1, false)`, [quoteIdent(schema)])
+  await c.query(`select set_config('search_path', $1, false)`, [schema === 'public' ? 'public' : `${quoteIdent(schema)}, public`])
   await c.query(sql)
 }
 

@@ -39,10 +39,26 @@ async function computeExpectedCatalog(c: pg.ClientBase, scripts: readonly string
   await c.query('begin')
   try {
     await c.query(`create schema ${quoteIdent(scratch)}`)
-    await c.query(`set local search_path = ${quoteIdent(scratch)}`)
+    // The session's own path stays behind the scratch schema: an extension the history creates may be
+    // installed already (in the module's schema), and its operator classes must resolve.
+    const { rows } = await c.query<{ path: string }>("select current_setting('search_path') as path")
+    await c.query(`select set_config('search_path', $1, true)`, [`${quoteIdent(scratch)}, ${rows[0].path}`])
     for (const sql of scripts) await c.query(forTransaction(sql))
-    return await readCatalog(c, scratch)
+    return { ...(await readCatalog(c, scratch)), extensions: extensionsCreatedBy(scripts) }
   } finally {
     await c.query('rollback')
   }
+}
+
+/** The extensions a history leaves installed, from its CREATE EXTENSION and DROP EXTENSION statements. */
+export function extensionsCreatedBy(scripts: readonly string[]): string[] {
+  const present = new Set<string>()
+  for (const sql of scripts) {
+    for (const m of sql.matchAll(/^\s*(CREATE|DROP) EXTENSION (?:IF (?:NOT )?EXISTS )?"?([\w-]+)"?/gim)) {
+      if (m[1].toUpperCase() === 'CREATE') present.add(m[2])
+      else present.delete(m[2])
+    }
+  }
+  present.delete('plpgsql')
+  return [...present].sort()
 }

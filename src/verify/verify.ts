@@ -72,7 +72,7 @@ export async function verifyModule(t: ModuleTarget): Promise<VerifyReport> {
     // Tables that are not the module's (another instance's prefix, an app's leftovers) are listed and
     // left out of the comparison; another module's tables are caught by the isolation checks below.
     const foreign = actual.tables.filter((x) => !expected.tables.includes(x) && x !== '_prisma_migrations')
-    items.push(...compareCatalogs(expected, withoutTables(actual, foreign), ['_prisma_migrations']))
+    items.push(...compareCatalogs(expected, withoutTables(actual, foreign), ['_prisma_migrations'], 'required'))
     items.push(...foreign.map((name) => ({ category: 'foreign', name: `${name}: not the module's table, left alone`, ok: true })))
     items.push(...foreignKeyTypeChecks(actual))
     items.push(...historyChecks(t, await readAppliedMigrations(c)))

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import type { LintFinding } from '../../migrate/lint.ts'
-import type { MigrateNewResult } from '../../migrate/new.ts'
+import type { MigrateNewResult, NewMigration } from '../../migrate/new.ts'
 import type { MigrateCheckResult } from '../../migrate/check.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, ONE_MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
@@ -20,11 +20,11 @@ function newText(r: MigrateNewResult, name: string): string {
   }
   if (r.status === 'would-write') {
     lines.push(`📝 ${r.module}: would write ${r.files.join(' and ')} (dry run: nothing written)`, `   ${lint}`, ...r.findings.map(finding))
-    lines.push('', `-- ${r.files[0]}`, r.up ?? '', `-- ${r.files[1]}`, r.down ?? '')
+    for (const m of [r as NewMigration, ...r.also]) lines.push('', `-- ${m.files[0]}`, m.up, `-- ${m.files[1]}`, m.down)
     return lines.join('\n')
   }
   lines.push(`✅ ${r.module}: wrote ${r.files.join(' and ')} (down.sql checked to restore the catalog)`, `   ${lint}`, ...r.findings.map(finding))
-  lines.push('   next: review both files, then npx artstore-db deploy; npx artstore-db migrate check in CI')
+  lines.push('   next: review the files, then npx artstore-db deploy; npx artstore-db migrate check in CI')
   return lines.join('\n')
 }
 
@@ -48,9 +48,10 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .requiredOption('--name <name>', 'what it does, in snake_case (e.g. add_priority)')
     .option(...PREFIX_OPTION)
     .option('--allow-dangerous <reason>', 'write it although it has dangerous steps (lost data), recording this reason in migration.sql')
+    .option('--concurrently', 'build each new index on an existing table with CREATE INDEX CONCURRENTLY, in a migration of its own (no write lock on a live table)')
     .option('--dry-run', 'work it out, lint it and print it; write nothing')
     .option(...JSON_OPTION)
-    .action(async (opts: { module?: string; name: string; prefix?: string; allowDangerous?: string; dryRun?: boolean; json?: boolean }) => {
+    .action(async (opts: { module?: string; name: string; prefix?: string; allowDangerous?: string; concurrently?: boolean; dryRun?: boolean; json?: boolean }) => {
       const r = await (await import('../../migrate/new.ts')).migrateNew(opts)
       report(o, !!opts.json, r, (x) => newText(x, opts.name))
       setExit(r.status === 'refused' ? 1 : 0)
