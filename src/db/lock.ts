@@ -36,3 +36,29 @@ export async function withMigrationTransaction<T>(c: pg.ClientBase, fn: () => Pr
     throw e
   }
 }
+
+/** PostgreSQL's deadlock_detected. */
+const DEADLOCK = '40P01'
+
+export const isDeadlock = (e: unknown): boolean => {
+  const err = e as { code?: string; message?: string }
+  return err?.code === DEADLOCK || /deadlock detected/.test(String(err?.message ?? ''))
+}
+
+/**
+ * Runs `fn` again (up to `attempts` times, a moment apart) when PostgreSQL chose it as the victim of a
+ * deadlock. A migration that builds an index CONCURRENTLY waits for every transaction older than it,
+ * among them another deploy or rollback that is waiting for the migration lock it holds: PostgreSQL
+ * breaks that cycle by failing the waiter, before it has changed anything. Once the index is built the
+ * lock is free, and the waiter's second try goes through.
+ */
+export async function retryOnDeadlock<T>(fn: () => Promise<T>, attempts = 20, pauseMs = 250): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn()
+    } catch (e) {
+      if (!isDeadlock(e) || attempt >= attempts) throw e
+      await new Promise((r) => setTimeout(r, pauseMs))
+    }
+  }
+}

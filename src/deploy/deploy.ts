@@ -6,6 +6,7 @@ import { SchemaEngineError } from '../engine/engine.ts'
 import { withModuleEngine } from '../engine/module.ts'
 import { moduleStatus, type ModuleStatus } from '../status/status.ts'
 import { assertOwnDatabase } from '../verify/isolation.ts'
+import { retryOnDeadlock } from '../db/lock.ts'
 
 export interface DeployOptions extends CommandOptions {
   /** Report what would be applied, and apply nothing. */
@@ -62,7 +63,8 @@ export async function deployModule(t: ModuleTarget, dryRun = false, known?: Modu
   const durationMs = () => Math.round(performance.now() - started)
   await withClient(t, (c) => ensureSchema(c, t.pgSchema))
   try {
-    const { appliedMigrationNames } = await withModuleEngine(t, (e) => e.applyMigrations(t.module.migrationsDir))
+    // A deadlock victim has changed nothing: the engine waited for the lock and gave up (see retryOnDeadlock).
+    const { appliedMigrationNames } = await retryOnDeadlock(() => withModuleEngine(t, (e) => e.applyMigrations(t.module.migrationsDir)))
     return { ...describeTarget(t), status: appliedMigrationNames.length ? 'applied' : 'up-to-date', migrations: appliedMigrationNames, durationMs: durationMs() }
   } catch (e) {
     if (!(e instanceof SchemaEngineError)) throw e

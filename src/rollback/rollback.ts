@@ -1,6 +1,6 @@
 import { BASELINE_NAME } from '../baseline/baseline.ts'
 import { describeTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
-import { withMigrationTransaction } from '../db/lock.ts'
+import { retryOnDeadlock, withMigrationTransaction } from '../db/lock.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { ArtstoreError } from '../errors.ts'
 import { getModule } from '../modules.ts'
@@ -116,10 +116,12 @@ export async function rollbackModule(t: ModuleTarget, opts: Pick<RollbackOptions
     if (!selected.length) return { ...describeTarget(t), status: 'not-applied', migrations: [], sql }
     if (opts.dryRun) return { ...describeTarget(t), status: 'would-roll-back', migrations: selected, sql }
     for (const name of selected) {
-      await withMigrationTransaction(c, async () => {
-        await c.query(folders.get(name)!.down!)
-        await c.query(forget(name))
-      })
+      await retryOnDeadlock(() =>
+        withMigrationTransaction(c, async () => {
+          await c.query(folders.get(name)!.down!)
+          await c.query(forget(name))
+        }),
+      )
     }
     return { ...describeTarget(t), status: 'rolled-back', migrations: selected, sql }
   })

@@ -6,6 +6,7 @@ import path from 'node:path'
 import pg from 'pg'
 import { afterAll, describe, expect, test } from 'vitest'
 import { adopt, adoptModule } from '../../src/adopt/adopt.ts'
+import { laterMigrations } from '../../src/baseline/baseline.ts'
 import { deploy } from '../../src/deploy/deploy.ts'
 import { status } from '../../src/status/status.ts'
 import { verify } from '../../src/verify/verify.ts'
@@ -92,6 +93,13 @@ describe.each(legacyFixtureFiles().map((f) => [`${f.state}/${f.file}`, f] as con
     expect(await query(url, `select migration_name, logs from _prisma_migrations`)).toEqual([
       { migration_name: '0_baseline', logs: expect.stringContaining(`${versionTable} = ${revision}`) },
     ])
+
+    // Adopted at 0_baseline; the migrations after it (the query module's trigram indexes) are named,
+    // and deploy applies them.
+    const later = laterMigrations(modules[module])
+    expect(report.pending).toEqual(later)
+    const [deployed] = await deploy({ module, env })
+    expect(deployed.migrations).toEqual(later)
 
     const [checklist] = await verify({ module, env })
     expect(checklist.ok, checklist.items.filter((i) => !i.ok).map((i) => `${i.category} ${i.name}: ${i.actual}`).join('\n')).toBe(true)
