@@ -1,5 +1,6 @@
 // npm run bench: timings as ratios against a baseline measured in the same run, on TEST_DATABASE_URL's
-// server or the embedded PostgreSQL. `-- --only bridge|cycle|rebuild|adopt|commands` runs one part; `-- --json` prints JSON;
+// server or the embedded PostgreSQL. `-- --only bridge|cycle|rebuild|adopt|commands|search` runs one part; `-- --json` prints JSON;
+// `-- --rows N` sets the search benchmark's number of rows (default 1 000 000);
 // `-- --files N` sets the rebuild benchmark's number of attr.json files (default 100 000).
 // `commands` times the CLI's commands as child processes against `node -e 0` (F) and checks them against
 // their goals; `-- --before <dir>` also measures another checkout of the project (with its own
@@ -10,6 +11,7 @@ import { benchBridge } from '../src/bench/bench.ts'
 import { benchCommands, type CommandsBench } from '../src/bench/commands.ts'
 import { benchCycle } from '../src/bench/cycle.ts'
 import { benchRebuild } from '../src/bench/rebuild.ts'
+import { benchSearch, type SearchBench } from '../src/bench/search.ts'
 import { startEmbedded } from '../src/db/embedded.ts'
 
 const argv = process.argv.slice(2)
@@ -31,6 +33,21 @@ function printCommands(b: CommandsBench): void {
   }
   console.log(`after = ${b.afterDir}${b.beforeDir ? `, before = ${b.beforeDir}` : ''}`)
 }
+function printSearch(b: SearchBench): void {
+  console.log(`\nthe query service's searches on ${b.rows} rows (loaded in ${b.loadMs} ms), p50/p95 of ${b.runs} warm runs; ratio = p95 / the full-text page's p95 in the same phase`)
+  console.log(`after = after ${b.migrations.join(', ')} (applied in ${b.migrateMs} ms)`)
+  const page = (phase: SearchBench['before']) => phase.find((s) => s.name === 'full-text page of 50')!.p95Ms
+  for (const [label, phase] of [['before', b.before], ['after', b.after]] as const) {
+    console.log(`\n${label}:`)
+    for (const s of phase) {
+      const ratio = (s.p95Ms / page(phase)).toFixed(1)
+      console.log(`  ${s.name.padEnd(22)} ${String(s.p50Ms).padStart(8)} ms ${String(s.p95Ms).padStart(8)} ms ${ratio.padStart(7)}×  ${String(s.rows).padStart(6)} rows  ${s.plan}`)
+    }
+  }
+  const goals = b.after.map((s) => (s.name.includes('page') ? `${s.name} p95 ≤ 20 ms: ${s.p95Ms <= 20 ? '✅' : '❌'}` : s.name.startsWith('partial') ? `${s.name} ≤ 10× full-text page: ${s.p95Ms <= 10 * page(b.after) ? '✅' : '❌'}` : undefined)).filter(Boolean)
+  console.log(`\ngoals (after): ${goals.join('; ')}`)
+}
+
 const embedded = process.env.TEST_DATABASE_URL ? undefined : await startEmbedded()
 const server = process.env.TEST_DATABASE_URL ?? embedded!.url
 const results: Record<string, unknown> = {}
@@ -75,6 +92,11 @@ try {
     const b = await benchCommands(server, { runs: Number(process.env.BENCH_RUNS ?? 5), before })
     results.commands = b
     if (!json) printCommands(b)
+  }
+  if (only === 'search') {
+    const b = await benchSearch(server, argv.includes('--rows') ? Number(argv[argv.indexOf('--rows') + 1]) : undefined, Number(process.env.BENCH_RUNS ?? 20))
+    results.search = b
+    if (!json) printSearch(b)
   }
   if (json) console.log(JSON.stringify(results, null, 2))
 } finally {
