@@ -345,3 +345,50 @@ describe('refusals', () => {
     expect(to.migrations).toEqual(migrationsOf('query').slice(1).reverse())
   })
 })
+
+describe('extras: a new sql/ file becomes its statements, a removed one its reverse', () => {
+  const extra = () => path.join(prismaDir, 'storage-element', 'sql', '30_touch.sql')
+
+  test('a new file: its check constraint, function and trigger; down.sql removes them', async () => {
+    fs.writeFileSync(
+      extra(),
+      `-- Keeps updated_at current on every update, and rejects negative sizes.
+ALTER TABLE "storage_elem_01_files" ADD CONSTRAINT "storage_elem_01_files_size_check" CHECK (file_size >= 0);
+
+CREATE FUNCTION "storage_elem_01_touch"() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.updated_at := now();
+  RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER "storage_elem_01_touch"
+BEFORE UPDATE ON "storage_elem_01_files"
+FOR EACH ROW EXECUTE FUNCTION "storage_elem_01_touch"();
+`,
+    )
+    const r = await migrateNew(opts({ module: 'storage-element', name: 'touch' }))
+    expect(r.status).toBe('written')
+    expect(r.up).not.toContain('-- CreateTable')
+    expect(r.up).toContain('ALTER TABLE "storage_elem_01_files" ADD CONSTRAINT "storage_elem_01_files_size_check" CHECK ((file_size >= 0));')
+    expect(r.up).toContain('CREATE OR REPLACE FUNCTION "storage_elem_01_touch"()')
+    expect(r.up).toContain('CREATE TRIGGER "storage_elem_01_touch"')
+    expect(r.down).toMatch(/DROP CONSTRAINT "storage_elem_01_files_size_check"/)
+    expect(r.down).toContain('DROP TRIGGER "storage_elem_01_touch" ON "storage_elem_01_files";')
+    expect(r.down).toContain('DROP FUNCTION "storage_elem_01_touch"();')
+    await deployCheckRollBackRedeploy('storage-element', 'storage_element', r.migration!, ['select count(*) from storage_element.storage_elem_01_files'])
+  })
+
+  test('the file removed: the reverse, warned about as a behaviour change; down.sql puts them back', async () => {
+    fs.rmSync(extra())
+    const r = await migrateNew(opts({ module: 'storage-element', name: 'untouch' }))
+    expect(r.status).toBe('written')
+    expect(r.up).toContain('DROP TRIGGER "storage_elem_01_touch" ON "storage_elem_01_files";')
+    expect(r.up).toContain('DROP FUNCTION "storage_elem_01_touch"();')
+    expect(r.findings.filter((f) => f.rule === 'behaviour-change').map((f) => f.message)).toEqual(['drops trigger storage_elem_01_touch', 'drops function storage_elem_01_touch'])
+    expect(r.down).toContain('CREATE OR REPLACE FUNCTION "storage_elem_01_touch"()')
+    expect(r.down).toContain('CREATE TRIGGER storage_elem_01_touch BEFORE UPDATE ON storage_elem_01_files')
+    await deployCheckRollBackRedeploy('storage-element', 'storage_element', r.migration!, ['select count(*) from storage_element.storage_elem_01_files'])
+  })
+})
