@@ -1,6 +1,6 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import { getModule, type ModuleName } from '../modules.ts'
+import { getModule, moduleNames, modules, type ModuleName } from '../modules.ts'
 import { readDatabaseVersion, versionTableFor } from './database.ts'
 import { ArchiveConflictError, ArchiveTamperedError, InvalidArchiveDateError, NothingToArchiveError, SourceFolderError } from './errors.ts'
 import { copyVerified, fsyncDir, removeEmptyDirs, writeAtomic, writeDurable } from './fsops.ts'
@@ -58,13 +58,48 @@ function checkDate(date: string): string {
   return date
 }
 
+/** A folder that holds an archive's manifest.json (wherever its root is). */
+function isArchiveFolder(dir: string): boolean {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { format?: unknown }).format === MANIFEST_FORMAT
+  } catch {
+    return false
+  }
+}
+
+/** `dir` is `parent` or inside it. */
+const within = (parent: string, dir: string) => {
+  const rel = path.relative(parent, dir)
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))
+}
+
+/** The real path of `p` (links resolved), or `p` itself while it does not exist. */
+const real = (p: string) => (fs.existsSync(p) ? fs.realpathSync(p) : p)
+
+/**
+ * The source folder, links resolved. Never a folder inside an archive (under `root` or the project's
+ * archive root, or any folder holding an archive's manifest.json, however it is reached: a link,
+ * `--root` elsewhere), nor a module's live migrations folder (what deploy reads): archiving moves
+ * files away.
+ */
 function checkSourceDir(given: string, root: string): string {
-  const dir = path.resolve(given)
-  if (!fs.existsSync(dir)) throw new SourceFolderError(displayPath(dir), 'no such folder', 'check the --from path')
-  if (!fs.statSync(dir).isDirectory()) throw new SourceFolderError(displayPath(dir), 'not a folder', 'give --from the folder that holds the migrations')
-  const rel = path.relative(root, dir).split(path.sep)
-  if (rel.length >= 2 && rel[0] !== '..' && rel[1] === 'archive') {
-    throw new SourceFolderError(displayPath(dir), 'is inside an archive', 'archives are never archived again; give --from the live migrations folder')
+  const abs = path.resolve(given)
+  if (!fs.existsSync(abs)) throw new SourceFolderError(displayPath(abs), 'no such folder', 'check the --from path')
+  if (!fs.statSync(abs).isDirectory()) throw new SourceFolderError(displayPath(abs), 'not a folder', 'give --from the folder that holds the migrations')
+  const dir = fs.realpathSync(abs)
+  for (const r of new Set([real(root), real(defaultArchiveRoot)])) {
+    const rel = path.relative(r, dir).split(path.sep)
+    if (rel.length >= 2 && rel[0] !== '..' && !path.isAbsolute(path.relative(r, dir)) && rel[1] === 'archive') {
+      throw new SourceFolderError(displayPath(abs), 'is inside an archive', 'archives are never archived again; give --from the live migrations folder')
+    }
+  }
+  for (let at = dir; ; at = path.dirname(at)) {
+    if (isArchiveFolder(at)) throw new SourceFolderError(displayPath(abs), 'is inside an archive', 'archives are never archived again; give --from the live migrations folder')
+    if (path.dirname(at) === at) break
+  }
+  const live = moduleNames.find((m) => within(real(modules[m].migrationsDir), dir))
+  if (live) {
+    throw new SourceFolderError(displayPath(abs), `is the ${live} module's live migrations folder`, 'deploy reads it; archive only an old history (e.g. an Alembic versions/ folder)')
   }
   return dir
 }

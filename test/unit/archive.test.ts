@@ -328,3 +328,40 @@ describe('archive verify', () => {
     expect(verify({ root })).toEqual({ ok: true, archives: [], index: null })
   })
 })
+
+describe('archive never takes archived or live history as its source (attack: archive deletes archived history)', () => {
+  test('an archive reached through a symbolic link: refused, exit 2, every archived file still there and verifying', async () => {
+    const { dir, root } = scratch('symlink-attack')
+    await archiveSeed(dir, root)
+    const before = snapshot(archiveDir(root, 'admin'))
+    const link = path.join(dir, 'link-to-archive')
+    fs.symlinkSync(archiveDir(root, 'admin'), link)
+    await expect(archive({ module: 'admin', from: link, root, date: DATE })).rejects.toMatchObject({ exitCode: 2, message: expect.stringContaining('is inside an archive') })
+    expect(snapshot(archiveDir(root, 'admin'))).toEqual(before)
+  })
+
+  test('an archive given with --root elsewhere: refused, nothing moved out of it', async () => {
+    const { dir, root } = scratch('root-elsewhere')
+    await archiveSeed(dir, root)
+    const before = snapshot(archiveDir(root, 'admin'))
+    await expect(archive({ module: 'admin', from: archiveDir(root, 'admin'), root: path.join(dir, 'other'), date: DATE })).rejects.toMatchObject({
+      exitCode: 2,
+      message: expect.stringContaining('is inside an archive'),
+    })
+    await expect(archive({ module: 'admin', from: path.join(archiveDir(root, 'admin'), 'deeper', '..'), root: path.join(dir, 'other'), date: DATE })).rejects.toMatchObject({ exitCode: 2 })
+    expect(snapshot(archiveDir(root, 'admin'))).toEqual(before)
+    expect(fs.existsSync(path.join(dir, 'other'))).toBe(false)
+  })
+
+  test("a module's live migrations folder (another module's, even): refused, the baseline stays", async () => {
+    const { root } = scratch('live-migrations')
+    const live = path.join(projectRoot, 'prisma', 'admin', 'migrations')
+    const before = snapshot(live)
+    // A dry run: were the guard ever lost, this test fails without moving the project's baseline.
+    await expect(archive({ module: 'query', from: live, root, date: DATE, dryRun: true })).rejects.toMatchObject({
+      exitCode: 2,
+      message: expect.stringMatching(/is the admin module's live migrations folder: deploy reads it/),
+    })
+    expect(snapshot(live)).toEqual(before)
+  })
+})
