@@ -14,7 +14,7 @@ import { driftDiff, withModuleEngine } from '../engine/module.ts'
 import { readAppliedMigrations } from '../history/history.ts'
 import { expectedCatalog } from '../verify/expected.ts'
 import { assertOwnDatabase, baselineChecksum } from '../verify/isolation.ts'
-import { backupTables, criticalTables } from './backup.ts'
+import { backupTables, criticalTables, sourceOf } from './backup.ts'
 import { classifyDatabase, type Classification } from './classify.ts'
 import { planPrismaSteps } from './plan.ts'
 import { compareFingerprints, fingerprints, type TableProof } from './proof.ts'
@@ -163,7 +163,7 @@ export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes
       if (prisma.steps.some((s) => s.safety === 'dangerous')) {
         return report('refused', { steps: prisma.steps, foreign: prisma.foreign, sql: prisma.steps.map((s) => s.sql).join('\n') })
       }
-      const backup = opts.dryRun ? undefined : await backupTables(c, t.module, t.pgSchema, criticalTables(t.module, cls.moduleTables))
+      const backup = opts.dryRun ? undefined : await backupTables(c, t.module, t.pgSchema, criticalTables(t.module, cls.moduleTables), sourceOf(t.url, t.pgSchema, t.module))
 
       const steps: PlanStep[] = [...prisma.steps]
       let failedChecks: CheckItem[] = []

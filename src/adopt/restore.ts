@@ -1,9 +1,10 @@
-import { describeTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
+import { describeTarget, modulesFor, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { quoteIdent } from '../db/pg-config.ts'
 import { withMigrationTransaction } from '../db/lock.ts'
 import { withClient } from '../db/targets.ts'
 import { ArtstoreError } from '../errors.ts'
-import { readBackup } from './backup.ts'
+import { baselineTables } from '../verify/isolation.ts'
+import { criticalTables, readBackup, sourceOf, type BackupSource } from './backup.ts'
 
 export class RestoreConfirmationError extends ArtstoreError {
   constructor(dir: string) {
@@ -11,10 +12,19 @@ export class RestoreConfirmationError extends ArtstoreError {
   }
 }
 
+export class RestoreTargetError extends ArtstoreError {
+  constructor(recorded: BackupSource, target: BackupSource) {
+    const where = (s: BackupSource) => `${s.server}/${s.database} schema ${s.pgSchema}`
+    super(`the backup was taken from ${where(recorded)}, not ${where(target)}: point the module's URL at that database, or add --other-target to restore it here on purpose`)
+  }
+}
+
 export interface RestoreOptions extends CommandOptions {
   from: string
   yes?: boolean
   dryRun?: boolean
+  /** Restore into a database other than the one the backup was taken from. */
+  otherTarget?: boolean
 }
 
 export interface RestoreResult extends ReturnType<typeof describeTarget> {
@@ -25,16 +35,29 @@ export interface RestoreResult extends ReturnType<typeof describeTarget> {
 /**
  * Puts a backup's rows back, by primary key (insert, or update the row that has the key), in one
  * transaction under the migration lock. Columns are matched by name, so a backup taken before
- * adoption restores into the adopted tables (json becomes jsonb on the way).
+ * adoption restores into the adopted tables (json becomes jsonb on the way). Only an authentic backup
+ * (see readBackup), only the module's backed-up tables, and only into the database it was taken from
+ * (unless `otherTarget`).
  */
 export function restore(opts: RestoreOptions): Promise<RestoreResult> {
-  const { manifest, data } = readBackup(opts.from)
   if (!opts.yes && !opts.dryRun) throw new RestoreConfirmationError(opts.from)
-  return withCheckedTargets({ ...opts, module: manifest.module }, async ([t]) =>
+  const allowed = (module: string, prefix?: string) => {
+    const [m] = modulesFor({ ...opts, module, prefix })
+    return criticalTables(m, baselineTables(m))
+  }
+  const first = readBackup(opts.from, (module) => allowed(module))
+  const prefix = first.manifest.source?.prefix
+  const { manifest, data } = prefix ? readBackup(opts.from, (module) => allowed(module, prefix)) : first
+  return withCheckedTargets({ ...opts, module: manifest.module, prefix }, async ([t]) =>
     withClient(t, async (c) => {
+      const here = sourceOf(t.url, t.pgSchema, t.module)
+      const from = manifest.source
+      if (!opts.otherTarget && (from.server !== here.server || from.database !== here.database || from.pgSchema !== here.pgSchema)) throw new RestoreTargetError(from, here)
       const tables: RestoreResult['tables'] = []
       const run = async () => {
         for (const [table, rows] of data) {
+          tables.push({ table, rows: rows.length })
+          if (!rows.length) continue // an empty table has nothing to put back
           const { rows: cols } = await c.query<{ name: string; pk: boolean }>(
             `select a.attname as name, coalesce(a.attnum = any(i.indkey), false) as pk
                from pg_attribute a join pg_class t on t.oid = a.attrelid join pg_namespace n on n.oid = t.relnamespace
@@ -63,7 +86,6 @@ export function restore(opts: RestoreOptions): Promise<RestoreResult> {
               [seq[0].seq],
             )
           }
-          tables.push({ table, rows: rows.length })
         }
       }
       if (opts.dryRun) {

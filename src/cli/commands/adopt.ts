@@ -59,11 +59,11 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .command('restore')
     .description('put back the rows of a backup that adopt wrote (by primary key, in one transaction)')
     .requiredOption('--from <dir>', 'the backup folder adopt printed (.artstore/backups/…)')
-    .option('--prefix <prefix>', 'storage-element instance prefix')
     .option('--dry-run', 'restore inside a transaction that is rolled back')
     .option('--yes', 'confirm the restore')
+    .option('--other-target', 'restore into another database than the one the backup was taken from (it records which, and the instance)')
     .option(...JSON_OPTION)
-    .action(async (opts: { from: string; prefix?: string; dryRun?: boolean; yes?: boolean; json?: boolean }) => {
+    .action(async (opts: { from: string; dryRun?: boolean; yes?: boolean; otherTarget?: boolean; json?: boolean }) => {
       const r = await (await import('../../adopt/restore.ts')).restore(opts)
       report(o, !!opts.json, r, (x: RestoreResult) =>
         [`✅ ${x.module}: ${x.status}  (${x.database})`, ...x.tables.map((t) => `   ${t.table}: ${t.rows} rows`)].join('\n'),
