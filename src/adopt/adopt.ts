@@ -36,6 +36,15 @@ export class BaselineTamperedError extends ArtstoreError {
   }
 }
 
+export class AdoptHistoryError extends ArtstoreError {
+  constructor(t: ModuleTarget, failed: readonly string[], twice: readonly string[]) {
+    const what = failed.length ? `a failed migration (${failed.join(', ')})` : `a migration recorded twice (${twice.join(', ')})`
+    super(
+      `${t.module.name}: ${t.pgSchema}._prisma_migrations holds ${what}, so the database is Prisma's already: settle it (npx artstore-db resolve --module ${t.module.name}${t.module.prefix ? ` --prefix ${t.module.prefix}` : ''} --applied|--rolled-back <migration>, see README "Recovering from a failed migration"), then npx artstore-db verify`,
+    )
+  }
+}
+
 export interface AdoptOptions extends CommandOptions {
   /** Apply the plan. Without it (and without dryRun) the library refuses. */
   yes?: boolean
@@ -137,7 +146,12 @@ export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes
       const expected = await expectedCatalog(c, [baselineSql])
       const live = await readCatalog(c, t.pgSchema)
       const cls = await classifyDatabase(c, t.module, t.pgSchema, live, expected.tables, checksum)
-      const applied = new Set((await readAppliedMigrations(c)).filter((m) => m.finished && !m.rolledBack).map((m) => m.name))
+      const history = await readAppliedMigrations(c)
+      const rows = history.filter((m) => !m.rolledBack)
+      const failed = rows.filter((m) => !m.finished).map((m) => m.name)
+      const twice = rows.map((m) => m.name).filter((n, i, all) => all.indexOf(n) !== i)
+      if (failed.length || twice.length) throw new AdoptHistoryError(t, failed, twice)
+      const applied = new Set(rows.filter((m) => m.finished).map((m) => m.name))
       const pendingAfterBaseline = laterMigrations(t.module).filter((m) => !applied.has(m))
       const report = (status: AdoptStatus, extra: Partial<AdoptReport> = {}): AdoptReport => ({
         ...describeTarget(t),

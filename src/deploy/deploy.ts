@@ -1,4 +1,6 @@
+import path from 'node:path'
 import type pg from 'pg'
+import { projectRoot } from '../modules.ts'
 import { quoteIdent } from '../db/pg-config.ts'
 import { describeTarget, eachTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
@@ -55,8 +57,25 @@ async function ensureSchema(c: pg.ClientBase, schema: string): Promise<void> {
  * "Applied" is what the engine says it applied, so of parallel deploys only the one that did the work
  * claims it.
  */
+/**
+ * What no deploy can put right, from the history alone: an applied migration.sql changed since, or an
+ * applied migration missing from the folder. Deploy stops there (as status and verify do) rather than
+ * report the database up to date.
+ */
+function historyProblem(t: ModuleTarget, s: ModuleStatus): string | undefined {
+  if (s.modified.length) {
+    return `${s.modified.join(', ')}: migration.sql changed since it was applied here: restore it as deployed (every database holds its checksum); a wanted change goes in a new migration (npx artstore-db migrate new --module ${t.module.name})`
+  }
+  if (s.unknown.length) {
+    return `${s.unknown.join(', ')}: applied here but not in ${path.relative(projectRoot, t.module.migrationsDir)}: deploy from the migrations this database was deployed with (an archived or newer history?)`
+  }
+  return undefined
+}
+
 export async function deployModule(t: ModuleTarget, dryRun = false, known?: ModuleStatus): Promise<ModuleDeployResult> {
   const before = known ?? (await moduleStatus(t))
+  const problem = historyProblem(t, before)
+  if (problem) return { ...describeTarget(t), status: 'failed', migrations: [], detail: problem }
   if (dryRun) return { ...describeTarget(t), status: before.pending.length ? 'would-apply' : 'up-to-date', migrations: before.pending }
   if (before.state === 'up-to-date' && before.applied.length) return { ...describeTarget(t), status: 'up-to-date', migrations: [], durationMs: 0 }
   const started = performance.now()

@@ -1,0 +1,84 @@
+// Wrong results found by an adversarial run, each test named after its attack: adopt over a failed or
+// doubled history, deploy over a changed or missing history.
+import fs from 'node:fs'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { runCli } from '../helpers/cli.ts'
+import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
+import { copyPrismaDir } from '../helpers/prisma-copy.ts'
+
+let url: string
+let prismaDir: string
+const env = () => ({ ADMIN_DATABASE_URL: url, ARTSTORE_PRISMA_DIR: prismaDir })
+const historyRows = () => query<{ migration_name: string; finished: boolean }>(url, 'select migration_name, finished_at is not null as finished from _prisma_migrations order by started_at')
+
+beforeAll(async () => {
+  url = await freshDatabase('faults')
+  prismaDir = copyPrismaDir('faults')
+  const run = await runCli(['deploy', '--module', 'admin'], env())
+  expect(run.exitCode, run.stderr).toBe(0)
+})
+afterAll(async () => {
+  await dropDatabase('faults')
+})
+
+describe('adopt refuses a database whose Prisma history is not clean', () => {
+  test('attack: a killed deploy left a failed 0_baseline row over an applied schema; adopt refuses (exit 2), adds no row', async () => {
+    await query(url, `update _prisma_migrations set finished_at = null, logs = 'the deploy was killed'`)
+    try {
+      const run = await runCli(['adopt', '--module', 'admin', '--yes'], env())
+      expect(run.exitCode).toBe(2)
+      expect(run.stderr.trim()).toBe(
+        'error: admin: public._prisma_migrations holds a failed migration (0_baseline), so the database is Prisma\'s already: settle it (npx artstore-db resolve --module admin --applied|--rolled-back <migration>, see README "Recovering from a failed migration"), then npx artstore-db verify',
+      )
+      expect(await historyRows()).toEqual([{ migration_name: '0_baseline', finished: false }])
+    } finally {
+      await query(url, `update _prisma_migrations set finished_at = started_at, logs = null`)
+    }
+  })
+
+  test('attack: a second 0_baseline row; adopt refuses (exit 2), adds none', async () => {
+    await query(url, `insert into _prisma_migrations (id, checksum, migration_name, started_at, finished_at, applied_steps_count)
+                      select gen_random_uuid()::text, checksum, migration_name, now(), now(), 1 from _prisma_migrations`)
+    try {
+      const run = await runCli(['adopt', '--module', 'admin', '--yes'], env())
+      expect(run.exitCode).toBe(2)
+      expect(run.stderr).toContain('holds a migration recorded twice (0_baseline)')
+      expect(await historyRows()).toHaveLength(2)
+    } finally {
+      await query(url, `delete from _prisma_migrations where started_at = (select max(started_at) from _prisma_migrations)`)
+    }
+  })
+})
+
+describe('deploy does not call a changed or missing history up to date', () => {
+  const baselineFile = () => path.join(prismaDir, 'admin', 'migrations', '0_baseline', 'migration.sql')
+
+  test('attack: an applied migration.sql edited afterwards; deploy fails (exit 1) naming it, as status does', async () => {
+    const text = fs.readFileSync(baselineFile(), 'utf8')
+    fs.writeFileSync(baselineFile(), `${text}-- edited after it was applied\n`)
+    try {
+      const run = await runCli(['deploy', '--module', 'admin'], env())
+      expect(run.exitCode).toBe(1)
+      expect(run.stdout).toMatch(/❌ admin: failed/)
+      expect(run.stdout).toContain('0_baseline: migration.sql changed since it was applied here: restore it as deployed')
+      expect((await runCli(['status', '--module', 'admin'], env())).exitCode).toBe(1)
+    } finally {
+      fs.writeFileSync(baselineFile(), text)
+    }
+    expect((await runCli(['deploy', '--module', 'admin'], env())).exitCode).toBe(0)
+  })
+
+  test('attack: the applied history archived away; deploy fails (exit 1) naming what is missing', async () => {
+    const dir = path.join(prismaDir, 'admin', 'migrations', '0_baseline')
+    const away = path.join(prismaDir, 'admin', 'away')
+    fs.renameSync(dir, away)
+    try {
+      const run = await runCli(['deploy', '--module', 'admin'], env())
+      expect(run.exitCode).toBe(1)
+      expect(run.stdout).toMatch(/0_baseline: applied here but not in .*admin\/migrations: deploy from the migrations this database was deployed with/)
+    } finally {
+      fs.renameSync(away, dir)
+    }
+  })
+})
