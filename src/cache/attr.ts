@@ -4,7 +4,7 @@
  * Returns the parsed document, or the reason the file cannot be used; never throws for a bad file.
  */
 import fs from 'node:fs'
-import type { WalkEntry } from './walk.ts'
+import { insideRoot, type WalkEntry } from './walk.ts'
 
 /** The storage element refuses attr.json files larger than this, on write and on read. */
 export const MAX_ATTR_BYTES = 4096
@@ -47,6 +47,8 @@ export type SkipCode =
   | 'duplicate-file-id'
   | 'conflict'
   | 'folder-unreadable'
+  | 'outside-root'
+  | 'inexact-number'
 
 export type AttrCheck =
   | { ok: true; doc: AttrDocument }
@@ -165,7 +167,36 @@ export function validateAttr(j: unknown, entry: { folder: string; name: string }
   return { ok: true, doc: { ...doc, metadata: (j.metadata as Record<string, unknown> | undefined) ?? {} } }
 }
 
-/** Parses bytes read from an attr.json (at most MAX_ATTR_BYTES). */
+/** JSON numbers (outside strings) and where they start. */
+const NUMBER_TOKENS = /"(?:[^"\\]|\\.)*"|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)/g
+
+/** A decimal number written canonically (sign, significant digits, exponent), to compare two spellings of one value. */
+function canonical(n: string): string {
+  const m = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(n)
+  if (!m) return n
+  const all = `${m[2]}${m[3] ?? ''}`
+  const exponent = Number(m[4] ?? 0) - (m[3] ?? '').length
+  const lead = all.replace(/^0+/, '')
+  if (!lead) return '0'
+  const digits = lead.replace(/0+$/, '')
+  return `${m[1]}${digits}e${exponent + (lead.length - digits.length)}`
+}
+
+/**
+ * The first number JavaScript cannot keep exactly (out of range, or more digits than a double holds):
+ * stored, it would become null or another number. Its offset, for the report.
+ */
+function inexactNumber(text: string): number | undefined {
+  for (const m of text.matchAll(NUMBER_TOKENS)) {
+    const token = m[1]
+    if (token === undefined) continue
+    const value = Number(token)
+    if (!Number.isFinite(value) || canonical(token) !== canonical(String(value))) return m.index
+  }
+  return undefined
+}
+
+/** Parses bytes read from an attr.json (at most MAX_ATTR_BYTES). Reports never quote the file's bytes. */
 export function parseAttr(bytes: Uint8Array, entry: { folder: string; name: string }): AttrCheck {
   let text: string
   try {
@@ -177,25 +208,45 @@ export function parseAttr(bytes: Uint8Array, entry: { folder: string; name: stri
   try {
     j = JSON.parse(text)
   } catch (e) {
-    return { ok: false, code: 'invalid-json', reason: `invalid JSON (${(e as Error).message})` }
+    const message = (e as Error).message
+    const at = /position (\d+)/.exec(message)?.[1]
+    const why = at ? ` at byte ${at}` : /end of JSON input/.test(message) ? ' (it ends early)' : ' (an unexpected character)'
+    return { ok: false, code: 'invalid-json', reason: `invalid JSON${why}` }
   }
-  return validateAttr(j, entry, text)
+  const inexact = inexactNumber(text)
+  const check = validateAttr(j, entry, text)
+  if (inexact !== undefined && check.ok) return { ok: false, code: 'inexact-number', reason: `the number at byte ${inexact} cannot be kept exactly (out of range, or more digits than it can hold)`, claim: check.doc.file_id }
+  return check
 }
 
 const readBuffer = Buffer.allocUnsafe(MAX_ATTR_BYTES + 1)
+const { O_RDONLY, O_NONBLOCK, O_NOFOLLOW } = fs.constants
+
+const kindOf = (st: fs.Stats) => (st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file')
 
 /**
- * Reads one attr.json (refusing files over MAX_ATTR_BYTES unread) and validates it. Synchronous on
- * purpose: for files this small, three plain system calls cost a fraction of a thread-pool round
- * trip, and the rebuild's reader is one loop feeding one COPY stream.
+ * Reads one attr.json (refusing files over MAX_ATTR_BYTES unread) and validates it. Only a regular
+ * file is read, opened without blocking (a FIFO or device would otherwise hang the rebuild), and a
+ * link is followed only to a file inside the root. Synchronous on purpose: for files this small,
+ * plain system calls cost a fraction of a thread-pool round trip, and the rebuild's reader is one loop
+ * feeding one COPY stream.
  */
 export function readAttr(entry: Extract<WalkEntry, { kind: 'file' }>): AttrCheck {
   let fd: number | undefined
   try {
-    fd = fs.openSync(entry.abs, 'r')
+    try {
+      fd = fs.openSync(entry.abs, O_RDONLY | O_NONBLOCK | (entry.root ? O_NOFOLLOW : 0))
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ELOOP' || !entry.root) throw e
+      const target = fs.realpathSync(entry.abs)
+      if (!insideRoot(entry.root, target)) return { ok: false, code: 'outside-root', reason: 'is a link out of the root: not read' }
+      fd = fs.openSync(target, O_RDONLY | O_NONBLOCK)
+    }
+    const st = fs.fstatSync(fd)
+    if (!st.isFile()) return { ok: false, code: 'unreadable', reason: `could not be read (${kindOf(st)}, not a regular file)` }
     const bytesRead = fs.readSync(fd, readBuffer, 0, readBuffer.length, 0)
     if (bytesRead > MAX_ATTR_BYTES) {
-      return { ok: false, code: 'too-large', reason: `larger than ${MAX_ATTR_BYTES} bytes (${fs.fstatSync(fd).size} bytes)` }
+      return { ok: false, code: 'too-large', reason: `larger than ${MAX_ATTR_BYTES} bytes (${st.size} bytes)` }
     }
     return parseAttr(readBuffer.subarray(0, bytesRead), entry)
   } catch (e) {

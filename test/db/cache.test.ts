@@ -135,7 +135,7 @@ describe('rebuild from a generated tree', () => {
     expect(run.json!.skipped).toEqual(
       [
         { path: c.rel, code: 'invalid-json', reason: expect.stringMatching(/^invalid JSON/) },
-        { path: d.rel, code: 'unreadable', reason: 'could not be read (EISDIR)' },
+        { path: d.rel, code: 'unreadable', reason: 'could not be read (a folder, not a regular file)' },
         { path: e.rel, code: 'bad-checksum', reason: 'checksum is not 64 hex digits (3 characters)' },
       ].sort((x, y) => (x.path < y.path ? -1 : 1)),
     )

@@ -1,5 +1,6 @@
 // attr.json reading and validation, the field mapping, COPY encoding, the folder walk and the tree
 // generator, without a database.
+import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { beforeEach, describe, expect, test } from 'vitest'
@@ -112,7 +113,7 @@ describe('validation: every bad file is a reason, never an exception', () => {
   })
 
   test.each([
-    ['invalid JSON', '{"file_id": ', 'invalid-json', /^invalid JSON \(/],
+    ['invalid JSON', '{"file_id": ', 'invalid-json', /^invalid JSON \(it ends early\)$/],
     ['not an object', '[1, 2]', 'invalid-json', /^the document is array, expected an object$/],
     ['not UTF-8', Buffer.from([0x7b, 0xff, 0x7d]), 'invalid-json', /^not valid UTF-8$/],
   ])('%s', (_name, bytes, code, reason) => {
@@ -188,7 +189,7 @@ describe('reading files', () => {
 
   test('a file that exists but cannot be read (a folder of that name) is unreadable', async () => {
     fs.mkdirSync(path.join(dir, 'folder.attr.json'))
-    expect(readAttr(entry('folder.attr.json'))).toEqual({ ok: false, code: 'unreadable', reason: 'could not be read (EISDIR)' })
+    expect(readAttr(entry('folder.attr.json'))).toEqual({ ok: false, code: 'unreadable', reason: 'could not be read (a folder, not a regular file)' })
     expect(readAttr(entry('missing.attr.json'))).toEqual({ ok: false, code: 'unreadable', reason: 'could not be read (ENOENT)' })
   })
 })
@@ -310,5 +311,65 @@ describe('COPY text format', () => {
   test('array literals quote every element and escape quotes and backslashes', () => {
     expect(arrayLiteral([])).toBe('{}')
     expect(arrayLiteral(['a b', 'say "hi"', 'c\\d', 'NULL', '{x,y}'])).toBe('{"a b","say \\"hi\\"","c\\\\d","NULL","{x,y}"}')
+  })
+})
+
+describe('hostile files (attacks on cache rebuild)', () => {
+  const root = path.join(projectRoot, '.artstore', 'tmp', 'cache-unit-hostile')
+  const hour = path.join(root, '2025', '12', '03', '14')
+  const outside = path.join(projectRoot, '.artstore', 'tmp', 'cache-unit-outside')
+  beforeEach(() => {
+    for (const d of [root, outside]) fs.rmSync(d, { recursive: true, force: true })
+    fs.mkdirSync(hour, { recursive: true })
+    fs.mkdirSync(outside, { recursive: true })
+  })
+  const collect = async () => {
+    const out: WalkEntry[] = []
+    for await (const e of walkAttrFiles(root)) out.push(e)
+    return out
+  }
+  const files = (entries: WalkEntry[]) => entries.filter((e): e is Extract<WalkEntry, { kind: 'file' }> => e.kind === 'file')
+
+  test('attack: a FIFO named x.attr.json is skipped at once, never opened for a blocking read', async () => {
+    const fifo = path.join(hour, `${EXAMPLE_AT.name}.attr.json`)
+    execFileSync('mkfifo', [fifo])
+    const [e] = files(await collect())
+    expect(readAttr(e)).toEqual({ ok: false, code: 'unreadable', reason: 'could not be read (a FIFO, not a regular file)' })
+  })
+
+  test('attack: an attr.json that links out of the root is not read; one that links inside it is', async () => {
+    fs.writeFileSync(path.join(outside, 'secret.attr.json'), EXAMPLE)
+    fs.symlinkSync(path.join(outside, 'secret.attr.json'), path.join(hour, `${EXAMPLE_AT.name}.attr.json`))
+    const [e] = files(await collect())
+    expect(readAttr(e)).toEqual({ ok: false, code: 'outside-root', reason: 'is a link out of the root: not read' })
+    fs.rmSync(e.abs)
+    fs.writeFileSync(path.join(root, 'real.json'), EXAMPLE)
+    fs.symlinkSync(path.join(root, 'real.json'), e.abs)
+    expect(readAttr(files(await collect())[0]).ok).toBe(true)
+  })
+
+  test('attack: a date folder that links out of the root is reported, not walked', async () => {
+    fs.mkdirSync(path.join(outside, '15'), { recursive: true })
+    fs.writeFileSync(path.join(outside, '15', `${EXAMPLE_AT.name}.attr.json`), EXAMPLE)
+    fs.symlinkSync(path.join(outside, '15'), path.join(root, '2025', '12', '03', '15'))
+    const found = await collect()
+    expect(files(found)).toEqual([])
+    expect(found).toEqual([{ kind: 'folder-error', rel: '2025/12/03/15', reason: 'is a link out of the root: not followed' }])
+  })
+
+  test('attack: numbers that cannot be kept exactly (1e400, 30 digits) skip the file; ordinary ones pass', () => {
+    for (const n of ['1e400', '123456789012345678901234567890']) {
+      const r = reasonOf(EXAMPLE.replace('"project": "budget-2025"', `"project": ${n}`))
+      expect(r.code, n).toBe('inexact-number')
+      expect(r.reason).toMatch(/^the number at byte \d+ cannot be kept exactly/)
+      expect(r.claim).toBe('9c1e7d2a-4b3f-4e8a-a1d5-6f0b2c3d4e5f')
+    }
+    for (const n of ['0.1', '1.50', '100', '-7', '2.5e-10', '9007199254740991']) expect(check(EXAMPLE.replace('"project": "budget-2025"', `"project": ${n}`)).ok, n).toBe(true)
+  })
+
+  test('attack: a parse error reports where, never the file\'s bytes (passwd.attr.json)', () => {
+    const r = reasonOf('root:x:0:0:root:/root:/bin/bash')
+    expect(r).toEqual({ code: 'invalid-json', reason: 'invalid JSON (an unexpected character)', claim: undefined })
+    expect(r.reason).not.toContain('root')
   })
 })
