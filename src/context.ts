@@ -1,7 +1,7 @@
 import { checkConnection, withModuleTargets, type ModuleTarget } from './db/targets.ts'
 import path from 'node:path'
 import { getModule, modules, modulesAt, selectModules, type ModuleInfo } from './modules.ts'
-import { PrefixWithoutStorageElementError, storageElementInstance } from './prefix/prefix.ts'
+import { PrefixWithoutStorageElementError, storageElementInstance, validatePrefix } from './prefix/prefix.ts'
 
 /** What every database command takes. */
 export interface CommandOptions {
@@ -20,6 +20,8 @@ export interface CommandOptions {
 
 /** The selected modules, with the storage element rendered for the requested prefix. */
 export function modulesFor(opts: CommandOptions): ModuleInfo[] {
+  // An empty --prefix is a mistake, never "the default": it is validated (and refused) like any other.
+  if (opts.prefix === '') validatePrefix('')
   const prefix = opts.prefix ?? (opts.env ?? process.env).STORAGE_ELEMENT_PREFIX
   if (opts.prefix !== undefined && opts.module !== undefined && getModule(opts.module).name !== 'storage-element') {
     throw new PrefixWithoutStorageElementError(opts.module)

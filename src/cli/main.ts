@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { Command, CommanderError } from 'commander'
-import { maskSecrets } from '../config/urls.ts'
+import { maskSecrets, nearMissVariables } from '../config/urls.ts'
 import { isArtstoreError } from '../errors.ts'
 import { projectRoot } from '../modules.ts'
 import { processOutput, type Output } from './output.ts'
@@ -36,6 +36,10 @@ export async function main(argv: readonly string[], o: Output = processOutput): 
   // ARTSTORE_DOTENV=0 ignores .env (the test suite does, so that a developer's .env cannot leak in).
   const envFile = path.join(projectRoot, '.env')
   if (process.env.ARTSTORE_DOTENV !== '0' && fs.existsSync(envFile)) (await import('dotenv')).default.config({ path: envFile, quiet: true })
+  // A misspelt database variable is not read: the module would quietly use another database.
+  for (const { name, meant } of nearMissVariables(process.env)) {
+    o.err(`warning: ${name} is set but artstore-db does not read it: did you mean ${meant}? (without ${meant}, its modules use the other variables or the embedded database)`)
+  }
   let exitCode = 0
   const setExit = (code: number) => (exitCode = code)
   const program = new Command('artstore-db')

@@ -111,3 +111,36 @@ export function passwordsOf(urls: readonly string[]): string[] {
   }
   return [...out]
 }
+
+/** The variables that name databases. */
+export const URL_VARIABLES = ['DATABASE_URL', 'ADMIN_DATABASE_URL', 'STORAGE_ELEMENT_DATABASE_URL', 'QUERY_DATABASE_URL'] as const
+
+/** Edit distance of two short names (insertions, deletions, substitutions, adjacent swaps). */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)])
+  for (let j = 1; j <= b.length; j++) d[0][j] = j
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1)
+    }
+  }
+  return d[a.length][b.length]
+}
+
+/**
+ * Set variables that look like a misspelt database variable (`DATABSE_URL`, `ADMIN_DB_URL`, …), each
+ * with the one it probably means: a typo would otherwise send the module to the embedded database.
+ */
+export function nearMissVariables(env: Env): { name: string; meant: string }[] {
+  const out: { name: string; meant: string }[] = []
+  for (const name of Object.keys(env)) {
+    if (env[name] === undefined || (URL_VARIABLES as readonly string[]).includes(name)) continue
+    const upper = name.toUpperCase()
+    const close = URL_VARIABLES.find((v) => distance(upper, v) <= 2)
+    const scoped = /^(ADMIN|STORAGE|STORAGE_ELEMENT|SE|QUERY)_(DB|DATABASE|DATABSE|DATBASE)_(URL|URI)$/.exec(upper)
+    const meant = close ?? (scoped ? URL_VARIABLES.find((v) => v.startsWith(scoped[1] === 'SE' ? 'STORAGE' : scoped[1])) : undefined) ?? (/^(DB|DATABASE)_(URI)$/.test(upper) ? 'DATABASE_URL' : undefined)
+    if (meant && meant !== name) out.push({ name, meant })
+  }
+  return out
+}

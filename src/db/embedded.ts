@@ -1,4 +1,5 @@
 import fs from 'node:fs'
+import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
@@ -62,6 +63,23 @@ async function runningDataDir(url: string): Promise<string | undefined> {
   }
 }
 
+/** Whether something accepts connections on 127.0.0.1:`port` (a program that is not our PostgreSQL, when runningDataDir found none). */
+function portAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port })
+    const done = (taken: boolean) => {
+      socket.destroy()
+      resolve(taken)
+    }
+    socket.setTimeout(2000, () => done(true))
+    socket.once('connect', () => done(true))
+    socket.once('error', (e: NodeJS.ErrnoException) => done(e.code !== 'ECONNREFUSED'))
+  })
+}
+
+/** How long the embedded server may take to start before the command gives up. */
+const START_TIMEOUT_MS = 60_000
+
 const samePath = (a: string, b: string) => {
   const real = (p: string) => (fs.existsSync(p) ? fs.realpathSync(p) : path.resolve(p))
   return real(a) === real(b)
@@ -97,6 +115,9 @@ export async function startEmbedded(o: EmbeddedOptions = embeddedOptions()): Pro
     await ensureDatabase(o)
     return { url, startedHere: false, stop: async () => undefined }
   }
+  if (await portAnswers(o.port)) {
+    throw new EmbeddedPostgresError(`port ${o.port} on 127.0.0.1 is taken by another program, not this project's PostgreSQL; stop it, or set ARTSTORE_EMBEDDED_PORT to a free port`)
+  }
   const logs: string[] = []
   const server = new EmbeddedPostgres({
     databaseDir: o.dir,
@@ -115,7 +136,16 @@ export async function startEmbedded(o: EmbeddedOptions = embeddedOptions()): Pro
       fs.mkdirSync(path.dirname(o.dir), { recursive: true })
       await server.initialise()
     }
-    await server.start()
+    // A start that never settles would let the process end silently (exit 13): bounded, and reported.
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`it did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS)
+    })
+    try {
+      await Promise.race([server.start(), timeout])
+    } finally {
+      clearTimeout(timer)
+    }
     await ensureDatabase(o)
   } catch (e) {
     await server.stop().catch(() => undefined)

@@ -1,11 +1,14 @@
-// Wrong results found by an adversarial run, each test named after its attack: adopt over a failed or
-// doubled history, deploy over a changed or missing history.
+// Wrong results and silent wrong targets found by an adversarial run, each test named after its
+// attack: adopt over a failed or doubled history, deploy over a changed or missing history, a busy
+// embedded port, a misspelt variable, an empty prefix.
 import fs from 'node:fs'
+import net from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
 import { copyPrismaDir } from '../helpers/prisma-copy.ts'
+import { scratchRoot } from '../helpers/workdir.ts'
 
 let url: string
 let prismaDir: string
@@ -80,5 +83,41 @@ describe('deploy does not call a changed or missing history up to date', () => {
     } finally {
       fs.renameSync(away, dir)
     }
+  })
+})
+
+describe('silent wrong targets and small refusals', () => {
+  test('attack: a busy embedded port; every command says so (exit 2, one line) instead of ending silently', async () => {
+    const listener = net.createServer((s) => s.destroy())
+    await new Promise<void>((r) => listener.listen(0, '127.0.0.1', () => r()))
+    const port = (listener.address() as net.AddressInfo).port
+    try {
+      for (const args of [['status'], ['deploy'], ['verify', '--json']]) {
+        const run = await runCli(args, { ARTSTORE_EMBEDDED_PORT: String(port), ARTSTORE_EMBEDDED_DIR: path.join(scratchRoot, 'faults-embedded') })
+        expect(run.exitCode, args.join(' ')).toBe(2)
+        expect(run.stderr.trim()).toBe(
+          `error: the embedded PostgreSQL could not start (port ${port} on 127.0.0.1 is taken by another program, not this project's PostgreSQL; stop it, or set ARTSTORE_EMBEDDED_PORT to a free port): set DATABASE_URL to use a server of your own`,
+        )
+      }
+    } finally {
+      listener.close()
+    }
+  })
+
+  test('attack: a misspelt database variable (DATABSE_URL, ADMIN_DB_URL) is named in a warning', async () => {
+    const run = await runCli(['status', '--module', 'admin'], { ...env(), DATABSE_URL: url, QUERY_DB_URL: url })
+    expect(run.stderr.split('\n').filter((l) => l.startsWith('warning:'))).toEqual([
+      'warning: DATABSE_URL is set but artstore-db does not read it: did you mean DATABASE_URL? (without DATABASE_URL, its modules use the other variables or the embedded database)',
+      'warning: QUERY_DB_URL is set but artstore-db does not read it: did you mean QUERY_DATABASE_URL? (without QUERY_DATABASE_URL, its modules use the other variables or the embedded database)',
+    ])
+  })
+
+  test('an empty --prefix is refused, not taken for the default; studio --port abc is bad input (exit 2)', async () => {
+    const empty = await runCli(['status', '--module', 'storage-element', '--prefix', ''], env())
+    expect(empty.exitCode).toBe(2)
+    expect(empty.stderr.trim()).toBe('error: storage-element prefix "" does not match ^[a-z][a-z0-9_]{0,40}$: use lower-case letters, digits and _ (e.g. --prefix storage_elem_02)')
+    const port = await runCli(['studio', '--module', 'admin', '--port', 'abc'], env())
+    expect(port.exitCode).toBe(2)
+    expect(port.stderr.trim().split('\n')).toHaveLength(1)
   })
 })
