@@ -3,7 +3,7 @@
  * attr.json files. Rows of every other storage element are never touched: not updated, not pruned.
  */
 import type pg from 'pg'
-import { withMigrationTransaction } from '../db/lock.ts'
+import { withCacheLock, withTransaction } from '../db/lock.ts'
 import { PruneEmptyRootError } from './errors.ts'
 import { QUERY_COLUMNS, queryRow } from './map.ts'
 import type { CacheRebuildResult, RebuildRun, RowCounts } from './result.ts'
@@ -62,7 +62,7 @@ async function skipConflicts(c: pg.ClientBase, staged: StageResult, element: str
   )
 }
 
-/** Stages, then (under the migration lock, in one transaction) skips conflicts, prunes and upserts; a dry run stops before writing. */
+/** Stages, then (under the cache lock, in one transaction) skips conflicts, prunes and upserts; a dry run stops before writing. */
 export async function rebuildQuery(c: pg.ClientBase, element: { id: string; url: string }, run: RebuildRun): Promise<Part> {
   const id = c.escapeLiteral(element.id)
   const url = c.escapeLiteral(element.url)
@@ -91,5 +91,5 @@ export async function rebuildQuery(c: pg.ClientBase, element: { id: string; url:
     const rows: RowCounts = { ...counts, unchanged: staged.good - counts.inserted - counts.updated, pruned }
     return { files: { found: staged.found, good: staged.good, skipped: staged.skipped.length }, rows, prune, skipped: staged.skipped, trimmed: staged.trimmed }
   }
-  return run.dryRun ? write() : withMigrationTransaction(c, write)
+  return run.dryRun ? write() : withCacheLock(c, QUERY_TABLE, () => withTransaction(c, write), run.lockWaitSeconds)
 }

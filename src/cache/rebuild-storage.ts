@@ -3,7 +3,7 @@
  * and logs the run in `<prefix>_wal` (cache_rebuild: pending, then committed or failed).
  */
 import type pg from 'pg'
-import { withMigrationTransaction } from '../db/lock.ts'
+import { withCacheLock, withTransaction } from '../db/lock.ts'
 import { quoteIdent } from '../db/pg-config.ts'
 import { PruneEmptyRootError } from './errors.ts'
 import { STORAGE_COLUMNS, storageRow } from './map.ts'
@@ -40,19 +40,31 @@ type Part = Pick<CacheRebuildResult, 'files' | 'rows' | 'prune' | 'skipped' | 't
 /** Values of the config row when a rebuild has to create it: read-only and not master, until an operator says otherwise. */
 const NEW_CONFIG = { currentMode: 'ro', isMaster: false }
 
+/** The run's `pending` row, committed at once (so that a run that dies leaves it behind, to be closed). */
 async function logPending(c: pg.ClientBase, wal: string, data: object): Promise<string> {
-  return withMigrationTransaction(c, async () => {
-    const { rows } = await c.query<{ id: string }>(
-      `insert into ${quoteIdent(wal)} (transaction_id, operation_type, status, operation_data) values (gen_random_uuid(), 'cache_rebuild', 'pending', $1) returning transaction_id::text as id`,
-      [JSON.stringify(data)],
-    )
-    return rows[0].id
-  })
+  const { rows } = await c.query<{ id: string }>(
+    `insert into ${quoteIdent(wal)} (transaction_id, operation_type, status, operation_data) values (gen_random_uuid(), 'cache_rebuild', 'pending', $1) returning transaction_id::text as id`,
+    [JSON.stringify(data)],
+  )
+  return rows[0].id
+}
+
+/**
+ * Closes the `pending` rows of runs that ended without finishing (killed, or their connection lost):
+ * every live run holds the cache lock from before its pending row until after its last update, so
+ * under that lock any other pending row is such a run's.
+ */
+async function closeInterrupted(c: pg.ClientBase, wal: string): Promise<void> {
+  await c.query(
+    `update ${quoteIdent(wal)} set status = 'failed', completed_at = clock_timestamp(),
+            error_message = 'interrupted: the run ended without finishing (killed, or its connection was lost); its changes were rolled back'
+      where operation_type = 'cache_rebuild' and status = 'pending'`,
+  )
 }
 
 async function logFailed(c: pg.ClientBase, wal: string, id: string, error: unknown, started: number): Promise<void> {
   await c.query(
-    `update ${quoteIdent(wal)} set status = 'failed', error_message = $2, completed_at = now(), duration_ms = $3 where transaction_id = $1`,
+    `update ${quoteIdent(wal)} set status = 'failed', error_message = $2, completed_at = clock_timestamp(), duration_ms = $3 where transaction_id = $1`,
     [id, String((error as Error)?.message ?? error), Math.round(performance.now() - started)],
   )
 }
@@ -60,7 +72,7 @@ async function logFailed(c: pg.ClientBase, wal: string, id: string, error: unkno
 async function updateConfig(c: pg.ClientBase, files: string, config: string): Promise<NonNullable<Part['config']>> {
   const { rows } = await c.query(
     `insert into ${quoteIdent(config)} as t (id, current_mode, is_master, total_files, total_size_bytes, last_cache_rebuild)
-       select 1, $1, $2, count(*)::int, coalesce(sum(file_size), 0), now() from ${quoteIdent(files)}
+       select 1, $1, $2, count(*)::int, coalesce(sum(file_size), 0), clock_timestamp() from ${quoteIdent(files)}
      on conflict (id) do update set total_files = excluded.total_files, total_size_bytes = excluded.total_size_bytes,
        last_cache_rebuild = excluded.last_cache_rebuild, updated_at = now()
      returning total_files, total_size_bytes::text, last_cache_rebuild, (xmax = 0) as created`,
@@ -95,15 +107,14 @@ const batchConflicts = (files: string) => (batch: string, undo: string) => {
 }
 
 /**
- * Under the migration lock, in one transaction: stages and upserts the files batch by batch (the
- * conflicts skipped on the way), prunes, and updates the config and the log. A dry run stages
- * everything first and only counts.
+ * Under the cache lock of the instance's files table, in one transaction: stages and upserts the files
+ * batch by batch (the conflicts skipped on the way), prunes, and updates the config and the log (whose
+ * `pending` rows of interrupted runs it closes first). A dry run stages everything first and only counts.
  */
 export async function rebuildStorage(c: pg.ClientBase, prefix: string, run: RebuildRun): Promise<Part> {
   const t = storageTables(prefix)
   const started = performance.now()
   const target: UpsertTarget = { table: quoteIdent(t.files), key: 'file_id', columns: STORAGE_COLUMNS.map((col) => [col, `s.${col}`] as const) }
-  const walId = run.dryRun ? undefined : await logPending(c, t.wal, { root: run.root, prefix, prune: run.prune })
   const prune = async (staged: Awaited<ReturnType<typeof stageFiles>>): Promise<[Part['prune'], number]> => {
     const pruneState = !run.prune ? 'off' : staged.folderErrors ? 'refused' : run.dryRun ? 'would' : 'done'
     if (pruneState !== 'would' && pruneState !== 'done') return [pruneState, 0]
@@ -120,6 +131,9 @@ export async function rebuildStorage(c: pg.ClientBase, prefix: string, run: Rebu
     skipped: staged.skipped,
     trimmed: staged.trimmed,
   })
+  return withCacheLock(c, t.files, async () => {
+  if (!run.dryRun) await closeInterrupted(c, t.wal)
+  const walId = run.dryRun ? undefined : await logPending(c, t.wal, { root: run.root, prefix, prune: run.prune })
   try {
     if (run.dryRun) {
       const staged = await stageFiles(c, run.root, storageStage, run.onProgress)
@@ -128,7 +142,7 @@ export async function rebuildStorage(c: pg.ClientBase, prefix: string, run: Rebu
       const counts = await planUpsert(c, target)
       return report(staged, { ...counts, unchanged: staged.good - counts.inserted - counts.updated, pruned }, pruneState)
     }
-    return await withMigrationTransaction(c, async () => {
+    return await withTransaction(c, async () => {
       const streamed: StreamTarget = { ...target, keyType: 'uuid', undoIndex: ['storage_filename'], conflicts: batchConflicts(t.files) }
       const { staged, counts } = await streamRebuild(c, run.root, storageStage, streamed, run.onProgress)
       // Pruning after the upserts deletes the same rows as before them: every row written has a claim in the stage.
@@ -138,7 +152,7 @@ export async function rebuildStorage(c: pg.ClientBase, prefix: string, run: Rebu
       part.config = await updateConfig(c, t.files, t.config)
       await c.query(
         `update ${quoteIdent(t.wal)} set status = 'committed', operation_data = operation_data || jsonb_build_object('result', $2::jsonb),
-           completed_at = now(), duration_ms = $3 where transaction_id = $1`,
+           completed_at = clock_timestamp(), duration_ms = $3 where transaction_id = $1`,
         [walId, JSON.stringify({ files: part.files, rows }), Math.round(performance.now() - started)],
       )
       part.wal = { transactionId: walId!, status: 'committed' }
@@ -148,4 +162,5 @@ export async function rebuildStorage(c: pg.ClientBase, prefix: string, run: Rebu
     if (walId) await logFailed(c, t.wal, walId, e, started).catch(() => undefined)
     throw e
   }
+  }, run.lockWaitSeconds)
 }

@@ -7,6 +7,8 @@ export interface RebuildRun {
   dryRun: boolean
   prune: boolean
   onProgress?: (p: Progress) => void
+  /** How long to wait for another rebuild of the same cache; default 30 s. */
+  lockWaitSeconds?: number
 }
 
 /** What happened to the cache rows; in a dry run, what would happen. */

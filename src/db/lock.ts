@@ -62,3 +62,60 @@ export async function retryOnDeadlock<T>(fn: () => Promise<T>, attempts = 20, pa
     }
   }
 }
+
+/** The advisory-lock class of cache rebuilds: the two-key form, a space apart from Prisma's one-key migration lock. */
+export const CACHE_LOCK_CLASS = 1095914563 // 'ARTC'
+
+/** Who holds a cache lock, for the message: pid, since when, from where. */
+async function cacheLockHolder(c: pg.ClientBase, what: string): Promise<string> {
+  const { rows } = await c.query<{ pid: number; since: string; app: string | null; addr: string | null }>(
+    `select a.pid, to_char(a.xact_start at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC' as since, nullif(a.application_name, '') as app, a.client_addr::text as addr
+       from pg_locks l join pg_stat_activity a on a.pid = l.pid
+      where l.locktype = 'advisory' and l.granted and l.classid = $1::bigint::oid
+        and l.objid = ((hashtext(current_schema() || '.' || $2)::bigint + 4294967296) % 4294967296)::oid and l.objsubid = 2`,
+    [CACHE_LOCK_CLASS, what],
+  )
+  const h = rows[0]
+  return h ? `backend pid ${h.pid}${h.app ? ` (${h.app})` : ''}${h.addr ? ` from ${h.addr}` : ''}${h.since ? `, in its transaction since ${h.since}` : ''}` : 'a session that has just ended'
+}
+
+export class CacheLockedError extends ArtstoreError {
+  constructor(what: string, seconds: number, holder: string) {
+    super(`another cache rebuild of ${what} is running (${holder}; waited ${seconds} s): try again when it has finished`)
+  }
+}
+
+/**
+ * Runs `fn` holding the cache lock of one table (a session advisory lock in its own key space, so a
+ * rebuild never blocks a deploy or a rollback of any module): rebuilds of one cache run one at a time.
+ * Waits at most `waitSeconds`, then names the holder.
+ */
+export async function withCacheLock<T>(c: pg.ClientBase, what: string, fn: () => Promise<T>, waitSeconds = 30): Promise<T> {
+  await c.query(`set lock_timeout = '${waitSeconds}s'`)
+  try {
+    await c.query(`select pg_advisory_lock($1, hashtext(current_schema() || '.' || $2))`, [CACHE_LOCK_CLASS, what])
+  } catch (e) {
+    if ((e as { code?: string }).code === '55P03') throw new CacheLockedError(what, waitSeconds, await cacheLockHolder(c, what))
+    throw e
+  } finally {
+    await c.query('reset lock_timeout')
+  }
+  try {
+    return await fn()
+  } finally {
+    await c.query(`select pg_advisory_unlock($1, hashtext(current_schema() || '.' || $2))`, [CACHE_LOCK_CLASS, what]).catch(() => undefined)
+  }
+}
+
+/** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
+export async function withTransaction<T>(c: pg.ClientBase, fn: () => Promise<T>): Promise<T> {
+  await c.query('begin')
+  try {
+    const result = await fn()
+    await c.query('commit')
+    return result
+  } catch (e) {
+    await c.query('rollback').catch(() => undefined)
+    throw e
+  }
+}

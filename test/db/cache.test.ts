@@ -2,6 +2,7 @@
 // (child process) for exit codes. One database, deployed through the CLI; another prefix rendered.
 import fs from 'node:fs'
 import path from 'node:path'
+import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { AttrDocument } from '../../src/cache/attr.ts'
 import { generateAttrs, renderAttr } from '../../src/cache/generate.ts'
@@ -315,5 +316,47 @@ describe('CLI exit codes and prefixes', () => {
     expect(await query(url, 'select total_files from storage_elem_07_config')).toEqual([{ total_files: 25 }])
     expect(await count('storage_elem_07_wal')).toBe(1)
     expect(await files()).toEqual(before)
+  })
+})
+
+describe('locks and the log (attacks on cache rebuild)', () => {
+  const lockSql = `select pg_advisory_lock(1095914563, hashtext(current_schema() || '.' || '${FILES}'))`
+
+  test('attack: a running rebuild held the database-wide migration lock; now a deploy goes through, and a second rebuild names the one running', async () => {
+    await reset()
+    const { root } = await scratchTree('storage-locks', { count: 20, seed: 41 })
+    const holder = new pg.Client({ connectionString: url })
+    await holder.connect()
+    try {
+      await holder.query(`set application_name = 'the other rebuild'`)
+      await holder.query(lockSql)
+      // Any module's deploy on this database: not blocked (it used to fail after 10 s with P1002).
+      const deploy = await runCli(['deploy', '--module', 'storage-element'], env)
+      expect(deploy.exitCode, deploy.stdout + deploy.stderr).toBe(0)
+      const error = await rebuild(root, { lockWaitSeconds: 1 }).catch((e) => e)
+      expect(error.message).toMatch(new RegExp(`^another cache rebuild of ${FILES} is running \\(backend pid ${(await holder.query('select pg_backend_pid() as p')).rows[0].p} \\(the other rebuild\\).*; waited 1 s\\): try again when it has finished$`))
+      expect(await count(FILES)).toBe(0)
+    } finally {
+      await holder.end()
+    }
+    expect((await rebuild(root)).rows.inserted).toBe(20)
+  })
+
+  test('attack: a killed run left its log row pending; the next run closes it as failed, and times are taken at the end', async () => {
+    await query(url, `insert into storage_elem_01_wal (transaction_id, operation_type, status, operation_data) values (gen_random_uuid(), 'cache_rebuild', 'pending', '{}')`)
+    const { root } = await scratchTree('storage-wal', { count: 1000, seed: 43 })
+    const r = await rebuild(root)
+    const rows = await query<{ status: string; error_message: string | null; started_at: Date; completed_at: Date; duration_ms: number }>(
+      url,
+      `select status, error_message, started_at, completed_at, duration_ms from storage_elem_01_wal where operation_type = 'cache_rebuild' order by started_at desc limit 2`,
+    )
+    expect(rows.map((x) => x.status)).toEqual(['committed', 'failed'])
+    expect(rows[1].error_message).toMatch(/^interrupted: the run ended without finishing/)
+    expect(await count(`storage_elem_01_wal where status = 'pending'`)).toBe(0)
+    // completed_at is when the run ended, not when its transaction began.
+    const [done] = rows
+    expect(done.duration_ms).toBeGreaterThan(100) // long enough to tell the end from the beginning
+    expect(done.completed_at.getTime() - done.started_at.getTime()).toBeGreaterThanOrEqual(done.duration_ms - 50)
+    expect(new Date(r.config!.lastCacheRebuild).getTime()).toBeGreaterThanOrEqual(done.completed_at.getTime() - 1000)
   })
 })
