@@ -2,6 +2,7 @@
  * Rebuilds a storage element's `<prefix>_files` from its attr.json files, updates `<prefix>_config`
  * and logs the run in `<prefix>_wal` (cache_rebuild: pending, then committed or failed).
  */
+import path from 'node:path'
 import type pg from 'pg'
 import { withCacheLock, withTransaction } from '../db/lock.ts'
 import { quoteIdent } from '../db/pg-config.ts'
@@ -36,6 +37,16 @@ export const storageStage: StageSpec = { columns: STORAGE_COLUMNS.map((c) => [c,
 export const storageTables = (prefix: string) => ({ files: `${prefix}_files`, config: `${prefix}_config`, wal: `${prefix}_wal` })
 
 type Part = Pick<CacheRebuildResult, 'files' | 'rows' | 'prune' | 'skipped' | 'trimmed' | 'config' | 'wal'>
+
+/** The keys the cache held when the run started: what --prune may delete, and nothing written since. */
+const BEFORE = 'artstore_cache_before'
+
+async function rememberKeys(c: pg.ClientBase, files: string, prune: boolean): Promise<void> {
+  if (!prune) return
+  await c.query(`drop table if exists pg_temp.${BEFORE}`)
+  await c.query(`create temp table ${BEFORE} as select file_id as id from ${quoteIdent(files)}`)
+  await c.query(`alter table ${BEFORE} add primary key (id)`)
+}
 
 /** Values of the config row when a rebuild has to create it: read-only and not master, until an operator says otherwise. */
 const NEW_CONFIG = { currentMode: 'ro', isMaster: false }
@@ -122,7 +133,11 @@ export async function rebuildStorage(c: pg.ClientBase, prefix: string, run: Rebu
       const cached = Number((await c.query(`select count(*) as n from ${quoteIdent(t.files)}`)).rows[0].n)
       if (cached > 0) throw new PruneEmptyRootError(run.root, t.files, cached)
     }
-    return [pruneState, await pruneUnseen(c, { table: quoteIdent(t.files), name: 'storage_filename', id: 'file_id', dryRun: run.dryRun })]
+    // Only rows the cache held when the run started, and only while their attr.json is still absent
+    // (a file written into a folder already walked keeps its row), local or S3 layout.
+    const filesOf = (r: Record<string, string>) =>
+      [r.storage_path, `${r.storage_path}.attrs/`].map((dir) => path.join(run.root, dir, `${r.storage_filename}.attr.json`))
+    return [pruneState, await pruneUnseen(c, { table: quoteIdent(t.files), name: 'storage_filename', id: 'file_id', dryRun: run.dryRun, before: run.prune ? BEFORE : undefined, filesOf })]
   }
   const report = (staged: Awaited<ReturnType<typeof stageFiles>>, rows: RowCounts, pruneState: Part['prune']): Part => ({
     files: { found: staged.found, good: staged.good, skipped: staged.skipped.length },
@@ -131,11 +146,14 @@ export async function rebuildStorage(c: pg.ClientBase, prefix: string, run: Rebu
     skipped: staged.skipped,
     trimmed: staged.trimmed,
   })
+  // Before any temp table and outside any transaction: set later it fails, and would abort the transaction.
+  await c.query(`set temp_buffers = '256MB'`).catch(() => undefined)
   return withCacheLock(c, t.files, async () => {
   if (!run.dryRun) await closeInterrupted(c, t.wal)
   const walId = run.dryRun ? undefined : await logPending(c, t.wal, { root: run.root, prefix, prune: run.prune })
   try {
     if (run.dryRun) {
+      await rememberKeys(c, t.files, run.prune)
       const staged = await stageFiles(c, run.root, storageStage, run.onProgress)
       await skipConflicts(c, t.files, staged)
       const [pruneState, pruned] = await prune(staged)
@@ -143,6 +161,7 @@ export async function rebuildStorage(c: pg.ClientBase, prefix: string, run: Rebu
       return report(staged, { ...counts, unchanged: staged.good - counts.inserted - counts.updated, pruned }, pruneState)
     }
     return await withTransaction(c, async () => {
+      await rememberKeys(c, t.files, run.prune)
       const streamed: StreamTarget = { ...target, keyType: 'uuid', undoIndex: ['storage_filename'], conflicts: batchConflicts(t.files) }
       const { staged, counts } = await streamRebuild(c, run.root, storageStage, streamed, run.onProgress)
       // Pruning after the upserts deletes the same rows as before them: every row written has a claim in the stage.

@@ -48,7 +48,6 @@ const fromOf = (t: UpsertTarget, column: string) => t.columns.find(([c]) => c ==
 
 /** Stages and upserts every attr.json under `root`; see the module comment. Call inside a transaction. */
 export async function streamRebuild(c: pg.ClientBase, root: string, spec: StageSpec, t: StreamTarget, onProgress?: (p: Progress) => void): Promise<StreamResult> {
-  await c.query(`set temp_buffers = '256MB'`).catch(() => undefined)
   const cols = spec.columns.map(([n, ty]) => `${n} ${ty}`).join(', ')
   for (const name of [STAGE, BATCH, UNDO]) await c.query(`drop table if exists pg_temp.${name}`)
   await c.query(`create temp table ${STAGE} (path text not null, name text not null, claim uuid, good boolean not null, conflict boolean not null)`)
@@ -57,8 +56,9 @@ export async function streamRebuild(c: pg.ClientBase, root: string, spec: StageS
   for (const col of t.undoIndex ?? []) await c.query(`create index on ${UNDO} (${col})`)
   // Rows this transaction wrote carry its id as xmin: how the end tells our writes from the rest.
   const xid = `'${(await c.query<{ x: string }>('select pg_current_xact_id()::xid::text as x')).rows[0].x}'::xid`
-  // Into an empty cache no row can conflict and none is overwritten: nothing to check, nothing to save.
-  const fresh = (await c.query<{ fresh: boolean }>(`select not exists (select 1 from ${t.table}) as fresh`)).rows[0].fresh
+  // An empty cache at the start is no reason to skip the checks and the undo: another session may
+  // commit rows while this run reads, and the promise below ("rows it changed get their old version
+  // back") must hold for those too.
 
   const guard = t.guard ? `${t.guard} and ` : ''
   const key = fromOf(t, t.key)
@@ -70,7 +70,7 @@ export async function streamRebuild(c: pg.ClientBase, root: string, spec: StageS
   const save = `saved as (
       insert into ${UNDO} select t.* from ${t.table} t join ${BATCH} s on t.${t.key} = ${key}
       where ${eligible} and t.xmin <> ${xid} and ${guard}${differs(copied(t).map(([, f]) => f))}),`
-  const upsert = `with ${fresh ? '' : save}
+  const upsert = `with ${save}
     up as (
       insert into ${t.table} as t (${t.columns.map(([col]) => col).join(', ')})
       select ${t.columns.map(([, f]) => f).join(', ')} from ${BATCH} s where ${eligible}
@@ -91,7 +91,7 @@ export async function streamRebuild(c: pg.ClientBase, root: string, spec: StageS
       if (full) await full
     }
     await writer.end()
-    if (t.conflicts && !fresh) {
+    if (t.conflicts) {
       const { rows } = await c.query<{ path: string; reason: string }>(t.conflicts(BATCH, UNDO))
       for (const r of rows) conflicts.set(r.path, { path: r.path, code: 'conflict', reason: r.reason })
     }

@@ -3,6 +3,7 @@
  * batches of staged rows, and the --prune delete. Each function has a plan twin that counts what it
  * would do, so that --dry-run runs every step up to the write.
  */
+import fs from 'node:fs'
 import type pg from 'pg'
 import { STAGE, type Progress } from './stage.ts'
 
@@ -78,11 +79,31 @@ export async function planUpsert(c: pg.ClientBase, t: UpsertTarget): Promise<Ups
  * file stands for: neither a file of that name (good or bad: a file that exists but could not be
  * used still keeps its row) nor a file that claims the row's id.
  */
-export async function pruneUnseen(c: pg.ClientBase, o: { table: string; where?: string; name: string; id: string; dryRun: boolean }): Promise<number> {
+export async function pruneUnseen(
+  c: pg.ClientBase,
+  o: {
+    table: string
+    where?: string
+    name: string
+    id: string
+    dryRun: boolean
+    /** A table of the keys (column `id`) the cache held when the run started: only those are pruned. */
+    before?: string
+    /** Where a row's attr.json may be (absolute paths): a row whose file has appeared since it was walked is kept. */
+    filesOf?: (row: Record<string, string>) => string[]
+  },
+): Promise<number> {
   const unseen = `${o.where ? `${o.where} and ` : ''}not exists (select 1 from ${STAGE} s where s.name = t.${o.name})
-    and not exists (select 1 from ${STAGE} s where s.claim::text = t.${o.id}::text)`
-  const sql = o.dryRun
-    ? `select count(*) as n from ${o.table} t where ${unseen}`
-    : `with gone as (delete from ${o.table} t where ${unseen} returning 1) select count(*) as n from gone`
-  return Number((await c.query<{ n: string }>(sql)).rows[0].n)
+    and not exists (select 1 from ${STAGE} s where s.claim::text = t.${o.id}::text)${o.before ? ` and t.${o.id} in (select id from ${o.before})` : ''}`
+  if (!o.filesOf) {
+    const sql = o.dryRun
+      ? `select count(*) as n from ${o.table} t where ${unseen}`
+      : `with gone as (delete from ${o.table} t where ${unseen} returning 1) select count(*) as n from gone`
+    return Number((await c.query<{ n: string }>(sql)).rows[0].n)
+  }
+  const { rows } = await c.query<Record<string, string>>(`select t.*, t.${o.id}::text as artstore_key from ${o.table} t where ${unseen}`)
+  const absent = rows.filter((r) => !o.filesOf!(r).some((f) => fs.existsSync(f))).map((r) => r.artstore_key)
+  if (o.dryRun || !absent.length) return absent.length
+  const { rowCount } = await c.query(`delete from ${o.table} t where t.${o.id}::text = any($1::text[]) and ${unseen}`, [absent])
+  return rowCount ?? 0
 }

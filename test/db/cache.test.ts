@@ -1,5 +1,6 @@
 // `cache rebuild --module storage-element` on real PostgreSQL: the library for exact values, the CLI
 // (child process) for exit codes. One database, deployed through the CLI; another prefix rendered.
+import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
@@ -8,6 +9,7 @@ import type { AttrDocument } from '../../src/cache/attr.ts'
 import { generateAttrs, renderAttr } from '../../src/cache/generate.ts'
 import { rebuildCache, type CacheRebuildResult } from '../../src/cache/rebuild.ts'
 import { streamTuning } from '../../src/cache/stream.ts'
+import { projectRoot } from '../../src/modules.ts'
 import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
 import { scratchDir, scratchTree, snapshot, storageBaseline, writeAttr } from './cache-helpers.ts'
@@ -358,5 +360,69 @@ describe('locks and the log (attacks on cache rebuild)', () => {
     expect(done.duration_ms).toBeGreaterThan(100) // long enough to tell the end from the beginning
     expect(done.completed_at.getTime() - done.started_at.getTime()).toBeGreaterThanOrEqual(done.duration_ms - 50)
     expect(new Date(r.config!.lastCacheRebuild).getTime()).toBeGreaterThanOrEqual(done.completed_at.getTime() - 1000)
+  })
+})
+
+describe('other sessions write while a rebuild runs (attacks on cache rebuild)', () => {
+  const batch = streamTuning.batch
+  afterAll(() => void (streamTuning.batch = batch))
+
+  /** Inserts a cache row from another connection, synchronously (a child process), as the storage element would mid-run. */
+  function insertFromAnotherSession(d: AttrDocument): void {
+    const sql = `insert into ${FILES} (file_id, original_filename, storage_filename, file_size, content_type, created_at, updated_at, created_by_id,
+       created_by_username, created_by_fullname, description, version, storage_path, checksum, metadata_json)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
+    const params = [d.file_id, d.original_filename, d.storage_filename, d.file_size, d.content_type, d.created_at, d.updated_at, d.created_by_id,
+      d.created_by_username, d.created_by_fullname, d.description, d.version, d.storage_path, d.checksum, JSON.stringify(d.metadata)]
+    const script = `const pg = require('pg'); (async () => { const c = new pg.Client(process.argv[1]); await c.connect(); await c.query(process.argv[2], JSON.parse(process.argv[3])); await c.end() })().catch((e) => { console.error(e.message); process.exit(1) })`
+    const run = spawnSync(process.execPath, ['-e', script, url, sql, JSON.stringify(params)], { cwd: projectRoot, encoding: 'utf8', timeout: 20_000 })
+    if (run.status !== 0) throw new Error(`the other session failed: ${run.stderr}`)
+  }
+
+  test('attack: --prune while attr.json files appear in folders already walked (their rows inserted before or during the run): none is pruned', async () => {
+    await reset()
+    const { root } = await scratchTree('storage-prune-race', { count: 1500, perHour: 100, seed: 53, s3Share: 0 })
+    expect((await rebuild(root)).rows.inserted).toBe(1500)
+    const late = [...generateAttrs({ count: 5, seed: 99, perHour: 100 })].map((g) => g.doc)
+    for (const d of late.slice(0, 3)) await writeOriginal(d) // uploaded: row first, attr.json a moment later
+    let done = false
+    const r = await rebuild(root, {
+      prune: true,
+      onProgress: (p) => {
+        if (p.phase !== 'read' || done) return
+        done = true // 1000 files in: the first hour folder is behind the walk
+        for (const d of late) writeAttr(root, d)
+        for (const d of late.slice(3)) insertFromAnotherSession(d)
+      },
+    })
+    expect(done).toBe(true)
+    expect(r.rows.pruned).toBe(0)
+    expect(await count(FILES)).toBe(1505)
+  })
+
+  test("attack: an empty cache, another session commits a row for F while the run reads, and two files claim F: that session's row stays", async () => {
+    await reset()
+    streamTuning.batch = 1200
+    try {
+      const { root, files: good } = await scratchTree('storage-undo-race', { count: 1500, perHour: 100, seed: 57, s3Share: 0 })
+      const byWalk = [...good].sort((a, b) => (a.rel < b.rel ? -1 : 1))
+      const f = byWalk[0].doc // walked first: in the first batch
+      const last = byWalk.at(-1)!.doc
+      writeAttr(root, { ...f, storage_path: last.storage_path }) // a second claim of F, walked last: in the second batch
+      const theirs = { ...f, description: 'written by the other session' }
+      let done = false
+      const r = await rebuild(root, {
+        onProgress: (p) => {
+          if (p.phase !== 'read' || done) return
+          done = true // before the first batch is written
+          insertFromAnotherSession(theirs)
+        },
+      })
+      expect(done).toBe(true)
+      expect(r.skipped.filter((s) => s.code === 'duplicate-file-id')).toHaveLength(2)
+      expect(await query(url, `select description from ${FILES} where file_id = $1`, [f.file_id])).toEqual([{ description: 'written by the other session' }])
+    } finally {
+      streamTuning.batch = batch
+    }
   })
 })
