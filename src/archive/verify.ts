@@ -3,7 +3,7 @@ import path from 'node:path'
 import { isArtstoreError } from '../errors.ts'
 import { getModule, moduleNames, type ModuleName } from '../modules.ts'
 import { NoArchiveError } from './errors.ts'
-import { chainNext, chainSeed, renderManifestMd, type Manifest } from './manifest.ts'
+import { chainNext, chainSeed, MANIFEST_FORMAT, renderManifestMd, type Manifest } from './manifest.ts'
 import { orderSource, scanSource, sha256Hex } from './source.ts'
 import { defaultArchiveRoot, displayPath, INDEX_FILE, listArchives, MANIFEST_FILES, renderIndex, type StoredArchive } from './store.ts'
 
@@ -85,15 +85,38 @@ function checkOrder(dir: string, m: Manifest, problems: VerifyProblem[]): void {
       (d, k) =>
         d.path !== m.entries[k]?.path ||
         d.revision !== m.entries[k].revision ||
-        d.downRevisions.join(',') !== m.entries[k].downRevisions.join(','),
+        d.downRevisions.join(',') !== m.entries[k].downRevisions.join(',') ||
+        JSON.stringify(d.branchLabels) !== JSON.stringify(m.entries[k].branchLabels) ||
+        JSON.stringify(d.dependsOn) !== JSON.stringify(m.entries[k].dependsOn) ||
+        d.createDate !== m.entries[k].createDate ||
+        d.message !== m.entries[k].message,
     )
     if (i >= 0) {
-      problems.push({ kind: 'order', file: m.entries[i]?.path ?? derived[i].path, detail: `position ${i + 1}: the revision chain puts ${derived[i].path} (${derived[i].revision}) here` })
+      const e = m.entries[i]
+      const detail =
+        e && e.path === derived[i].path && e.revision === derived[i].revision && e.downRevisions.join(',') === derived[i].downRevisions.join(',')
+          ? `position ${i + 1}: its branch labels, dependencies, date or message in the manifest are not the file's`
+          : `position ${i + 1}: the revision chain puts ${derived[i].path} (${derived[i].revision}) here`
+      problems.push({ kind: 'order', file: e?.path ?? derived[i].path, detail })
     }
   } catch (e) {
     const detail = isArtstoreError(e) || e instanceof Error ? e.message : String(e)
     problems.push({ kind: 'order', file: 'manifest.json', detail: `the archived files do not form the listed chain: ${detail}` })
   }
+}
+
+const MANIFEST_KEYS = ['format', 'module', 'source', 'name', 'archivedOn', 'from', 'migrations', 'entries', 'skipped', 'sum', 'database', 'retired']
+const ENTRY_KEYS = ['order', 'path', 'size', 'sha256', 'revision', 'downRevisions', 'branchLabels', 'dependsOn', 'createDate', 'message', 'chain']
+
+/** What the chain does not cover: the format, the folder name, and fields the format does not have. */
+function checkFields(a: StoredArchive, m: Manifest, problems: VerifyProblem[]): void {
+  const bad = (detail: string) => problems.push({ kind: 'manifest', file: 'manifest.json', detail })
+  if (m.format !== MANIFEST_FORMAT) bad(`format ${JSON.stringify(m.format)} is not ${MANIFEST_FORMAT}`)
+  if (m.name !== a.name) bad(`name ${JSON.stringify(m.name)} is not the archive folder's, ${a.name}`)
+  for (const k of Object.keys(m)) if (!MANIFEST_KEYS.includes(k)) bad(`field ${JSON.stringify(k)} is not part of the manifest format`)
+  m.entries.forEach((e, i) => {
+    for (const k of Object.keys(e)) if (!ENTRY_KEYS.includes(k)) bad(`entry ${i + 1}: field ${JSON.stringify(k)} is not part of the manifest format`)
+  })
 }
 
 /** Recomputes every hash and the chain of one archive, and checks MANIFEST.md still renders from it. */
@@ -103,6 +126,7 @@ export function checkArchive(a: StoredArchive): ArchiveCheck {
   if (!m) problems.push({ kind: 'manifest', file: 'manifest.json', detail: a.manifestError ?? 'unreadable' })
   else {
     if (m.module !== a.module) problems.push({ kind: 'manifest', file: 'manifest.json', detail: `written for module ${m.module}, found under ${a.module}` })
+    checkFields(a, m, problems)
     checkEntries(a.dir, a.module, m, problems)
     if (!problems.length) checkOrder(a.dir, m, problems)
     const md = path.join(a.dir, 'MANIFEST.md')

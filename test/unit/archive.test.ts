@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest'
 import { archive } from '../../src/archive/archive.ts'
 import { InvalidPrefixError } from '../../src/prefix/prefix.ts'
 import { ArchiveConflictError, ArchiveTamperedError, InvalidArchiveDateError, NothingToArchiveError, PrefixNotApplicableError, SeveralHeadsError } from '../../src/archive/errors.ts'
-import type { Manifest } from '../../src/archive/manifest.ts'
+import { renderManifestMd, type Manifest } from '../../src/archive/manifest.ts'
 import { verify } from '../../src/archive/verify.ts'
 import { projectRoot } from '../../src/modules.ts'
 import { scratchCopy } from '../helpers/workdir.ts'
@@ -364,4 +364,29 @@ describe('archive never takes archived or live history as its source (attack: ar
     })
     expect(snapshot(live)).toEqual(before)
   })
+})
+
+describe('archive verify catches every manifest edit (attack: edits the chain does not cover)', () => {
+  const edits: [string, (m: Manifest & Record<string, unknown>) => void, RegExp][] = [
+    ['format', (m) => void ((m as { format: string }).format = 'artstore-archive/9'), /format "artstore-archive\/9" is not artstore-archive\/1/],
+    ['name', (m) => void (m.name = '2020-01-01-alembic'), /name "2020-01-01-alembic" is not the archive folder's/],
+    ['branchLabels', (m) => void (m.entries[0].branchLabels = ['release']), /position 1: its branch labels, dependencies, date or message/],
+    ['dependsOn', (m) => void (m.entries[1].dependsOn = ['0df874976374']), /position 2: its branch labels, dependencies, date or message/],
+    ['an extra field', (m) => void (m.note = 'harmless?'), /field "note" is not part of the manifest format/],
+    ['an extra entry field', (m) => void ((m.entries[0] as unknown as Record<string, unknown>).signedBy = 'me'), /entry 1: field "signedBy" is not part of the manifest format/],
+  ]
+  for (const [what, edit, expected] of edits) {
+    test(`an edited ${what}, MANIFEST.md re-rendered to match: reported`, async () => {
+      const { dir, root } = scratch(`verify-edit-${what.replace(/\W+/g, '-')}`)
+      await archiveSeed(dir, root)
+      const file = path.join(archiveDir(root, 'admin'), 'manifest.json')
+      const m = JSON.parse(fs.readFileSync(file, 'utf8'))
+      edit(m)
+      fs.writeFileSync(file, `${JSON.stringify(m, null, 2)}\n`)
+      fs.writeFileSync(path.join(archiveDir(root, 'admin'), 'MANIFEST.md'), renderManifestMd(m))
+      const report = verify({ module: 'admin', root })
+      expect(report.ok).toBe(false)
+      expect(report.archives[0].problems.map((p) => p.detail).join('\n')).toMatch(expected)
+    })
+  }
 })
