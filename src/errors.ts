@@ -67,3 +67,20 @@ export class PrismaCommandError extends ArtstoreError {
 }
 
 export const isArtstoreError = (e: unknown): e is ArtstoreError => e instanceof ArtstoreError
+
+/** The server ended the command's connection (a terminated backend, a restart, a network cut). */
+export class ConnectionLostError extends ArtstoreError {
+  override readonly exitCode = 1 as const
+  constructor(reason: string) {
+    super(`the connection to the database was lost (${reason}): what the command had not committed was rolled back by the server; run it again once the server answers`)
+  }
+}
+
+/** The error as a ConnectionLostError when it is a lost connection, else undefined. */
+export function connectionLost(e: unknown): ConnectionLostError | undefined {
+  const err = e as { code?: string; message?: string }
+  const message = String(err?.message ?? '')
+  if (err?.code === '57P01' || err?.code === '57P02' || err?.code === '57P03') return new ConnectionLostError(message.split('\n')[0])
+  if (/Connection terminated|ECONNRESET|server closed the connection|Client has encountered a connection error/.test(message)) return new ConnectionLostError(message.split('\n')[0])
+  return undefined
+}

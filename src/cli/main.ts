@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { Command, CommanderError } from 'commander'
 import { maskSecrets, nearMissVariables } from '../config/urls.ts'
-import { isArtstoreError } from '../errors.ts'
+import { connectionLost, isArtstoreError } from '../errors.ts'
 import { projectRoot } from '../modules.ts'
 import { processOutput, type Output } from './output.ts'
 import * as baselineCommand from './commands/baseline.ts'
@@ -67,6 +67,11 @@ export async function main(argv: readonly string[], o: Output = processOutput): 
       if (e.exitCode === 0) return 0 // --help, --version
       o.err(`${e.message.replace(/\s*\n\s*/g, ' ')} (see npx artstore-db --help)`)
       return 2
+    }
+    const lost = connectionLost(e)
+    if (lost) {
+      o.err(`error: ${maskSecrets(lost.message)}`)
+      return lost.exitCode
     }
     if (isArtstoreError(e)) {
       o.err(`error: ${e.message}`)

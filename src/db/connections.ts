@@ -45,9 +45,14 @@ export async function withConnection<T>(url: string, fn: (c: pg.ClientBase) => P
   const pools = scope.getStore()
   if (!pools) return withPgClient(url, fn, CONNECT_TIMEOUT_MS)
   const client = await poolFor(pools, url).connect()
+  // While it is checked out, a pooled client's 'error' (its connection ended by the server) has no
+  // listener of the pool's: the query in flight fails, and the process must not crash besides.
+  const ignore = () => undefined
+  client.on('error', ignore)
   try {
     return await fn(client)
   } finally {
+    client.off('error', ignore)
     await reset(client)
   }
 }

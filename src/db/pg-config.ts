@@ -22,6 +22,9 @@ export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')
  */
 export async function withPgClient<T>(url: string, fn: (c: pg.Client) => Promise<T>, connectTimeoutMs?: number): Promise<T> {
   const client = new pg.Client({ ...pgConfigFromUrl(url).config, ...(connectTimeoutMs ? { connectionTimeoutMillis: connectTimeoutMs } : {}) })
+  // A connection the server ends (a terminated backend, a restart) fails the query in flight; the
+  // client's own 'error' event must not also crash the process with a stack trace.
+  client.on('error', () => undefined)
   await client.connect()
   try {
     return await fn(client)

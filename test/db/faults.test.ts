@@ -4,9 +4,11 @@
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
+import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
+import { loadLegacyFixture } from '../helpers/legacy.ts'
 import { copyPrismaDir } from '../helpers/prisma-copy.ts'
 import { scratchRoot } from '../helpers/workdir.ts'
 
@@ -119,5 +121,32 @@ describe('silent wrong targets and small refusals', () => {
     const port = await runCli(['studio', '--module', 'admin', '--port', 'abc'], env())
     expect(port.exitCode).toBe(2)
     expect(port.stderr.trim().split('\n')).toHaveLength(1)
+  })
+})
+
+describe('a lost connection is one line', () => {
+  test('attack: the backend of a waiting adopt is terminated; one line, exit 1, nothing changed', async () => {
+    const legacy = await freshDatabase('faults_lost')
+    try {
+      await loadLegacyFixture(legacy, 'gen2-d00e065', 'admin')
+      const holder = new pg.Client({ connectionString: legacy })
+      await holder.connect()
+      await holder.query('select pg_advisory_lock(72707369)') // a deploy in progress: adopt waits for it
+      const pending = runCli(['adopt', '--module', 'admin', '--yes'], { ADMIN_DATABASE_URL: legacy })
+      let killed = false
+      for (let i = 0; i < 100 && !killed; i++) {
+        await new Promise((r) => setTimeout(r, 100))
+        const [w] = await query<{ pid: number }>(legacy, `select pid from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and pid <> $1`, [(await holder.query('select pg_backend_pid() as p')).rows[0].p])
+        if (w) killed = (await query(legacy, 'select pg_terminate_backend($1)', [w.pid])).length === 1
+      }
+      expect(killed).toBe(true)
+      const run = await pending
+      await holder.end()
+      expect(run.exitCode).toBe(1)
+      expect(run.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^error: the connection to the database was lost \(.+\): what the command had not committed was rolled back by the server; run it again once the server answers$/)])
+      expect(await query(legacy, `select to_regclass('public._prisma_migrations') as t`)).toEqual([{ t: null }])
+    } finally {
+      await dropDatabase('faults_lost')
+    }
   })
 })
