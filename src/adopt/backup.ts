@@ -37,6 +37,19 @@ export interface BackupManifest {
 /** Backups live under .artstore/backups (git-ignored), readable by their owner only. */
 export const backupRoot = () => path.join(projectRoot, '.artstore', 'backups')
 
+/**
+ * `<root>/<name>`, owner-only (0700). Only that folder: the folders above it are made with the usual
+ * mode, since `.artstore/` also holds the embedded server's data folder, which its own system user
+ * (postgres, when run as root) must be able to reach.
+ */
+export function makeOwnerOnlyFolder(root: string, name: string): string {
+  fs.mkdirSync(root, { recursive: true })
+  const dir = path.join(root, name)
+  fs.mkdirSync(dir, { mode: 0o700 })
+  fs.chmodSync(dir, 0o700)
+  return dir
+}
+
 /** The key that authenticates backup manifests: made once, owner-only, never inside a backup folder. */
 const keyFile = () => path.join(projectRoot, '.artstore', 'backup.key')
 
@@ -82,9 +95,7 @@ export function pruneBackups(module: string, keep = backupsKept()): string[] {
  * Nothing is printed: the files hold password hashes and private keys.
  */
 export async function backupTables(c: pg.ClientBase, module: ModuleInfo, schema: string, tables: readonly string[], source: BackupSource, when = new Date()): Promise<string> {
-  const dir = path.join(backupRoot(), `${module.name}-${when.toISOString().replace(/[:.]/g, '-')}`)
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
-  fs.chmodSync(dir, 0o700)
+  const dir = makeOwnerOnlyFolder(backupRoot(), `${module.name}-${when.toISOString().replace(/[:.]/g, '-')}`)
   const unsigned: Omit<BackupManifest, 'hmac'> = { format: 'artstore-backup/2', module: module.name, pgSchema: schema, source, createdAt: when.toISOString(), tables: [] }
   for (const table of tables) {
     const { rows } = await c.query<{ data: unknown[] }>(`select coalesce(json_agg(t), '[]'::json) as data from ${quoteIdent(schema)}.${quoteIdent(table)} t`)

@@ -426,3 +426,16 @@ describe('other sessions write while a rebuild runs (attacks on cache rebuild)',
     }
   })
 })
+
+describe('reports cannot be forged by file names', () => {
+  test('attack: a newline in an attr.json name; the text report keeps it on its one line, escaped', async () => {
+    await reset()
+    const { root } = await scratchTree('storage-forged-name', { count: 2, seed: 61, s3Share: 0 })
+    const forged = 'x\n     2025-01-01-00-all-good.attr.json: fine'
+    fs.writeFileSync(path.join(root, '2025', '01', '01', '00', `${forged}.attr.json`), '{}')
+    const run = await cli(['--root', root])
+    expect(run.exitCode).toBe(3)
+    expect(run.stdout).toContain('2025/01/01/00/x\\n     2025-01-01-00-all-good.attr.json: fine.attr.json: ')
+    expect(run.stdout.split('\n').filter((l) => l.includes('all-good'))).toHaveLength(1)
+  })
+})

@@ -4,6 +4,10 @@ import type { CacheRebuildResult, Progress } from '../../cache/rebuild.ts'
 import { report, type Output } from '../output.ts'
 import { PREFIX_OPTION } from '../options.ts'
 
+/** A file name as one report line: control characters (a newline in a name could forge a line) escaped as in JSON. */
+const printable = (text: string) =>
+  text.replace(/[\u0000-\u001f\u007f]/g, (ch) => ({ '\n': '\\n', '\r': '\\r', '\t': '\\t' })[ch] ?? `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`)
+
 const rebuildExitCodes = `
 Exit codes:
   0  every attr.json was good; the cache is rebuilt (with --dry-run: would be, nothing was changed)
@@ -31,11 +35,11 @@ function text(r: CacheRebuildResult): string {
   if (r.wal) lines.push(`   wal: cache_rebuild ${r.wal.transactionId} ${r.wal.status}`)
   if (r.trimmed.length) {
     lines.push(`   trimmed ${plural(r.trimmed.length, 'file')}:`)
-    for (const t of r.trimmed) lines.push(`     ${t.path}: ${t.notes.join('; ')}`)
+    for (const t of r.trimmed) lines.push(`     ${printable(t.path)}: ${t.notes.join('; ')}`)
   }
   if (r.skipped.length) {
     lines.push(`   skipped ${plural(r.skipped.length, 'file')}:`)
-    for (const s of r.skipped) lines.push(`     ${s.path}: ${s.reason}`)
+    for (const s of r.skipped) lines.push(`     ${printable(s.path)}: ${printable(s.reason)}`)
   }
   return lines.join('\n')
 }
