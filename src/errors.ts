@@ -76,10 +76,19 @@ export class ConnectionLostError extends ArtstoreError {
   }
 }
 
+/** A query of the command went unanswered for ARTSTORE_QUERY_TIMEOUT (a frozen server, a cut network). */
+export class QueryTimeoutError extends ArtstoreError {
+  override readonly exitCode = 1 as const
+  constructor() {
+    super('the database did not answer a query in time (ARTSTORE_QUERY_TIMEOUT, seconds): check that the server runs and answers; what the command had not committed is rolled back when its session ends')
+  }
+}
+
 /** The error as a ConnectionLostError when it is a lost connection, else undefined. */
-export function connectionLost(e: unknown): ConnectionLostError | undefined {
+export function connectionLost(e: unknown): ArtstoreError | undefined {
   const err = e as { code?: string; message?: string }
   const message = String(err?.message ?? '')
+  if (/Query read timeout/.test(message)) return new QueryTimeoutError()
   if (err?.code === '57P01' || err?.code === '57P02' || err?.code === '57P03') return new ConnectionLostError(message.split('\n')[0])
   if (/Connection terminated|ECONNRESET|server closed the connection|Client has encountered a connection error/.test(message)) return new ConnectionLostError(message.split('\n')[0])
   return undefined

@@ -33,6 +33,21 @@ Exit codes:
  * results and errors into text and exit codes.
  */
 export async function main(argv: readonly string[], o: Output = processOutput): Promise<number> {
+  // Ctrl-C or a TERM: one line, and the usual codes. Each step of a command is one transaction (or
+  // none), which the server rolls back when this process's connections close; nothing is left half done.
+  const onSignal = (signal: NodeJS.Signals) => {
+    o.err(`error: interrupted (${signal}): the step in progress was not committed, and the server rolls it back; run the command again`)
+    process.exit(signal === 'SIGINT' ? 130 : 143)
+  }
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal)
+  try {
+    return await run(argv, o)
+  } finally {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal)
+  }
+}
+
+async function run(argv: readonly string[], o: Output): Promise<number> {
   // ARTSTORE_DOTENV=0 ignores .env (the test suite does, so that a developer's .env cannot leak in).
   const envFile = path.join(projectRoot, '.env')
   if (process.env.ARTSTORE_DOTENV !== '0' && fs.existsSync(envFile)) (await import('dotenv')).default.config({ path: envFile, quiet: true })

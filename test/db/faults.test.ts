@@ -1,11 +1,13 @@
 // Wrong results and silent wrong targets found by an adversarial run, each test named after its
 // attack: adopt over a failed or doubled history, deploy over a changed or missing history, a busy
 // embedded port, a misspelt variable, an empty prefix.
+import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { projectRoot } from '../../src/modules.ts'
 import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
 import { loadLegacyFixture } from '../helpers/legacy.ts'
@@ -147,6 +149,64 @@ describe('a lost connection is one line', () => {
       expect(await query(legacy, `select to_regclass('public._prisma_migrations') as t`)).toEqual([{ t: null }])
     } finally {
       await dropDatabase('faults_lost')
+    }
+  })
+})
+
+describe('hangs are bounded', () => {
+  test('attack: a server that accepts connections and never answers; the command ends within seconds (exit 2, one line)', async () => {
+    const silent = net.createServer(() => undefined) // accepts, never speaks
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()))
+    const port = (silent.address() as net.AddressInfo).port
+    try {
+      const started = Date.now()
+      const run = await runCli(['status'], { DATABASE_URL: `postgresql://postgres@127.0.0.1:${port}/frozen` })
+      expect(run.exitCode).toBe(2)
+      expect(run.stderr.trim()).toBe(`error: cannot reach the database server at 127.0.0.1:${port}: start it, or fix the host and port in DATABASE_URL`)
+      expect(Date.now() - started).toBeLessThan(20_000)
+    } finally {
+      silent.close()
+    }
+  })
+
+  test('attack: a query that never gets an answer (here: a lock held for ever); ARTSTORE_QUERY_TIMEOUT ends it (exit 1, one line)', async () => {
+    const holder = new pg.Client({ connectionString: url })
+    await holder.connect()
+    try {
+      await holder.query('begin')
+      await holder.query('lock table _prisma_migrations in access exclusive mode')
+      const run = await runCli(['status', '--module', 'admin'], { ...env(), ARTSTORE_QUERY_TIMEOUT: '2' })
+      expect(run.exitCode).toBe(1)
+      expect(run.stderr.trim().split('\n')).toEqual([
+        'error: the database did not answer a query in time (ARTSTORE_QUERY_TIMEOUT, seconds): check that the server runs and answers; what the command had not committed is rolled back when its session ends',
+      ])
+    } finally {
+      await holder.end()
+    }
+  })
+
+  test('Ctrl-C ends a waiting command at once: one line, exit 130, nothing changed', async () => {
+    const holder = new pg.Client({ connectionString: url })
+    await holder.connect()
+    try {
+      await holder.query('begin')
+      await holder.query('lock table _prisma_migrations in access exclusive mode')
+      const child = spawn(process.execPath, [path.join(projectRoot, 'scripts', 'artstore-db.mjs'), 'status', '--module', 'admin'], {
+        env: { ...process.env, ...env(), ARTSTORE_DOTENV: '0' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      let stderr = ''
+      child.stderr.on('data', (d) => (stderr += d))
+      const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)))
+      for (let i = 0; i < 100; i++) {
+        await new Promise((r) => setTimeout(r, 100))
+        if ((await query(url, `select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`)).length) break
+      }
+      child.kill('SIGINT')
+      expect(await exited).toBe(130)
+      expect(stderr.trim().split('\n')).toEqual(['error: interrupted (SIGINT): the step in progress was not committed, and the server rolls it back; run the command again'])
+    } finally {
+      await holder.end()
     }
   })
 })
