@@ -1,6 +1,6 @@
 import { readCatalog } from '../catalog/read.ts'
 import { eachTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
-import { createDatabase, dropDatabase, uniqueDatabaseName } from '../db/scratch.ts'
+import { claimScratchDatabase, type ScratchDatabase } from '../db/scratch.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { readAppliedMigrations, readMigrationFolders } from '../history/history.ts'
 import { compareCatalogs } from '../catalog/compare.ts'
@@ -38,25 +38,20 @@ const serverOf = (url: string) => {
  * PostgreSQL schema there. The databases are created here and dropped on every path.
  */
 async function withScratchTargets<T>(targets: readonly ModuleTarget[], fn: (scratch: ModuleTarget[]) => Promise<T>): Promise<T> {
-  const databases = new Map<string, { serverUrl: string; name: string }>()
-  for (const t of targets) {
-    if (!databases.has(serverOf(t.url))) databases.set(serverOf(t.url), { serverUrl: t.url, name: uniqueDatabaseName('cycle') })
-  }
-  const move = (raw: string, t: ModuleTarget) => {
-    const u = new URL(raw)
-    u.pathname = `/${databases.get(serverOf(t.url))!.name}`
-    u.searchParams.set('schema', t.module.pgSchema)
-    return u.toString()
-  }
-  const created: { serverUrl: string; name: string }[] = []
+  const servers = new Map<string, string>()
+  for (const t of targets) if (!servers.has(serverOf(t.url))) servers.set(serverOf(t.url), t.url)
+  const claimed = new Map<string, ScratchDatabase>()
   try {
-    for (const d of databases.values()) {
-      await createDatabase(d.serverUrl, d.name)
-      created.push(d)
+    for (const [server, url] of servers) claimed.set(server, await claimScratchDatabase(url, 'cycle'))
+    const move = (raw: string, t: ModuleTarget) => {
+      const u = new URL(raw)
+      u.pathname = `/${claimed.get(serverOf(t.url))!.name}`
+      u.searchParams.set('schema', t.module.pgSchema)
+      return u.toString()
     }
     return await fn(targets.map((t) => ({ ...t, url: move(t.url, t), display: move(t.display, t), pgSchema: t.module.pgSchema })))
   } finally {
-    await Promise.all(created.map((d) => dropDatabase(d.serverUrl, d.name)))
+    await Promise.all([...claimed.values()].map((d) => d.release()))
   }
 }
 

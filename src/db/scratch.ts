@@ -48,16 +48,82 @@ export async function withScratchDatabase<T>(serverUrl: string, database: string
 /** A database name no other run uses: `artstore_<label>_<8 hex>`. */
 export const uniqueDatabaseName = (label: string) => `artstore_${label}_${randomBytes(4).toString('hex')}`
 
+/** The advisory-lock class that marks a scratch database as in use by a live run. */
+const SCRATCH_LOCK_CLASS = 1095914564 // 'ARTD'
+/** The scratch databases this tool makes (and only those are ever dropped as abandoned). */
+const SCRATCH_PATTERN = /^artstore_(cycle|new|check)_[0-9a-f]{8}$/
+
 /**
- * Runs `fn` on a new database of a name no other run uses, on the server of `serverUrl`; the database
- * is dropped afterwards, whatever happens. Needs the CREATEDB privilege.
+ * The session that holds a run's mark. Advisory locks are per database, so every run takes its marks
+ * in the same one: the server's `postgres` database, else the URL's own.
+ */
+async function guardSession(serverUrl: string): Promise<pg.Client> {
+  for (const database of ['postgres', new URL(serverUrl).pathname.slice(1)]) {
+    const client = new pg.Client({ connectionString: databaseUrl(serverUrl, decodeURIComponent(database)), connectionTimeoutMillis: 5000 })
+    client.on('error', () => undefined)
+    try {
+      await client.connect()
+      return client
+    } catch (e) {
+      await client.end().catch(() => undefined)
+      if (database !== 'postgres') throw e
+    }
+  }
+  throw new Error('unreachable')
+}
+
+/** A scratch database of this run: its URL, and `release`, which drops it and lets go of its mark. */
+export interface ScratchDatabase {
+  name: string
+  url: string
+  release(): Promise<void>
+}
+
+/**
+ * Creates a scratch database of a name no other run uses, marked as in use for as long as this run
+ * lives (a session of its own on the server's database holds an advisory lock named after it). Before
+ * that, drops the scratch databases of runs that died without dropping theirs (killed: no session holds
+ * their mark). Needs the CREATEDB privilege.
+ */
+export async function claimScratchDatabase(serverUrl: string, label: string): Promise<ScratchDatabase> {
+  const name = uniqueDatabaseName(label)
+  const guard = await guardSession(serverUrl)
+  try {
+    await guard.query('select pg_advisory_lock($1, hashtext($2))', [SCRATCH_LOCK_CLASS, name])
+    const { rows } = await guard.query<{ datname: string }>(`select datname from pg_database where datname like 'artstore\_%'`)
+    for (const { datname } of rows.filter((r) => SCRATCH_PATTERN.test(r.datname) && r.datname !== name)) {
+      const { rows: free } = await guard.query<{ ok: boolean }>('select pg_try_advisory_lock($1, hashtext($2)) as ok', [SCRATCH_LOCK_CLASS, datname])
+      if (!free[0].ok) continue // a live run's
+      await guard.query(`drop database if exists ${quoteIdent(datname)} with (force)`).catch(() => undefined)
+      await guard.query('select pg_advisory_unlock($1, hashtext($2))', [SCRATCH_LOCK_CLASS, datname])
+    }
+    await guard.query(`create database ${quoteIdent(name)}`)
+  } catch (e) {
+    await guard.end().catch(() => undefined)
+    throw e
+  }
+  return {
+    name,
+    url: databaseUrl(serverUrl, name),
+    release: async () => {
+      try {
+        await guard.query(`drop database if exists ${quoteIdent(name)} with (force)`)
+      } finally {
+        await guard.end().catch(() => undefined)
+      }
+    },
+  }
+}
+
+/**
+ * Runs `fn` on a new scratch database (see claimScratchDatabase) on the server of `serverUrl`; the
+ * database is dropped afterwards, whatever happens, and by the next run if this one is killed.
  */
 export async function withTemporaryDatabase<T>(serverUrl: string, label: string, fn: (url: string) => Promise<T>): Promise<T> {
-  const name = uniqueDatabaseName(label)
-  const url = await createDatabase(serverUrl, name)
+  const scratch = await claimScratchDatabase(serverUrl, label)
   try {
-    return await fn(url)
+    return await fn(scratch.url)
   } finally {
-    await dropDatabase(serverUrl, name)
+    await scratch.release()
   }
 }

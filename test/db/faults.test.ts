@@ -9,7 +9,7 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { projectRoot } from '../../src/modules.ts'
 import { runCli } from '../helpers/cli.ts'
-import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
+import { dropDatabase, freshDatabase, query, urlFor } from '../helpers/db.ts'
 import { loadLegacyFixture } from '../helpers/legacy.ts'
 import { copyPrismaDir } from '../helpers/prisma-copy.ts'
 import { scratchRoot } from '../helpers/workdir.ts'
@@ -206,6 +206,30 @@ describe('hangs are bounded', () => {
       expect(await exited).toBe(130)
       expect(stderr.trim().split('\n')).toEqual(['error: interrupted (SIGINT): the step in progress was not committed, and the server rolls it back; run the command again'])
     } finally {
+      await holder.end()
+    }
+  })
+})
+
+describe('scratch databases of killed runs', () => {
+  test('attack: a killed cycle left artstore_cycle_<hex> behind; the next run drops it, and keeps one a live run holds', async () => {
+    const dead = 'artstore_cycle_deadbee1'
+    const live = 'artstore_cycle_11feb00d'
+    const holder = new pg.Client({ connectionString: urlFor('postgres') })
+    await holder.connect()
+    try {
+      for (const d of [dead, live]) {
+        await holder.query(`drop database if exists ${d}`)
+        await holder.query(`create database ${d}`)
+      }
+      await holder.query('select pg_advisory_lock(1095914564, hashtext($1))', [live])
+      const run = await runCli(['cycle', '--module', 'admin'], env())
+      expect(run.exitCode, run.stdout + run.stderr).toBe(0)
+      const left = await query<{ datname: string }>(urlFor('postgres'), `select datname from pg_database where datname = any($1) order by 1`, [[dead, live]])
+      expect(left.map((r) => r.datname)).toEqual([live])
+    } finally {
+      await holder.query(`drop database if exists ${dead}`)
+      await holder.query(`drop database if exists ${live}`)
       await holder.end()
     }
   })
