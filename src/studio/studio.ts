@@ -1,6 +1,21 @@
 import { once } from 'node:events'
 import type { ModuleTarget } from '../db/targets.ts'
+import { ArtstoreError } from '../errors.ts'
+import { portAnswers } from '../net/port.ts'
 import { moduleRunOptions, spawnPrisma } from '../prisma/run.ts'
+
+export class StudioPortTakenError extends ArtstoreError {
+  constructor(port: number) {
+    super(`port ${port} on 127.0.0.1 is already in use (another Studio, or another program): choose a free one with --port`)
+  }
+}
+
+export class StudioStartError extends ArtstoreError {
+  override readonly exitCode = 1 as const
+  constructor(port: number, detail: string) {
+    super(`Prisma Studio did not start on port ${port} (${detail || 'no output'}): check the module's URL with npx artstore-db info`)
+  }
+}
 
 export interface StudioHandle {
   /** Where Studio serves its page (always 127.0.0.1). */
@@ -15,7 +30,13 @@ export interface StudioHandle {
  * Studio runs until `stop()` (or until it exits by itself).
  */
 export async function startStudio(t: ModuleTarget, port: number, timeoutMs = 60_000): Promise<StudioHandle> {
+  // A taken port would make the page below another program's (another module's Studio, even).
+  if (await portAnswers(port)) throw new StudioPortTakenError(port)
   const { child, mask } = spawnPrisma(['studio', '--port', String(port), '--browser', 'none'], moduleRunOptions(t))
+  // Studio never outlives the process that started it, however that process ends (Ctrl-C, TERM, an error).
+  const orphaned = () => void (child.exitCode === null && child.kill('SIGTERM'))
+  process.once('exit', orphaned)
+  void once(child, 'close').then(() => process.off('exit', orphaned))
   let output = ''
   child.stdout!.on('data', (d: Buffer) => (output += d))
   child.stderr!.on('data', (d: Buffer) => (output += d))
@@ -27,7 +48,7 @@ export async function startStudio(t: ModuleTarget, port: number, timeoutMs = 60_
     if (ok) break
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill()
-      throw new Error(`Prisma Studio did not start on port ${port}: ${mask(output).trim().split('\n').slice(-3).join(' ')}`)
+      throw new StudioStartError(port, mask(output).trim().split('\n').slice(-3).join(' '))
     }
     await new Promise((r) => setTimeout(r, 250))
   }
