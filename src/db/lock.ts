@@ -119,3 +119,34 @@ export async function withTransaction<T>(c: pg.ClientBase, fn: () => Promise<T>)
     throw e
   }
 }
+
+/** The advisory-lock class of deploy turns (two-key form, apart from Prisma's one-key lock). */
+const DEPLOY_TURN_CLASS = 1095914573 // 'ARTM'
+
+export class DeployTurnTimeoutError extends ArtstoreError {
+  constructor(seconds: number) {
+    super(`another deploy has been applying migrations to this database for over ${seconds} s: try again when it has finished (npx artstore-db status shows what is applied)`)
+  }
+}
+
+/**
+ * Runs `fn` (which applies migrations through the schema engine) in this database's deploy turn:
+ * one deploy at a time, the others waiting by polling a lock rather than blocking on it. A deploy
+ * blocked on Prisma's migration lock is a transaction that a CREATE INDEX CONCURRENTLY of the deploy
+ * in progress waits for, and PostgreSQL breaks that cycle by failing one of them, the index build
+ * itself sometimes; an idle session that polls is never waited for.
+ */
+export async function withDeployTurn<T>(c: pg.ClientBase, fn: () => Promise<T>, waitSeconds = 900): Promise<T> {
+  const deadline = Date.now() + waitSeconds * 1000
+  for (let pause = 50; ; pause = Math.min(pause * 2, 500)) {
+    const { rows } = await c.query<{ ok: boolean }>('select pg_try_advisory_lock($1, 0) as ok', [DEPLOY_TURN_CLASS])
+    if (rows[0].ok) break
+    if (Date.now() > deadline) throw new DeployTurnTimeoutError(waitSeconds)
+    await new Promise((r) => setTimeout(r, pause))
+  }
+  try {
+    return await fn()
+  } finally {
+    await c.query('select pg_advisory_unlock($1, 0)', [DEPLOY_TURN_CLASS]).catch(() => undefined)
+  }
+}

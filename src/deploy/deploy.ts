@@ -8,7 +8,8 @@ import { SchemaEngineError } from '../engine/engine.ts'
 import { withModuleEngine } from '../engine/module.ts'
 import { moduleStatus, type ModuleStatus } from '../status/status.ts'
 import { assertOwnDatabase } from '../verify/isolation.ts'
-import { retryOnDeadlock } from '../db/lock.ts'
+import { retryOnDeadlock, withDeployTurn } from '../db/lock.ts'
+import { recoverInterrupted, type Recovery } from './recover.ts'
 
 export interface DeployOptions extends CommandOptions {
   /** Report what would be applied, and apply nothing. */
@@ -23,6 +24,8 @@ export interface ModuleDeployResult extends ReturnType<typeof describeTarget> {
   migrations: string[]
   /** For a failure: the engine's explanation as Prisma prints it (error code, migration, database error). */
   detail?: string
+  /** A migration an earlier deploy left interrupted, settled from what the database shows before going on. */
+  recovered?: Recovery
   durationMs?: number
 }
 
@@ -73,18 +76,23 @@ function historyProblem(t: ModuleTarget, s: ModuleStatus): string | undefined {
 }
 
 export async function deployModule(t: ModuleTarget, dryRun = false, known?: ModuleStatus): Promise<ModuleDeployResult> {
-  const before = known ?? (await moduleStatus(t))
+  let before = known ?? (await moduleStatus(t))
   const problem = historyProblem(t, before)
   if (problem) return { ...describeTarget(t), status: 'failed', migrations: [], detail: problem }
+  const recovered = before.state === 'failed' && !dryRun ? await recoverInterrupted(t, before) : undefined
+  if (recovered) before = await moduleStatus(t)
+  const extra = recovered ? { recovered } : {}
   if (dryRun) return { ...describeTarget(t), status: before.pending.length ? 'would-apply' : 'up-to-date', migrations: before.pending }
-  if (before.state === 'up-to-date' && before.applied.length) return { ...describeTarget(t), status: 'up-to-date', migrations: [], durationMs: 0 }
+  if (before.state === 'up-to-date' && before.applied.length) return { ...describeTarget(t), status: 'up-to-date', migrations: [], durationMs: 0, ...extra }
   const started = performance.now()
   const durationMs = () => Math.round(performance.now() - started)
   await withClient(t, (c) => ensureSchema(c, t.pgSchema))
   try {
     // A deadlock victim has changed nothing: the engine waited for the lock and gave up (see retryOnDeadlock).
-    const { appliedMigrationNames } = await retryOnDeadlock(() => withModuleEngine(t, (e) => e.applyMigrations(t.module.migrationsDir)))
-    return { ...describeTarget(t), status: appliedMigrationNames.length ? 'applied' : 'up-to-date', migrations: appliedMigrationNames, durationMs: durationMs() }
+    const { appliedMigrationNames } = await withClient(t, (c) =>
+      withDeployTurn(c, () => retryOnDeadlock(() => withModuleEngine(t, (e) => e.applyMigrations(t.module.migrationsDir)))),
+    )
+    return { ...describeTarget(t), status: appliedMigrationNames.length ? 'applied' : 'up-to-date', migrations: appliedMigrationNames, durationMs: durationMs(), ...extra }
   } catch (e) {
     if (!(e instanceof SchemaEngineError)) throw e
     const after = await moduleStatus(t)

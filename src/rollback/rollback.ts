@@ -1,6 +1,6 @@
 import { BASELINE_NAME } from '../baseline/baseline.ts'
 import { describeTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
-import { retryOnDeadlock, withMigrationTransaction } from '../db/lock.ts'
+import { retryOnDeadlock, withDeployTurn, withMigrationTransaction } from '../db/lock.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { ArtstoreError } from '../errors.ts'
 import { getModule } from '../modules.ts'
@@ -115,14 +115,17 @@ export async function rollbackModule(t: ModuleTarget, opts: Pick<RollbackOptions
     const sql = selected.map((name) => `-- Roll back ${name}\n${folders.get(name)!.down!.replace(/\n*$/, '\n')}${forget(name)}`).join('\n')
     if (!selected.length) return { ...describeTarget(t), status: 'not-applied', migrations: [], sql }
     if (opts.dryRun) return { ...describeTarget(t), status: 'would-roll-back', migrations: selected, sql }
-    for (const name of selected) {
-      await retryOnDeadlock(() =>
-        withMigrationTransaction(c, async () => {
-          await c.query(folders.get(name)!.down!)
-          await c.query(forget(name))
-        }),
-      )
-    }
+    // In the database's deploy turn: never blocked on the migration lock while a deploy builds an index CONCURRENTLY.
+    await withDeployTurn(c, async () => {
+      for (const name of selected) {
+        await retryOnDeadlock(() =>
+          withMigrationTransaction(c, async () => {
+            await c.query(folders.get(name)!.down!)
+            await c.query(forget(name))
+          }),
+        )
+      }
+    })
     return { ...describeTarget(t), status: 'rolled-back', migrations: selected, sql }
   })
 }

@@ -16,6 +16,10 @@ function text(rows: ModuleDeployResult[]): string {
     .map((r) => {
       const what = r.migrations.length ? `: ${r.migrations.join(', ')}` : ''
       const lines = [`${icon[r.status]} ${r.module}: ${r.status}${what}  (${r.database})`]
+      if (r.recovered) {
+        const shows = r.recovered.as === 'applied' ? 'had committed: marked applied' : 'had not committed: marked rolled back, and applied again'
+        lines.push(`   ${r.recovered.migration} was left interrupted by an earlier deploy; the database shows it ${shows}`)
+      }
       if (r.detail) lines.push(r.detail.replace(/^/gm, '   '))
       return lines.join('\n')
     })

@@ -1,0 +1,146 @@
+// Fault injection: a command killed (SIGKILL of its process) in the middle of its work, with the
+// server carrying on or not; afterwards nothing is half applied, nothing is left locked, no scratch
+// database is left behind, and running the command again succeeds.
+import { spawn } from 'node:child_process'
+import path from 'node:path'
+import pg from 'pg'
+import { afterAll, describe, expect, test } from 'vitest'
+import { projectRoot } from '../../src/modules.ts'
+import { runCli } from '../helpers/cli.ts'
+import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
+
+const created: string[] = []
+afterAll(async () => {
+  for (const d of created) await dropDatabase(d)
+})
+
+async function database(name: string): Promise<string> {
+  created.push(name)
+  return freshDatabase(name)
+}
+
+/** The CLI as a child process that the test can kill. */
+function startCli(args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, [path.join(projectRoot, 'scripts', 'artstore-db.mjs'), ...args], {
+    env: { ...process.env, DATABASE_URL: '', ADMIN_DATABASE_URL: '', STORAGE_ELEMENT_DATABASE_URL: '', QUERY_DATABASE_URL: '', ARTSTORE_DOTENV: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)))
+  return { child, exited }
+}
+
+/** Waits until a backend other than `except` waits for a lock in `url`'s database; its pid. */
+async function waitingBackend(url: string, except: number): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const [w] = await query<{ pid: number }>(url, `select pid from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and pid <> $1`, [except])
+    if (w) return w.pid
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error('no backend ever waited')
+}
+
+async function settle(url: string, pid: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (!(await query(url, 'select 1 from pg_stat_activity where pid = $1', [pid])).length) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+describe('SIGKILL of deploy while its migration waits', () => {
+  for (const release of ['rollback', 'commit'] as const) {
+    test(`the blocker then does ${release}: the next deploy settles the interrupted migration from the catalog, or names it; no lock is left`, async () => {
+      const url = await database(`inject_deploy_${release}`)
+      const blocker = new pg.Client({ connectionString: url })
+      await blocker.connect()
+      await blocker.query('create schema admin')
+      await blocker.query('begin')
+      await blocker.query(`create type admin.user_role_enum as enum ('x')`)
+      const blockerPid = (await blocker.query('select pg_backend_pid() as p')).rows[0].p
+      const env = { DATABASE_URL: url }
+      const { child, exited } = startCli(['deploy', '--module', 'admin'], env)
+      const orphan = await waitingBackend(url, blockerPid)
+      child.kill('SIGKILL')
+      await exited
+      await blocker.query(release)
+      await blocker.end()
+      await settle(url, orphan) // the orphaned backend carries on without its client, then ends
+      // The migration lock is free again: no session of the killed command is left.
+      expect(await query(url, `select 1 from pg_locks where locktype = 'advisory' and granted`)).toEqual([])
+
+      const again = await runCli(['deploy', '--module', 'admin'], env)
+      if (release === 'rollback') {
+        // Nothing stood in the way any more: the orphan's transaction may have committed or not; either way the
+        // next deploy reads which from the catalog and goes on.
+        expect(again.exitCode, again.stdout + again.stderr).toBe(0)
+        expect(again.stdout).toMatch(/0_baseline was left interrupted by an earlier deploy; the database shows it (had committed: marked applied|had not committed: marked rolled back, and applied again)|applied: 0_baseline/)
+        expect((await runCli(['verify', '--module', 'admin'], env)).exitCode).toBe(0)
+        expect((await runCli(['status', '--module', 'admin'], env)).exitCode).toBe(0)
+      } else {
+        // The blocker's own type is in the way: the orphan failed. The catalog is neither before nor after: a person decides.
+        expect(again.exitCode).toBe(1)
+        expect(again.stdout).toMatch(/P3009|failed/)
+      }
+    })
+  }
+})
+
+describe('SIGKILL of adopt and rollback in their transaction', () => {
+  test('adopt killed while it waits inside its transaction: the database is as before, and adopt runs again', async () => {
+    const url = await database('inject_adopt')
+    const { loadLegacyFixture } = await import('../helpers/legacy.ts')
+    await loadLegacyFixture(url, 'gen2-d00e065', 'admin')
+    const blocker = new pg.Client({ connectionString: url })
+    await blocker.connect()
+    await blocker.query('begin')
+    await blocker.query('lock table users in access share mode') // adopt's ALTERs wait for it
+    const env = { ADMIN_DATABASE_URL: url }
+    const { child, exited } = startCli(['adopt', '--module', 'admin', '--yes'], env)
+    const orphan = await waitingBackend(url, (await blocker.query('select pg_backend_pid() as p')).rows[0].p)
+    child.kill('SIGKILL')
+    await exited
+    await query(url, 'select pg_terminate_backend($1)', [orphan])
+    await blocker.query('rollback')
+    await blocker.end()
+    await settle(url, orphan)
+    expect(await query(url, `select to_regclass('public._prisma_migrations') as t, to_regclass('public.alembic_version') as a`)).toEqual([{ t: null, a: 'alembic_version' }])
+    const again = await runCli(['adopt', '--module', 'admin', '--yes'], env)
+    expect(again.exitCode, again.stdout + again.stderr).toBe(0)
+    expect((await runCli(['verify', '--module', 'admin'], env)).exitCode).toBe(0)
+  })
+
+  test('rollback killed while it waits: the migration stays applied with its history row, and rollback runs again', async () => {
+    const url = await database('inject_rollback')
+    const env = { QUERY_DATABASE_URL: url }
+    expect((await runCli(['deploy', '--module', 'query'], env)).exitCode).toBe(0)
+    const blocker = new pg.Client({ connectionString: url })
+    await blocker.connect()
+    await blocker.query('begin')
+    await blocker.query('lock table file_metadata_cache in access share mode')
+    const { child, exited } = startCli(['rollback', '--module', 'query', '--steps', '1', '--yes'], env)
+    const orphan = await waitingBackend(url, (await blocker.query('select pg_backend_pid() as p')).rows[0].p)
+    child.kill('SIGKILL')
+    await exited
+    await query(url, 'select pg_terminate_backend($1)', [orphan])
+    await blocker.query('rollback')
+    await blocker.end()
+    await settle(url, orphan)
+    expect((await runCli(['status', '--module', 'query'], env)).exitCode).toBe(0)
+    expect((await runCli(['verify', '--module', 'query'], env)).exitCode).toBe(0)
+    const again = await runCli(['rollback', '--module', 'query', '--steps', '1', '--yes'], env)
+    expect(again.exitCode, again.stderr).toBe(0)
+    expect((await runCli(['deploy', '--module', 'query'], env)).exitCode).toBe(0)
+  })
+})
+
+describe('many at once', () => {
+  test('10 parallel deploys of three modules on a fresh database: all succeed, each migration applied once', async () => {
+    const url = await database('inject_parallel')
+    const runs = await Promise.all(Array.from({ length: 10 }, () => runCli(['deploy'], { DATABASE_URL: url })))
+    expect(runs.map((r) => r.exitCode), runs.map((r) => r.stdout + r.stderr).join('\n')).toEqual(Array(10).fill(0))
+    for (const schema of ['admin', 'storage_element', 'query']) {
+      const rows = await query<{ migration_name: string; n: number }>(url, `select migration_name, count(*)::int as n from ${schema}._prisma_migrations group by 1`)
+      expect(rows.every((r) => r.n === 1)).toBe(true)
+    }
+    expect((await runCli(['verify'], { DATABASE_URL: url })).exitCode).toBe(0)
+  })
+})
