@@ -8,6 +8,7 @@ import { afterAll, describe, expect, test } from 'vitest'
 import { projectRoot } from '../../src/modules.ts'
 import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
+import { scratchTree } from './cache-helpers.ts'
 
 const created: string[] = []
 afterAll(async () => {
@@ -142,5 +143,45 @@ describe('many at once', () => {
       expect(rows.every((r) => r.n === 1)).toBe(true)
     }
     expect((await runCli(['verify'], { DATABASE_URL: url })).exitCode).toBe(0)
+  })
+})
+
+describe('cache rebuild under faults', () => {
+  test('SIGKILL mid-rebuild: the cache is as it was, no lock is left, and the next run closes the killed run\'s log row and succeeds', async () => {
+    const url = await database('inject_rebuild')
+    const env = { STORAGE_ELEMENT_DATABASE_URL: url }
+    expect((await runCli(['deploy', '--module', 'storage-element'], env)).exitCode).toBe(0)
+    const { root } = await scratchTree('inject-rebuild', { count: 3000, seed: 71 })
+    const blocker = new pg.Client({ connectionString: url })
+    await blocker.connect()
+    await blocker.query('begin')
+    await blocker.query('lock table storage_elem_01_config in access exclusive mode') // the run's last step waits here
+    const { child, exited } = startCli(['cache', 'rebuild', '--module', 'storage-element', '--root', root], env)
+    const orphan = await waitingBackend(url, (await blocker.query('select pg_backend_pid() as p')).rows[0].p)
+    child.kill('SIGKILL')
+    await exited
+    await query(url, 'select pg_terminate_backend($1)', [orphan])
+    await blocker.query('rollback')
+    await blocker.end()
+    await settle(url, orphan)
+    expect(await query(url, 'select count(*)::int as n from storage_elem_01_files')).toEqual([{ n: 0 }])
+    expect(await query(url, `select status from storage_elem_01_wal`)).toEqual([{ status: 'pending' }])
+    expect(await query(url, `select 1 from pg_locks where locktype = 'advisory' and granted`)).toEqual([])
+    const again = await runCli(['cache', 'rebuild', '--module', 'storage-element', '--root', root, '--json'], env)
+    expect(again.exitCode, again.stderr).toBe(0)
+    expect(JSON.parse(again.stdout).rows.inserted).toBe(3000)
+    expect((await query<{ status: string }>(url, `select status from storage_elem_01_wal order by started_at`)).map((r) => r.status)).toEqual(['failed', 'committed'])
+  })
+
+  test('three rebuilds of one cache at once: one at a time, all succeed, the rows written once', async () => {
+    const url = await database('inject_rebuilds')
+    const env = { STORAGE_ELEMENT_DATABASE_URL: url }
+    expect((await runCli(['deploy', '--module', 'storage-element'], env)).exitCode).toBe(0)
+    const { root } = await scratchTree('inject-rebuilds', { count: 2000, seed: 73 })
+    const runs = await Promise.all([1, 2, 3].map(() => runCli(['cache', 'rebuild', '--module', 'storage-element', '--root', root, '--json'], env)))
+    expect(runs.map((r) => r.exitCode), runs.map((r) => r.stderr).join('\n')).toEqual([0, 0, 0])
+    expect(runs.map((r) => JSON.parse(r.stdout).rows.inserted).sort()).toEqual([0, 0, 2000])
+    expect(await query(url, 'select count(*)::int as n from storage_elem_01_files')).toEqual([{ n: 2000 }])
+    expect((await query<{ status: string }>(url, `select status from storage_elem_01_wal`)).map((r) => r.status)).toEqual(['committed', 'committed', 'committed'])
   })
 })
