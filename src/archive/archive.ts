@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { getModule, moduleNames, modules, type ModuleName } from '../modules.ts'
 import { readDatabaseVersion, versionTableFor } from './database.ts'
-import { ArchiveConflictError, ArchiveTamperedError, InvalidArchiveDateError, NothingToArchiveError, SourceFolderError } from './errors.ts'
+import { ArchiveBusyError, ArchiveConflictError, ArchiveTamperedError, InvalidArchiveDateError, NothingToArchiveError, SourceFolderError } from './errors.ts'
 import { copyVerified, fsyncDir, removeEmptyDirs, writeAtomic, writeDurable } from './fsops.ts'
 import { chainEntries, countMigrations, MANIFEST_FORMAT, manifestJson, renderManifestMd, type Manifest } from './manifest.ts'
 import { orderSource, scanSource, type OrderedFile, type ScannedSource, type SkippedItem, type SourceFile, type SourceKind } from './source.ts'
@@ -178,6 +178,50 @@ export function writeIndex(root: string): string {
  * when an archive of the same name holds other files. With `dryRun`, returns the same plan unwritten.
  */
 export async function archive(opts: ArchiveOptions): Promise<ArchiveResult> {
+  return archiveLocked(opts)
+}
+
+/** Runs `fn` (a step that moves or removes files) holding the module's archive lock. */
+function locked<T>(root: string, module: ModuleName, fn: () => T): T {
+  const release = takeArchiveLock(root, module)
+  try {
+    return fn()
+  } finally {
+    release()
+  }
+}
+
+/**
+ * One archive run per module at a time: a lock file `<root>/<module>/archive/.lock` holding the
+ * run's pid, created exclusively. A lock whose process is gone (killed) is taken over.
+ */
+function takeArchiveLock(root: string, module: ModuleName): () => void {
+  const file = path.join(moduleArchiveDir(root, module), '.lock')
+  fs.mkdirSync(path.dirname(file), { recursive: true })
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: 'wx' })
+      return () => fs.rmSync(file, { force: true })
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+      const pid = Number(fs.readFileSync(file, 'utf8').trim())
+      if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) throw new ArchiveBusyError(module, pid, displayPath(file))
+      fs.rmSync(file, { force: true }) // its run was killed
+    }
+  }
+  throw new ArchiveBusyError(module, 0, displayPath(file))
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+async function archiveLocked(opts: ArchiveOptions): Promise<ArchiveResult> {
   const module = getModule(opts.module).name
   const date = checkDate(opts.date ?? new Date().toISOString().slice(0, 10))
   const versionTable = versionTableFor(module, opts.prefix)
@@ -185,7 +229,7 @@ export async function archive(opts: ArchiveOptions): Promise<ArchiveResult> {
   const scan = scanSource(checkSourceDir(opts.from, root))
   const existing = listArchives(root, [module])
   const done = findArchived(scan, existing)
-  if (done) return alreadyArchived(done, scan, !!opts.dryRun)
+  if (done) return opts.dryRun ? alreadyArchived(done, scan, true) : locked(root, module, () => alreadyArchived(done, scan, false))
   if (!scan.kind) throw new NothingToArchiveError(displayPath(scan.dir))
 
   const files = orderSource(scan)
@@ -210,6 +254,10 @@ export async function archive(opts: ArchiveOptions): Promise<ArchiveResult> {
     moves: files.map((f) => ({ from: displayPath(f.abs), to: displayPath(path.join(dir, ...f.path.split('/'))), sha256: f.sha256 })),
   }
   if (opts.dryRun) return result
-  execute(dir, manifest, manifestMd, files, scan)
-  return { ...result, index: writeIndex(root) }
+  return locked(root, module, () => {
+    // Planned before the lock: another run may have archived the same files meanwhile.
+    if (fs.existsSync(dir)) throw new ArchiveConflictError(displayPath(dir), 'another run wrote it a moment ago', module)
+    execute(dir, manifest, manifestMd, files, scan)
+    return { ...result, index: writeIndex(root) }
+  })
 }

@@ -90,3 +90,9 @@ export class ArchiveTamperedError extends ArtstoreError {
     super(`${archive} does not match its manifest (${problem}): nothing was changed; run npx artstore-db archive verify --module ${module}`)
   }
 }
+
+export class ArchiveBusyError extends ArtstoreError {
+  constructor(module: string, pid: number, lockFile: string) {
+    super(`another archive run (pid ${pid}) is moving files of the ${module} module: wait for it to finish (if no such process runs, remove ${lockFile})`)
+  }
+}

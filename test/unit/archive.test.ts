@@ -390,3 +390,19 @@ describe('archive verify catches every manifest edit (attack: edits the chain do
     })
   }
 })
+
+describe('one archive run per module at a time (attack: two concurrent runs)', () => {
+  test('a live run holds the module: refused (exit 2), nothing moved; a killed run\'s lock is taken over', async () => {
+    const { dir, root } = scratch('lock')
+    const src = path.join(dir, 'admin', 'versions')
+    const lock = path.join(root, 'admin', 'archive', '.lock')
+    fs.mkdirSync(path.dirname(lock), { recursive: true })
+    fs.writeFileSync(lock, String(process.pid)) // this very process: alive
+    const before = snapshot(src)
+    await expect(archive({ module: 'admin', from: src, root, date: DATE })).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/^another archive run \(pid \d+\) is moving files of the admin module/) })
+    expect(snapshot(src)).toEqual(before)
+    fs.writeFileSync(lock, '2147483646') // no such process
+    expect((await archive({ module: 'admin', from: src, root, date: DATE })).status).toBe('archived')
+    expect(fs.existsSync(lock)).toBe(false)
+  })
+})
