@@ -1,7 +1,8 @@
 import { checkConnection, withModuleTargets, type ModuleTarget } from './db/targets.ts'
 import path from 'node:path'
 import { getModule, modules, modulesAt, selectModules, type ModuleInfo } from './modules.ts'
-import { PrefixWithoutStorageElementError, storageElementInstance, validatePrefix } from './prefix/prefix.ts'
+import { ArtstoreError } from './errors.ts'
+import { DEFAULT_PREFIX, PrefixWithoutStorageElementError, storageElementInstance, validatePrefix } from './prefix/prefix.ts'
 
 /** What every database command takes. */
 export interface CommandOptions {
@@ -16,6 +17,27 @@ export interface CommandOptions {
    * point it at scratch copies, so that the committed schemas stay as they are.
    */
   prismaDir?: string
+  /**
+   * How storage-element instances share a database: `schema` (default: each instance on a shared
+   * database in a PostgreSQL schema of its own) or `shared` (the services' layout: every instance's
+   * tables side by side in one schema, `public` unless the URL says otherwise, each instance's history
+   * in a schema of its own, `artstore_<prefix>`). Default STORAGE_ELEMENT_LAYOUT.
+   */
+  layout?: string
+}
+
+export const LAYOUTS = ['schema', 'shared'] as const
+
+export class UnknownLayoutError extends ArtstoreError {
+  constructor(given: string) {
+    super(`storage-element layout "${given}" is not one of ${LAYOUTS.join(', ')}: set STORAGE_ELEMENT_LAYOUT to shared (instances side by side in one schema) or schema (one schema per instance, the default)`)
+  }
+}
+
+/** The storage element's module in the shared layout: tables in the services' schema, history apart. */
+function sharedLayout(m: ModuleInfo): ModuleInfo {
+  const prefix = m.prefix ?? DEFAULT_PREFIX
+  return { ...m, pgSchema: 'public', historySchema: `artstore_${prefix}` }
 }
 
 /** The selected modules, with the storage element rendered for the requested prefix. */
@@ -28,7 +50,13 @@ export function modulesFor(opts: CommandOptions): ModuleInfo[] {
   }
   const dir = opts.prismaDir ?? (opts.env ?? process.env).ARTSTORE_PRISMA_DIR
   const registry = dir ? modulesAt(path.resolve(dir)) : modules
-  return selectModules(opts.module, prefix ? (m) => storageElementInstance(prefix, m) : undefined, registry)
+  const layout = opts.layout ?? (opts.env ?? process.env).STORAGE_ELEMENT_LAYOUT ?? 'schema'
+  if (!(LAYOUTS as readonly string[]).includes(layout)) throw new UnknownLayoutError(layout)
+  const instance = (m: ModuleInfo) => {
+    const rendered = prefix ? storageElementInstance(prefix, m) : m
+    return layout === 'shared' ? sharedLayout(rendered) : rendered
+  }
+  return selectModules(opts.module, prefix || layout === 'shared' ? instance : undefined, registry)
 }
 
 /**
@@ -48,6 +76,8 @@ export const describeTarget = (t: ModuleTarget) => ({
   module: t.module.name,
   /** Storage element only: the instance's table prefix, when it is not the schema file's own. */
   prefix: t.module.prefix,
+  /** Shared layout only: the schema of the instance's history. */
+  historySchema: t.module.historySchema,
   database: t.display,
   source: t.source,
   pgSchema: t.pgSchema,

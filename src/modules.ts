@@ -37,6 +37,11 @@ export interface ModuleInfo {
   pgSchema: string
   /** Storage element only: the instance's table prefix, when it is not the schema file's own. */
   prefix?: string
+  /**
+   * Storage element in the shared layout (STORAGE_ELEMENT_LAYOUT=shared): the schema of this
+   * instance's `_prisma_migrations`, apart from its tables, which sit in pgSchema beside the others'.
+   */
+  historySchema?: string
   /** Storage-element instances: the module folder they are rendered from (where migrations are written). */
   template?: ModuleInfo
   /** Variables every Prisma process of this module gets (e.g. STORAGE_ELEMENT_PREFIX). */

@@ -36,6 +36,12 @@ export class BaselineTamperedError extends ArtstoreError {
   }
 }
 
+export class AdoptLayoutError extends ArtstoreError {
+  constructor() {
+    super('adopt does not support the shared storage-element layout yet (STORAGE_ELEMENT_LAYOUT=shared): adopt with the default layout, or deploy a new instance')
+  }
+}
+
 export class AdoptHistoryError extends ArtstoreError {
   constructor(t: ModuleTarget, failed: readonly string[], twice: readonly string[]) {
     const what = failed.length ? `a failed migration (${failed.join(', ')})` : `a migration recorded twice (${twice.join(', ')})`
@@ -138,6 +144,7 @@ const publicClassification = ({ recordedChecksum: _, ...rest }: Classification) 
  */
 export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes' | 'dryRun' | 'lockWaitSeconds' | 'archiveRoot'>): Promise<AdoptReport> {
   if (!opts.yes && !opts.dryRun) throw new AdoptConfirmationError()
+  if (t.module.historySchema) throw new AdoptLayoutError()
   const baselineSql = readCommittedBaseline(t.module).up!
   const checksum = baselineChecksum(t.module)!
   return withClient(t, async (c) => {

@@ -90,9 +90,15 @@ const sameDefault = (expr: string) => expr.replace(/^now\(\)$/, 'CURRENT_TIMESTA
 /** A short, stable fingerprint of a function body, so a changed body shows as a changed value. */
 const hash = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 12)
 
-/** The catalog without the given tables and everything that belongs to them (indexes, keys, triggers, owned sequences). */
+/**
+ * The catalog without the given tables and everything that belongs to them (indexes, keys, triggers,
+ * owned sequences, and the functions only their triggers call: another instance's, beside this one).
+ */
 export function withoutTables(cat: Catalog, tables: readonly string[]): Catalog {
   const keep = (t: string | null) => t === null || !tables.includes(t)
+  const called = (tr: Catalog['triggers'][number]) => /EXECUTE (?:FUNCTION|PROCEDURE) (?:[\w$]+\.)?"?([^"(\s]+)"?\(/.exec(tr.definition)?.[1]
+  const theirs = new Set(cat.triggers.filter((tr) => !keep(tr.table)).map(called))
+  const ours = new Set(cat.triggers.filter((tr) => keep(tr.table)).map(called))
   return {
     tables: cat.tables.filter(keep),
     columns: cat.columns.filter((x) => keep(x.table)),
@@ -101,7 +107,7 @@ export function withoutTables(cat: Catalog, tables: readonly string[]): Catalog 
     indexes: cat.indexes.filter((x) => keep(x.table)),
     enums: cat.enums,
     triggers: cat.triggers.filter((x) => keep(x.table)),
-    functions: cat.functions,
+    functions: cat.functions.filter((f) => !theirs.has(f.name) || ours.has(f.name)),
     sequences: cat.sequences.filter((x) => keep(x.owner)),
     extensions: cat.extensions,
   }

@@ -1,6 +1,12 @@
 import { InvalidUrlError } from '../errors.ts'
 import type { ModuleInfo } from '../modules.ts'
 
+/**
+ * The URL parameter that names a storage-element instance's history schema in the shared layout
+ * (instances side by side in one schema): its `_prisma_migrations` lives there, its tables in `?schema=`.
+ */
+export const HISTORY_PARAM = 'artstore_history'
+
 /** Where a module's database URL came from. */
 export type UrlSource = ModuleInfo['urlVariable'] | 'DATABASE_URL' | 'embedded'
 
@@ -8,8 +14,10 @@ export interface ModuleUrl {
   /** The URL handed to Prisma, including `?schema=` when the module shares a database. */
   url: string
   source: UrlSource
-  /** The PostgreSQL schema that holds the module's tables and its `_prisma_migrations`. */
+  /** The PostgreSQL schema that holds the module's tables (and its `_prisma_migrations`, unless historySchema). */
   pgSchema: string
+  /** Shared layout only: the schema of the instance's `_prisma_migrations`. */
+  historySchema?: string
 }
 
 type Env = Record<string, string | undefined>
@@ -45,6 +53,14 @@ function withSchema(u: URL, pgSchema: string): string {
  * DATABASE_URL must not carry `?schema=`: sharing one schema would mix the modules' histories.
  */
 export function resolveModuleUrl(module: ModuleInfo, env: Env, embeddedUrl?: string): ModuleUrl | undefined {
+  const found = resolveBaseUrl(module, env, embeddedUrl)
+  if (!found || !module.historySchema) return found
+  const u = new URL(found.url)
+  u.searchParams.set(HISTORY_PARAM, module.historySchema)
+  return { ...found, url: u.toString(), historySchema: module.historySchema }
+}
+
+function resolveBaseUrl(module: ModuleInfo, env: Env, embeddedUrl?: string): ModuleUrl | undefined {
   const own = env[module.urlVariable]
   if (own) {
     const u = parsePgUrl(own, module.urlVariable)

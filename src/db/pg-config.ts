@@ -1,13 +1,22 @@
 import pg from 'pg'
+import { HISTORY_PARAM } from '../config/urls.ts'
 
-/** pg settings for a Prisma URL: `?schema=` becomes the session's search_path, as the native engine does. */
-export function pgConfigFromUrl(url: string): { config: pg.PoolConfig; schema?: string } {
+
+/**
+ * pg settings for a Prisma URL: `?schema=` becomes the session's search_path, as the native engine
+ * does. With HISTORY_PARAM, the history schema comes second on the path: tables are created in the
+ * first, and `_prisma_migrations` (which only the history schema has) is found in the second.
+ */
+export function pgConfigFromUrl(url: string): { config: pg.PoolConfig; schema?: string; history?: string } {
   const u = new URL(url)
   const schema = u.searchParams.get('schema') ?? undefined
+  const history = u.searchParams.get(HISTORY_PARAM) ?? undefined
   u.searchParams.delete('schema')
+  u.searchParams.delete(HISTORY_PARAM)
   const config: pg.PoolConfig = { connectionString: u.toString(), max: 4 }
-  if (schema) config.options = `-c search_path=${quoteIdent(schema)}`
-  return { config, schema }
+  if (history) config.options = `-c search_path=${quoteIdent(schema ?? 'public')},${quoteIdent(history)}`
+  else if (schema) config.options = `-c search_path=${quoteIdent(schema)}`
+  return { config, schema, history }
 }
 
 /** The database name of a URL, decoded. */

@@ -54,6 +54,27 @@ async function ensureSchema(c: pg.ClientBase, schema: string): Promise<void> {
 }
 
 /**
+ * The shared layout: the instance's `_prisma_migrations` made in its history schema before the engine
+ * looks for it. The engine finds it there (the schema it is told is the history schema) and reads and
+ * writes it unqualified, through the search_path (tables' schema first, which has none of its own);
+ * unmade, the engine would create it in the tables' schema, beside the other instances'.
+ */
+async function ensureHistoryTable(c: pg.ClientBase, schema: string): Promise<void> {
+  await ensureSchema(c, schema)
+  await c
+    .query(
+      `create table if not exists ${quoteIdent(schema)}."_prisma_migrations" (
+         "id" varchar(36) primary key not null, "checksum" varchar(64) not null, "finished_at" timestamptz,
+         "migration_name" varchar(255) not null, "logs" text, "rolled_back_at" timestamptz,
+         "started_at" timestamptz not null default now(), "applied_steps_count" integer not null default 0)`,
+    )
+    .catch((e: { code?: string }) => {
+      // 42P07 duplicate_table, 23505 unique_violation: another deploy made it a moment ago.
+      if (e.code !== '42P07' && e.code !== '23505') throw e
+    })
+}
+
+/**
  * Applies a module's pending migrations with the schema engine in this process: the same engine call
  * (applyMigrations, under Prisma's advisory lock, one transaction per migration) and the same history
  * rows as `prisma migrate deploy`. With nothing pending or failed the engine is not even loaded.
@@ -86,7 +107,10 @@ export async function deployModule(t: ModuleTarget, dryRun = false, known?: Modu
   if (before.state === 'up-to-date' && before.applied.length) return { ...describeTarget(t), status: 'up-to-date', migrations: [], durationMs: 0, ...extra }
   const started = performance.now()
   const durationMs = () => Math.round(performance.now() - started)
-  await withClient(t, (c) => ensureSchema(c, t.pgSchema))
+  await withClient(t, async (c) => {
+    await ensureSchema(c, t.pgSchema)
+    if (t.module.historySchema) await ensureHistoryTable(c, t.module.historySchema)
+  })
   try {
     // A deadlock victim has changed nothing: the engine waited for the lock and gave up (see retryOnDeadlock).
     const { appliedMigrationNames } = await withClient(t, (c) =>

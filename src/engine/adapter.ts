@@ -99,8 +99,9 @@ class BridgeFactory extends PrismaPg {
     private readonly url: string,
     private readonly shadowUrl?: string,
   ) {
-    const { config, schema } = pgConfigFromUrl(url)
-    super(config, schema ? { schema } : undefined)
+    // The engine keeps its history in the schema the adapter names: the instance's history schema, if any.
+    const { config, schema, history } = pgConfigFromUrl(url)
+    super(config, history || schema ? { schema: history ?? schema } : undefined)
   }
 
   override async connect(): Promise<PrismaPgAdapter> {
