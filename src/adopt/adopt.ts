@@ -10,7 +10,7 @@ import { MIGRATION_LOCK_KEY, LockTimeoutError } from '../db/lock.ts'
 import { quoteIdent } from '../db/pg-config.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { ArtstoreError } from '../errors.ts'
-import { driftDiff, withModuleEngine } from '../engine/module.ts'
+import { driftDiff, tablesTarget, withModuleEngine } from '../engine/module.ts'
 import { readAppliedMigrations } from '../history/history.ts'
 import { expectedCatalog } from '../verify/expected.ts'
 import { assertOwnDatabase, baselineChecksum } from '../verify/isolation.ts'
@@ -33,12 +33,6 @@ export class BaselineTamperedError extends ArtstoreError {
     super(
       `${t.module.name}: the 0_baseline row in ${t.pgSchema}._prisma_migrations has checksum ${recorded.slice(0, 12)}…, not the committed baseline's: find out who changed it, then npx artstore-db verify --module ${t.module.name}`,
     )
-  }
-}
-
-export class AdoptLayoutError extends ArtstoreError {
-  constructor() {
-    super('adopt does not support the shared storage-element layout yet (STORAGE_ELEMENT_LAYOUT=shared): adopt with the default layout, or deploy a new instance')
   }
 }
 
@@ -104,10 +98,14 @@ async function withSessionLock<T>(c: pg.ClientBase, waitSeconds: number, fn: () 
 /** A SQL string literal (the revisions come from the database, so they are quoted, never trusted). */
 const literal = (text: string) => `'${text.replace(/'/g, "''")}'`
 
-const historySteps = (checksum: string, c: Classification): PlanStep[] => [
+const historySteps = (checksum: string, c: Classification, historySchema?: string): PlanStep[] => {
+  // The shared layout keeps the instance's history in a schema of its own, beside the others'.
+  const table = historySchema ? `${quoteIdent(historySchema)}."_prisma_migrations"` : '"_prisma_migrations"'
+  return [
+  ...(historySchema ? [{ kind: 'History', sql: `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(historySchema)};`, safety: 'safe' as const, reason: "the instance's history schema" }] : []),
   {
     kind: 'History',
-    sql: `CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
+    sql: `CREATE TABLE IF NOT EXISTS ${table} (
     "id" VARCHAR(36) PRIMARY KEY NOT NULL,
     "checksum" VARCHAR(64) NOT NULL,
     "finished_at" TIMESTAMPTZ,
@@ -122,7 +120,7 @@ const historySteps = (checksum: string, c: Classification): PlanStep[] => [
   },
   {
     kind: 'History',
-    sql: `INSERT INTO "_prisma_migrations" ("id", "checksum", "finished_at", "migration_name", "logs", "started_at", "applied_steps_count")
+    sql: `INSERT INTO ${table} ("id", "checksum", "finished_at", "migration_name", "logs", "started_at", "applied_steps_count")
 VALUES ('${randomUUID()}', '${checksum}', now(), '${BASELINE_NAME}', ${literal(
       c.versionTable ? `adopted by artstore-db from Alembic ${c.versionTable} = ${c.revisions.join(', ')} (${c.generation})` : 'adopted by artstore-db',
     )}, now(), 1);`,
@@ -132,7 +130,8 @@ VALUES ('${randomUUID()}', '${checksum}', now(), '${BASELINE_NAME}', ${literal(
   ...(c.versionTable
     ? [{ kind: 'RetireAlembic', sql: `DROP TABLE ${quoteIdent(c.versionTable)};`, table: c.versionTable, safety: 'safe' as const, reason: `retire Alembic (revision ${c.revisions.join(', ')})` }]
     : []),
-]
+  ]
+}
 
 const publicClassification = ({ recordedChecksum: _, ...rest }: Classification) => rest
 
@@ -144,7 +143,6 @@ const publicClassification = ({ recordedChecksum: _, ...rest }: Classification) 
  */
 export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes' | 'dryRun' | 'lockWaitSeconds' | 'archiveRoot'>): Promise<AdoptReport> {
   if (!opts.yes && !opts.dryRun) throw new AdoptConfirmationError()
-  if (t.module.historySchema) throw new AdoptLayoutError()
   const baselineSql = readCommittedBaseline(t.module).up!
   const checksum = baselineChecksum(t.module)!
   return withClient(t, async (c) => {
@@ -152,7 +150,7 @@ export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes
     return withSessionLock(c, opts.lockWaitSeconds ?? 60, async () => {
       const expected = await expectedCatalog(c, [baselineSql])
       const live = await readCatalog(c, t.pgSchema)
-      const cls = await classifyDatabase(c, t.module, t.pgSchema, live, expected.tables, checksum)
+      const cls = await classifyDatabase(c, t.module, t.pgSchema, live, expected.tables, checksum, t.module.historySchema)
       const history = await readAppliedMigrations(c)
       const rows = history.filter((m) => !m.rolledBack)
       const failed = rows.filter((m) => !m.finished).map((m) => m.name)
@@ -179,7 +177,8 @@ export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes
       // With later migrations, the schema file is ahead of the baseline: adopt aims at the baseline
       // itself (replayed by the engine), and deploy applies the rest.
       const later = laterMigrations(t.module)
-      const drift = await withModuleEngine(t, (e) => driftDiff(e, t, later.length ? { upTo: [BASELINE_NAME] } : {}))
+      const tables = tablesTarget(t)
+      const drift = await withModuleEngine(tables, (e) => driftDiff(e, tables, later.length ? { upTo: [BASELINE_NAME] } : {}))
       const prisma = await planPrismaSteps(drift.output, live, t.pgSchema, expected.tables, c)
       if (prisma.steps.some((s) => s.safety === 'dangerous')) {
         return report('refused', { steps: prisma.steps, foreign: prisma.foreign, sql: prisma.steps.map((s) => s.sql).join('\n') })
@@ -196,7 +195,7 @@ export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes
         for (const s of prisma.steps) await c.query(s.sql)
         const afterPrisma = withoutTables(await readCatalog(c, t.pgSchema), cls.foreignTables)
         const tablesNow = expected.tables.filter((x) => afterPrisma.tables.includes(x))
-        const more = [...reconcileSteps(expected, afterPrisma, readExtras(t.module), tablesNow), ...sequenceSteps(expected, tablesNow), ...historySteps(checksum, cls)]
+        const more = [...reconcileSteps(expected, afterPrisma, readExtras(t.module), tablesNow), ...sequenceSteps(expected, tablesNow), ...historySteps(checksum, cls, t.module.historySchema)]
         steps.push(...more)
         if (more.some((s) => s.safety === 'dangerous')) {
           await c.query('rollback')

@@ -45,14 +45,18 @@ export async function classifyDatabase(
   live: Catalog,
   expectedTables: readonly string[],
   checksum: string,
+  /** The shared layout: where the instance's `_prisma_migrations` is, apart from its tables. */
+  historySchema?: string,
 ): Promise<Classification> {
   const moduleTables = expectedTables.filter((t) => live.tables.includes(t))
   const versionTable = versionTables(module).find((t) => live.tables.includes(t))
   const foreignTables = live.tables.filter((t) => !expectedTables.includes(t) && t !== '_prisma_migrations' && t !== versionTable)
   const base = { moduleTables, foreignTables, revisions: [] as string[] }
-  if (live.tables.includes('_prisma_migrations')) {
+  const history = historySchema ?? schema
+  const { rows: present } = await c.query<{ ok: boolean }>(`select to_regclass($1) is not null as ok`, [`${quoteIdent(history)}._prisma_migrations`])
+  if (present[0].ok) {
     const { rows } = await c.query<{ checksum: string }>(
-      `select checksum from ${quoteIdent(schema)}._prisma_migrations where migration_name = $1 and rolled_back_at is null and finished_at is not null`,
+      `select checksum from ${quoteIdent(history)}._prisma_migrations where migration_name = $1 and rolled_back_at is null and finished_at is not null`,
       [BASELINE_NAME],
     )
     if (rows.length) return { ...base, kind: rows[0].checksum === checksum ? 'managed' : 'tampered', recordedChecksum: rows[0].checksum }

@@ -1,4 +1,5 @@
 import path from 'node:path'
+import { HISTORY_PARAM } from '../config/urls.ts'
 import type { ModuleTarget } from '../db/targets.ts'
 import { schemaFilesOf, withSchemaEngine, type SchemaEngine } from './engine.ts'
 import { engineMigrationsList } from './migrations-list.ts'
@@ -10,6 +11,17 @@ import { engineMigrationsList } from './migrations-list.ts'
  * block every other module's deploy on that database.
  */
 export const withModuleEngine = <T>(t: ModuleTarget, fn: (engine: SchemaEngine) => Promise<T>): Promise<T> => withSchemaEngine({ url: t.url }, fn)
+
+/**
+ * The target as the engine must see it to compare tables: in the shared layout, without the instance's
+ * history schema (which the engine would otherwise take for the schema to introspect).
+ */
+export function tablesTarget(t: ModuleTarget): ModuleTarget {
+  if (!t.module.historySchema) return t
+  const u = new URL(t.url)
+  u.searchParams.delete(HISTORY_PARAM)
+  return { ...t, url: u.toString() }
+}
 
 export interface DriftOptions {
   /** A runnable SQL script (default) or Prisma's summary (`[+] Added tables …`). */

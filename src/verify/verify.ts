@@ -3,10 +3,9 @@ import { compareCatalogs, foreignKeyTypeChecks, withoutTables, type CheckItem } 
 import { readCatalog } from '../catalog/read.ts'
 import { describeTarget, eachTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
-import { HISTORY_PARAM } from '../config/urls.ts'
 import { ArtstoreError } from '../errors.ts'
 import { readAppliedMigrations, readLocalMigrations, readMigrationFolders, type AppliedMigration } from '../history/history.ts'
-import { driftDiff, withModuleEngine } from '../engine/module.ts'
+import { driftDiff, tablesTarget, withModuleEngine } from '../engine/module.ts'
 import { expectedCatalog } from './expected.ts'
 import { isolationChecks } from './isolation.ts'
 
@@ -23,18 +22,12 @@ export interface VerifyReport extends ReturnType<typeof describeTarget> {
   items: CheckItem[]
 }
 
-const withoutHistory = (url: string) => {
-  const u = new URL(url)
-  u.searchParams.delete(HISTORY_PARAM)
-  return u.toString()
-}
-
 /** Prisma's own drift check: the live schema against the Prisma schema. */
 async function driftCheck(t: ModuleTarget, foreign: readonly string[]): Promise<CheckItem> {
   const name = 'Prisma sees no drift between the database and schema.prisma'
   // Foreign tables are declared external, so Prisma leaves them out of its comparison too.
   // The shared layout: the engine compares the tables' schema, not the instance's history schema.
-  const tables = t.module.historySchema ? { ...t, url: withoutHistory(t.url) } : t
+  const tables = tablesTarget(t)
   const drift = await withModuleEngine(tables, (e) => driftDiff(e, tables, { script: false, foreignTables: foreign })).catch((e: Error) => e)
   if (drift instanceof Error) return { category: 'drift', name, ok: false, actual: drift.message.split('\n')[0] }
   if (!drift.different) return { category: 'drift', name, ok: true }

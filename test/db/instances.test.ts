@@ -1,7 +1,10 @@
 // Storage elements as the services run them: three instances side by side in one schema (public),
 // told apart by prefix, each with a history of its own (STORAGE_ELEMENT_LAYOUT=shared): deployed,
-// checked and rolled back independently.
+// checked and rolled back independently; and the services' real shared database adopted instance by
+// instance (01 made by Alembic, 02 and 03 by create_all()).
+import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { adopt } from '../../src/adopt/adopt.ts'
 import { cycle } from '../../src/cycle/cycle.ts'
 import { deploy } from '../../src/deploy/deploy.ts'
 import { rollback } from '../../src/rollback/rollback.ts'
@@ -9,6 +12,7 @@ import { status } from '../../src/status/status.ts'
 import { verify } from '../../src/verify/verify.ts'
 import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
+import { legacyFixtureSql, loadLegacyFixture } from '../helpers/legacy.ts'
 
 let url: string
 const PREFIXES = ['storage_elem_01', 'storage_elem_02', 'storage_elem_03']
@@ -88,8 +92,48 @@ describe('three instances in public', () => {
   })
 })
 
-test('adopt refuses the shared layout for now (exit 2), changing nothing', async () => {
-  const run = await runCli(['adopt', '--module', 'storage-element', '--prefix', 'storage_elem_02', '--yes'], env())
-  expect(run.exitCode).toBe(2)
-  expect(run.stderr.trim()).toBe('error: adopt does not support the shared storage-element layout yet (STORAGE_ELEMENT_LAYOUT=shared): adopt with the default layout, or deploy a new instance')
+describe("adopting the services' real shared database", () => {
+  let legacy: string
+  const lenv = () => ({ STORAGE_ELEMENT_DATABASE_URL: legacy, STORAGE_ELEMENT_LAYOUT: 'shared' })
+  const fingerprint = async (prefix: string) =>
+    (await query<{ n: string; h: string }>(legacy, `select count(*) as n, md5(coalesce(string_agg(t::text, '|' order by t.file_id), '')) as h from public.${prefix}_files t`))[0]
+
+  beforeAll(async () => {
+    legacy = await freshDatabase('instances_legacy')
+    // 01 as the Alembic migration made it (its version table storage_elem_01_alembic_version), 02 and 03
+    // as the service's create_all() made them at start-up: the same tables, no version table; all with rows.
+    await loadLegacyFixture(legacy, 'gen2-d00e065', 'storage-element', 'public')
+    const sql = legacyFixtureSql('gen2-d00e065', 'storage-element')
+    for (const prefix of ['storage_elem_02', 'storage_elem_03']) {
+      await query(legacy, `set search_path = public; ${sql.replaceAll('storage_elem_01', prefix).replace(/'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'/g, () => `'${randomUUID()}'`)}`)
+      await query(legacy, `drop table public.${prefix}_alembic_version`)
+    }
+  })
+  afterAll(async () => {
+    await dropDatabase('instances_legacy')
+  })
+
+  test('each instance is adopted in place with its proof, its version table retired, the others untouched; then deploy, status and verify are green', async () => {
+    for (const prefix of ['storage_elem_01', 'storage_elem_02', 'storage_elem_03']) {
+      const others = ['storage_elem_01', 'storage_elem_02', 'storage_elem_03'].filter((p) => p !== prefix)
+      const othersBefore = await Promise.all(others.map(fingerprint))
+      const mine = await fingerprint(prefix)
+      expect(Number(mine.n)).toBeGreaterThan(0)
+      const [report] = await adopt({ module: 'storage-element', prefix, env: lenv(), yes: true })
+      expect(report.status, JSON.stringify(report.failedChecks)).toBe('adopted')
+      expect(report.proof.every((p) => p.ok)).toBe(true)
+      expect(report.classification.kind).toBe(prefix === 'storage_elem_01' ? 'legacy' : 'unknown')
+      expect(await Promise.all(others.map(fingerprint))).toEqual(othersBefore)
+      expect(await fingerprint(prefix)).toEqual(mine)
+      expect((await query(legacy, `select migration_name from artstore_${prefix}._prisma_migrations`)).map((r) => r.migration_name)).toEqual(['0_baseline'])
+    }
+    expect(await query(legacy, `select to_regclass('public.storage_elem_01_alembic_version') as t, to_regclass('public._prisma_migrations') as h`)).toEqual([{ t: null, h: null }])
+    for (const prefix of ['storage_elem_01', 'storage_elem_02', 'storage_elem_03']) {
+      const o = { module: 'storage-element', prefix, env: lenv() }
+      expect((await deploy(o))[0].status).toBe('up-to-date')
+      expect((await status(o))[0].state).toBe('up-to-date')
+      const [report] = await verify(o)
+      expect(report.items.filter((i) => !i.ok).map((i) => `${i.category} ${i.name}: ${i.actual}`)).toEqual([])
+    }
+  })
 })
