@@ -154,8 +154,8 @@ export function nearMissVariables(env: Env): { name: string; meant: string }[] {
     if (env[name] === undefined || (URL_VARIABLES as readonly string[]).includes(name)) continue
     const upper = name.toUpperCase()
     const close = URL_VARIABLES.find((v) => distance(upper, v) <= 2)
-    const scoped = /^(ADMIN|STORAGE|STORAGE_ELEMENT|SE|QUERY)_(DB|DATABASE|DATABSE|DATBASE)_(URL|URI)$/.exec(upper)
-    const meant = close ?? (scoped ? URL_VARIABLES.find((v) => v.startsWith(scoped[1] === 'SE' ? 'STORAGE' : scoped[1])) : undefined) ?? (/^(DB|DATABASE)_(URI)$/.test(upper) ? 'DATABASE_URL' : undefined)
+    const scoped = /^(ADMIN|STORAGE|STORAGE_ELEMENT|QUERY)_(DB|DATABASE|DATABSE|DATBASE)_(URL|URI)$/.exec(upper)
+    const meant = close ?? (scoped ? URL_VARIABLES.find((v) => v.startsWith(scoped[1])) : undefined) ?? (/^(DB|DATABASE)_(URI)$/.test(upper) ? 'DATABASE_URL' : undefined)
     if (meant && meant !== name) out.push({ name, meant })
   }
   return out

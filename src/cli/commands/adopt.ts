@@ -3,6 +3,7 @@ import type { AdoptReport } from '../../adopt/adopt.ts'
 import type { RestoreResult } from '../../adopt/restore.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
+import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
 
 const icon: Record<AdoptReport['status'], string> = {
   adopted: '✅',
@@ -41,16 +42,24 @@ function text(rows: AdoptReport[], showSql: boolean): string {
 }
 
 export function register(program: Command, o: Output, setExit: (code: number) => void) {
-  program
-    .command('adopt')
-    .description('bring an existing (Alembic-era) database onto the baseline in place, prove nothing was lost, and mark it applied')
-    .option(...MODULE_OPTION)
-    .option(...PREFIX_OPTION)
-    .option('--dry-run', 'run the plan and its proof in a transaction that is rolled back, and print the SQL')
-    .option('--yes', 'apply the plan')
-    .option(...JSON_OPTION)
-    .action(async (opts: { module?: string; prefix?: string; dryRun?: boolean; yes?: boolean; json?: boolean }) => {
-      const rows = await (await import('../../adopt/adopt.ts')).adopt(opts)
+  withFleetOptions(
+    program
+      .command('adopt')
+      .description('bring an existing (Alembic-era) database onto the baseline in place, prove nothing was lost, and mark it applied')
+      .option(...MODULE_OPTION)
+      .option(...PREFIX_OPTION)
+      .option('--dry-run', 'run the plan and its proof in a transaction that is rolled back, and print the SQL')
+      .option('--yes', 'apply the plan')
+      .option(...JSON_OPTION),
+  ).action(async (opts: { module?: string; prefix?: string; dryRun?: boolean; yes?: boolean; json?: boolean } & FleetCliOptions) => {
+      const { adopt } = await import('../../adopt/adopt.ts')
+      if (opts.instances) {
+        if (!opts.yes && !opts.dryRun) throw new (await import('../../adopt/adopt.ts')).AdoptConfirmationError()
+        return runFleetCommand(o, setExit, opts, async (_, base) => (await adopt({ ...base, yes: opts.yes, dryRun: opts.dryRun }))[0], (r) => r.status !== 'refused' && r.status !== 'failed', (r) =>
+          `${r.status} — ${describeClass(r)}${r.proof.length ? `; ${r.proof.filter((p) => p.ok).length}/${r.proof.length} tables proved identical` : ''}`,
+        )
+      }
+      const rows = await adopt(opts)
       report(o, !!opts.json, rows, (r) => text(r, !!opts.dryRun))
       setExit(rows.some((r) => r.status === 'refused' || r.status === 'failed') ? 1 : 0)
     })

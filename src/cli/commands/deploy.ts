@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import type { ModuleDeployResult } from '../../deploy/deploy.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
+import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
 
 const icon: Record<ModuleDeployResult['status'], string> = {
   applied: '✅',
@@ -27,16 +28,23 @@ function text(rows: ModuleDeployResult[]): string {
 }
 
 export function register(program: Command, o: Output, setExit: (code: number) => void) {
-  program
-    .command('deploy')
-    .description('apply pending migrations (prisma migrate deploy) to each module, one after another')
-    .option(...MODULE_OPTION)
-    .option(...PREFIX_OPTION)
-    .option('--dry-run', 'list the migrations that would be applied, change nothing')
-    .option(...JSON_OPTION)
-    .action(async (opts: { module?: string; prefix?: string; json?: boolean; dryRun?: boolean }) => {
-      const rows = await (await import('../../deploy/deploy.ts')).deploy({ module: opts.module, prefix: opts.prefix, dryRun: opts.dryRun })
-      report(o, !!opts.json, rows, text)
-      setExit(rows.some((r) => r.status === 'failed') ? 1 : 0)
-    })
+  withFleetOptions(
+    program
+      .command('deploy')
+      .description('apply pending migrations (prisma migrate deploy) to each module, one after another')
+      .option(...MODULE_OPTION)
+      .option(...PREFIX_OPTION)
+      .option('--dry-run', 'list the migrations that would be applied, change nothing')
+      .option(...JSON_OPTION),
+  ).action(async (opts: { module?: string; prefix?: string; json?: boolean; dryRun?: boolean } & FleetCliOptions) => {
+    const { deploy } = await import('../../deploy/deploy.ts')
+    if (opts.instances) {
+      return runFleetCommand(o, setExit, opts, async (_, base) => (await deploy({ ...base, dryRun: opts.dryRun }))[0], (r) => r.status !== 'failed', (r) =>
+        [`${r.status}${r.migrations.length ? `: ${r.migrations.join(', ')}` : ''}`, r.detail?.split('\n')[0]].filter(Boolean).join(' — '),
+      )
+    }
+    const rows = await deploy({ module: opts.module, prefix: opts.prefix, dryRun: opts.dryRun })
+    report(o, !!opts.json, rows, text)
+    setExit(rows.some((r) => r.status === 'failed') ? 1 : 0)
+  })
 }

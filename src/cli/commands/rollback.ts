@@ -2,6 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander'
 import type { RollbackResult } from '../../rollback/rollback.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, ONE_MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
+import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
 
 function text(r: RollbackResult): string {
   const which = r.migrations.join(', ')
@@ -16,18 +17,27 @@ const positiveInteger = (v: string) => {
 }
 
 export function register(program: Command, o: Output, setExit: (code: number) => void) {
-  program
-    .command('rollback')
-    .description("revert one module's migrations, newest first: each one's down.sql and history row in one transaction (the whole history by default)")
-    .option(...ONE_MODULE_OPTION)
-    .option(...PREFIX_OPTION)
-    .option('--steps <n>', 'only the last n applied migrations', positiveInteger)
-    .option('--to <migration>', 'only the migrations applied after this one (it stays applied)')
-    .option('--yes', 'confirm (the whole history drops every table of the module, with its data)')
-    .option('--dry-run', 'print the SQL that would run, change nothing')
-    .option(...JSON_OPTION)
-    .action(async (opts: { module?: string; prefix?: string; steps?: number; to?: string; yes?: boolean; dryRun?: boolean; json?: boolean }) => {
-      report(o, !!opts.json, await (await import('../../rollback/rollback.ts')).rollback(opts), text)
+  withFleetOptions(
+    program
+      .command('rollback')
+      .description("revert one module's migrations, newest first: each one's down.sql and history row in one transaction (the whole history by default)")
+      .option(...ONE_MODULE_OPTION)
+      .option(...PREFIX_OPTION)
+      .option('--steps <n>', 'only the last n applied migrations', positiveInteger)
+      .option('--to <migration>', 'only the migrations applied after this one (it stays applied)')
+      .option('--yes', 'confirm (the whole history drops every table of the module, with its data)')
+      .option('--dry-run', 'print the SQL that would run, change nothing')
+      .option(...JSON_OPTION),
+  ).action(async (opts: { module?: string; prefix?: string; steps?: number; to?: string; yes?: boolean; dryRun?: boolean; json?: boolean } & FleetCliOptions) => {
+      const { rollback } = await import('../../rollback/rollback.ts')
+      if (opts.instances) {
+        if (!opts.yes && !opts.dryRun) throw new (await import('../../rollback/rollback.ts')).ConfirmationRequiredError('storage-element')
+        const { module: _m, instances: _i, concurrency: _c, canary: _k, json: _j, ...range } = opts
+        return runFleetCommand(o, setExit, opts, (_, base) => rollback({ ...range, ...base }), () => true, (r) =>
+          r.status === 'not-applied' ? 'nothing applied to roll back' : `${r.status}: ${r.migrations.join(', ')}`,
+        )
+      }
+      report(o, !!opts.json, await rollback(opts), text)
       setExit(0)
     })
 }

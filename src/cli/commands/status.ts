@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import type { ModuleStatus } from '../../status/status.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
+import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
 
 const icon: Record<ModuleStatus['state'], string> = {
   'up-to-date': '✅',
@@ -28,13 +29,18 @@ function text(rows: ModuleStatus[]): string {
 }
 
 export function register(program: Command, o: Output, setExit: (code: number) => void) {
-  program
-    .command('status')
-    .description('compare each module\'s migrations folder with its _prisma_migrations table (exit 1 unless all are up to date)')
-    .option(...MODULE_OPTION)
-    .option(...PREFIX_OPTION)
-    .option(...JSON_OPTION)
-    .action(async (opts: { module?: string; prefix?: string; json?: boolean }) => {
+  withFleetOptions(
+    program
+      .command('status')
+      .description('compare each module\'s migrations folder with its _prisma_migrations table (exit 1 unless all are up to date)')
+      .option(...MODULE_OPTION)
+      .option(...PREFIX_OPTION)
+      .option(...JSON_OPTION),
+  ).action(async (opts: { module?: string; prefix?: string; json?: boolean } & FleetCliOptions) => {
+      if (opts.instances) {
+        const { status } = await import('../../status/status.ts')
+        return runFleetCommand(o, setExit, opts, async (_, base) => (await status(base))[0], (r) => r.state === 'up-to-date', (r) => `${r.state}: ${r.applied.length} applied, ${r.pending.length} pending${r.failed.length ? `, failed ${r.failed.join(', ')}` : ''}`)
+      }
       const rows = await (await import('../../status/status.ts')).status({ module: opts.module, prefix: opts.prefix })
       report(o, !!opts.json, rows, text)
       setExit(rows.every((r) => r.state === 'up-to-date') ? 0 : 1)

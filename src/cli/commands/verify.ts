@@ -3,6 +3,7 @@ import type { CheckItem } from '../../catalog/compare.ts'
 import type { VerifyReport } from '../../verify/verify.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
+import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
 
 function line(i: CheckItem): string {
   const detail = i.ok ? (i.expected && i.expected !== 'exists' ? `: ${i.expected}` : '') : `: expected ${i.expected ?? 'present'}, found ${i.actual ?? 'nothing'}`
@@ -20,15 +21,23 @@ function text(rows: VerifyReport[]): string {
 }
 
 export function register(program: Command, o: Output, setExit: (code: number) => void) {
-  program
-    .command('verify')
-    .description('post-migration checklist: every table, column, key, index, enum, check, trigger and function of the baseline, isolation and drift (exit 1 on any ❌)')
-    .option(...MODULE_OPTION)
-    .option(...PREFIX_OPTION)
-    .option(...JSON_OPTION)
-    .action(async (opts: { module?: string; prefix?: string; json?: boolean }) => {
-      const rows = await (await import('../../verify/verify.ts')).verify({ module: opts.module, prefix: opts.prefix })
-      report(o, !!opts.json, rows, text)
-      setExit(rows.every((r) => r.ok) ? 0 : 1)
-    })
+  withFleetOptions(
+    program
+      .command('verify')
+      .description('post-migration checklist: every table, column, key, index, enum, check, trigger and function of the whole history, isolation and drift (exit 1 on any ❌)')
+      .option(...MODULE_OPTION)
+      .option(...PREFIX_OPTION)
+      .option(...JSON_OPTION),
+  ).action(async (opts: { module?: string; prefix?: string; json?: boolean } & FleetCliOptions) => {
+    const { verify } = await import('../../verify/verify.ts')
+    if (opts.instances) {
+      return runFleetCommand(o, setExit, opts, async (_, base) => (await verify(base))[0], (r) => r.ok, (r) => {
+        const failing = r.items.filter((i) => !i.ok)
+        return `${r.items.length - failing.length}/${r.items.length} checks pass${failing.length ? `: ${failing.slice(0, 2).map((i) => `${i.category} ${i.name}`).join('; ')}` : ''}`
+      })
+    }
+    const rows = await verify({ module: opts.module, prefix: opts.prefix })
+    report(o, !!opts.json, rows, text)
+    setExit(rows.every((r) => r.ok) ? 0 : 1)
+  })
 }

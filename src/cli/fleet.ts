@@ -1,0 +1,76 @@
+// The fleet options (--instances, --concurrency, --canary) every fleet-aware command shares, and the
+// one way their per-instance table, summary and exit code are printed.
+import { InvalidArgumentError, type Command } from 'commander'
+import type { FleetInstance } from '../fleet/instances.ts'
+import type { FleetReport } from '../fleet/run.ts'
+import { ArtstoreError } from '../errors.ts'
+import { report, type Output } from './output.ts'
+
+export class FleetUsageError extends ArtstoreError {
+  constructor() {
+    super('--instances runs every storage-element instance of the file, each with its own prefix: drop --prefix (and --module, or give --module storage-element)')
+  }
+}
+
+const count = (v: string) => {
+  if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError('a whole number from 1, e.g. 4')
+  return Number(v)
+}
+
+export interface FleetCliOptions {
+  instances?: string
+  concurrency?: number
+  canary?: number
+  json?: boolean
+}
+
+/** Adds the fleet options to a command. */
+export function withFleetOptions(c: Command): Command {
+  return c
+    .option('--instances <file>', 'run for every storage-element instance of this JSON file (see README "A fleet of storage elements")')
+    .option('--concurrency <n>', 'with --instances: instances at once (default 4)', count)
+    .option('--canary <n>', 'with --instances: the first n instances first, alone; stop if any fails', count)
+}
+
+const icon = { ok: '✅', failed: '❌', skipped: '⏭️' } as const
+
+/**
+ * Runs `op` for each instance of the file and prints one line per instance and a summary line (or
+ * JSON). Exit 0 only when every instance succeeded, 1 when any failed or was skipped.
+ */
+export async function runFleetCommand<T>(
+  o: Output,
+  setExit: (code: number) => void,
+  opts: FleetCliOptions,
+  op: (i: FleetInstance, base: ReturnType<typeof import('../fleet/run.ts').instanceOptions>) => Promise<T>,
+  ok: (result: T) => boolean,
+  line: (result: T) => string,
+): Promise<void> {
+  const given = opts as FleetCliOptions & { module?: string; prefix?: string }
+  if (given.prefix !== undefined || (given.module !== undefined && given.module !== 'storage-element')) {
+    throw new FleetUsageError()
+  }
+  const { readInstancesFile } = await import('../fleet/instances.ts')
+  const { instanceOptions, runFleet } = await import('../fleet/run.ts')
+  const instances = readInstancesFile(opts.instances!)
+  let bar: { update(n: number): void; stop(): void } | undefined
+  if (process.stderr.isTTY && !opts.json) {
+    const { default: progress } = await import('cli-progress')
+    const b = new progress.SingleBar({ format: 'instances {bar} {value}/{total}', stream: process.stderr }, progress.Presets.shades_classic)
+    b.start(instances.length, 0)
+    bar = { update: (n) => b.update(n), stop: () => b.stop() }
+  }
+  let r: FleetReport<T>
+  try {
+    r = await runFleet(instances, (i) => op(i, instanceOptions(i)), ok, { concurrency: opts.concurrency, canary: opts.canary, onDone: (n) => bar?.update(n) })
+  } finally {
+    bar?.stop()
+  }
+  report(o, !!opts.json, r, (x) =>
+    [
+      ...x.rows.map((row) => `${icon[row.status]} ${row.instance} (${row.prefix}): ${row.status === 'skipped' ? 'skipped: a canary failed' : row.error ?? line(row.result as T)}  (${row.database}, ${row.durationMs} ms)`),
+      `${x.rows.length} instance(s): ${x.ok} ok, ${x.failed} failed, ${x.skipped} skipped`,
+    ].join('\n'),
+  )
+  setExit(r.failed || r.skipped ? 1 : 0)
+}

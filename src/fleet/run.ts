@@ -1,0 +1,76 @@
+import { maskUrl } from '../config/urls.ts'
+import { isArtstoreError } from '../errors.ts'
+import type { FleetInstance } from './instances.ts'
+
+/** The outcome of one instance. */
+export interface FleetRow<T> {
+  instance: string
+  prefix: string
+  /** The database, masked. */
+  database: string
+  /** `ok`, `failed` (the operation failed or threw) or `skipped` (a canary failed first). */
+  status: 'ok' | 'failed' | 'skipped'
+  /** What the operation returned, for a report. */
+  result?: T
+  /** Why it failed, one line. */
+  error?: string
+  durationMs: number
+}
+
+export interface FleetReport<T> {
+  rows: FleetRow<T>[]
+  ok: number
+  failed: number
+  skipped: number
+}
+
+export interface FleetOptions {
+  /** Instances run at once (default 4). */
+  concurrency?: number
+  /** The first N instances run first, alone; if any of them fails, the rest are skipped. */
+  canary?: number
+  /** Called as each instance finishes (a progress bar). */
+  onDone?: (done: number, total: number) => void
+}
+
+/** The command options that run one instance: the storage element, its prefix and layout, its URL. */
+export const instanceOptions = (i: FleetInstance) => ({
+  module: 'storage-element',
+  prefix: i.prefix,
+  layout: i.layout,
+  env: { STORAGE_ELEMENT_DATABASE_URL: i.url },
+})
+
+/**
+ * Runs `op` for every instance, at most `concurrency` at once, the canary first. A failing instance is
+ * reported and the others go on (each instance's work is its own: one failing never leaves another
+ * half done); `ok(result)` says whether a result counts as success.
+ */
+export async function runFleet<T>(instances: readonly FleetInstance[], op: (i: FleetInstance) => Promise<T>, ok: (result: T) => boolean, o: FleetOptions = {}): Promise<FleetReport<T>> {
+  const rows: FleetRow<T>[] = instances.map((i) => ({ instance: i.name, prefix: i.prefix, database: maskUrl(i.url), status: 'skipped', durationMs: 0 }))
+  let done = 0
+  const one = async (k: number) => {
+    const started = performance.now()
+    try {
+      const result = await op(instances[k])
+      rows[k] = { ...rows[k], status: ok(result) ? 'ok' : 'failed', result }
+    } catch (e) {
+      const message = isArtstoreError(e) ? e.message : String((e as Error)?.message ?? e)
+      rows[k] = { ...rows[k], status: 'failed', error: message.split('\n')[0] }
+    }
+    rows[k].durationMs = Math.round(performance.now() - started)
+    o.onDone?.(++done, instances.length)
+  }
+  const pool = async (indexes: number[]) => {
+    let next = 0
+    const width = Math.max(1, Math.min(o.concurrency ?? 4, indexes.length))
+    await Promise.all(Array.from({ length: width }, async () => {
+      while (next < indexes.length) await one(indexes[next++])
+    }))
+  }
+  const all = instances.map((_, k) => k)
+  const canary = Math.max(0, Math.min(o.canary ?? 0, all.length))
+  await pool(all.slice(0, canary))
+  if (!rows.slice(0, canary).some((r) => r.status === 'failed')) await pool(all.slice(canary))
+  return { rows, ok: rows.filter((r) => r.status === 'ok').length, failed: rows.filter((r) => r.status === 'failed').length, skipped: rows.filter((r) => r.status === 'skipped').length }
+}

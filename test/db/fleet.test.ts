@@ -1,0 +1,100 @@
+// A fleet of storage elements through an instances file: deploy, status, verify and rollback of every
+// instance, bounded concurrency, a canary that stops a rollout, a failing instance reported while the
+// others succeed, a bad file refused.
+import fs from 'node:fs'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { runCli } from '../helpers/cli.ts'
+import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
+import { scratchRoot } from '../helpers/workdir.ts'
+
+let url: string
+const dir = path.join(scratchRoot, 'fleet')
+const file = (name: string, instances: unknown[]) => {
+  fs.mkdirSync(dir, { recursive: true })
+  const f = path.join(dir, `${name}.json`)
+  fs.writeFileSync(f, JSON.stringify({ instances }, null, 2))
+  return f
+}
+const three = () => [
+  { name: 'se-01', urlEnv: 'SE_DATABASE_URL', prefix: 'storage_elem_01' },
+  { name: 'se-02', urlEnv: 'SE_DATABASE_URL', prefix: 'storage_elem_02' },
+  { name: 'se-03', url, prefix: 'storage_elem_03' },
+]
+const env = () => ({ SE_DATABASE_URL: url })
+const tables = async () => (await query<{ t: string }>(url, `select tablename as t from pg_tables where schemaname = 'public' and tablename like '%_files' order by 1`)).map((r) => r.t)
+
+beforeAll(async () => {
+  url = await freshDatabase('fleet')
+})
+afterAll(async () => {
+  await dropDatabase('fleet')
+})
+
+describe('the fleet', () => {
+  test('deploy, status and verify of three instances in one schema through the file; the URL comes from a variable, never printed', async () => {
+    const f = file('three', three())
+    const run = await runCli(['deploy', '--instances', f, '--concurrency', '2', '--json'], env())
+    expect(run.exitCode, run.stdout + run.stderr).toBe(0)
+    const r = JSON.parse(run.stdout)
+    expect(r.rows.map((x: { instance: string; status: string }) => [x.instance, x.status])).toEqual([['se-01', 'ok'], ['se-02', 'ok'], ['se-03', 'ok']])
+    expect([r.ok, r.failed, r.skipped]).toEqual([3, 0, 0])
+    expect(await tables()).toEqual(['storage_elem_01_files', 'storage_elem_02_files', 'storage_elem_03_files'])
+    const st = await runCli(['status', '--instances', f], env())
+    expect(st.exitCode, st.stdout).toBe(0)
+    expect(st.stdout.trim().split('\n').at(-1)).toBe('3 instance(s): 3 ok, 0 failed, 0 skipped')
+    const v = await runCli(['verify', '--instances', f], env())
+    expect(v.exitCode, v.stdout).toBe(0)
+  })
+
+  test('a fourth instance added to the file is deployed; the others are up to date', async () => {
+    const f = file('four', [...three(), { name: 'se-04', urlEnv: 'SE_DATABASE_URL', prefix: 'storage_elem_04' }])
+    const run = await runCli(['deploy', '--instances', f], env())
+    expect(run.exitCode, run.stdout + run.stderr).toBe(0)
+    expect(run.stdout).toMatch(/✅ se-04 \(storage_elem_04\): applied: 0_baseline/)
+    expect(run.stdout).toMatch(/✅ se-01 \(storage_elem_01\): up-to-date/)
+  })
+
+  test('an unreachable instance is reported as failed while the others succeed (exit 1)', async () => {
+    const f = file('unreachable', [...three(), { name: 'se-gone', url: 'postgresql://postgres@127.0.0.1:1/artstore', prefix: 'storage_elem_09' }])
+    const run = await runCli(['status', '--instances', f], env())
+    expect(run.exitCode).toBe(1)
+    expect(run.stdout).toMatch(/❌ se-gone \(storage_elem_09\): cannot reach the database server at 127\.0\.0\.1:1/)
+    expect(run.stdout.trim().split('\n').at(-1)).toBe('4 instance(s): 3 ok, 1 failed, 0 skipped')
+  })
+
+  test('the canary stops a rollout: its failure leaves the rest untouched (skipped, exit 1)', async () => {
+    const f = file('canary', [
+      { name: 'se-gone', url: 'postgresql://postgres@127.0.0.1:1/artstore', prefix: 'storage_elem_09' },
+      { name: 'se-05', url, prefix: 'storage_elem_05' },
+      { name: 'se-06', url, prefix: 'storage_elem_06' },
+    ])
+    const run = await runCli(['deploy', '--instances', f, '--canary', '1'], env())
+    expect(run.exitCode).toBe(1)
+    expect(run.stdout).toMatch(/⏭️ se-05 \(storage_elem_05\): skipped: a canary failed/)
+    expect(run.stdout.trim().split('\n').at(-1)).toBe('3 instance(s): 0 ok, 1 failed, 2 skipped')
+    expect(await tables()).not.toContain('storage_elem_05_files')
+  })
+
+  test('rollback of every instance of a file, then deploy again', async () => {
+    const f = file('three-again', three())
+    const refused = await runCli(['rollback', '--instances', f], env())
+    expect(refused.exitCode).toBe(2)
+    const run = await runCli(['rollback', '--instances', f, '--yes'], env())
+    expect(run.exitCode, run.stdout + run.stderr).toBe(0)
+    expect(await tables()).toEqual(['storage_elem_04_files'])
+    expect((await runCli(['deploy', '--instances', f], env())).exitCode).toBe(0)
+  })
+
+  test('a bad file is one line, exit 2: not JSON, a missing variable, a secret-free file is the rule', async () => {
+    fs.writeFileSync(path.join(dir, 'bad.json'), 'not json')
+    const notJson = await runCli(['status', '--instances', path.join(dir, 'bad.json')], env())
+    expect(notJson.exitCode).toBe(2)
+    expect(notJson.stderr.trim()).toBe(`error: ${path.join(dir, 'bad.json')} is not a usable instances file (not JSON): see README "A fleet of storage elements" for its format`)
+    const unset = await runCli(['status', '--instances', file('unset', [{ name: 'x', urlEnv: 'NOT_SET_ANYWHERE', prefix: 'storage_elem_01' }])], env())
+    expect(unset.exitCode).toBe(2)
+    expect(unset.stderr).toContain('x: the variable NOT_SET_ANYWHERE is not set')
+    const withPrefix = await runCli(['status', '--instances', file('three', three()), '--prefix', 'storage_elem_01'], env())
+    expect(withPrefix.exitCode).toBe(2)
+  })
+})
