@@ -1,5 +1,5 @@
 // npm run bench: timings as ratios against a baseline measured in the same run, on TEST_DATABASE_URL's
-// server or the embedded PostgreSQL. `-- --only bridge|cycle|rebuild|adopt|commands|search` runs one part; `-- --json` prints JSON;
+// server or the embedded PostgreSQL. `-- --only bridge|cycle|rebuild|adopt|commands|search|fleet` runs one part; `-- --json` prints JSON;
 // `-- --rows N` sets the search benchmark's number of rows (default 1 000 000);
 // `-- --files N` sets the rebuild benchmark's number of attr.json files (default 100 000).
 // `commands` times the CLI's commands as child processes against `node -e 0` (F) and checks them against
@@ -12,6 +12,7 @@ import { benchCommands, type CommandsBench } from '../src/bench/commands.ts'
 import { benchCycle } from '../src/bench/cycle.ts'
 import { benchRebuild } from '../src/bench/rebuild.ts'
 import { benchSearch, type SearchBench } from '../src/bench/search.ts'
+import { benchFleet } from '../src/bench/fleet.ts'
 import { startEmbedded } from '../src/db/embedded.ts'
 
 const argv = process.argv.slice(2)
@@ -97,6 +98,15 @@ try {
     const b = await benchSearch(server, argv.includes('--rows') ? Number(argv[argv.indexOf('--rows') + 1]) : undefined, Number(process.env.BENCH_RUNS ?? 20))
     results.search = b
     if (!json) printSearch(b)
+  }
+  if (wanted('fleet')) {
+    const b = await benchFleet(server)
+    results.fleet = b
+    if (!json) {
+      console.log(`\ndeploy --instances of ${b.instances} storage-element instances in one database (shared layout), against one instance, median of ${b.runs}`)
+      console.log(`  nothing pending: ${b.manyNoopMs} ms vs ${b.oneNoopMs} ms: ${b.noopRatio}× (goal ≤ 3×) ${b.noopRatio <= 3 ? '✅' : '❌'}`)
+      console.log(`  fresh:           ${b.manyFreshMs} ms vs ${b.oneFreshMs} ms: ${b.freshRatio}×`)
+    }
   }
   if (json) console.log(JSON.stringify(results, null, 2))
 } finally {
