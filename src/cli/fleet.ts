@@ -45,9 +45,10 @@ export async function runFleetCommand<T>(
   op: (i: FleetInstance, base: ReturnType<typeof import('../fleet/run.ts').instanceOptions>) => Promise<T>,
   ok: (result: T) => boolean,
   line: (result: T) => string,
+  modules: readonly string[] = ['storage-element'],
 ): Promise<void> {
   const given = opts as FleetCliOptions & { module?: string; prefix?: string }
-  if (given.prefix !== undefined || (given.module !== undefined && given.module !== 'storage-element')) {
+  if (given.prefix !== undefined || (given.module !== undefined && !modules.includes(given.module))) {
     throw new FleetUsageError()
   }
   const { readInstancesFile } = await import('../fleet/instances.ts')

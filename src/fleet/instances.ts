@@ -16,6 +16,9 @@ export interface FleetInstance {
   layout: 'shared' | 'schema'
   /** The instance's attr.json root, for cache rebuild. */
   root?: string
+  /** For the query module's cache: the storage element's id in it (default the name) and its URL. */
+  elementId?: string
+  elementUrl?: string
 }
 
 export class InstancesFileError extends ArtstoreError {
@@ -46,7 +49,7 @@ export function readInstancesFile(file: string, env: Record<string, string | und
     if (typeof e?.name !== 'string' || !NAME.test(e.name)) throw new InstancesFileError(file, `${at}: "name" must be letters, digits, . _ -`)
     if (seen.has(e.name)) throw new InstancesFileError(file, `${at}: the name ${e.name} is used twice`)
     seen.add(e.name)
-    const known = ['name', 'url', 'urlEnv', 'prefix', 'layout', 'root']
+    const known = ['name', 'url', 'urlEnv', 'prefix', 'layout', 'root', 'elementId', 'elementUrl']
     const unknown = Object.keys(e).find((k) => !known.includes(k))
     if (unknown) throw new InstancesFileError(file, `${e.name}: unknown field "${unknown}"`)
     if ((e.url === undefined) === (e.urlEnv === undefined)) throw new InstancesFileError(file, `${e.name}: give exactly one of "url" and "urlEnv"`)
@@ -63,6 +66,15 @@ export function readInstancesFile(file: string, env: Record<string, string | und
     const layout = e.layout ?? 'shared'
     if (layout !== 'shared' && layout !== 'schema') throw new InstancesFileError(file, `${e.name}: "layout" is shared or schema`)
     if (e.root !== undefined && typeof e.root !== 'string') throw new InstancesFileError(file, `${e.name}: "root" is a path`)
-    return { name: e.name, url, prefix: e.prefix, layout, ...(e.root ? { root: e.root } : {}) }
+    for (const k of ['elementId', 'elementUrl'] as const) if (e[k] !== undefined && typeof e[k] !== 'string') throw new InstancesFileError(file, `${e.name}: "${k}" is a string`)
+    return {
+      name: e.name,
+      url,
+      prefix: e.prefix,
+      layout,
+      ...(e.root ? { root: e.root as string } : {}),
+      ...(e.elementId ? { elementId: e.elementId as string } : {}),
+      ...(e.elementUrl ? { elementUrl: e.elementUrl as string } : {}),
+    }
   })
 }

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
 import { scratchRoot } from '../helpers/workdir.ts'
+import { scratchTree } from './cache-helpers.ts'
 
 let url: string
 const dir = path.join(scratchRoot, 'fleet')
@@ -97,4 +98,37 @@ describe('the fleet', () => {
     const withPrefix = await runCli(['status', '--instances', file('three', three()), '--prefix', 'storage_elem_01'], env())
     expect(withPrefix.exitCode).toBe(2)
   })
+})
+
+describe('cache rebuild across the fleet', () => {
+  test("the query module's cache rebuilt for two storage elements from their roots, a third's rows untouched", async () => {
+    const queryUrl = await freshDatabase('fleet_query')
+    try {
+      const qenv = { ...env(), QUERY_DATABASE_URL: queryUrl }
+      expect((await runCli(['deploy', '--module', 'query'], qenv)).exitCode).toBe(0)
+      const roots = await Promise.all(['a', 'b', 'c'].map(async (x, i) => (await scratchTree(`fleet-query-${x}`, { count: 30 + i, seed: 80 + i })).root))
+      const third = await runCli(['cache', 'rebuild', '--module', 'query', '--root', roots[2], '--storage-element-id', 'se-c', '--storage-element-url', 'http://se-c:8010'], qenv)
+      expect(third.exitCode, third.stderr).toBe(0)
+      const theirs = async () => query(queryUrl, `select id, cache_updated_at from file_metadata_cache where storage_element_id = 'se-c' order by id`)
+      const before = await theirs()
+      expect(before).toHaveLength(32)
+      const f = file('query', [
+        { name: 'se-a', url, prefix: 'storage_elem_01', root: roots[0], elementUrl: 'http://se-a:8010' },
+        { name: 'se-b', url, prefix: 'storage_elem_02', root: roots[1], elementUrl: 'http://se-b:8010' },
+      ])
+      const run = await runCli(['cache', 'rebuild', '--module', 'query', '--instances', f, '--prune'], qenv)
+      expect(run.exitCode, run.stdout + run.stderr).toBe(0)
+      const counts = await query<{ e: string; n: number }>(queryUrl, `select storage_element_id as e, count(*)::int as n from file_metadata_cache group by 1 order by 1`)
+      expect(counts).toEqual([{ e: 'se-a', n: 30 }, { e: 'se-b', n: 31 }, { e: 'se-c', n: 32 }])
+      expect(await theirs()).toEqual(before)
+    } finally {
+      await dropDatabase('fleet_query')
+    }
+  })
+})
+
+test('migrate check for every instance of a file', async () => {
+  const run = await runCli(['migrate', 'check', '--instances', file('check', three())], env())
+  expect(run.exitCode, run.stdout + run.stderr).toBe(0)
+  expect(run.stdout.trim().split('\n').at(-1)).toBe('3 instance(s): 3 ok, 0 failed, 0 skipped')
 })

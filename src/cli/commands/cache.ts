@@ -1,5 +1,6 @@
 import type { SingleBar } from 'cli-progress'
 import type { Command } from 'commander'
+import { runFleetCommand, type FleetCliOptions } from '../fleet.ts'
 import type { CacheRebuildResult, Progress } from '../../cache/rebuild.ts'
 import { report, type Output } from '../output.ts'
 import { PREFIX_OPTION } from '../options.ts'
@@ -71,7 +72,7 @@ async function progressBar(): Promise<{ onProgress: (p: Progress) => void; stop:
   }
 }
 
-type RebuildFlags = {
+type RebuildFlags = FleetCliOptions & {
   module?: string
   root?: string
   prefix?: string
@@ -95,11 +96,33 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .option('--prune', 'also delete cache rows whose attr.json no longer exists (never the row of a file that exists but is bad)')
     .option('--dry-run', 'read, validate and stage everything, report what would change, change nothing')
     .option('--json', 'print the report as JSON (no progress bar)')
+    .option('--instances <file>', 'rebuild for every storage element of this file, each from its "root" (query: its rows, as "elementId" with "elementUrl")')
+    .option('--concurrency <n>', 'with --instances: instances at once (default 4)', (v: string) => Number(v))
+    .option('--canary <n>', 'with --instances: the first n instances first, alone; stop if any fails', (v: string) => Number(v))
     .addHelpText('after', rebuildExitCodes)
     .exitOverride()
     .configureOutput({ writeOut: (s) => o.out(s), writeErr: () => undefined })
     .action(async (opts: RebuildFlags) => {
       if (opts.module === undefined) rebuild.error("error: required option '--module <module>' not specified", { code: 'commander.missingMandatoryOptionValue' })
+      if (opts.instances) {
+        const { rebuildCache } = await import('../../cache/rebuild.ts')
+        const query = opts.module === 'query'
+        return runFleetCommand(
+          o,
+          setExit,
+          opts,
+          async (i, base) => {
+            if (!i.root) throw new Error('the instances file gives it no "root"')
+            const common = { root: i.root, prune: !!opts.prune, dryRun: !!opts.dryRun }
+            if (!query) return rebuildCache({ ...base, ...common })
+            if (!i.elementUrl) throw new Error('the instances file gives it no "elementUrl" (the query cache stores it with each row)')
+            return rebuildCache({ module: 'query', storageElementId: i.elementId ?? i.name, storageElementUrl: i.elementUrl, ...common })
+          },
+          (r) => r.status === 'rebuilt' || r.status === 'would-rebuild',
+          (r) => `${r.status}: ${r.files.found} files, ${r.rows.inserted} inserted, ${r.rows.updated} updated, ${r.rows.pruned} pruned, ${r.files.skipped} skipped`,
+          ['storage-element', 'query'],
+        )
+      }
       // Only on a terminal, and never in JSON mode: the bar would garble what scripts read.
       const bar = !opts.json && process.stdout.isTTY ? await progressBar() : undefined
       let r: CacheRebuildResult

@@ -4,6 +4,7 @@ import type { MigrateNewResult, NewMigration } from '../../migrate/new.ts'
 import type { MigrateCheckResult } from '../../migrate/check.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, ONE_MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
+import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
 
 const finding = (f: LintFinding) =>
   `   ${f.level === 'error' ? '❌' : '⚠️ '} ${f.source === 'squawk' ? `squawk ${f.rule}` : f.rule}${f.line ? ` (line ${f.line})` : ''}: ${f.message}`
@@ -56,14 +57,21 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       report(o, !!opts.json, r, (x) => newText(x, opts.name))
       setExit(r.status === 'refused' ? 1 : 0)
     })
-  migrate
-    .command('check')
-    .description('for CI: the history replays to schema.prisma and sql/, every later migration has a down.sql that restores the catalog and lints clean, 0_baseline is unchanged')
-    .option(...MODULE_OPTION)
-    .option(...PREFIX_OPTION)
-    .option(...JSON_OPTION)
-    .action(async (opts: { module?: string; prefix?: string; json?: boolean }) => {
-      const results = await (await import('../../migrate/check.ts')).migrateCheck(opts)
+  withFleetOptions(
+    migrate
+      .command('check')
+      .description('for CI: the history replays to schema.prisma and sql/, every later migration has a down.sql that restores the catalog and lints clean, 0_baseline is unchanged')
+      .option(...MODULE_OPTION)
+      .option(...PREFIX_OPTION)
+      .option(...JSON_OPTION),
+  ).action(async (opts: { module?: string; prefix?: string; json?: boolean } & FleetCliOptions) => {
+      const { migrateCheck } = await import('../../migrate/check.ts')
+      if (opts.instances) {
+        return runFleetCommand(o, setExit, opts, async (_, base) => (await migrateCheck(base))[0], (r) => r.ok, (r) =>
+          r.ok ? `${r.migrations.length} migration(s) check out` : `${r.problems.length} problem(s): ${r.problems[0]}`,
+        )
+      }
+      const results = await migrateCheck(opts)
       report(o, !!opts.json, results, checkText)
       setExit(results.every((r) => r.ok) ? 0 : 1)
     })
