@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
+import { HISTORY_PARAM } from '../config/urls.ts'
 import { quoteIdent } from './pg-config.ts'
 
 /** The URL of `database` on the same server as `serverUrl`. */
@@ -7,6 +8,7 @@ export function databaseUrl(serverUrl: string, database: string): string {
   const u = new URL(serverUrl)
   u.pathname = `/${database}`
   u.searchParams.delete('schema')
+  u.searchParams.delete(HISTORY_PARAM)
   return u.toString()
 }
 
