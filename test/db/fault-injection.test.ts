@@ -66,7 +66,7 @@ describe('SIGKILL of deploy while its migration waits', () => {
       await blocker.end()
       await settle(url, orphan) // the orphaned backend carries on without its client, then ends
       // The migration lock is free again: no session of the killed command is left.
-      expect(await query(url, `select 1 from pg_locks where locktype = 'advisory' and granted`)).toEqual([])
+      expect(await query(url, `select 1 from pg_locks where locktype = 'advisory' and granted and database = (select oid from pg_database where datname = current_database())`)).toEqual([])
 
       const again = await runCli(['deploy', '--module', 'admin'], env)
       if (release === 'rollback') {
@@ -166,7 +166,7 @@ describe('cache rebuild under faults', () => {
     await settle(url, orphan)
     expect(await query(url, 'select count(*)::int as n from storage_elem_01_files')).toEqual([{ n: 0 }])
     expect(await query(url, `select status from storage_elem_01_wal`)).toEqual([{ status: 'pending' }])
-    expect(await query(url, `select 1 from pg_locks where locktype = 'advisory' and granted`)).toEqual([])
+    expect(await query(url, `select 1 from pg_locks where locktype = 'advisory' and granted and database = (select oid from pg_database where datname = current_database())`)).toEqual([])
     const again = await runCli(['cache', 'rebuild', '--module', 'storage-element', '--root', root, '--json'], env)
     expect(again.exitCode, again.stderr).toBe(0)
     expect(JSON.parse(again.stdout).rows.inserted).toBe(3000)
