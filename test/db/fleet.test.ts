@@ -6,6 +6,7 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
+import { loadServicesSharedDatabase } from '../helpers/legacy.ts'
 import { scratchRoot } from '../helpers/workdir.ts'
 import { scratchTree } from './cache-helpers.ts'
 
@@ -131,4 +132,22 @@ test('migrate check for every instance of a file', async () => {
   const run = await runCli(['migrate', 'check', '--instances', file('check', three())], env())
   expect(run.exitCode, run.stdout + run.stderr).toBe(0)
   expect(run.stdout.trim().split('\n').at(-1)).toBe('3 instance(s): 3 ok, 0 failed, 0 skipped')
+})
+
+test("adopting the services' shared database through the instances file: three instances in place, then deploy and verify green", async () => {
+  const legacy = await freshDatabase('fleet_legacy')
+  try {
+    await loadServicesSharedDatabase(legacy)
+    const f = file('legacy', ['01', '02', '03'].map((n) => ({ name: `se-${n}`, urlEnv: 'LEGACY_URL', prefix: `storage_elem_${n}` })))
+    const lenv = { LEGACY_URL: legacy }
+    const adopted = await runCli(['adopt', '--instances', f, '--yes', '--concurrency', '1', '--json'], lenv)
+    expect(adopted.exitCode, adopted.stdout + adopted.stderr).toBe(0)
+    const r = JSON.parse(adopted.stdout)
+    expect(r.rows.map((x: { result: { status: string } }) => x.result.status)).toEqual(['adopted', 'adopted', 'adopted'])
+    expect((await runCli(['deploy', '--instances', f], lenv)).exitCode).toBe(0)
+    const v = await runCli(['verify', '--instances', f], lenv)
+    expect(v.exitCode, v.stdout).toBe(0)
+  } finally {
+    await dropDatabase('fleet_legacy')
+  }
 })

@@ -2,7 +2,6 @@
 // told apart by prefix, each with a history of its own (STORAGE_ELEMENT_LAYOUT=shared): deployed,
 // checked and rolled back independently; and the services' real shared database adopted instance by
 // instance (01 made by Alembic, 02 and 03 by create_all()).
-import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { adopt } from '../../src/adopt/adopt.ts'
 import { cycle } from '../../src/cycle/cycle.ts'
@@ -12,7 +11,7 @@ import { status } from '../../src/status/status.ts'
 import { verify } from '../../src/verify/verify.ts'
 import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
-import { legacyFixtureSql, loadLegacyFixture } from '../helpers/legacy.ts'
+import { loadServicesSharedDatabase } from '../helpers/legacy.ts'
 
 let url: string
 const PREFIXES = ['storage_elem_01', 'storage_elem_02', 'storage_elem_03']
@@ -100,14 +99,7 @@ describe("adopting the services' real shared database", () => {
 
   beforeAll(async () => {
     legacy = await freshDatabase('instances_legacy')
-    // 01 as the Alembic migration made it (its version table storage_elem_01_alembic_version), 02 and 03
-    // as the service's create_all() made them at start-up: the same tables, no version table; all with rows.
-    await loadLegacyFixture(legacy, 'gen2-d00e065', 'storage-element', 'public')
-    const sql = legacyFixtureSql('gen2-d00e065', 'storage-element')
-    for (const prefix of ['storage_elem_02', 'storage_elem_03']) {
-      await query(legacy, `set search_path = public; ${sql.replaceAll('storage_elem_01', prefix).replace(/'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'/g, () => `'${randomUUID()}'`)}`)
-      await query(legacy, `drop table public.${prefix}_alembic_version`)
-    }
+    await loadServicesSharedDatabase(legacy)
   })
   afterAll(async () => {
     await dropDatabase('instances_legacy')

@@ -1,5 +1,6 @@
 // Loads the legacy SQL fixtures (test/fixtures/legacy/<state>/<file>.sql): the admin, storage-element and
 // query databases exactly as the old Alembic migrations left them at 8b9ca29 and d00e065.
+import { randomUUID } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -60,6 +61,27 @@ export async function loadLegacyFixture(url: string, state: LegacyState, file: s
     } catch (error) {
       await client.query('rollback')
       throw new Error(`legacy fixture ${state}/${file} failed in schema ${schema ?? 'public'}: ${(error as Error).message}`, { cause: error })
+    }
+  } finally {
+    await client.end()
+  }
+}
+
+/**
+ * The services' shared storage database as they left it (fact sheet §9.1): in `public`, instance 01 as
+ * the Alembic migration made it (with storage_elem_01_alembic_version), 02 and 03 as the service's
+ * create_all() made them at start-up (the same tables, no version table); all with rows.
+ */
+export async function loadServicesSharedDatabase(url: string): Promise<void> {
+  await loadLegacyFixture(url, 'gen2-d00e065', 'storage-element', 'public')
+  const sql = legacyFixtureSql('gen2-d00e065', 'storage-element')
+  const client = new pg.Client({ connectionString: url.replace(/[?&]schema=[^&]*/, '') })
+  await client.connect()
+  try {
+    await client.query('set search_path to public')
+    for (const prefix of ['storage_elem_02', 'storage_elem_03']) {
+      await client.query(sql.replaceAll('storage_elem_01', prefix).replace(/'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'/g, () => `'${randomUUID()}'`))
+      await client.query(`drop table public.${prefix}_alembic_version`)
     }
   } finally {
     await client.end()
