@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import pg from 'pg'
-import { pgConfigFromUrl } from './pg-config.ts'
+import { pgConfigFromUrl, withClientOf } from './pg-config.ts'
 
 /**
  * Connections kept for the length of one command: a connection to PostgreSQL costs about as much as
@@ -70,16 +70,7 @@ function poolFor(pools: Map<string, pg.Pool>, url: string): pg.Pool {
  */
 export async function withConnection<T>(url: string, fn: (c: pg.ClientBase) => Promise<T>): Promise<T> {
   const pools = scope.getStore()
-  if (!pools) {
-    const client = new pg.Client(commandConfig(url))
-    client.on('error', () => undefined)
-    await client.connect()
-    try {
-      return await fn(client)
-    } finally {
-      await client.end()
-    }
-  }
+  if (!pools) return withClientOf(commandConfig(url), fn)
   const client = await poolFor(pools, url).connect()
   // While it is checked out, a pooled client's 'error' (its connection ended by the server) has no
   // listener of the pool's: the query in flight fails, and the process must not crash besides.

@@ -17,9 +17,8 @@ export class LockTimeoutError extends ArtstoreError {
  * Runs `fn` inside one transaction that holds the migration lock; commits when `fn` resolves, rolls
  * back when it throws. Waits at most `waitSeconds` for the lock.
  */
-export async function withMigrationTransaction<T>(c: pg.ClientBase, fn: () => Promise<T>, waitSeconds = 30): Promise<T> {
-  await c.query('begin')
-  try {
+export function withMigrationTransaction<T>(c: pg.ClientBase, fn: () => Promise<T>, waitSeconds = 30): Promise<T> {
+  return withTransaction(c, async () => {
     await c.query(`set local lock_timeout = '${waitSeconds}s'`)
     try {
       await c.query('select pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY])
@@ -28,13 +27,8 @@ export async function withMigrationTransaction<T>(c: pg.ClientBase, fn: () => Pr
       throw e
     }
     await c.query(`set local lock_timeout = 0`)
-    const result = await fn()
-    await c.query('commit')
-    return result
-  } catch (e) {
-    await c.query('rollback').catch(() => undefined)
-    throw e
-  }
+    return fn()
+  })
 }
 
 /** PostgreSQL's deadlock_detected. */

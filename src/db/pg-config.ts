@@ -29,8 +29,13 @@ export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')
  * Runs `fn` with a client connected to `url` (its `?schema=` as search_path), always closing it.
  * `connectTimeoutMs` bounds the connection attempt; default: pg's (none).
  */
-export async function withPgClient<T>(url: string, fn: (c: pg.Client) => Promise<T>, connectTimeoutMs?: number): Promise<T> {
-  const client = new pg.Client({ ...pgConfigFromUrl(url).config, ...(connectTimeoutMs ? { connectionTimeoutMillis: connectTimeoutMs } : {}) })
+export function withPgClient<T>(url: string, fn: (c: pg.Client) => Promise<T>, connectTimeoutMs?: number): Promise<T> {
+  return withClientOf({ ...pgConfigFromUrl(url).config, ...(connectTimeoutMs ? { connectionTimeoutMillis: connectTimeoutMs } : {}) }, fn)
+}
+
+/** Runs `fn` with a client of its own made from `config`, always closing it. */
+export async function withClientOf<T>(config: pg.ClientConfig, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client(config)
   // A connection the server ends (a terminated backend, a restart) fails the query in flight; the
   // client's own 'error' event must not also crash the process with a stack trace.
   client.on('error', () => undefined)

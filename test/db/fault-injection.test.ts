@@ -47,6 +47,26 @@ async function settle(url: string, pid: number): Promise<void> {
   }
 }
 
+/**
+ * Holds `lock` in a session of its own, starts the command, and once the command's backend waits for
+ * that lock, SIGKILLs the command, ends its orphaned backend (as the server would once it noticed),
+ * and lets go of the lock: the command died inside its transaction.
+ */
+async function killInsideTransaction(url: string, lock: string, args: string[], env: Record<string, string>): Promise<void> {
+  const blocker = new pg.Client({ connectionString: url })
+  await blocker.connect()
+  await blocker.query('begin')
+  await blocker.query(lock)
+  const { child, exited } = startCli(args, env)
+  const orphan = await waitingBackend(url, (await blocker.query('select pg_backend_pid() as p')).rows[0].p)
+  child.kill('SIGKILL')
+  await exited
+  await query(url, 'select pg_terminate_backend($1)', [orphan])
+  await blocker.query('rollback')
+  await blocker.end()
+  await settle(url, orphan)
+}
+
 describe('SIGKILL of deploy while its migration waits', () => {
   for (const release of ['rollback', 'commit'] as const) {
     test(`the blocker then does ${release}: the next deploy settles the interrupted migration from the catalog, or names it; no lock is left`, async () => {
@@ -90,19 +110,8 @@ describe('SIGKILL of adopt and rollback in their transaction', () => {
     const url = await database('inject_adopt')
     const { loadLegacyFixture } = await import('../helpers/legacy.ts')
     await loadLegacyFixture(url, 'gen2-d00e065', 'admin')
-    const blocker = new pg.Client({ connectionString: url })
-    await blocker.connect()
-    await blocker.query('begin')
-    await blocker.query('lock table users in access share mode') // adopt's ALTERs wait for it
     const env = { ADMIN_DATABASE_URL: url }
-    const { child, exited } = startCli(['adopt', '--module', 'admin', '--yes'], env)
-    const orphan = await waitingBackend(url, (await blocker.query('select pg_backend_pid() as p')).rows[0].p)
-    child.kill('SIGKILL')
-    await exited
-    await query(url, 'select pg_terminate_backend($1)', [orphan])
-    await blocker.query('rollback')
-    await blocker.end()
-    await settle(url, orphan)
+    await killInsideTransaction(url, 'lock table users in access share mode', ['adopt', '--module', 'admin', '--yes'], env) // adopt's ALTERs wait
     expect(await query(url, `select to_regclass('public._prisma_migrations') as t, to_regclass('public.alembic_version') as a`)).toEqual([{ t: null, a: 'alembic_version' }])
     const again = await runCli(['adopt', '--module', 'admin', '--yes'], env)
     expect(again.exitCode, again.stdout + again.stderr).toBe(0)
@@ -113,18 +122,7 @@ describe('SIGKILL of adopt and rollback in their transaction', () => {
     const url = await database('inject_rollback')
     const env = { QUERY_DATABASE_URL: url }
     expect((await runCli(['deploy', '--module', 'query'], env)).exitCode).toBe(0)
-    const blocker = new pg.Client({ connectionString: url })
-    await blocker.connect()
-    await blocker.query('begin')
-    await blocker.query('lock table file_metadata_cache in access share mode')
-    const { child, exited } = startCli(['rollback', '--module', 'query', '--steps', '1', '--yes'], env)
-    const orphan = await waitingBackend(url, (await blocker.query('select pg_backend_pid() as p')).rows[0].p)
-    child.kill('SIGKILL')
-    await exited
-    await query(url, 'select pg_terminate_backend($1)', [orphan])
-    await blocker.query('rollback')
-    await blocker.end()
-    await settle(url, orphan)
+    await killInsideTransaction(url, 'lock table file_metadata_cache in access share mode', ['rollback', '--module', 'query', '--steps', '1', '--yes'], env)
     expect((await runCli(['status', '--module', 'query'], env)).exitCode).toBe(0)
     expect((await runCli(['verify', '--module', 'query'], env)).exitCode).toBe(0)
     const again = await runCli(['rollback', '--module', 'query', '--steps', '1', '--yes'], env)
@@ -152,18 +150,8 @@ describe('cache rebuild under faults', () => {
     const env = { STORAGE_ELEMENT_DATABASE_URL: url }
     expect((await runCli(['deploy', '--module', 'storage-element'], env)).exitCode).toBe(0)
     const { root } = await scratchTree('inject-rebuild', { count: 3000, seed: 71 })
-    const blocker = new pg.Client({ connectionString: url })
-    await blocker.connect()
-    await blocker.query('begin')
-    await blocker.query('lock table storage_elem_01_config in access exclusive mode') // the run's last step waits here
-    const { child, exited } = startCli(['cache', 'rebuild', '--module', 'storage-element', '--root', root], env)
-    const orphan = await waitingBackend(url, (await blocker.query('select pg_backend_pid() as p')).rows[0].p)
-    child.kill('SIGKILL')
-    await exited
-    await query(url, 'select pg_terminate_backend($1)', [orphan])
-    await blocker.query('rollback')
-    await blocker.end()
-    await settle(url, orphan)
+    // The run's last step (the config row) waits for the lock.
+    await killInsideTransaction(url, 'lock table storage_elem_01_config in access exclusive mode', ['cache', 'rebuild', '--module', 'storage-element', '--root', root], env)
     expect(await query(url, 'select count(*)::int as n from storage_elem_01_files')).toEqual([{ n: 0 }])
     expect(await query(url, `select status from storage_elem_01_wal`)).toEqual([{ status: 'pending' }])
     expect(await query(url, `select 1 from pg_locks where locktype = 'advisory' and granted and database = (select oid from pg_database where datname = current_database())`)).toEqual([])
