@@ -171,16 +171,6 @@ export function writeIndex(root: string): string {
   return displayPath(file)
 }
 
-/**
- * `archive`: moves a module's old migration history into `<root>/<module>/archive/<date>-<source>/`
- * with MANIFEST.md and manifest.json, then rewrites `<root>/ARCHIVE.md`. Idempotent: files already
- * archived byte-exact give `already-archived` and change nothing. Refuses (ArchiveConflictError)
- * when an archive of the same name holds other files. With `dryRun`, returns the same plan unwritten.
- */
-export async function archive(opts: ArchiveOptions): Promise<ArchiveResult> {
-  return archiveLocked(opts)
-}
-
 /** Runs `fn` (a step that moves or removes files) holding the module's archive lock. */
 function locked<T>(root: string, module: ModuleName, fn: () => T): T {
   const release = takeArchiveLock(root, module)
@@ -221,7 +211,13 @@ function processAlive(pid: number): boolean {
   }
 }
 
-async function archiveLocked(opts: ArchiveOptions): Promise<ArchiveResult> {
+/**
+ * `archive`: moves a module's old migration history into `<root>/<module>/archive/<date>-<source>/`
+ * with MANIFEST.md and manifest.json, then rewrites `<root>/ARCHIVE.md`. Idempotent: files already
+ * archived byte-exact give `already-archived` and change nothing. Refuses (ArchiveConflictError)
+ * when an archive of the same name holds other files. With `dryRun`, returns the same plan unwritten.
+ */
+export async function archive(opts: ArchiveOptions): Promise<ArchiveResult> {
   const module = getModule(opts.module).name
   const date = checkDate(opts.date ?? new Date().toISOString().slice(0, 10))
   const versionTable = versionTableFor(module, opts.prefix)

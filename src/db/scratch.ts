@@ -22,12 +22,6 @@ async function onServer(serverUrl: string, sql: string): Promise<void> {
   }
 }
 
-/** Creates a database of a name nobody else uses (cycle); returns its URL. */
-export async function createDatabase(serverUrl: string, database: string): Promise<string> {
-  await onServer(serverUrl, `create database ${quoteIdent(database)}`)
-  return databaseUrl(serverUrl, database)
-}
-
 /** Drops and recreates a scratch database (benchmarks); returns its URL. */
 export async function recreateDatabase(serverUrl: string, database: string): Promise<string> {
   await onServer(serverUrl, `drop database if exists ${quoteIdent(database)} with (force)`)
