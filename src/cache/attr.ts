@@ -250,7 +250,10 @@ export function readAttr(entry: Extract<WalkEntry, { kind: 'file' }>): AttrCheck
     }
     return parseAttr(readBuffer.subarray(0, bytesRead), entry)
   } catch (e) {
-    return { ok: false, code: 'unreadable', reason: `could not be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` }
+    const code = (e as NodeJS.ErrnoException).code
+    // A name that is not UTF-8 reaches us with U+FFFD in it, which names no file: say so, not ENOENT.
+    if (code === 'ENOENT' && entry.abs.includes('\uFFFD')) return { ok: false, code: 'unreadable', reason: 'could not be read (its name is not valid UTF-8: rename the file)' }
+    return { ok: false, code: 'unreadable', reason: `could not be read (${code ?? (e as Error).message})` }
   } finally {
     if (fd !== undefined) fs.closeSync(fd)
   }

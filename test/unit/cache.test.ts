@@ -373,3 +373,15 @@ describe('hostile files (attacks on cache rebuild)', () => {
     expect(r.reason).not.toContain('root')
   })
 })
+
+test('attack: an attr.json whose name is not UTF-8 is reported as such, not as a missing file', async () => {
+  const root = path.join(projectRoot, '.artstore', 'tmp', 'cache-unit-latin1')
+  const hour = path.join(root, '2025', '12', '03', '14')
+  fs.rmSync(root, { recursive: true, force: true })
+  fs.mkdirSync(hour, { recursive: true })
+  fs.writeFileSync(Buffer.concat([Buffer.from(`${hour}/caf`), Buffer.from([0xe9]), Buffer.from('.attr.json')]), '{}')
+  const found: WalkEntry[] = []
+  for await (const e of walkAttrFiles(root)) found.push(e)
+  const [e] = found.filter((x): x is Extract<WalkEntry, { kind: 'file' }> => x.kind === 'file')
+  expect(readAttr(e)).toEqual({ ok: false, code: 'unreadable', reason: 'could not be read (its name is not valid UTF-8: rename the file)' })
+})
