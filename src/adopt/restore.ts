@@ -3,7 +3,7 @@ import { quoteIdent } from '../db/pg-config.ts'
 import { withMigrationTransaction } from '../db/lock.ts'
 import { withClient } from '../db/targets.ts'
 import { ArtstoreError } from '../errors.ts'
-import { baselineTables } from '../verify/isolation.ts'
+import { baselineTables } from '../baseline/baseline.ts'
 import { criticalTables, readBackup, sourceOf, type BackupSource } from './backup.ts'
 
 export class RestoreConfirmationError extends ArtstoreError {

@@ -29,14 +29,14 @@ export interface ArchiveCheck {
   problems: VerifyProblem[]
 }
 
-export interface VerifyReport {
+export interface ArchiveVerifyReport {
   ok: boolean
   archives: ArchiveCheck[]
   /** ARCHIVE.md against the manifests on disk; checked only when every module is verified. */
   index: { path: string; ok: boolean; detail?: string } | null
 }
 
-export interface VerifyOptions {
+export interface ArchiveVerifyOptions {
   /** One module, or every module when omitted. */
   module?: string
   /** The folder that holds `<module>/archive/` and ARCHIVE.md; default the project's prisma/. */
@@ -150,13 +150,13 @@ export function checkArchive(a: StoredArchive): ArchiveCheck {
  * `archive verify`: every archive of the selected modules, file by file. Read-only. Throws
  * NoArchiveError when a named module has no archive; with no module and no archives it reports none.
  */
-export function verify(opts: VerifyOptions = {}): VerifyReport {
+export function verifyArchives(opts: ArchiveVerifyOptions = {}): ArchiveVerifyReport {
   const root = path.resolve(opts.root ?? defaultArchiveRoot)
   const modules = opts.module === undefined ? moduleNames : [getModule(opts.module).name]
   const stored = listArchives(root, modules)
   if (opts.module !== undefined && !stored.length) throw new NoArchiveError(opts.module, displayPath(root))
   const archives = stored.map(checkArchive)
-  let index: VerifyReport['index'] = null
+  let index: ArchiveVerifyReport['index'] = null
   if (opts.module === undefined && stored.length) {
     const file = path.join(root, INDEX_FILE)
     const same = fs.existsSync(file) && fs.readFileSync(file, 'utf8') === renderIndex(stored)

@@ -157,3 +157,15 @@ export function baseline(opts: BaselineOptions = {}): Promise<ModuleBaselineResu
     return eachTarget(targets, (t) => baselineModule(t, opts))
   })
 }
+
+/** The tables a module's committed baseline creates. */
+export function baselineTables(module: ModuleInfo): string[] {
+  const up = readCommittedBaseline(module).up ?? ''
+  return [...up.matchAll(/^CREATE TABLE "([^"]+)"/gm)].map((m) => m[1])
+}
+
+/** sha256 of the committed baseline: the checksum `migrate deploy` records for it. */
+export function baselineChecksum(module: ModuleInfo): string | undefined {
+  const up = readCommittedBaseline(module).up
+  return up === undefined ? undefined : sha256(up)
+}

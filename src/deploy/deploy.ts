@@ -7,7 +7,7 @@ import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { SchemaEngineError } from '../engine/engine.ts'
 import { withModuleEngine } from '../engine/module.ts'
 import { moduleStatus, type ModuleStatus } from '../status/status.ts'
-import { assertOwnDatabase } from '../verify/isolation.ts'
+import { assertOwnDatabase } from '../guard/guard.ts'
 import { retryOnDeadlock, withDeployTurn } from '../db/lock.ts'
 import { recoverInterrupted, type Recovery } from './recover.ts'
 

@@ -4,7 +4,7 @@ import { withModuleEngine } from '../engine/module.ts'
 import { ArtstoreError } from '../errors.ts'
 import { readAppliedMigrations, readLocalMigrations } from '../history/history.ts'
 import { getModule } from '../modules.ts'
-import { assertOwnDatabase } from '../verify/isolation.ts'
+import { assertOwnDatabase } from '../guard/guard.ts'
 
 /**
  * `resolve`: what `prisma migrate resolve` does, for one module, through the engine in this process.

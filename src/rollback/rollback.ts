@@ -5,7 +5,7 @@ import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { ArtstoreError } from '../errors.ts'
 import { getModule } from '../modules.ts'
 import { readAppliedMigrations, readMigrationFolders, readLocalMigrations, type MigrationFolder } from '../history/history.ts'
-import { assertOwnDatabase } from '../verify/isolation.ts'
+import { assertOwnDatabase } from '../guard/guard.ts'
 
 export class ConfirmationRequiredError extends ArtstoreError {
   constructor(module: string) {

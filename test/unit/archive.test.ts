@@ -7,7 +7,7 @@ import { archive } from '../../src/archive/archive.ts'
 import { InvalidPrefixError } from '../../src/prefix/prefix.ts'
 import { ArchiveConflictError, ArchiveTamperedError, InvalidArchiveDateError, NothingToArchiveError, PrefixNotApplicableError, SeveralHeadsError } from '../../src/archive/errors.ts'
 import { renderManifestMd, type Manifest } from '../../src/archive/manifest.ts'
-import { verify } from '../../src/archive/verify.ts'
+import { verifyArchives } from '../../src/archive/verify.ts'
 import { projectRoot } from '../../src/modules.ts'
 import { scratchCopy } from '../helpers/workdir.ts'
 
@@ -195,7 +195,7 @@ describe('archiving the three legacy histories', () => {
     expect(fs.readdirSync(src)).toEqual([])
     const lock = fs.readFileSync(path.join(fixtures, 'prisma-migrations', 'migrations', 'migration_lock.toml'))
     expect(fs.readFileSync(path.join(archiveDir(root, 'query', `${DATE}-prisma`), 'migration_lock.toml')).equals(lock)).toBe(true)
-    expect(verify({ root }).ok).toBe(true)
+    expect(verifyArchives({ root }).ok).toBe(true)
   })
 
   test('a merge revision keeps its tuple of parents, in chain order', async () => {
@@ -241,18 +241,18 @@ describe('archive verify', () => {
   async function archived(name: string) {
     const { dir, root } = scratch(`verify-${name}`)
     await archiveSeed(dir, root)
-    expect(verify({ root }).ok).toBe(true)
+    expect(verifyArchives({ root }).ok).toBe(true)
     return { dir, root, admin: archiveDir(root, 'admin') }
   }
   const firstProblem = (root: string, module = 'admin') => {
-    const r = verify({ root, module })
+    const r = verifyArchives({ root, module })
     expect(r.ok).toBe(false)
     return r.archives[0].problems[0]
   }
 
   test('passes on an untouched archive, with the ARCHIVE.md index', async () => {
     const { root } = await archived('ok')
-    const r = verify({ root })
+    const r = verifyArchives({ root })
     expect(r.archives.map((a) => [a.module, a.ok, a.files, a.migrations])).toEqual([
       ['admin', true, 5, 5],
       ['storage-element', true, 1, 1],
@@ -306,7 +306,7 @@ describe('archive verify', () => {
   test('MANIFEST.md edited, and a stale ARCHIVE.md', async () => {
     const { root, admin } = await archived('md')
     fs.appendFileSync(path.join(root, 'ARCHIVE.md'), 'hand edit\n')
-    const r = verify({ root })
+    const r = verifyArchives({ root })
     expect(r.archives.every((a) => a.ok)).toBe(true)
     expect(r).toMatchObject({ ok: false, index: { ok: false } })
     fs.appendFileSync(path.join(admin, 'MANIFEST.md'), 'hand edit\n')
@@ -324,8 +324,8 @@ describe('archive verify', () => {
 
   test('a module without an archive is bad input; no archives at all is an empty report', async () => {
     const { root } = scratch('verify-none')
-    expect(() => verify({ root, module: 'query' })).toThrow(/^module query has no archive under .*: run npx artstore-db archive --module query --from <versions dir> first$/)
-    expect(verify({ root })).toEqual({ ok: true, archives: [], index: null })
+    expect(() => verifyArchives({ root, module: 'query' })).toThrow(/^module query has no archive under .*: run npx artstore-db archive --module query --from <versions dir> first$/)
+    expect(verifyArchives({ root })).toEqual({ ok: true, archives: [], index: null })
   })
 })
 
@@ -384,7 +384,7 @@ describe('archive verify catches every manifest edit (attack: edits the chain do
       edit(m)
       fs.writeFileSync(file, `${JSON.stringify(m, null, 2)}\n`)
       fs.writeFileSync(path.join(archiveDir(root, 'admin'), 'MANIFEST.md'), renderManifestMd(m))
-      const report = verify({ module: 'admin', root })
+      const report = verifyArchives({ module: 'admin', root })
       expect(report.ok).toBe(false)
       expect(report.archives[0].problems.map((p) => p.detail).join('\n')).toMatch(expected)
     })

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import type { ArchiveResult } from '../../archive/archive.ts'
 import { plural, type DatabaseVersionRecord } from '../../archive/manifest.ts'
-import type { VerifyReport } from '../../archive/verify.ts'
+import type { ArchiveVerifyReport } from '../../archive/verify.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION } from '../options.ts'
 
@@ -42,7 +42,7 @@ function archiveText(r: ArchiveResult): string {
   return lines.join('\n')
 }
 
-function verifyText(r: VerifyReport): string {
+function verifyText(r: ArchiveVerifyReport): string {
   if (!r.archives.length) return 'no archives to verify'
   const lines = r.archives.map((a) => {
     if (a.ok) return `✅ ${a.module}  ${a.archive}: ${plural(a.files, 'file')}, ${plural(a.migrations, 'migration')}, chain sum ${a.sum?.slice(0, 16)}…`
@@ -99,7 +99,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
         if (parent[key] !== undefined) verifyCmd.error(`error: unknown option '${flag}' for archive verify`, { code: 'commander.unknownOption' })
       }
       const opts = { module: own.module ?? parent.module, root: own.root ?? parent.root, json: own.json ?? parent.json }
-      const r = (await import('../../archive/verify.ts')).verify(opts)
+      const r = (await import('../../archive/verify.ts')).verifyArchives(opts)
       report(o, !!opts.json, r, verifyText)
       setExit(r.ok ? 0 : 1)
     })
