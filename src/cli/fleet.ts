@@ -5,6 +5,7 @@ import type { FleetInstance } from '../fleet/instances.ts'
 import type { FleetReport } from '../fleet/run.ts'
 import { ArtstoreError } from '../errors.ts'
 import { report, type Output } from './output.ts'
+import { outcome } from './exit-codes.ts'
 
 export class FleetUsageError extends ArtstoreError {
   constructor() {
@@ -73,5 +74,5 @@ export async function runFleetCommand<T>(
       `${x.rows.length} instance(s): ${x.ok} ok, ${x.failed} failed, ${x.skipped} skipped`,
     ].join('\n'),
   )
-  setExit(r.failed || r.skipped ? 1 : 0)
+  setExit(outcome(r.failed > 0 || r.skipped > 0))
 }

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander'
 import { maskSecrets, nearMissVariables } from '../config/urls.ts'
 import { connectionLost, isArtstoreError } from '../errors.ts'
 import { projectRoot } from '../modules.ts'
+import { EXIT } from './exit-codes.ts'
 import { processOutput, type Output } from './output.ts'
 import * as baselineCommand from './commands/baseline.ts'
 import * as cycleCommand from './commands/cycle.ts'
@@ -26,7 +27,9 @@ Exit codes:
      migrate check found a problem, or migrate new refused dangerous steps
   2  bad input or configuration (unknown module or option, malformed URL, unreachable server,
      wrong password, missing database); nothing was changed
-  3  cache rebuild: rebuilt, but some attr.json files were skipped`
+  3  cache rebuild: rebuilt, but some attr.json files were skipped
+  70 an unexpected error: a bug in artstore-db (please report it)
+  130, 143  interrupted by Ctrl-C or TERM`
 
 /**
  * Runs the artstore-db command line and returns its exit code. It is the only place that turns
@@ -37,7 +40,7 @@ export async function main(argv: readonly string[], o: Output = processOutput): 
   // none), which the server rolls back when this process's connections close; nothing is left half done.
   const onSignal = (signal: NodeJS.Signals) => {
     o.err(`error: interrupted (${signal}): the step in progress was not committed, and the server rolls it back; run the command again`)
-    process.exit(signal === 'SIGINT' ? 130 : 143)
+    process.exit(signal === 'SIGINT' ? EXIT.interrupted : EXIT.terminated)
   }
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal)
   try {
@@ -72,16 +75,16 @@ async function run(argv: readonly string[], o: Output): Promise<number> {
 
   if (argv.length === 0) {
     o.err(program.helpInformation())
-    return 2
+    return EXIT.badInput
   }
   try {
     await program.parseAsync(argv, { from: 'user' })
     return exitCode
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.exitCode === 0) return 0 // --help, --version
+      if (e.exitCode === 0) return EXIT.ok // --help, --version
       o.err(`${e.message.replace(/\s*\n\s*/g, ' ')} (see npx artstore-db --help)`)
-      return 2
+      return EXIT.badInput
     }
     const lost = connectionLost(e)
     if (lost) {
@@ -94,6 +97,9 @@ async function run(argv: readonly string[], o: Output): Promise<number> {
     }
     o.err(`error: ${maskSecrets(String((e as Error)?.message ?? e))}`)
     if (process.env.ARTSTORE_DEBUG) o.err(maskSecrets(String((e as Error)?.stack)))
-    return 1
+    // The database refused something (it carries its SQLSTATE): a failure, not ours. Anything else is.
+    if (typeof (e as { code?: unknown })?.code === 'string' && /^[0-9A-Z]{5}$/.test((e as { code: string }).code)) return EXIT.checkFailed
+    o.err('this is a bug in artstore-db: please report it, with the command and what it prints with ARTSTORE_DEBUG=1')
+    return EXIT.bug
   }
 }

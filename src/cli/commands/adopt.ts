@@ -4,6 +4,7 @@ import type { RestoreResult } from '../../adopt/restore.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
+import { EXIT, outcome } from '../exit-codes.ts'
 
 const icon: Record<AdoptReport['status'], string> = {
   adopted: '✅',
@@ -61,7 +62,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       }
       const rows = await adopt(opts)
       report(o, !!opts.json, rows, (r) => text(r, !!opts.dryRun))
-      setExit(rows.some((r) => r.status === 'refused' || r.status === 'failed') ? 1 : 0)
+      setExit(outcome(rows.some((r) => r.status === 'refused' || r.status === 'failed')))
     })
 
   program
@@ -77,6 +78,6 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       report(o, !!opts.json, r, (x: RestoreResult) =>
         [`✅ ${x.module}: ${x.status}  (${x.database})`, ...x.tables.map((t) => `   ${t.table}: ${t.rows} rows`)].join('\n'),
       )
-      setExit(0)
+      setExit(EXIT.ok)
     })
 }

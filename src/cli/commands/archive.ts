@@ -4,6 +4,7 @@ import { plural, type DatabaseVersionRecord } from '../../archive/manifest.ts'
 import type { ArchiveVerifyReport } from '../../archive/verify.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION } from '../options.ts'
+import { EXIT, outcome } from '../exit-codes.ts'
 
 const archiveExitCodes = `
 Exit codes:
@@ -78,7 +79,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       }
       const r = await (await import('../../archive/archive.ts')).archive({ ...opts, module: opts.module!, from: opts.from!, database: !!opts.database, dryRun: !!opts.dryRun })
       report(o, !!opts.json, r, archiveText)
-      setExit(0)
+      setExit(EXIT.ok)
     })
 
   const verifyCmd = cmd
@@ -101,6 +102,6 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       const opts = { module: own.module ?? parent.module, root: own.root ?? parent.root, json: own.json ?? parent.json }
       const r = (await import('../../archive/verify.ts')).verifyArchives(opts)
       report(o, !!opts.json, r, verifyText)
-      setExit(r.ok ? 0 : 1)
+      setExit(outcome(!r.ok))
     })
 }

@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import type { ModuleBaselineResult } from '../../baseline/baseline.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
+import { outcome } from '../exit-codes.ts'
 
 const icon = { same: '✅', written: '📝', differs: '❌', frozen: '✅' } as const
 
@@ -34,6 +35,6 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .action(async (opts: { module?: string; prefix?: string; check?: boolean; dryRun?: boolean; json?: boolean }) => {
       const rows = await (await import('../../baseline/baseline.ts')).baseline({ module: opts.module, prefix: opts.prefix, check: opts.check, dryRun: opts.dryRun })
       report(o, !!opts.json, rows, (r) => text(r, !!(opts.check || opts.dryRun)))
-      setExit(opts.check && rows.some((r) => r.status === 'differs') ? 1 : 0)
+      setExit(outcome(!!opts.check && rows.some((r) => r.status === 'differs')))
     })
 }

@@ -4,6 +4,7 @@ import { runFleetCommand, type FleetCliOptions } from '../fleet.ts'
 import type { CacheRebuildResult, Progress } from '../../cache/rebuild.ts'
 import { report, type Output } from '../output.ts'
 import { PREFIX_OPTION } from '../options.ts'
+import { EXIT } from '../exit-codes.ts'
 
 /** A file name as one report line: control characters (a newline in a name could forge a line) escaped as in JSON. */
 const printable = (text: string) =>
@@ -132,6 +133,6 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
         bar?.stop()
       }
       report(o, !!opts.json, r, text)
-      setExit(r.files.skipped ? 3 : 0)
+      setExit(r.files.skipped ? EXIT.rebuiltWithSkips : EXIT.ok)
     })
 }

@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import type { CycleResult } from '../../cycle/cycle.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
+import { outcome } from '../exit-codes.ts'
 
 function text(rows: CycleResult[]): string {
   return rows
@@ -24,6 +25,6 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .action(async (opts: { module?: string; prefix?: string; json?: boolean }) => {
       const rows = await (await import('../../cycle/cycle.ts')).cycle({ module: opts.module, prefix: opts.prefix })
       report(o, !!opts.json, rows, text)
-      setExit(rows.every((r) => r.ok) ? 0 : 1)
+      setExit(outcome(!rows.every((r) => r.ok)))
     })
 }

@@ -3,6 +3,7 @@ import type { ModuleDeployResult } from '../../deploy/deploy.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
+import { outcome } from '../exit-codes.ts'
 
 const icon: Record<ModuleDeployResult['status'], string> = {
   applied: '✅',
@@ -45,6 +46,6 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     }
     const rows = await deploy({ module: opts.module, prefix: opts.prefix, dryRun: opts.dryRun })
     report(o, !!opts.json, rows, text)
-    setExit(rows.some((r) => r.status === 'failed') ? 1 : 0)
+    setExit(outcome(rows.some((r) => r.status === 'failed')))
   })
 }

@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import type { Info } from '../../info/info.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
+import { EXIT } from '../exit-codes.ts'
 
 function text(i: Info): string {
   const engine =
@@ -24,6 +25,6 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .option(...JSON_OPTION)
     .action(async (opts: { module?: string; prefix?: string; json?: boolean }) => {
       report(o, !!opts.json, await (await import('../../info/info.ts')).info({ module: opts.module, prefix: opts.prefix }), text)
-      setExit(0)
+      setExit(EXIT.ok)
     })
 }

@@ -5,6 +5,7 @@ import type { MigrateCheckResult } from '../../migrate/check.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, ONE_MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
+import { outcome } from '../exit-codes.ts'
 
 const finding = (f: LintFinding) =>
   `   ${f.level === 'error' ? '❌' : '⚠️ '} ${f.source === 'squawk' ? `squawk ${f.rule}` : f.rule}${f.line ? ` (line ${f.line})` : ''}: ${f.message}`
@@ -55,7 +56,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .action(async (opts: { module?: string; name: string; prefix?: string; allowDangerous?: string; concurrently?: boolean; dryRun?: boolean; json?: boolean }) => {
       const r = await (await import('../../migrate/new.ts')).migrateNew(opts)
       report(o, !!opts.json, r, (x) => newText(x, opts.name))
-      setExit(r.status === 'refused' ? 1 : 0)
+      setExit(outcome(r.status === 'refused'))
     })
   withFleetOptions(
     migrate
@@ -73,6 +74,6 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       }
       const results = await migrateCheck(opts)
       report(o, !!opts.json, results, checkText)
-      setExit(results.every((r) => r.ok) ? 0 : 1)
+      setExit(outcome(!results.every((r) => r.ok)))
     })
 }

@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import type { ResolveResult } from '../../resolve/resolve.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, ONE_MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
+import { EXIT } from '../exit-codes.ts'
 
 function text(r: ResolveResult): string {
   const what = r.action === 'rolled-back' ? 'rolled back: the next deploy runs it again' : 'applied: the next deploy goes on after it'
@@ -20,6 +21,6 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .option(...JSON_OPTION)
     .action(async (opts: { module?: string; prefix?: string; rolledBack?: string; applied?: string; dryRun?: boolean; json?: boolean }) => {
       report(o, !!opts.json, await (await import('../../resolve/resolve.ts')).resolve(opts), text)
-      setExit(0)
+      setExit(EXIT.ok)
     })
 }

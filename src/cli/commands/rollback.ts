@@ -3,6 +3,7 @@ import type { RollbackResult } from '../../rollback/rollback.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, ONE_MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
+import { EXIT } from '../exit-codes.ts'
 
 function text(r: RollbackResult): string {
   const which = r.migrations.join(', ')
@@ -38,6 +39,6 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
         )
       }
       report(o, !!opts.json, await rollback(opts), text)
-      setExit(0)
+      setExit(EXIT.ok)
     })
 }

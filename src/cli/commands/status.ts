@@ -3,6 +3,7 @@ import type { ModuleStatus } from '../../status/status.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
+import { outcome } from '../exit-codes.ts'
 
 const icon: Record<ModuleStatus['state'], string> = {
   'up-to-date': '✅',
@@ -43,6 +44,6 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       }
       const rows = await (await import('../../status/status.ts')).status({ module: opts.module, prefix: opts.prefix })
       report(o, !!opts.json, rows, text)
-      setExit(rows.every((r) => r.state === 'up-to-date') ? 0 : 1)
+      setExit(outcome(!rows.every((r) => r.state === 'up-to-date')))
     })
 }

@@ -4,6 +4,7 @@ import type { VerifyReport } from '../../verify/verify.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
+import { outcome } from '../exit-codes.ts'
 
 function line(i: CheckItem): string {
   const detail = i.ok ? (i.expected && i.expected !== 'exists' ? `: ${i.expected}` : '') : `: expected ${i.expected ?? 'present'}, found ${i.actual ?? 'nothing'}`
@@ -38,6 +39,6 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     }
     const rows = await verify({ module: opts.module, prefix: opts.prefix })
     report(o, !!opts.json, rows, text)
-    setExit(rows.every((r) => r.ok) ? 0 : 1)
+    setExit(outcome(!rows.every((r) => r.ok)))
   })
 }
