@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto'
-import type pg from 'pg'
 import { recordRetiredVersion } from '../archive/retire.ts'
 import { BASELINE_NAME, laterMigrations, readCommittedBaseline } from '../baseline/baseline.ts'
 import { readExtras } from '../baseline/extras.ts'
 import { compareCatalogs, withoutTables, type CheckItem } from '../catalog/compare.ts'
 import { readCatalog } from '../catalog/read.ts'
 import { describeTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
-import { MIGRATION_LOCK_KEY, LockTimeoutError } from '../db/lock.ts'
+import { withDecidedTransaction, withSessionMigrationLock } from '../db/lock.ts'
 import { quoteIdent } from '../db/pg-config.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { ArtstoreError } from '../errors.ts'
@@ -14,6 +13,7 @@ import { driftDiff, tablesTarget, withModuleEngine } from '../engine/module.ts'
 import { readAppliedMigrations } from '../history/history.ts'
 import { expectedCatalog } from '../verify/expected.ts'
 import { baselineChecksum } from '../baseline/baseline.ts'
+import { BaselineMissingError } from '../baseline/errors.ts'
 import { assertOwnDatabase } from '../guard/guard.ts'
 import { backupTables, criticalTables, sourceOf } from './backup.ts'
 import { classifyDatabase, type Classification } from './classify.ts'
@@ -78,22 +78,13 @@ export interface AdoptReport extends ReturnType<typeof describeTarget> {
   pending: string[]
 }
 
-/** Holds Prisma's migration lock for the whole adoption: serializes adopts, deploys and rollbacks. */
-async function withSessionLock<T>(c: pg.ClientBase, waitSeconds: number, fn: () => Promise<T>): Promise<T> {
-  await c.query(`set lock_timeout = '${waitSeconds}s'`)
-  try {
-    await c.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY])
-  } catch (e) {
-    if ((e as { code?: string }).code === '55P03') throw new LockTimeoutError(waitSeconds)
-    throw e
-  } finally {
-    await c.query('set lock_timeout = 0')
-  }
-  try {
-    return await fn()
-  } finally {
-    await c.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined)
-  }
+/** What the adoption's transaction found: refused (a dangerous step), or the proof and the checks. */
+interface ApplyOutcome {
+  refused: boolean
+  proof: TableProof[]
+  failedChecks: CheckItem[]
+  /** Every table's rows and content the same, and the catalog the baseline's. */
+  proved: boolean
 }
 
 /** A SQL string literal (the revisions come from the database, so they are quoted, never trusted). */
@@ -144,11 +135,13 @@ const publicClassification = ({ recordedChecksum: _, ...rest }: Classification) 
  */
 export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes' | 'dryRun' | 'lockWaitSeconds' | 'archiveRoot'>): Promise<AdoptReport> {
   if (!opts.yes && !opts.dryRun) throw new AdoptConfirmationError()
-  const baselineSql = readCommittedBaseline(t.module).up!
-  const checksum = baselineChecksum(t.module)!
+  const baselineSql = readCommittedBaseline(t.module).up
+  const checksum = baselineChecksum(t.module)
+  if (baselineSql === undefined || checksum === undefined) throw new BaselineMissingError(t.module.name)
   return withClient(t, async (c) => {
     await assertOwnDatabase(c, t)
-    return withSessionLock(c, opts.lockWaitSeconds ?? 60, async () => {
+    // Prisma's migration lock for the whole adoption: adopts, deploys and rollbacks wait for each other.
+    return withSessionMigrationLock(c, async () => {
       const expected = await expectedCatalog(c, [baselineSql])
       const live = await readCatalog(c, t.pgSchema)
       const cls = await classifyDatabase(c, t.module, t.pgSchema, live, expected.tables, checksum, t.module.historySchema)
@@ -187,37 +180,29 @@ export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes
       const backup = opts.dryRun ? undefined : await backupTables(c, t.module, t.pgSchema, criticalTables(t.module, cls.moduleTables), sourceOf(t.url, t.pgSchema, t.module))
 
       const steps: PlanStep[] = [...prisma.steps]
-      let failedChecks: CheckItem[] = []
-      let proof: TableProof[] = []
-      let committed = false
-      await c.query('begin')
-      try {
+      const { committed, value: outcome } = await withDecidedTransaction<ApplyOutcome>(c, async () => {
         const before = await fingerprints(c, t.pgSchema, cls.moduleTables)
         for (const s of prisma.steps) await c.query(s.sql)
         const afterPrisma = withoutTables(await readCatalog(c, t.pgSchema), cls.foreignTables)
         const tablesNow = expected.tables.filter((x) => afterPrisma.tables.includes(x))
         const more = [...reconcileSteps(expected, afterPrisma, readExtras(t.module), tablesNow), ...sequenceSteps(expected, tablesNow), ...historySteps(checksum, cls, t.module.historySchema)]
         steps.push(...more)
-        if (more.some((s) => s.safety === 'dangerous')) {
-          await c.query('rollback')
-          return report('refused', { steps, foreign: prisma.foreign, sql: steps.map((s) => s.sql).join('\n') })
-        }
+        if (more.some((s) => s.safety === 'dangerous')) return { commit: false, value: { refused: true, proof: [], failedChecks: [], proved: false } }
         for (const s of more) await c.query(s.sql)
-        proof = compareFingerprints(before, await fingerprints(c, t.pgSchema, cls.moduleTables))
+        const proof = compareFingerprints(before, await fingerprints(c, t.pgSchema, cls.moduleTables))
         const final = withoutTables(await readCatalog(c, t.pgSchema), cls.foreignTables)
-        failedChecks = compareCatalogs(expected, final, ['_prisma_migrations'], 'required').filter((i) => !i.ok)
+        const failedChecks = compareCatalogs(expected, final, ['_prisma_migrations'], 'required').filter((i) => !i.ok)
         const proved = proof.every((p) => p.ok) && failedChecks.length === 0
-        if (proved && !opts.dryRun) {
-          await c.query('commit')
-          committed = true
-        } else await c.query('rollback')
-      } catch (e) {
-        await c.query('rollback').catch(() => undefined)
-        throw e
-      }
+        return { commit: proved && !opts.dryRun, value: { refused: false, proof, failedChecks, proved } }
+      })
       const sql = steps.map((s) => s.sql).join('\n')
-      const base = { steps, foreign: prisma.foreign, proof, failedChecks, sql, ...(backup ? { backup } : {}) }
-      if (!committed) return report(opts.dryRun && failedChecks.length === 0 && proof.every((p) => p.ok) ? 'would-adopt' : 'failed', base)
+      if (outcome.refused) return report('refused', { steps, foreign: prisma.foreign, sql })
+      const base = { steps, foreign: prisma.foreign, proof: outcome.proof, failedChecks: outcome.failedChecks, sql, ...(backup ? { backup } : {}) }
+      if (!committed) {
+        // Rolled back: a dry run that proved everything, or a proof that did not hold.
+        const status: AdoptStatus = opts.dryRun && outcome.proved ? 'would-adopt' : 'failed'
+        return report(status, base)
+      }
       const archive = cls.versionTable
         ? recordRetiredVersion(t.module.name, {
             pgSchema: t.pgSchema,
@@ -228,7 +213,7 @@ export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes
           }, opts.archiveRoot)
         : undefined
       return report('adopted', { ...base, ...(archive ? { archive } : {}) })
-    })
+    }, opts.lockWaitSeconds ?? 60)
   })
 }
 

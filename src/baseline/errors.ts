@@ -20,3 +20,9 @@ export class BaselineFrozenError extends ArtstoreError {
     )
   }
 }
+
+export class BaselineMissingError extends ArtstoreError {
+  constructor(module: string) {
+    super(`the ${module} module has no committed baseline: run npx artstore-db baseline --module ${module}`)
+  }
+}

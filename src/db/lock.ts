@@ -144,3 +144,40 @@ export async function withDeployTurn<T>(c: pg.ClientBase, fn: () => Promise<T>, 
     await c.query('select pg_advisory_unlock($1, 0)', [DEPLOY_TURN_CLASS]).catch(() => undefined)
   }
 }
+
+/**
+ * Runs `fn` holding Prisma's migration lock for the session (longer than one transaction: adopt plans
+ * with the engine, then applies), waiting at most `waitSeconds` for it.
+ */
+export async function withSessionMigrationLock<T>(c: pg.ClientBase, fn: () => Promise<T>, waitSeconds = 30): Promise<T> {
+  await c.query(`set lock_timeout = '${waitSeconds}s'`)
+  try {
+    await c.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY])
+  } catch (e) {
+    if ((e as { code?: string }).code === '55P03') throw new LockTimeoutError(waitSeconds)
+    throw e
+  } finally {
+    await c.query('set lock_timeout = 0')
+  }
+  try {
+    return await fn()
+  } finally {
+    await c.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined)
+  }
+}
+
+/**
+ * Runs `fn` in one transaction that `fn` decides the end of: committed when it returns `commit: true`,
+ * rolled back otherwise (a dry run, a refusal, a failed proof) and whenever it throws.
+ */
+export async function withDecidedTransaction<T>(c: pg.ClientBase, fn: () => Promise<{ commit: boolean; value: T }>): Promise<{ committed: boolean; value: T }> {
+  await c.query('begin')
+  try {
+    const { commit, value } = await fn()
+    await c.query(commit ? 'commit' : 'rollback')
+    return { committed: commit, value }
+  } catch (e) {
+    await c.query('rollback').catch(() => undefined)
+    throw e
+  }
+}

@@ -3,17 +3,11 @@ import { compareCatalogs, foreignKeyTypeChecks, withoutTables, type CheckItem } 
 import { readCatalog } from '../catalog/read.ts'
 import { describeTarget, eachTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
-import { ArtstoreError } from '../errors.ts'
+import { BaselineMissingError } from '../baseline/errors.ts'
 import { readAppliedMigrations, readLocalMigrations, readMigrationFolders, type AppliedMigration } from '../history/history.ts'
 import { driftDiff, tablesTarget, withModuleEngine } from '../engine/module.ts'
 import { expectedCatalog } from './expected.ts'
 import { isolationChecks } from './isolation.ts'
-
-export class BaselineMissingError extends ArtstoreError {
-  constructor(module: string) {
-    super(`the ${module} module has no committed baseline: run npx artstore-db baseline --module ${module}`)
-  }
-}
 
 export interface VerifyReport extends ReturnType<typeof describeTarget> {
   ok: boolean
