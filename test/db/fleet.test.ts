@@ -45,7 +45,7 @@ describe('the fleet', () => {
     const st = await runCli(['status', '--instances', f], env())
     expect(st.exitCode, st.stdout).toBe(0)
     expect(st.stdout.trim().split('\n').at(-1)).toBe('3 instance(s): 3 ok, 0 failed, 0 skipped')
-    const v = await runCli(['verify', '--instances', f], env())
+    const v = await runCli(['verify', '--instances', f, '--concurrency', '2'], env())
     expect(v.exitCode, v.stdout).toBe(0)
   })
 

@@ -34,7 +34,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     if (opts.instances) {
       return runFleetCommand(o, setExit, opts, async (_, base) => (await verify(base))[0], (r) => r.ok, (r) => {
         const failing = r.items.filter((i) => !i.ok)
-        return `${r.items.length - failing.length}/${r.items.length} checks pass${failing.length ? `: ${failing.slice(0, 2).map((i) => `${i.category} ${i.name}`).join('; ')}` : ''}`
+        return `${r.items.length - failing.length}/${r.items.length} checks pass${failing.length ? `: ${failing.slice(0, 2).map((i) => `${i.category} ${i.name}${i.actual ? ` (${i.actual})` : ''}`).join('; ')}` : ''}`
       })
     }
     const rows = await verify({ module: opts.module, prefix: opts.prefix })
