@@ -6,13 +6,13 @@
 // their goals; `-- --before <dir>` also measures another checkout of the project (with its own
 // node_modules) in the same run, printed as a "before" column next to this checkout's "after".
 // BENCH_RUNS sets the number of timed runs of bridge and commands (default 5).
-import { benchAdopt } from '../src/bench/adopt.ts'
-import { benchBridge } from '../src/bench/bench.ts'
-import { benchCommands, type CommandsBench } from '../src/bench/commands.ts'
-import { benchCycle } from '../src/bench/cycle.ts'
-import { benchRebuild } from '../src/bench/rebuild.ts'
-import { benchSearch, type SearchBench } from '../src/bench/search.ts'
-import { benchFleet } from '../src/bench/fleet.ts'
+import { benchAdopt } from '../test/bench/adopt.ts'
+import { benchBridge } from '../test/bench/bench.ts'
+import { benchCommands, type CommandsBench } from '../test/bench/commands.ts'
+import { benchCycle } from '../test/bench/cycle.ts'
+import { benchRebuild } from '../test/bench/rebuild.ts'
+import { benchSearch, type SearchBench } from '../test/bench/search.ts'
+import { benchFleet } from '../test/bench/fleet.ts'
 import { startEmbedded } from '../src/db/embedded.ts'
 
 const argv = process.argv.slice(2)

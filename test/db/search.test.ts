@@ -3,7 +3,7 @@
 // back to the baseline, it can only scan the table. (VACUUM, as autovacuum would: rows that arrive after
 // a GIN index was built wait in its pending list, which the planner rightly prices high until merged.)
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { insertSearchRows, searchShapes } from '../../src/bench/search-data.ts'
+import { insertSearchRows, searchShapes } from '../bench/search-data.ts'
 import { deploy } from '../../src/deploy/deploy.ts'
 import { rollback } from '../../src/rollback/rollback.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'

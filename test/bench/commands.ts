@@ -2,9 +2,9 @@ import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
-import { maskUrl } from '../config/urls.ts'
-import { dropDatabase, recreateDatabase } from '../db/scratch.ts'
-import { projectRoot } from '../modules.ts'
+import { maskUrl } from '../../src/config/urls.ts'
+import { dropDatabase, recreateDatabase } from '../../src/db/scratch.ts'
+import { projectRoot } from '../../src/modules.ts'
 
 /** One median wall time and its ratio to F (`node -e 0`), both from the same run. */
 export interface Timing {

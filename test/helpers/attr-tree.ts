@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import type { AttrDocument } from './attr.ts'
+import type { AttrDocument } from '../../src/cache/attr.ts'
 
 /** A small seeded PRNG (mulberry32): the same seed gives the same tree. */
 export function prng(seed: number): () => number {

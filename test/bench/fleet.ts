@@ -7,8 +7,8 @@ import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { dropDatabase, recreateDatabase } from '../db/scratch.ts'
-import { projectRoot } from '../modules.ts'
+import { dropDatabase, recreateDatabase } from '../../src/db/scratch.ts'
+import { projectRoot } from '../../src/modules.ts'
 
 export interface FleetBench {
   instances: number

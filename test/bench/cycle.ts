@@ -1,10 +1,10 @@
 import pg from 'pg'
-import { readCommittedBaseline } from '../baseline/baseline.ts'
-import { maskUrl, resolveModuleUrl } from '../config/urls.ts'
-import { cycleModule, type CycleResult } from '../cycle/cycle.ts'
-import { quoteIdent } from '../db/pg-config.ts'
-import { moduleNames, modules } from '../modules.ts'
-import { withScratchDatabase } from '../db/scratch.ts'
+import { readCommittedBaseline } from '../../src/baseline/baseline.ts'
+import { maskUrl, resolveModuleUrl } from '../../src/config/urls.ts'
+import { cycleModule, type CycleResult } from '../../src/cycle/cycle.ts'
+import { quoteIdent } from '../../src/db/pg-config.ts'
+import { moduleNames, modules } from '../../src/modules.ts'
+import { withScratchDatabase } from '../../src/db/scratch.ts'
 
 export interface CycleBenchRow {
   module: string

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process'
-import { modules } from '../modules.ts'
-import { bridgeExecutable, runPrisma } from '../prisma/run.ts'
-import { dropDatabase, recreateDatabase } from '../db/scratch.ts'
+import { modules } from '../../src/modules.ts'
+import { bridgeExecutable, runPrisma } from '../../src/prisma/run.ts'
+import { dropDatabase, recreateDatabase } from '../../src/db/scratch.ts'
 
 export interface BenchRow {
   name: string

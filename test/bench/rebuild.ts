@@ -9,12 +9,12 @@ import path from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
-import { copyLine } from '../cache/copy.ts'
-import { generateAttrs, writeAttrTree } from '../cache/generate.ts'
-import { STORAGE_COLUMNS, storageRow } from '../cache/map.ts'
-import { rebuildCache } from '../cache/rebuild.ts'
-import { dropDatabase, recreateDatabase } from '../db/scratch.ts'
-import { modules } from '../modules.ts'
+import { copyLine } from '../../src/cache/copy.ts'
+import { generateAttrs, writeAttrTree } from '../helpers/attr-tree.ts'
+import { STORAGE_COLUMNS, storageRow } from '../../src/cache/map.ts'
+import { rebuildCache } from '../../src/cache/rebuild.ts'
+import { dropDatabase, recreateDatabase } from '../../src/db/scratch.ts'
+import { modules } from '../../src/modules.ts'
 
 export interface RebuildBenchResult {
   files: number

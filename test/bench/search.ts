@@ -6,10 +6,10 @@
  * the same phase.
  */
 import pg from 'pg'
-import { BASELINE_NAME } from '../baseline/baseline.ts'
-import { dropDatabase, recreateDatabase } from '../db/scratch.ts'
-import { readMigrationFolders } from '../history/history.ts'
-import { modules } from '../modules.ts'
+import { BASELINE_NAME } from '../../src/baseline/baseline.ts'
+import { dropDatabase, recreateDatabase } from '../../src/db/scratch.ts'
+import { readMigrationFolders } from '../../src/history/history.ts'
+import { modules } from '../../src/modules.ts'
 import { insertSearchRows, searchShapes } from './search-data.ts'
 
 export interface ShapeTiming {

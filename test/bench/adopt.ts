@@ -1,11 +1,11 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
-import { adoptModule } from '../adopt/adopt.ts'
-import { fingerprint } from '../adopt/proof.ts'
-import { maskUrl } from '../config/urls.ts'
-import { modules, projectRoot } from '../modules.ts'
-import { withScratchDatabase } from '../db/scratch.ts'
+import { adoptModule } from '../../src/adopt/adopt.ts'
+import { fingerprint } from '../../src/adopt/proof.ts'
+import { maskUrl } from '../../src/config/urls.ts'
+import { modules, projectRoot } from '../../src/modules.ts'
+import { withScratchDatabase } from '../../src/db/scratch.ts'
 
 export interface AdoptBench {
   auditRows: number
