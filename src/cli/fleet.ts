@@ -2,7 +2,7 @@
 // one way their per-instance table, summary and exit code are printed.
 import { InvalidArgumentError, type Command } from 'commander'
 import type { FleetInstance } from '../fleet/instances.ts'
-import type { FleetReport } from '../fleet/run.ts'
+import type { FleetReport, InstanceOptions } from '../fleet/run.ts'
 import { ArtstoreError } from '../errors.ts'
 import { report, type Output } from './output.ts'
 import { outcome } from './exit-codes.ts'
@@ -43,7 +43,7 @@ export async function runFleetCommand<T>(
   o: Output,
   setExit: (code: number) => void,
   opts: FleetCliOptions,
-  op: (i: FleetInstance, base: ReturnType<typeof import('../fleet/run.ts').instanceOptions>) => Promise<T>,
+  op: (i: FleetInstance, base: InstanceOptions) => Promise<T>,
   ok: (result: T) => boolean,
   line: (result: T) => string,
   modules: readonly string[] = ['storage-element'],

@@ -34,6 +34,8 @@ export interface FleetOptions {
 }
 
 /** The command options that run one instance: the storage element, its prefix and layout, its URL. */
+export type InstanceOptions = ReturnType<typeof instanceOptions>
+
 export const instanceOptions = (i: FleetInstance) => ({
   module: 'storage-element',
   prefix: i.prefix,

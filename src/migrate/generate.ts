@@ -14,8 +14,8 @@ import { reconcileSteps } from '../adopt/reconcile.ts'
 import type { PlanStep } from '../adopt/steps.ts'
 import { catalogExtras, runAndRead, runIn } from './scratch.ts'
 
-/** The schema the history is replayed in: Prisma's diffs against it come back unqualified. */
-const HISTORY = 'public'
+/** The schema the history is replayed in (by generateMigration and migrate check): Prisma's diffs against it come back unqualified. */
+export const HISTORY_SCHEMA = 'public'
 /** Where the schema file and extras are built from nothing, for the state the migration must reach. */
 const TARGET = 'artstore_target'
 
@@ -118,7 +118,7 @@ export async function prismaDiffs(t: ModuleTarget, url: string): Promise<{ up: s
   const files = schemaFilesOf([t.module.schemaFile])
   const configDir = path.dirname(t.module.configFile)
   const historyUrl = new URL(url)
-  historyUrl.searchParams.set('schema', HISTORY)
+  historyUrl.searchParams.set('schema', HISTORY_SCHEMA)
   return withSchemaEngine({ url: historyUrl.toString() }, async (e) => {
     const live = { tag: 'schemaDatasource' as const, files, configDir }
     const model = { tag: 'schemaDatamodel' as const, files }
@@ -126,7 +126,7 @@ export async function prismaDiffs(t: ModuleTarget, url: string): Promise<{ up: s
     // Prisma's reverse diff "creates" plpgsql, which every database has: noise, left out.
     const clean = (s: string) => {
       const script = s.replace(/-- CreateExtension\nCREATE EXTENSION IF NOT EXISTS "plpgsql"[^\n]*\n\n?/g, '')
-      return isEmptyScript(script) ? '' : script.replaceAll(`"${HISTORY}".`, '')
+      return isEmptyScript(script) ? '' : script.replaceAll(`"${HISTORY_SCHEMA}".`, '')
     }
     return { up: clean(up), down: clean(down) }
   })
@@ -145,31 +145,28 @@ export async function withScratchClient<T>(t: ModuleTarget, label: string, fn: (
   })
 }
 
-/** The schema the history is replayed in by generateMigration and migrate check. */
-export const HISTORY_SCHEMA = HISTORY
-
 export async function generateMigration(t: ModuleTarget): Promise<GeneratedMigration> {
   const history = readMigrationFolders(t.module.migrationsDir)
   return withScratchClient(t, 'new', async (c, url) => {
-    let before = await runAndRead(c, HISTORY, '')
-    for (const m of history) before = await runAndRead(c, HISTORY, m.up)
+    for (const m of history) await runIn(c, HISTORY_SCHEMA, m.up)
+    const before = await runAndRead(c, HISTORY_SCHEMA, '')
     const after = await targetCatalog(c, t, url)
     const { up: prismaUp, down: prismaDown } = await prismaDiffs(t, url)
 
-    const afterPrisma = await runAndRead(c, HISTORY, prismaUp)
+    const afterPrisma = await runAndRead(c, HISTORY_SCHEMA, prismaUp)
     const up: MigrationScript = { prisma: prismaUp, extras: extrasSteps(after, afterPrisma, readExtras(t.module)) }
     if (!prismaUp && !up.extras.length) return { empty: true, up, down: { prisma: '', extras: [] }, before, after }
-    const reached = await runAndRead(c, HISTORY, up.extras.map((s) => s.sql).join('\n'))
+    const reached = await runAndRead(c, HISTORY_SCHEMA, up.extras.map((s) => s.sql).join('\n'))
     const upShort = catalogDifferences(after, reached)
     if (upShort.length) throw new MigrationNotExactError('migration.sql', upShort)
 
-    const afterPrismaDown = await runAndRead(c, HISTORY, prismaDown)
+    const afterPrismaDown = await runAndRead(c, HISTORY_SCHEMA, prismaDown)
     const down: MigrationScript = { prisma: prismaDown, extras: extrasSteps(before, afterPrismaDown, catalogExtras(before)) }
-    const returned = await runAndRead(c, HISTORY, down.extras.map((s) => s.sql).join('\n'))
+    const returned = await runAndRead(c, HISTORY_SCHEMA, down.extras.map((s) => s.sql).join('\n'))
     const downShort = catalogDifferences(before, returned)
     if (downShort.length) throw new MigrationNotExactError('down.sql', downShort)
 
-    const again = await runAndRead(c, HISTORY, scriptText(up))
+    const again = await runAndRead(c, HISTORY_SCHEMA, scriptText(up))
     const againShort = catalogDifferences(after, again)
     if (againShort.length) throw new MigrationNotExactError('migration.sql', againShort)
     return { empty: false, up, down, before, after }
@@ -184,12 +181,12 @@ export async function generateMigration(t: ModuleTarget): Promise<GeneratedMigra
 export async function checkSequence(t: ModuleTarget, parts: readonly { up: string; down: string }[], g: GeneratedMigration): Promise<void> {
   const history = readMigrationFolders(t.module.migrationsDir)
   await withScratchClient(t, 'new', async (c) => {
-    for (const m of history) await runIn(c, HISTORY, m.up)
+    for (const m of history) await runIn(c, HISTORY_SCHEMA, m.up)
     let state = g.before
-    for (const p of parts) state = await runAndRead(c, HISTORY, p.up)
+    for (const p of parts) state = await runAndRead(c, HISTORY_SCHEMA, p.up)
     const upShort = catalogDifferences(g.after, state)
     if (upShort.length) throw new MigrationNotExactError('migration.sql', upShort)
-    for (const p of [...parts].reverse()) state = await runAndRead(c, HISTORY, p.down)
+    for (const p of [...parts].reverse()) state = await runAndRead(c, HISTORY_SCHEMA, p.down)
     const downShort = catalogDifferences(g.before, state)
     if (downShort.length) throw new MigrationNotExactError('down.sql', downShort)
   })
