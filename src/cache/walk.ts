@@ -29,16 +29,16 @@ const LEVELS = [/^\d{4}$/, /^\d{2}$/, /^\d{2}$/, /^\d{2}$/]
 
 const reasonOf = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message
 
-/**
- * The date folders of one level, sorted. These lists are short (years, 12 months, 31 days, 24
- * hours), unlike the hour folders' file lists, which are streamed.
- */
 /** `target` is `root` or inside it. */
 export const insideRoot = (root: string, target: string) => {
   const r = path.relative(root, target)
   return r === '' || (!r.startsWith('..') && !path.isAbsolute(r))
 }
 
+/**
+ * The date folders of one level, sorted. These lists are short (years, 12 months, 31 days, 24
+ * hours), unlike the hour folders' file lists, which are streamed.
+ */
 async function dateFolders(dir: string, rel: string, level: number, root: string): Promise<{ names: string[]; outside: WalkEntry[] } | { error: WalkEntry }> {
   const names: string[] = []
   const outside: WalkEntry[] = []

@@ -75,13 +75,6 @@ async function ensureHistoryTable(c: pg.ClientBase, schema: string): Promise<voi
 }
 
 /**
- * Applies a module's pending migrations with the schema engine in this process: the same engine call
- * (applyMigrations, under Prisma's advisory lock, one transaction per migration) and the same history
- * rows as `prisma migrate deploy`. With nothing pending or failed the engine is not even loaded.
- * "Applied" is what the engine says it applied, so of parallel deploys only the one that did the work
- * claims it.
- */
-/**
  * What no deploy can put right, from the history alone: an applied migration.sql changed since, or an
  * applied migration missing from the folder. Deploy stops there (as status and verify do) rather than
  * report the database up to date.
@@ -96,6 +89,14 @@ function historyProblem(t: ModuleTarget, s: ModuleStatus): string | undefined {
   return undefined
 }
 
+/**
+ * Applies a module's pending migrations with the schema engine in this process: the same engine call
+ * (applyMigrations, under Prisma's advisory lock, one transaction per migration) and the same history
+ * rows as `prisma migrate deploy`. With nothing pending or failed the engine is not even loaded.
+ * "Applied" is what the engine says it applied, so of parallel deploys only the one that did the work
+ * claims it. An applied history that changed or went missing fails at once; a migration an earlier
+ * deploy left interrupted is settled from the catalog first (see recoverInterrupted).
+ */
 export async function deployModule(t: ModuleTarget, dryRun = false, known?: ModuleStatus): Promise<ModuleDeployResult> {
   let before = known ?? (await moduleStatus(t))
   const problem = historyProblem(t, before)

@@ -88,21 +88,6 @@ export class MigrationNotExactError extends ArtstoreError {
 }
 
 /**
- * The next migration of a module: what takes the catalog its committed history builds to the one its
- * schema file and extras build, and back. Worked out in a temporary database on the target's server
- * (created and dropped here; the module's own database is not touched):
- *
- * 1. the history's migration.sql files replayed → catalog *before*; the schema file and extras built
- *    from nothing → catalog *after*;
- * 2. up: Prisma's diff from the replayed database to the schema file, then the extras' steps from the
- *    catalogs; applied, the catalog must equal *after*;
- * 3. down: Prisma's reverse diff, then the extras' steps back to *before* (old function bodies and
- *    triggers from the catalog); applied, the catalog must equal *before*; up once more must reach
- *    *after* again.
- *
- * Throws MigrationNotExactError when either half falls short, rather than write a migration that is not.
- */
-/**
  * The catalog a module's schema file and extras build from nothing (what `baseline` would write),
  * read in a scratch schema of `c`'s database that is dropped again.
  */
@@ -145,6 +130,21 @@ export async function withScratchClient<T>(t: ModuleTarget, label: string, fn: (
   })
 }
 
+/**
+ * The next migration of a module: what takes the catalog its committed history builds to the one its
+ * schema file and extras build, and back. Worked out in a temporary database on the target's server
+ * (created and dropped here; the module's own database is not touched):
+ *
+ * 1. the history's migration.sql files replayed → catalog *before*; the schema file and extras built
+ *    from nothing → catalog *after*;
+ * 2. up: Prisma's diff from the replayed database to the schema file, then the extras' steps from the
+ *    catalogs; applied, the catalog must equal *after*;
+ * 3. down: Prisma's reverse diff, then the extras' steps back to *before* (old function bodies and
+ *    triggers from the catalog); applied, the catalog must equal *before*; up once more must reach
+ *    *after* again.
+ *
+ * Throws MigrationNotExactError when either half falls short, rather than write a migration that is not.
+ */
 export async function generateMigration(t: ModuleTarget): Promise<GeneratedMigration> {
   const history = readMigrationFolders(t.module.migrationsDir)
   return withScratchClient(t, 'new', async (c, url) => {
