@@ -1,8 +1,8 @@
 import { checkConnection, withModuleTargets, type ModuleTarget } from './db/targets.ts'
 import path from 'node:path'
 import { getModule, modules, modulesAt, selectModules, type ModuleInfo } from './modules.ts'
-import { ArtstoreError } from './errors.ts'
-import { DEFAULT_PREFIX, PrefixWithoutStorageElementError, storageElementInstance, validatePrefix } from './prefix/prefix.ts'
+import { ArtstoreError, OptionForOtherModuleError } from './errors.ts'
+import { DEFAULT_PREFIX, storageElementInstance, validatePrefix } from './prefix/prefix.ts'
 
 /** What every database command takes. */
 export interface CommandOptions {
@@ -46,7 +46,7 @@ export function modulesFor(opts: CommandOptions): ModuleInfo[] {
   if (opts.prefix === '') validatePrefix('')
   const prefix = opts.prefix ?? (opts.env ?? process.env).STORAGE_ELEMENT_PREFIX
   if (opts.prefix !== undefined && opts.module !== undefined && getModule(opts.module).name !== 'storage-element') {
-    throw new PrefixWithoutStorageElementError(opts.module)
+    throw new OptionForOtherModuleError('--prefix', opts.module, 'storage-element', 'drop --prefix or use --module storage-element')
   }
   const dir = opts.prismaDir ?? (opts.env ?? process.env).ARTSTORE_PRISMA_DIR
   const registry = dir ? modulesAt(path.resolve(dir)) : modules

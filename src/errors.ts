@@ -59,13 +59,6 @@ export class EngineMismatchError extends ArtstoreError {
   }
 }
 
-export class PrismaCommandError extends ArtstoreError {
-  override readonly exitCode = 1 as const
-  constructor(command: string, module: string, detail: string) {
-    super(`prisma ${command} failed for module ${module}: ${detail}`)
-  }
-}
-
 export const isArtstoreError = (e: unknown): e is ArtstoreError => e instanceof ArtstoreError
 
 /** The server ended the command's connection (a terminated backend, a restart, a network cut). */
@@ -92,4 +85,27 @@ export function connectionLost(e: unknown): ArtstoreError | undefined {
   if (err?.code === '57P01' || err?.code === '57P02' || err?.code === '57P03') return new ConnectionLostError(message.split('\n')[0])
   if (/Connection terminated|ECONNRESET|server closed the connection|Client has encountered a connection error/.test(message)) return new ConnectionLostError(message.split('\n')[0])
   return undefined
+}
+
+// The refusals several commands share, one class per kind, each message naming the fix.
+
+/** A command that acts on exactly one module was given none. */
+export class ModuleRequiredError extends ArtstoreError {
+  constructor(what: string, hint = '') {
+    super(`${what}: add --module admin, storage-element or query${hint}`)
+  }
+}
+
+/** A command that changes data was given neither --yes nor --dry-run. */
+export class ConfirmationRequiredError extends ArtstoreError {
+  constructor(what: string, dryRunShows: string, yesDoes = 'confirm') {
+    super(`${what}: add --yes to ${yesDoes}, or --dry-run to ${dryRunShows}`)
+  }
+}
+
+/** An option given for a module it does not apply to. */
+export class OptionForOtherModuleError extends ArtstoreError {
+  constructor(option: string, module: string, owner: string, fix = `drop ${option}`) {
+    super(`${option} applies to the ${owner} module, not ${module}: ${fix}`)
+  }
 }

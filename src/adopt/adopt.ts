@@ -8,7 +8,7 @@ import { describeTarget, withCheckedTargets, type CommandOptions } from '../cont
 import { withDecidedTransaction, withSessionMigrationLock } from '../db/lock.ts'
 import { quoteIdent } from '../db/pg-config.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
-import { ArtstoreError } from '../errors.ts'
+import { ArtstoreError, ConfirmationRequiredError } from '../errors.ts'
 import { driftDiff, tablesTarget, withModuleEngine } from '../engine/module.ts'
 import { readAppliedMigrations } from '../history/history.ts'
 import { expectedCatalog } from '../verify/expected.ts'
@@ -22,11 +22,8 @@ import { compareFingerprints, fingerprints, type TableProof } from './proof.ts'
 import { reconcileSteps, sequenceSteps } from './reconcile.ts'
 import type { ForeignStep, PlanStep } from './steps.ts'
 
-export class AdoptConfirmationError extends ArtstoreError {
-  constructor() {
-    super('adopt changes the database in place: add --yes to apply, or --dry-run to see the plan and its proof')
-  }
-}
+/** adopt without --yes or --dry-run. */
+export const adoptConfirmation = () => new ConfirmationRequiredError('adopt changes the database in place', 'see the plan and its proof', 'apply')
 
 export class BaselineTamperedError extends ArtstoreError {
   override readonly exitCode = 1 as const
@@ -134,7 +131,7 @@ const publicClassification = ({ recordedChecksum: _, ...rest }: Classification) 
  * and every table has the same rows and content. Anything else rolls the transaction back.
  */
 export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes' | 'dryRun' | 'lockWaitSeconds' | 'archiveRoot'>): Promise<AdoptReport> {
-  if (!opts.yes && !opts.dryRun) throw new AdoptConfirmationError()
+  if (!opts.yes && !opts.dryRun) throw adoptConfirmation()
   const baselineSql = readCommittedBaseline(t.module).up
   const checksum = baselineChecksum(t.module)
   if (baselineSql === undefined || checksum === undefined) throw new BaselineMissingError(t.module.name)
@@ -219,7 +216,7 @@ export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes
 
 /** `adopt`: each selected module's database, one after another. */
 export function adopt(opts: AdoptOptions): Promise<AdoptReport[]> {
-  if (!opts.yes && !opts.dryRun) throw new AdoptConfirmationError()
+  if (!opts.yes && !opts.dryRun) throw adoptConfirmation()
   return withCheckedTargets(opts, async (targets) => {
     const out: AdoptReport[] = []
     for (const t of targets) out.push(await adoptModule(t, opts))

@@ -2,15 +2,9 @@ import { describeTarget, modulesFor, withCheckedTargets, type CommandOptions } f
 import { quoteIdent } from '../db/pg-config.ts'
 import { withMigrationTransaction } from '../db/lock.ts'
 import { withClient } from '../db/targets.ts'
-import { ArtstoreError } from '../errors.ts'
+import { ArtstoreError, ConfirmationRequiredError } from '../errors.ts'
 import { baselineTables } from '../baseline/baseline.ts'
 import { criticalTables, readBackup, sourceOf, type BackupSource } from './backup.ts'
-
-export class RestoreConfirmationError extends ArtstoreError {
-  constructor(dir: string) {
-    super(`restore overwrites the rows in ${dir} by primary key: add --yes to confirm, or --dry-run to see what it would do`)
-  }
-}
 
 export class RestoreTargetError extends ArtstoreError {
   constructor(recorded: BackupSource, target: BackupSource) {
@@ -40,7 +34,7 @@ export interface RestoreResult extends ReturnType<typeof describeTarget> {
  * (unless `otherTarget`).
  */
 export function restore(opts: RestoreOptions): Promise<RestoreResult> {
-  if (!opts.yes && !opts.dryRun) throw new RestoreConfirmationError(opts.from)
+  if (!opts.yes && !opts.dryRun) throw new ConfirmationRequiredError(`restore overwrites the rows in ${opts.from} by primary key`, 'see what it would do')
   const allowed = (module: string, prefix?: string) => {
     const [m] = modulesFor({ ...opts, module, prefix })
     return criticalTables(m, baselineTables(m))

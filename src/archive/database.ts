@@ -4,7 +4,7 @@ import { quoteIdent } from '../db/pg-config.ts'
 import { withClient } from '../db/targets.ts'
 import type { ModuleName } from '../modules.ts'
 import { DEFAULT_PREFIX, validatePrefix } from '../prefix/prefix.ts'
-import { PrefixNotApplicableError } from './errors.ts'
+import { OptionForOtherModuleError } from '../errors.ts'
 import type { DatabaseVersionRecord } from './manifest.ts'
 
 /**
@@ -15,7 +15,7 @@ import type { DatabaseVersionRecord } from './manifest.ts'
 export function versionTableFor(module: ModuleName, prefix?: string): string {
   if (prefix !== undefined) validatePrefix(prefix)
   if (module !== 'storage-element') {
-    if (prefix !== undefined) throw new PrefixNotApplicableError(module)
+    if (prefix !== undefined) throw new OptionForOtherModuleError('--prefix', module, 'storage-element', `drop --prefix (only the storage element's version table is named after it; ${module} uses alembic_version)`)
     return 'alembic_version'
   }
   return `${prefix ?? DEFAULT_PREFIX}_alembic_version`

@@ -63,11 +63,6 @@ export class InvalidArchiveDateError extends ArtstoreError {
   }
 }
 
-export class PrefixNotApplicableError extends ArtstoreError {
-  constructor(module: string) {
-    super(`--prefix applies to the storage-element module only (its version table is <prefix>_alembic_version); module ${module} uses alembic_version: drop --prefix`)
-  }
-}
 
 export class ArchiveConflictError extends ArtstoreError {
   constructor(archive: string, difference: string, module: string) {

@@ -35,11 +35,6 @@ export class StorageElementOptionError extends ArtstoreError {
   }
 }
 
-export class OptionForOtherModuleError extends ArtstoreError {
-  constructor(option: string, module: string, owner: string) {
-    super(`${option} applies to --module ${owner}, not ${module}: drop ${option}`)
-  }
-}
 
 export class CacheTableMissingError extends ArtstoreError {
   constructor(table: string, pgSchema: string, deploy: string) {

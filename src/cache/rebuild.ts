@@ -7,14 +7,13 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { describeTarget, withCheckedTargets } from '../context.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
-import { isArtstoreError } from '../errors.ts'
+import { isArtstoreError, OptionForOtherModuleError } from '../errors.ts'
 import { getModule } from '../modules.ts'
 import { DEFAULT_PREFIX } from '../prefix/prefix.ts'
 import {
   CacheRebuildFailedError,
   CacheTableMissingError,
   ModuleWithoutCacheError,
-  OptionForOtherModuleError,
   RootMissingError,
   RootNotFolderError,
   StorageElementIdMissingError,

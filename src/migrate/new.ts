@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { withCheckedTargets, type CommandOptions } from '../context.ts'
-import { ArtstoreError } from '../errors.ts'
+import { ArtstoreError, ModuleRequiredError } from '../errors.ts'
 import { readLocalMigrations } from '../history/history.ts'
 import { projectRoot, type ModuleInfo } from '../modules.ts'
 import { splitScript } from '../adopt/steps.ts'
@@ -11,12 +11,6 @@ import { ALLOWANCE_PREFIX, lintMigration, type LintFinding } from './lint.ts'
 export class InvalidMigrationNameError extends ArtstoreError {
   constructor(name: string) {
     super(`migration name "${name}" is not snake_case: use lower-case letters, digits and _, starting with a letter (e.g. --name add_priority)`)
-  }
-}
-
-export class ModuleRequiredError extends ArtstoreError {
-  constructor(command: string) {
-    super(`${command} writes one module's migration at a time: add --module admin, storage-element or query`)
   }
 }
 
@@ -142,7 +136,7 @@ function splitConcurrentIndexes(g: GeneratedMigration): Part[] {
  * A storage-element migration is written to prisma/storage-element/ for every instance.
  */
 export async function migrateNew(opts: MigrateNewOptions): Promise<MigrateNewResult> {
-  if (!opts.module) throw new ModuleRequiredError('migrate new')
+  if (!opts.module) throw new ModuleRequiredError("migrate new writes one module's migration at a time")
   if (!NAME_PATTERN.test(opts.name ?? '')) throw new InvalidMigrationNameError(opts.name ?? '')
   const allowance = opts.allowDangerous?.trim()
   if (opts.allowDangerous !== undefined && (!allowance || /[\r\n]/.test(allowance))) throw new InvalidAllowanceError()

@@ -15,11 +15,6 @@ export class InvalidPrefixError extends ArtstoreError {
   }
 }
 
-export class PrefixWithoutStorageElementError extends ArtstoreError {
-  constructor(module: string) {
-    super(`--prefix applies to the storage-element module, not ${module}: drop --prefix or use --module storage-element`)
-  }
-}
 
 /** Replaces the schema file's prefix by `prefix` in every physical name of a text. */
 export const renderPrefix = (text: string, prefix: string): string => text.replaceAll(DEFAULT_PREFIX, prefix)

@@ -2,22 +2,14 @@ import { BASELINE_NAME } from '../baseline/baseline.ts'
 import { describeTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { retryOnDeadlock, withDeployTurn, withMigrationTransaction } from '../db/lock.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
-import { ArtstoreError } from '../errors.ts'
+import { ArtstoreError, ConfirmationRequiredError, ModuleRequiredError } from '../errors.ts'
 import { getModule } from '../modules.ts'
 import { readAppliedMigrations, readMigrationFolders, readLocalMigrations, type MigrationFolder } from '../history/history.ts'
 import { assertOwnDatabase } from '../guard/guard.ts'
 
-export class ConfirmationRequiredError extends ArtstoreError {
-  constructor(module: string) {
-    super(`rollback reverts migrations of the ${module} module (the whole history drops every table, with its data): add --yes to confirm, or --dry-run to see the SQL`)
-  }
-}
-
-export class ModuleRequiredError extends ArtstoreError {
-  constructor() {
-    super('rollback acts on one module at a time: add --module admin, storage-element or query')
-  }
-}
+/** rollback without --yes or --dry-run. */
+export const rollbackConfirmation = (module: string) =>
+  new ConfirmationRequiredError(`rollback reverts migrations of the ${module} module (the whole history drops every table, with its data)`, 'see the SQL')
 
 export class InvalidRollbackRangeError extends ArtstoreError {
   constructor(reason: string) {
@@ -89,7 +81,7 @@ function selectRange(applied: readonly string[], opts: Pick<RollbackOptions, 'st
  * nothing is changed then.
  */
 export async function rollbackModule(t: ModuleTarget, opts: Pick<RollbackOptions, 'yes' | 'dryRun' | 'steps' | 'to'>): Promise<RollbackResult> {
-  if (!opts.yes && !opts.dryRun) throw new ConfirmationRequiredError(t.module.name)
+  if (!opts.yes && !opts.dryRun) throw rollbackConfirmation(t.module.name)
   const folders = new Map<string, MigrationFolder>(readMigrationFolders(t.module.migrationsDir).map((f) => [f.name, f]))
   const checksums = new Map(readLocalMigrations(t.module.migrationsDir).map((m) => [m.name, m.checksum]))
   return withClient(t, async (c) => {
@@ -132,9 +124,9 @@ export async function rollbackModule(t: ModuleTarget, opts: Pick<RollbackOptions
 
 /** `rollback --module m [--steps N | --to <migration>] --yes`: revert that module's migrations. */
 export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
-  if (!opts.module) throw new ModuleRequiredError()
+  if (!opts.module) throw new ModuleRequiredError('rollback acts on one module at a time')
   getModule(opts.module)
-  if (!opts.yes && !opts.dryRun) throw new ConfirmationRequiredError(opts.module)
+  if (!opts.yes && !opts.dryRun) throw rollbackConfirmation(opts.module)
   validateRange(opts)
   return withCheckedTargets(opts, async ([t]) => rollbackModule(t, opts))
 }

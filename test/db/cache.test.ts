@@ -290,7 +290,7 @@ describe('CLI exit codes and prefixes', () => {
     [['--root', '/definitely/not/here'], /^error: --root \/definitely\/not\/here does not exist: point --root at/],
     [['--root', 'package.json'], /^error: --root package.json is not a folder: /],
     [['--root', '.', '--prefix', 'Bad-Prefix'], /^error: storage-element prefix "Bad-Prefix" does not match/],
-    [['--root', '.', '--storage-element-id', 'se-01'], /^error: --storage-element-id applies to --module query, not storage-element: drop --storage-element-id$/],
+    [['--root', '.', '--storage-element-id', 'se-01'], /^error: --storage-element-id applies to the query module, not storage-element: drop --storage-element-id$/],
     [['--root', '.', '--prefix', 'storage_elem_09'], /^error: table storage_elem_09_files does not exist in schema public: deploy the module first \(npx artstore-db deploy --module storage-element --prefix storage_elem_09\)$/],
   ])('2 on bad input %j', async (args, message) => {
     const run = await cli(args)

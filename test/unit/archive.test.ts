@@ -5,7 +5,8 @@ import path from 'node:path'
 import { describe, expect, test } from 'vitest'
 import { archive } from '../../src/archive/archive.ts'
 import { InvalidPrefixError } from '../../src/prefix/prefix.ts'
-import { ArchiveConflictError, ArchiveTamperedError, InvalidArchiveDateError, NothingToArchiveError, PrefixNotApplicableError, SeveralHeadsError } from '../../src/archive/errors.ts'
+import { ArchiveConflictError, ArchiveTamperedError, InvalidArchiveDateError, NothingToArchiveError, SeveralHeadsError } from '../../src/archive/errors.ts'
+import { OptionForOtherModuleError } from '../../src/errors.ts'
 import { renderManifestMd, type Manifest } from '../../src/archive/manifest.ts'
 import { verifyArchives } from '../../src/archive/verify.ts'
 import { projectRoot } from '../../src/modules.ts'
@@ -229,7 +230,7 @@ describe('bad input is refused before anything moves', () => {
     await expect(archive({ module: 'storage-element', from, root, date: '2025-02-30' })).rejects.toThrow(InvalidArchiveDateError)
     await expect(archive({ module: 'storage-element', from, root, date: DATE, prefix: 'Bad-Prefix' })).rejects.toThrow(InvalidPrefixError)
     await expect(archive({ module: 'storage-element', from, root, date: DATE, prefix: `a${'b'.repeat(41)}` })).rejects.toThrow(InvalidPrefixError)
-    await expect(archive({ module: 'query', from, root, date: DATE, prefix: 'storage_elem_02' })).rejects.toThrow(PrefixNotApplicableError)
+    await expect(archive({ module: 'query', from, root, date: DATE, prefix: 'storage_elem_02' })).rejects.toThrow(OptionForOtherModuleError)
     fs.mkdirSync(path.join(dir, 'empty'))
     await expect(archive({ module: 'query', from: path.join(dir, 'empty'), root, date: DATE })).rejects.toThrow(NothingToArchiveError)
     await expect(archive({ module: 'billing', from, root, date: DATE })).rejects.toThrow(/^unknown module "billing"/)

@@ -55,7 +55,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
   ).action(async (opts: { module?: string; prefix?: string; dryRun?: boolean; yes?: boolean; json?: boolean } & FleetCliOptions) => {
       const { adopt } = await import('../../adopt/adopt.ts')
       if (opts.instances) {
-        if (!opts.yes && !opts.dryRun) throw new (await import('../../adopt/adopt.ts')).AdoptConfirmationError()
+        if (!opts.yes && !opts.dryRun) throw (await import('../../adopt/adopt.ts')).adoptConfirmation()
         return runFleetCommand(o, setExit, opts, async (_, base) => (await adopt({ ...base, yes: opts.yes, dryRun: opts.dryRun }))[0], (r) => r.status !== 'refused' && r.status !== 'failed', (r) =>
           `${r.status} — ${describeClass(r)}${r.proof.length ? `; ${r.proof.filter((p) => p.ok).length}/${r.proof.length} tables proved identical` : ''}`,
         )

@@ -32,7 +32,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
   ).action(async (opts: { module?: string; prefix?: string; steps?: number; to?: string; yes?: boolean; dryRun?: boolean; json?: boolean } & FleetCliOptions) => {
       const { rollback } = await import('../../rollback/rollback.ts')
       if (opts.instances) {
-        if (!opts.yes && !opts.dryRun) throw new (await import('../../rollback/rollback.ts')).ConfirmationRequiredError('storage-element')
+        if (!opts.yes && !opts.dryRun) throw (await import('../../rollback/rollback.ts')).rollbackConfirmation('storage-element')
         const { module: _m, instances: _i, concurrency: _c, canary: _k, json: _j, ...range } = opts
         return runFleetCommand(o, setExit, opts, (_, base) => rollback({ ...range, ...base }), () => true, (r) =>
           r.status === 'not-applied' ? 'nothing applied to roll back' : `${r.status}: ${r.migrations.join(', ')}`,

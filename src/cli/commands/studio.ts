@@ -1,13 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander'
-import { ArtstoreError } from '../../errors.ts'
+import { ModuleRequiredError } from '../../errors.ts'
 import type { Output } from '../output.ts'
 import { ONE_MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
-
-class StudioModuleRequiredError extends ArtstoreError {
-  constructor() {
-    super('Studio opens one module at a time: add --module admin, storage-element or query (or npm run studio:admin)')
-  }
-}
 
 export function register(program: Command, o: Output, setExit: (code: number) => void) {
   program
@@ -20,7 +14,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       return v
     }, '5555')
     .action(async (opts: { module?: string; prefix?: string; port: string }) => {
-      if (!opts.module) throw new StudioModuleRequiredError()
+      if (!opts.module) throw new ModuleRequiredError('Studio opens one module at a time', ' (or npm run studio:admin)')
       const { withCheckedTargets } = await import('../../context.ts')
       const { startStudio } = await import('../../studio/studio.ts')
       const code = await withCheckedTargets({ module: opts.module, prefix: opts.prefix }, async ([t]) => {
