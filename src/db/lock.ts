@@ -14,19 +14,28 @@ export class LockTimeoutError extends ArtstoreError {
 }
 
 /**
+ * Runs one lock statement waiting at most `waitSeconds` (lock_timeout, local to the transaction when
+ * `local`, else restored afterwards); a wait that runs out becomes `timedOut()`'s error.
+ */
+async function acquireWithin(c: pg.ClientBase, waitSeconds: number, sql: string, params: unknown[], timedOut: () => Promise<Error> | Error, local = false): Promise<void> {
+  await c.query(`set ${local ? 'local ' : ''}lock_timeout = '${waitSeconds}s'`)
+  try {
+    await c.query(sql, params)
+  } catch (e) {
+    if ((e as { code?: string }).code === '55P03') throw await timedOut()
+    throw e
+  } finally {
+    await c.query(local ? 'set local lock_timeout = 0' : 'reset lock_timeout').catch(() => undefined)
+  }
+}
+
+/**
  * Runs `fn` inside one transaction that holds the migration lock; commits when `fn` resolves, rolls
  * back when it throws. Waits at most `waitSeconds` for the lock.
  */
 export function withMigrationTransaction<T>(c: pg.ClientBase, fn: () => Promise<T>, waitSeconds = 30): Promise<T> {
   return withTransaction(c, async () => {
-    await c.query(`set local lock_timeout = '${waitSeconds}s'`)
-    try {
-      await c.query('select pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY])
-    } catch (e) {
-      if ((e as { code?: string }).code === '55P03') throw new LockTimeoutError(waitSeconds)
-      throw e
-    }
-    await c.query(`set local lock_timeout = 0`)
+    await acquireWithin(c, waitSeconds, 'select pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY], () => new LockTimeoutError(waitSeconds), true)
     return fn()
   })
 }
@@ -85,15 +94,9 @@ export class CacheLockedError extends ArtstoreError {
  * Waits at most `waitSeconds`, then names the holder.
  */
 export async function withCacheLock<T>(c: pg.ClientBase, what: string, fn: () => Promise<T>, waitSeconds = 30): Promise<T> {
-  await c.query(`set lock_timeout = '${waitSeconds}s'`)
-  try {
-    await c.query(`select pg_advisory_lock($1, hashtext(current_schema() || '.' || $2))`, [CACHE_LOCK_CLASS, what])
-  } catch (e) {
-    if ((e as { code?: string }).code === '55P03') throw new CacheLockedError(what, waitSeconds, await cacheLockHolder(c, what))
-    throw e
-  } finally {
-    await c.query('reset lock_timeout')
-  }
+  await acquireWithin(c, waitSeconds, `select pg_advisory_lock($1, hashtext(current_schema() || '.' || $2))`, [CACHE_LOCK_CLASS, what], async () =>
+    new CacheLockedError(what, waitSeconds, await cacheLockHolder(c, what)),
+  )
   try {
     return await fn()
   } finally {
@@ -150,15 +153,7 @@ export async function withDeployTurn<T>(c: pg.ClientBase, fn: () => Promise<T>, 
  * with the engine, then applies), waiting at most `waitSeconds` for it.
  */
 export async function withSessionMigrationLock<T>(c: pg.ClientBase, fn: () => Promise<T>, waitSeconds = 30): Promise<T> {
-  await c.query(`set lock_timeout = '${waitSeconds}s'`)
-  try {
-    await c.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY])
-  } catch (e) {
-    if ((e as { code?: string }).code === '55P03') throw new LockTimeoutError(waitSeconds)
-    throw e
-  } finally {
-    await c.query('set lock_timeout = 0')
-  }
+  await acquireWithin(c, waitSeconds, 'select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY], () => new LockTimeoutError(waitSeconds))
   try {
     return await fn()
   } finally {
