@@ -18,18 +18,21 @@ export interface AppliedMigration {
   rolledBack: boolean
 }
 
-/** The migration folders of a module, in the order Prisma applies them (by name). */
-export function readLocalMigrations(dir: string): LocalMigration[] {
+/** The names of a module's migration folders (those with a migration.sql), in the order Prisma applies them. */
+function migrationNames(dir: string): string[] {
   if (!fs.existsSync(dir)) return []
   return fs
     .readdirSync(dir, { withFileTypes: true })
     .filter((d) => d.isDirectory() && fs.existsSync(path.join(dir, d.name, 'migration.sql')))
     .map((d) => d.name)
     .sort()
-    .map((name) => ({
-      name,
-      checksum: createHash('sha256').update(fs.readFileSync(path.join(dir, name, 'migration.sql'))).digest('hex'),
-    }))
+}
+
+const sha256Of = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
+
+/** The migration folders of a module, in the order Prisma applies them (by name). */
+export function readLocalMigrations(dir: string): LocalMigration[] {
+  return migrationNames(dir).map((name) => ({ name, checksum: sha256Of(fs.readFileSync(path.join(dir, name, 'migration.sql'))) }))
 }
 
 /**
@@ -87,8 +90,7 @@ export function compareHistory(local: readonly LocalMigration[], applied: readon
 }
 
 /** A migration folder with its scripts: what is applied (`up`) and, after the baseline too, what reverts it. */
-export interface MigrationFolder {
-  name: string
+export interface MigrationFolder extends LocalMigration {
   /** Absolute path of the folder. */
   dir: string
   /** migration.sql. */
@@ -99,13 +101,15 @@ export interface MigrationFolder {
 
 /** Every migration folder of a module with its scripts, in the order Prisma applies them. */
 export function readMigrationFolders(dir: string): MigrationFolder[] {
-  return readLocalMigrations(dir).map(({ name }) => {
+  return migrationNames(dir).map((name) => {
     const folder = path.join(dir, name)
     const downFile = path.join(folder, 'down.sql')
+    const up = fs.readFileSync(path.join(folder, 'migration.sql'))
     return {
       name,
+      checksum: sha256Of(up),
       dir: folder,
-      up: fs.readFileSync(path.join(folder, 'migration.sql'), 'utf8'),
+      up: up.toString('utf8'),
       ...(fs.existsSync(downFile) ? { down: fs.readFileSync(downFile, 'utf8') } : {}),
     }
   })

@@ -4,7 +4,7 @@ import { retryOnDeadlock, withDeployTurn, withMigrationTransaction } from '../db
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { ArtstoreError, ConfirmationRequiredError, ModuleRequiredError } from '../errors.ts'
 import { getModule } from '../modules.ts'
-import { readAppliedMigrations, readMigrationFolders, readLocalMigrations, type MigrationFolder } from '../history/history.ts'
+import { readAppliedMigrations, readMigrationFolders, type MigrationFolder } from '../history/history.ts'
 import { assertOwnDatabase } from '../guard/guard.ts'
 
 /** rollback without --yes or --dry-run. */
@@ -83,7 +83,6 @@ function selectRange(applied: readonly string[], opts: Pick<RollbackOptions, 'st
 export async function rollbackModule(t: ModuleTarget, opts: Pick<RollbackOptions, 'yes' | 'dryRun' | 'steps' | 'to'>): Promise<RollbackResult> {
   if (!opts.yes && !opts.dryRun) throw rollbackConfirmation(t.module.name)
   const folders = new Map<string, MigrationFolder>(readMigrationFolders(t.module.migrationsDir).map((f) => [f.name, f]))
-  const checksums = new Map(readLocalMigrations(t.module.migrationsDir).map((m) => [m.name, m.checksum]))
   return withClient(t, async (c) => {
     await assertOwnDatabase(c, t)
     const rows = (await readAppliedMigrations(c)).filter((m) => !m.rolledBack)
@@ -100,7 +99,7 @@ export async function rollbackModule(t: ModuleTarget, opts: Pick<RollbackOptions
       if (!folder) throw new RollbackBlockedError(t.module.name, `${name} is applied but not in ${t.module.migrationsDir}`, 'check out the migrations this database was deployed from')
       if (folder.down === undefined) throw new DownScriptMissingError(t.module.name, name)
       const row = rows.find((r) => r.name === name)!
-      if (row.checksum !== checksums.get(name)) {
+      if (row.checksum !== folder.checksum) {
         throw new RollbackBlockedError(t.module.name, `${name}/migration.sql changed since it was applied, so its down.sql may not fit`, 'restore the migration as it was deployed')
       }
     }

@@ -4,7 +4,7 @@ import { readCatalog } from '../catalog/read.ts'
 import { describeTarget, eachTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { BaselineMissingError } from '../baseline/errors.ts'
-import { readAppliedMigrations, readLocalMigrations, readMigrationFolders, type AppliedMigration } from '../history/history.ts'
+import { readAppliedMigrations, readMigrationFolders, type AppliedMigration, type MigrationFolder } from '../history/history.ts'
 import { driftDiff, tablesTarget, withModuleEngine } from '../engine/module.ts'
 import { expectedCatalog } from './expected.ts'
 import { isolationChecks } from './isolation.ts'
@@ -33,8 +33,8 @@ async function driftCheck(t: ModuleTarget, foreign: readonly string[]): Promise<
 }
 
 /** One line per migration of the history: applied, finished, with the committed checksum. */
-function historyChecks(t: ModuleTarget, applied: readonly AppliedMigration[]): CheckItem[] {
-  return readLocalMigrations(t.module.migrationsDir).map((m) => {
+function historyChecks(t: ModuleTarget, history: readonly MigrationFolder[], applied: readonly AppliedMigration[]): CheckItem[] {
+  return history.map((m) => {
     const row = applied.find((a) => a.name === m.name && !a.rolledBack)
     const ok = !!row && row.finished && row.checksum === m.checksum
     return {
@@ -71,7 +71,7 @@ export async function verifyModule(t: ModuleTarget): Promise<VerifyReport> {
     items.push(...compareCatalogs(expected, withoutTables(actual, foreign), ['_prisma_migrations'], 'required'))
     items.push(...foreign.map((name) => ({ category: 'foreign', name: `${name}: not the module's table, left alone`, ok: true })))
     items.push(...foreignKeyTypeChecks(actual))
-    items.push(...historyChecks(t, await readAppliedMigrations(c)))
+    items.push(...historyChecks(t, history, await readAppliedMigrations(c)))
     items.push(...(await isolationChecks(c, t, expected.tables)))
     return { items, empty, foreign }
   })
