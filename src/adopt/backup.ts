@@ -121,7 +121,7 @@ export class BackupUnreadableError extends ArtstoreError {
  * folder), names only `allowedTables`, points only at files directly inside the folder, and every file
  * matches its sha256. Anything else is refused before a row is read.
  */
-export function readBackup(dir: string, allowedTables: (module: string) => readonly string[]): { manifest: BackupManifest; data: Map<string, Record<string, unknown>[]> } {
+export function readBackup(dir: string, allowedTables: (manifest: BackupManifest) => readonly string[]): { manifest: BackupManifest; data: Map<string, Record<string, unknown>[]> } {
   const file = path.join(dir, 'backup.json')
   if (!fs.existsSync(file)) throw new BackupUnreadableError(dir, 'no backup.json')
   let manifest: BackupManifest
@@ -137,7 +137,7 @@ export function readBackup(dir: string, allowedTables: (module: string) => reado
   const expected = Buffer.from(signature(key, unsigned), 'hex')
   const given = Buffer.from(String(hmac ?? ''), 'hex')
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new BackupUnreadableError(dir, 'backup.json is not signed by this project: it was changed, or made elsewhere')
-  const allowed = allowedTables(manifest.module)
+  const allowed = allowedTables(manifest)
   const root = fs.realpathSync(dir)
   const data = new Map<string, Record<string, unknown>[]>()
   for (const t of manifest.tables) {

@@ -39,9 +39,9 @@ export function restore(opts: RestoreOptions): Promise<RestoreResult> {
     const [m] = modulesFor({ ...opts, module, prefix })
     return criticalTables(m, baselineTables(m))
   }
-  const first = readBackup(opts.from, (module) => allowed(module))
-  const prefix = first.manifest.source?.prefix
-  const { manifest, data } = prefix ? readBackup(opts.from, (module) => allowed(module, prefix)) : first
+  // The tables allowed are those of the module and instance the (authenticated) manifest names.
+  const { manifest, data } = readBackup(opts.from, (m) => allowed(m.module, m.source?.prefix))
+  const prefix = manifest.source?.prefix
   return withCheckedTargets({ ...opts, module: manifest.module, prefix }, async ([t]) =>
     withClient(t, async (c) => {
       const here = sourceOf(t.url, t.pgSchema, t.module)
