@@ -1,6 +1,7 @@
 // The fleet options (--instances, --concurrency, --canary) every fleet-aware command shares, and the
 // one way their per-instance table, summary and exit code are printed.
-import { InvalidArgumentError, type Command } from 'commander'
+import type { Command } from 'commander'
+import { wholeNumber } from './options.ts'
 import type { FleetInstance } from '../fleet/instances.ts'
 import type { FleetReport, InstanceOptions } from '../fleet/run.ts'
 import { ArtstoreError } from '../errors.ts'
@@ -11,11 +12,6 @@ export class FleetUsageError extends ArtstoreError {
   constructor() {
     super('--instances runs every storage-element instance of the file, each with its own prefix: drop --prefix (and --module, or give --module storage-element)')
   }
-}
-
-const count = (v: string) => {
-  if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError('a whole number from 1, e.g. 4')
-  return Number(v)
 }
 
 export interface FleetCliOptions {
@@ -29,8 +25,8 @@ export interface FleetCliOptions {
 export function withFleetOptions(c: Command): Command {
   return c
     .option('--instances <file>', 'run for every storage-element instance of this JSON file (see README "A fleet of storage elements")')
-    .option('--concurrency <n>', 'with --instances: instances at once (default 4)', count)
-    .option('--canary <n>', 'with --instances: the first n instances first, alone; stop if any fails', count)
+    .option('--concurrency <n>', 'with --instances: instances at once (default 4)', wholeNumber(1, '--concurrency 4'))
+    .option('--canary <n>', 'with --instances: the first n instances first, alone; stop if any fails', wholeNumber(1, '--canary 1'))
 }
 
 const icon = { ok: '✅', failed: '❌', skipped: '⏭️' } as const

@@ -1,6 +1,6 @@
 import type { SingleBar } from 'cli-progress'
 import type { Command } from 'commander'
-import { runFleetCommand, type FleetCliOptions } from '../fleet.ts'
+import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
 import type { CacheRebuildResult, Progress } from '../../cache/rebuild.ts'
 import { report, type Output } from '../output.ts'
 import { PREFIX_OPTION } from '../options.ts'
@@ -86,8 +86,8 @@ type RebuildFlags = FleetCliOptions & {
 
 export function register(program: Command, o: Output, setExit: (code: number) => void) {
   const cmd = program.command('cache').description('file-metadata caches (storage element, query) rebuilt from the attr.json files')
-  const rebuild = cmd
-    .command('rebuild')
+  // With --instances: each storage element's cache from its "root" (query: its rows, as "elementId" with "elementUrl").
+  const rebuild = withFleetOptions(cmd.command('rebuild'))
     .description('rebuild a file-metadata cache from <root>/YYYY/MM/DD/HH/[.attrs/]*.attr.json: bad files are reported and skipped')
     .option('--module <module>', 'required: storage-element (<prefix>_files, _config, _wal) or query (file_metadata_cache)')
     .option('--root <dir>', "required: the storage element's base folder, which holds YYYY/MM/DD/HH/")
@@ -97,9 +97,6 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .option('--prune', 'also delete cache rows whose attr.json no longer exists (never the row of a file that exists but is bad)')
     .option('--dry-run', 'read, validate and stage everything, report what would change, change nothing')
     .option('--json', 'print the report as JSON (no progress bar)')
-    .option('--instances <file>', 'rebuild for every storage element of this file, each from its "root" (query: its rows, as "elementId" with "elementUrl")')
-    .option('--concurrency <n>', 'with --instances: instances at once (default 4)', (v: string) => Number(v))
-    .option('--canary <n>', 'with --instances: the first n instances first, alone; stop if any fails', (v: string) => Number(v))
     .addHelpText('after', rebuildExitCodes)
     .exitOverride()
     .configureOutput({ writeOut: (s) => o.out(s), writeErr: () => undefined })

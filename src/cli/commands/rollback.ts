@@ -1,7 +1,7 @@
-import { InvalidArgumentError, type Command } from 'commander'
+import type { Command } from 'commander'
 import type { RollbackResult } from '../../rollback/rollback.ts'
 import { report, type Output } from '../output.ts'
-import { JSON_OPTION, ONE_MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
+import { JSON_OPTION, ONE_MODULE_OPTION, PREFIX_OPTION, wholeNumber } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
 import { EXIT } from '../exit-codes.ts'
 
@@ -12,11 +12,6 @@ function text(r: RollbackResult): string {
   return `✅ ${r.module}: rolled back ${which} (each down.sql with its history row)  (${r.database})`
 }
 
-const positiveInteger = (v: string) => {
-  if (!/^\d+$/.test(v)) throw new InvalidArgumentError('a positive whole number, e.g. --steps 1')
-  return Number(v)
-}
-
 export function register(program: Command, o: Output, setExit: (code: number) => void) {
   withFleetOptions(
     program
@@ -24,7 +19,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       .description("revert one module's migrations, newest first: each one's down.sql and history row in one transaction (the whole history by default)")
       .option(...ONE_MODULE_OPTION)
       .option(...PREFIX_OPTION)
-      .option('--steps <n>', 'only the last n applied migrations', positiveInteger)
+      .option('--steps <n>', 'only the last n applied migrations', wholeNumber(0, '--steps 1'))
       .option('--to <migration>', 'only the migrations applied after this one (it stays applied)')
       .option('--yes', 'confirm (the whole history drops every table of the module, with its data)')
       .option('--dry-run', 'print the SQL that would run, change nothing')
