@@ -3,12 +3,12 @@
  * attr.json files. Rows of every other storage element are never touched: not updated, not pruned.
  */
 import type pg from 'pg'
-import { withCacheLock, withTransaction } from '../db/lock.ts'
-import { PruneEmptyRootError } from './errors.ts'
+import { withCacheLock } from '../db/lock.ts'
 import { QUERY_COLUMNS, queryRow } from './map.ts'
-import type { CacheRebuildResult, RebuildRun, RowCounts } from './result.ts'
-import { STAGE, skipWhere, stageFiles, type StageResult, type StageSpec } from './stage.ts'
-import { planUpsert, pruneUnseen, upsertStaged, type UpsertTarget } from './upsert.ts'
+import type { CacheTable } from './pipeline.ts'
+import type { RebuildRun } from './result.ts'
+import type { StageSpec } from './stage.ts'
+import { writeCache, type RebuildPart } from './write.ts'
 
 export const QUERY_TABLE = 'file_metadata_cache'
 
@@ -28,68 +28,40 @@ const TYPES: Record<(typeof QUERY_COLUMNS)[number], string> = {
 
 export const queryStage: StageSpec = { columns: QUERY_COLUMNS.map((c) => [c, TYPES[c]] as const), map: queryRow }
 
-type Part = Pick<CacheRebuildResult, 'files' | 'rows' | 'prune' | 'skipped' | 'trimmed'>
-
 /**
- * Staged rows the table would refuse or that belong to someone else: an id cached for another
- * storage element, and a sha256 (unique in file_metadata_cache) held twice in the stage or by
- * another cached file.
+ * Files the table would refuse or that belong to someone else, judged against the cache as it was
+ * before the run: an id cached for another storage element, and a sha256 (unique in
+ * file_metadata_cache) cached for another file. A sha256 two files of the run share is settled at the end.
  */
-async function skipConflicts(c: pg.ClientBase, staged: StageResult, element: string): Promise<void> {
-  await skipWhere(
-    c,
-    staged,
-    'conflict',
-    `update ${STAGE} s set good = false from ${QUERY_TABLE} t
+const conflicts = (element: string): CacheTable['conflicts'] => [
+  (batch) => `update ${batch} s set good = false, conflict = true from ${QUERY_TABLE} t
       where s.good and t.id = s.id and t.storage_element_id <> ${element}
       returning s.path, 'file_id is cached for another storage element (' || t.storage_element_id || '), whose rows this rebuild never touches' as reason`,
-  )
-  await skipWhere(
-    c,
-    staged,
-    'conflict',
-    `with dup as (select sha256_hash, array_agg(path order by path) as paths from ${STAGE} where good group by sha256_hash having count(*) > 1)
-     update ${STAGE} s set good = false from dup where s.good and s.sha256_hash = dup.sha256_hash
-     returning s.path, 'checksum ' || s.sha256_hash || ' is shared with ' || array_to_string(array_remove(dup.paths, s.path), ', ') || ' (sha256_hash is unique in ${QUERY_TABLE}): neither is cached' as reason`,
-  )
-  await skipWhere(
-    c,
-    staged,
-    'conflict',
-    `update ${STAGE} s set good = false from ${QUERY_TABLE} t
-      where s.good and t.sha256_hash = s.sha256_hash and t.id <> s.id
-      returning s.path, 'checksum is already cached for file ' || t.id || ' (storage element ' || t.storage_element_id || '; sha256_hash is unique in ${QUERY_TABLE})' as reason`,
-  )
-}
+  (batch, undo) => {
+    const hit = (table: string) =>
+      `select s.ctid as at, f.id, f.storage_element_id from ${batch} s cross join lateral (select f.id, f.storage_element_id from ${table} f where f.sha256_hash = s.sha256_hash and f.id <> s.id limit 1) f where s.good`
+    return `with hit as (${hit(QUERY_TABLE)} union all ${hit(undo)})
+     update ${batch} s set good = false, conflict = true from hit where s.ctid = hit.at
+     returning s.path, 'checksum is already cached for file ' || hit.id || ' (storage element ' || hit.storage_element_id || '; sha256_hash is unique in ${QUERY_TABLE})' as reason`
+  },
+]
 
-/** Stages, then (under the cache lock, in one transaction) skips conflicts, prunes and upserts; a dry run stops before writing. */
-export async function rebuildQuery(c: pg.ClientBase, element: { id: string; url: string }, run: RebuildRun): Promise<Part> {
+/** Under the cache lock of file_metadata_cache, rebuilds the rows of one storage element (writeCache). */
+export async function rebuildQuery(c: pg.ClientBase, element: { id: string; url: string }, run: RebuildRun): Promise<RebuildPart> {
   const id = c.escapeLiteral(element.id)
   const url = c.escapeLiteral(element.url)
-  const target: UpsertTarget = {
+  const target: CacheTable = {
     table: QUERY_TABLE,
+    name: QUERY_TABLE,
     key: 'id',
+    keyType: 'text',
     columns: [...QUERY_COLUMNS.map((col) => [col, col === 'tags' ? 's.tags::varchar(50)[]' : `s.${col}`] as const), ['storage_element_id', id], ['storage_element_url', url]],
     touch: ['cache_updated_at = now()'],
     guard: `t.storage_element_id = ${id}`,
+    unique: ['sha256_hash'],
+    conflicts: conflicts(id),
   }
-  const staged = await stageFiles(c, run.root, queryStage, run.onProgress)
-  const base = { phase: 'write' as const, files: staged.found, skipped: staged.skipped.length }
-  const write = async (): Promise<Part> => {
-    await skipConflicts(c, staged, id)
-    const prune = !run.prune ? 'off' : staged.folderErrors ? 'refused' : run.dryRun ? 'would' : 'done'
-    let pruned = 0
-    if (prune === 'would' || prune === 'done') {
-      const where = `t.storage_element_id = ${id}`
-      if (staged.found === 0) {
-        const cached = Number((await c.query(`select count(*) as n from ${QUERY_TABLE} t where ${where}`)).rows[0].n)
-        if (cached > 0) throw new PruneEmptyRootError(run.root, `${QUERY_TABLE} (storage element ${element.id})`, cached)
-      }
-      pruned = await pruneUnseen(c, { table: QUERY_TABLE, where, name: 'storage_filename', id: 'id', dryRun: run.dryRun })
-    }
-    const counts = run.dryRun ? await planUpsert(c, target) : await upsertStaged(c, target, run.onProgress, base)
-    const rows: RowCounts = { ...counts, unchanged: staged.good - counts.inserted - counts.updated, pruned }
-    return { files: { found: staged.found, good: staged.good, skipped: staged.skipped.length }, rows, prune, skipped: staged.skipped, trimmed: staged.trimmed }
-  }
-  return run.dryRun ? write() : withCacheLock(c, QUERY_TABLE, () => withTransaction(c, write), run.lockWaitSeconds)
+  const prune = { table: QUERY_TABLE, where: `t.storage_element_id = ${id}`, name: 'storage_filename', id: 'id' }
+  const describe = `${QUERY_TABLE} (storage element ${element.id})`
+  return withCacheLock(c, QUERY_TABLE, () => writeCache(c, run, { spec: queryStage, target, prune, describe }), run.lockWaitSeconds)
 }

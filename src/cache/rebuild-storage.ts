@@ -4,14 +4,13 @@
  */
 import path from 'node:path'
 import type pg from 'pg'
-import { withCacheLock, withTransaction } from '../db/lock.ts'
+import { withCacheLock } from '../db/lock.ts'
 import { quoteIdent } from '../db/pg-config.ts'
-import { PruneEmptyRootError } from './errors.ts'
 import { STORAGE_COLUMNS, storageRow } from './map.ts'
-import type { CacheRebuildResult, RebuildRun, RowCounts } from './result.ts'
-import { STAGE, skipWhere, stageFiles, type StageSpec } from './stage.ts'
-import { streamRebuild, type StreamTarget } from './stream.ts'
-import { planUpsert, pruneUnseen, type UpsertTarget } from './upsert.ts'
+import type { CacheTable } from './pipeline.ts'
+import type { RebuildRun } from './result.ts'
+import type { StageSpec } from './stage.ts'
+import { writeCache, type RebuildPart } from './write.ts'
 
 const TYPES: Record<(typeof STORAGE_COLUMNS)[number], string> = {
   file_id: 'uuid',
@@ -35,18 +34,6 @@ export const storageStage: StageSpec = { columns: STORAGE_COLUMNS.map((c) => [c,
 
 /** The three tables of one storage-element instance. */
 export const storageTables = (prefix: string) => ({ files: `${prefix}_files`, config: `${prefix}_config`, wal: `${prefix}_wal` })
-
-type Part = Pick<CacheRebuildResult, 'files' | 'rows' | 'prune' | 'skipped' | 'trimmed' | 'config' | 'wal'>
-
-/** The keys the cache held when the run started: what --prune may delete, and nothing written since. */
-const BEFORE = 'artstore_cache_before'
-
-async function rememberKeys(c: pg.ClientBase, files: string, prune: boolean): Promise<void> {
-  if (!prune) return
-  await c.query(`drop table if exists pg_temp.${BEFORE}`)
-  await c.query(`create temp table ${BEFORE} as select file_id as id from ${quoteIdent(files)}`)
-  await c.query(`alter table ${BEFORE} add primary key (id)`)
-}
 
 /** Values of the config row when a rebuild has to create it: read-only and not master, until an operator says otherwise. */
 const NEW_CONFIG = { currentMode: 'ro', isMaster: false }
@@ -80,7 +67,7 @@ async function logFailed(c: pg.ClientBase, wal: string, id: string, error: unkno
   )
 }
 
-async function updateConfig(c: pg.ClientBase, files: string, config: string): Promise<NonNullable<Part['config']>> {
+async function updateConfig(c: pg.ClientBase, files: string, config: string): Promise<NonNullable<RebuildPart['config']>> {
   const { rows } = await c.query(
     `insert into ${quoteIdent(config)} as t (id, current_mode, is_master, total_files, total_size_bytes, last_cache_rebuild)
        select 1, $1, $2, count(*)::int, coalesce(sum(file_size), 0), clock_timestamp() from ${quoteIdent(files)}
@@ -93,22 +80,12 @@ async function updateConfig(c: pg.ClientBase, files: string, config: string): Pr
   return { totalFiles: r.total_files, totalSizeBytes: r.total_size_bytes, lastCacheRebuild: new Date(r.last_cache_rebuild).toISOString(), created: r.created }
 }
 
-/** Skips staged files whose storage_filename is cached under another file_id (the unique index would refuse them). */
-const skipConflicts = (c: pg.ClientBase, files: string, part: Awaited<ReturnType<typeof stageFiles>>) =>
-  skipWhere(
-    c,
-    part,
-    'conflict',
-    `update ${STAGE} s set good = false from ${quoteIdent(files)} f
-      where s.good and f.storage_filename = s.storage_filename and f.file_id <> s.file_id
-      returning s.path, 'storage_filename is already cached for another file_id (' || f.file_id || ')' as reason`,
-  )
-
 /**
- * The same conflicts, batch by batch while the batches are written: judged against the cache as it
- * was before the run, i.e. also against the old version of each row an earlier batch changed.
+ * Files whose storage_filename is cached under another file_id (the unique index would refuse them),
+ * judged against the cache as it was before the run: also against the old version of each row an
+ * earlier batch changed.
  */
-const batchConflicts = (files: string) => (batch: string, undo: string) => {
+const filenameConflicts = (files: string) => (batch: string, undo: string) => {
   // One lookup per staged row (lateral … limit 1): a join would read the whole table for every batch.
   const hit = (table: string) =>
     `select s.ctid as at, f.file_id from ${batch} s cross join lateral (select f.file_id from ${table} f where f.storage_filename = s.storage_filename and f.file_id <> s.file_id limit 1) f where s.good`
@@ -118,68 +95,49 @@ const batchConflicts = (files: string) => (batch: string, undo: string) => {
 }
 
 /**
- * Under the cache lock of the instance's files table, in one transaction: stages and upserts the files
- * batch by batch (the conflicts skipped on the way), prunes, and updates the config and the log (whose
- * `pending` rows of interrupted runs it closes first). A dry run stages everything first and only counts.
+ * Under the cache lock of the instance's files table: closes the `pending` log rows of interrupted
+ * runs, logs this one, and rebuilds the files table (writeCache), then the config row and the log in
+ * the same transaction. A dry run logs nothing and changes nothing.
  */
-export async function rebuildStorage(c: pg.ClientBase, prefix: string, run: RebuildRun): Promise<Part> {
+export async function rebuildStorage(c: pg.ClientBase, prefix: string, run: RebuildRun): Promise<RebuildPart> {
   const t = storageTables(prefix)
   const started = performance.now()
-  const target: UpsertTarget = { table: quoteIdent(t.files), key: 'file_id', columns: STORAGE_COLUMNS.map((col) => [col, `s.${col}`] as const) }
-  const prune = async (staged: Awaited<ReturnType<typeof stageFiles>>): Promise<[Part['prune'], number]> => {
-    const pruneState = !run.prune ? 'off' : staged.folderErrors ? 'refused' : run.dryRun ? 'would' : 'done'
-    if (pruneState !== 'would' && pruneState !== 'done') return [pruneState, 0]
-    if (staged.found === 0) {
-      const cached = Number((await c.query(`select count(*) as n from ${quoteIdent(t.files)}`)).rows[0].n)
-      if (cached > 0) throw new PruneEmptyRootError(run.root, t.files, cached)
-    }
-    // Only rows the cache held when the run started, and only while their attr.json is still absent
-    // (a file written into a folder already walked keeps its row), local or S3 layout.
-    const filesOf = (r: Record<string, string>) =>
-      [r.storage_path, `${r.storage_path}.attrs/`].map((dir) => path.join(run.root, dir, `${r.storage_filename}.attr.json`))
-    return [pruneState, await pruneUnseen(c, { table: quoteIdent(t.files), name: 'storage_filename', id: 'file_id', dryRun: run.dryRun, before: run.prune ? BEFORE : undefined, filesOf })]
+  const target: CacheTable = {
+    table: quoteIdent(t.files),
+    name: t.files,
+    key: 'file_id',
+    keyType: 'uuid',
+    columns: STORAGE_COLUMNS.map((col) => [col, `s.${col}`] as const),
+    unique: ['storage_filename'],
+    conflicts: [filenameConflicts(t.files)],
   }
-  const report = (staged: Awaited<ReturnType<typeof stageFiles>>, rows: RowCounts, pruneState: Part['prune']): Part => ({
-    files: { found: staged.found, good: staged.good, skipped: staged.skipped.length },
-    rows,
-    prune: pruneState,
-    skipped: staged.skipped,
-    trimmed: staged.trimmed,
-  })
-  // Before any temp table and outside any transaction: set later it fails, and would abort the transaction.
-  await c.query(`set temp_buffers = '256MB'`).catch(() => undefined)
-  return withCacheLock(c, t.files, async () => {
-  if (!run.dryRun) await closeInterrupted(c, t.wal)
-  const walId = run.dryRun ? undefined : await logPending(c, t.wal, { root: run.root, prefix, prune: run.prune })
-  try {
-    if (run.dryRun) {
-      await rememberKeys(c, t.files, run.prune)
-      const staged = await stageFiles(c, run.root, storageStage, run.onProgress)
-      await skipConflicts(c, t.files, staged)
-      const [pruneState, pruned] = await prune(staged)
-      const counts = await planUpsert(c, target)
-      return report(staged, { ...counts, unchanged: staged.good - counts.inserted - counts.updated, pruned }, pruneState)
-    }
-    return await withTransaction(c, async () => {
-      await rememberKeys(c, t.files, run.prune)
-      const streamed: StreamTarget = { ...target, keyType: 'uuid', undoIndex: ['storage_filename'], conflicts: batchConflicts(t.files) }
-      const { staged, counts } = await streamRebuild(c, run.root, storageStage, streamed, run.onProgress)
-      // Pruning after the upserts deletes the same rows as before them: every row written has a claim in the stage.
-      const [pruneState, pruned] = await prune(staged)
-      const rows: RowCounts = { ...counts, unchanged: staged.good - counts.inserted - counts.updated, pruned }
-      const part = report(staged, rows, pruneState)
-      part.config = await updateConfig(c, t.files, t.config)
-      await c.query(
-        `update ${quoteIdent(t.wal)} set status = 'committed', operation_data = operation_data || jsonb_build_object('result', $2::jsonb),
-           completed_at = clock_timestamp(), duration_ms = $3 where transaction_id = $1`,
-        [walId, JSON.stringify({ files: part.files, rows }), Math.round(performance.now() - started)],
-      )
-      part.wal = { transactionId: walId!, status: 'committed' }
-      return part
-    })
-  } catch (e) {
-    if (walId) await logFailed(c, t.wal, walId, e, started).catch(() => undefined)
-    throw e
-  }
-  }, run.lockWaitSeconds)
+  // A row's attr.json is next to its data file, or in .attrs/ (S3 layout).
+  const filesOf = (r: Record<string, string>) => [r.storage_path, `${r.storage_path}.attrs/`].map((dir) => path.join(run.root, dir, `${r.storage_filename}.attr.json`))
+  const write = (finish?: (part: RebuildPart) => Promise<void>) =>
+    writeCache(c, run, { spec: storageStage, target, prune: { table: t.files, name: 'storage_filename', id: 'file_id', filesOf }, describe: t.files, finish })
+  return withCacheLock(
+    c,
+    t.files,
+    async () => {
+      if (run.dryRun) return write()
+      await closeInterrupted(c, t.wal)
+      const walId = await logPending(c, t.wal, { root: run.root, prefix, prune: run.prune })
+      const finish = async (part: RebuildPart) => {
+        part.config = await updateConfig(c, t.files, t.config)
+        await c.query(
+          `update ${quoteIdent(t.wal)} set status = 'committed', operation_data = operation_data || jsonb_build_object('result', $2::jsonb),
+             completed_at = clock_timestamp(), duration_ms = $3 where transaction_id = $1`,
+          [walId, JSON.stringify({ files: part.files, rows: part.rows }), Math.round(performance.now() - started)],
+        )
+        part.wal = { transactionId: walId, status: 'committed' }
+      }
+      try {
+        return await write(finish)
+      } catch (e) {
+        await logFailed(c, t.wal, walId, e, started).catch(() => undefined)
+        throw e
+      }
+    },
+    run.lockWaitSeconds,
+  )
 }

@@ -49,9 +49,11 @@ export interface CacheRebuildOptions {
   /** Where the database URLs are read from; default process.env. */
   env?: Record<string, string | undefined>
   /** Called as files are read and rows written (throttled); the CLI draws its progress bar from it. */
+  onProgress?: (p: Progress) => void
   /** How long to wait for another rebuild of the same cache (it is named then); default 30 s. */
   lockWaitSeconds?: number
-  onProgress?: (p: Progress) => void
+  /** Files per write batch (read while the one before is written); default 10 000. Lower it to see batches apart. */
+  batchFiles?: number
 }
 
 function checkRoot(root: string | undefined): string {
@@ -109,7 +111,7 @@ export async function rebuildCache(opts: CacheRebuildOptions): Promise<CacheRebu
       if (v !== undefined) throw new OptionForOtherModuleError(flag, module, 'query')
     }
   }
-  const run = { root, dryRun: !!opts.dryRun, prune: !!opts.prune, onProgress: opts.onProgress, lockWaitSeconds: opts.lockWaitSeconds }
+  const run = { root, dryRun: !!opts.dryRun, prune: !!opts.prune, onProgress: opts.onProgress, lockWaitSeconds: opts.lockWaitSeconds, batchFiles: opts.batchFiles }
   const started = performance.now()
   return withCheckedTargets({ module, prefix: opts.prefix, env: opts.env }, ([t]) =>
     withClient(t, async (c) => {

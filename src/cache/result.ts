@@ -9,6 +9,8 @@ export interface RebuildRun {
   onProgress?: (p: Progress) => void
   /** How long to wait for another rebuild of the same cache; default 30 s. */
   lockWaitSeconds?: number
+  /** Files per write batch; default 10 000. */
+  batchFiles?: number
 }
 
 /** What happened to the cache rows; in a dry run, what would happen. */

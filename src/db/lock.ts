@@ -104,12 +104,12 @@ export async function withCacheLock<T>(c: pg.ClientBase, what: string, fn: () =>
   }
 }
 
-/** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
-export async function withTransaction<T>(c: pg.ClientBase, fn: () => Promise<T>): Promise<T> {
+/** Runs `fn` in one transaction: committed when it resolves (unless `commit: false`, for a dry run), rolled back when it throws. */
+export async function withTransaction<T>(c: pg.ClientBase, fn: () => Promise<T>, o: { commit?: boolean } = {}): Promise<T> {
   await c.query('begin')
   try {
     const result = await fn()
-    await c.query('commit')
+    await c.query(o.commit === false ? 'rollback' : 'commit')
     return result
   } catch (e) {
     await c.query('rollback').catch(() => undefined)

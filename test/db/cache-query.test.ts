@@ -142,6 +142,25 @@ describe('query cache rebuild', () => {
     fs.rmSync(path.join(root, yRel))
   })
 
+  test('a checksum two files share keeps neither, whichever batches they are in; the dry run counts the same', async () => {
+    const before = await mine()
+    const [x, y] = [...generateAttrs({ count: 2, seed: 610, start: new Date(Date.UTC(2025, 8, 1)) })].map((g) => g.doc)
+    const rels = [writeAttr(root, x), writeAttr(root, { ...y, checksum: x.checksum })].sort()
+    try {
+      for (const batchFiles of [10_000, 1]) {
+        for (const dryRun of [true, false]) {
+          const r = await rebuild({ batchFiles, dryRun })
+          expect(r.rows, `batchFiles ${batchFiles}, dryRun ${dryRun}`).toEqual({ inserted: 0, updated: 0, unchanged: 150, pruned: 0 })
+          expect(r.skipped.map((s) => s.path)).toEqual(rels)
+          expect(r.skipped[0].reason).toBe(`sha256_hash ${x.checksum} is shared with ${rels[1]} (sha256_hash is unique in file_metadata_cache): neither is cached`)
+          expect(await mine()).toEqual(before)
+        }
+      }
+    } finally {
+      for (const rel of rels) fs.rmSync(path.join(root, rel))
+    }
+  })
+
   test('exit 2: no --storage-element-id or --storage-element-url, a bad URL, --prefix', async () => {
     for (const [args, message] of [
       [['--root', root], /^error: the query cache keeps one storage element's files per rebuild: pass --storage-element-id/],

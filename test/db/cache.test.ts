@@ -8,7 +8,6 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { AttrDocument } from '../../src/cache/attr.ts'
 import { generateAttrs, renderAttr } from '../helpers/attr-tree.ts'
 import { rebuildCache, type CacheRebuildResult } from '../../src/cache/rebuild.ts'
-import { streamTuning } from '../../src/cache/stream.ts'
 import { projectRoot } from '../../src/modules.ts'
 import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
@@ -223,9 +222,7 @@ describe('bad files are reported and skipped, never fatal (exit 3)', () => {
 })
 
 describe('batches are written while files are still read (one file per batch here)', () => {
-  const batch = streamTuning.batch
-  beforeAll(() => void (streamTuning.batch = 1))
-  afterAll(() => void (streamTuning.batch = batch))
+  const rebuild = (root: string, more: Partial<Parameters<typeof rebuildCache>[0]> = {}) => rebuildCache({ module: 'storage-element', root, env, batchFiles: 1, ...more })
 
   test('a claim repeated after its first file was written keeps neither: the cached row is back untouched, a new one is gone', async () => {
     await reset()
@@ -268,6 +265,32 @@ describe('batches are written while files are still read (one file per batch her
     expect(r.rows).toEqual({ inserted: 0, updated: 1, unchanged: 0, pruned: 0 })
     expect(r.skipped).toEqual([{ path: xRel, code: 'conflict', reason: `storage_filename is already cached for another file_id (${y.file_id})` }])
     expect(await query(url, `select file_id::text as id, storage_filename from ${FILES}`)).toEqual([{ id: y.file_id, storage_filename: y.storage_filename }])
+  })
+})
+
+describe('one pipeline: the dry run is the real run stopped at the write', () => {
+  test('a dry run counts what the real run then does, batch by batch: duplicates across batches, conflicts, prune', async () => {
+    await reset()
+    const { root, files: good } = await scratchTree('storage-dry-equals-real', { count: 30, perHour: 5, seed: 95, s3Share: 0 })
+    await rebuild(root)
+    const [a, b, c] = [...good].sort((x, y) => (x.rel < y.rel ? -1 : 1))
+    fs.writeFileSync(path.join(root, a.rel), renderAttr({ ...a.doc, description: 'changed' }))
+    writeAttr(root, { ...b.doc, description: 'again' }, `${b.doc.storage_path}.attrs/${b.doc.storage_filename}.attr.json`)
+    fs.rmSync(path.join(root, c.rel))
+    // y is cached (its file gone) under the storage_filename x, a new file, claims: x is a conflict, and y stays (a file of that name exists).
+    const [y, x] = [...generateAttrs({ count: 2, perHour: 1, seed: 97, start: new Date(Date.UTC(2025, 6, 1)) })].map((g) => g.doc)
+    await writeOriginal({ ...y, storage_filename: x.storage_filename })
+    writeAttr(root, x)
+    const before = await files()
+    for (const batchFiles of [1, 7, 10_000]) {
+      const plan = await rebuild(root, { prune: true, dryRun: true, batchFiles })
+      expect(await files()).toEqual(before)
+      expect(plan.rows, `batchFiles ${batchFiles}`).toEqual({ inserted: 0, updated: 1, unchanged: 27, pruned: 1 })
+      expect(plan.skipped.map((x) => x.code).sort()).toEqual(['conflict', 'duplicate-file-id', 'duplicate-file-id'])
+    }
+    const real = await rebuild(root, { prune: true, batchFiles: 1 })
+    expect(real.rows).toEqual({ inserted: 0, updated: 1, unchanged: 27, pruned: 1 })
+    expect(await count(FILES)).toBe(30)
   })
 })
 
@@ -364,8 +387,6 @@ describe('locks and the log (attacks on cache rebuild)', () => {
 })
 
 describe('other sessions write while a rebuild runs (attacks on cache rebuild)', () => {
-  const batch = streamTuning.batch
-  afterAll(() => void (streamTuning.batch = batch))
 
   /** Inserts a cache row from another connection, synchronously (a child process), as the storage element would mid-run. */
   function insertFromAnotherSession(d: AttrDocument): void {
@@ -402,8 +423,7 @@ describe('other sessions write while a rebuild runs (attacks on cache rebuild)',
 
   test("attack: an empty cache, another session commits a row for F while the run reads, and two files claim F: that session's row stays", async () => {
     await reset()
-    streamTuning.batch = 1200
-    try {
+    {
       const { root, files: good } = await scratchTree('storage-undo-race', { count: 1500, perHour: 100, seed: 57, s3Share: 0 })
       const byWalk = [...good].sort((a, b) => (a.rel < b.rel ? -1 : 1))
       const f = byWalk[0].doc // walked first: in the first batch
@@ -412,6 +432,7 @@ describe('other sessions write while a rebuild runs (attacks on cache rebuild)',
       const theirs = { ...f, description: 'written by the other session' }
       let done = false
       const r = await rebuild(root, {
+        batchFiles: 1200,
         onProgress: (p) => {
           if (p.phase !== 'read' || done) return
           done = true // before the first batch is written
@@ -421,8 +442,6 @@ describe('other sessions write while a rebuild runs (attacks on cache rebuild)',
       expect(done).toBe(true)
       expect(r.skipped.filter((s) => s.code === 'duplicate-file-id')).toHaveLength(2)
       expect(await query(url, `select description from ${FILES} where file_id = $1`, [f.file_id])).toEqual([{ description: 'written by the other session' }])
-    } finally {
-      streamTuning.batch = batch
     }
   })
 })
