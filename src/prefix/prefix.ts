@@ -1,7 +1,8 @@
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { ArtstoreError } from '../errors.ts'
-import { modules, projectRoot, type ModuleInfo } from '../modules.ts'
+import { modules, type ModuleInfo } from '../modules.ts'
 
 /** The prefix written in prisma/storage-element/: the single source every other instance is rendered from. */
 export const DEFAULT_PREFIX = 'storage_elem_01'
@@ -40,26 +41,37 @@ function copyRendered(from: string, to: string, prefix: string): void {
       fs.mkdirSync(dst, { recursive: true })
       copyRendered(src, dst, prefix)
     } else if (/\.(prisma|sql|toml)$/.test(entry.name)) {
-      const text = renderPrefix(fs.readFileSync(src, 'utf8'), prefix)
-      if (!fs.existsSync(dst) || fs.readFileSync(dst, 'utf8') !== text) fs.writeFileSync(dst, text)
+      fs.writeFileSync(dst, renderPrefix(fs.readFileSync(src, 'utf8'), prefix))
     }
   }
 }
 
+let renderRoot: string | undefined
+
+/** This process's folder of rendered instances: private, and removed when the process ends. */
+function renderFolder(): string {
+  if (!renderRoot) {
+    const made = fs.mkdtempSync(path.join(os.tmpdir(), 'artstore-instances-'))
+    process.once('exit', () => fs.rmSync(made, { recursive: true, force: true }))
+    renderRoot = made
+  }
+  return renderRoot
+}
+
 /**
  * The storage-element module for another instance prefix. Its schema, extras and migrations are
- * rendered from prisma/storage-element/ into .artstore/instances/<prefix>/ (git-ignored, rewritten
- * only when they change). On a shared database the instance gets a PostgreSQL schema named after the
- * prefix, so its history table sits with its tables and apart from every other instance's. A scratch
- * copy of the module folders (`base` from another root) renders into `.instances/` beside it.
+ * rendered from prisma/storage-element/ (or a scratch copy: `base`) into a private temporary folder of
+ * this process, removed when it ends: a command never leaves a rendered instance behind, and every
+ * command reads the committed files as they are now. On a shared database the instance gets a
+ * PostgreSQL schema named after the prefix, so its history table sits with its tables and apart from
+ * every other instance's.
  */
 export function storageElementInstance(prefix: string, base: ModuleInfo = modules['storage-element']): ModuleInfo {
   if (prefix === DEFAULT_PREFIX) return base
   validatePrefix(prefix, base)
-  const root = path.dirname(path.dirname(base.schemaFile))
-  const dir = base === modules['storage-element'] ? path.join(projectRoot, '.artstore', 'instances', prefix) : path.join(root, '.instances', prefix)
-  fs.mkdirSync(dir, { recursive: true })
   const source = path.dirname(base.schemaFile)
+  // A folder of its own for every rendering: a fleet may render one prefix for several databases at once.
+  const dir = fs.mkdtempSync(path.join(renderFolder(), `${prefix}-`))
   fs.writeFileSync(path.join(dir, 'schema.prisma'), renderPrefix(fs.readFileSync(base.schemaFile, 'utf8'), prefix))
   for (const sub of ['sql', 'migrations']) {
     fs.mkdirSync(path.join(dir, sub), { recursive: true })

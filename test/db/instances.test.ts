@@ -2,7 +2,11 @@
 // told apart by prefix, each with a history of its own (STORAGE_ELEMENT_LAYOUT=shared): deployed,
 // checked and rolled back independently; and the services' real shared database adopted instance by
 // instance (01 made by Alembic, 02 and 03 by create_all()).
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { projectRoot } from '../../src/modules.ts'
 import { adopt } from '../../src/adopt/adopt.ts'
 import { cycle } from '../../src/cycle/cycle.ts'
 import { deploy } from '../../src/deploy/deploy.ts'
@@ -36,6 +40,24 @@ async function addRows(prefix: string, n: number) {
      select gen_random_uuid(), 'f' || g || '.txt', '${prefix}_s' || g, g, 'text/plain', 'u1', 'alice', '2025/01/01/00/', repeat('0', 64) from generate_series(1, ${n}) g`,
   )
 }
+
+describe('rendering an instance leaves nothing behind', () => {
+  test('attack: a read-only status --prefix wrote .artstore/instances/<prefix>; now the rendering is private to the command and gone after it', async () => {
+    const prefix = `zz_ro_${process.pid}`
+    const rendered = () =>
+      fs.readdirSync(os.tmpdir()).filter((d) => d.startsWith('artstore-instances-')).flatMap((d) => {
+        try {
+          return fs.readdirSync(path.join(os.tmpdir(), d)).filter((e) => e.startsWith(`${prefix}-`))
+        } catch {
+          return [] // another command's folder, removed meanwhile
+        }
+      })
+    const run = await runCli(['status', '--module', 'storage-element', '--prefix', prefix, '--json'], env())
+    expect(JSON.parse(run.stdout)[0], run.stderr).toMatchObject({ prefix, state: 'pending', pending: ['0_baseline'] })
+    expect(fs.existsSync(path.join(projectRoot, '.artstore', 'instances', prefix))).toBe(false)
+    expect(rendered()).toEqual([])
+  })
+})
 
 describe('three instances in public', () => {
   test('each deploys on its own (the second is not "up to date" because the first is): tables side by side, histories apart', async () => {
