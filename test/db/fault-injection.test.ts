@@ -2,6 +2,7 @@
 // server carrying on or not; afterwards nothing is half applied, nothing is left locked, no scratch
 // database is left behind, and running the command again succeeds.
 import { spawn } from 'node:child_process'
+import fs from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
 import { afterAll, describe, expect, test } from 'vitest'
@@ -131,6 +132,33 @@ describe('SIGKILL of adopt and rollback in their transaction', () => {
   })
 })
 
+describe('SIGKILL of restore in its transaction', () => {
+  test('restore killed while its last table waits: no table is half put back, no lock is left, and restore runs again', async () => {
+    const url = await database('inject_restore')
+    const { loadLegacyFixture } = await import('../helpers/legacy.ts')
+    await loadLegacyFixture(url, 'gen2-d00e065', 'admin')
+    const env = { ADMIN_DATABASE_URL: url }
+    const adopted = await runCli(['adopt', '--module', 'admin', '--yes', '--json'], env)
+    expect(adopted.exitCode, adopted.stderr).toBe(0)
+    const backup: string = JSON.parse(adopted.stdout)[0].backup
+    const manifest: { tables: { table: string; rows: number }[] } = JSON.parse(fs.readFileSync(path.join(backup, 'backup.json'), 'utf8'))
+    const [first, last] = [manifest.tables.find((t) => t.rows > 0)!.table, manifest.tables.filter((t) => t.rows > 0).at(-1)!.table]
+    expect(first).not.toBe(last)
+    const rows = (table: string) => query(url, `select * from ${table} order by 1`)
+    const original = await rows(first)
+    // What the restore puts back first: its first table, emptied here (references checks off for the moment).
+    await query(url, `alter table ${first} disable trigger all`)
+    await query(url, `delete from ${first}`)
+    await query(url, `alter table ${first} enable trigger all`)
+    await killInsideTransaction(url, `lock table ${last} in exclusive mode`, ['restore', '--from', backup, '--yes'], env)
+    expect(await rows(first)).toEqual([])
+    expect(await query(url, `select 1 from pg_locks where locktype = 'advisory' and granted and database = (select oid from pg_database where datname = current_database())`)).toEqual([])
+    const again = await runCli(['restore', '--from', backup, '--yes'], env)
+    expect(again.exitCode, again.stderr).toBe(0)
+    expect(await rows(first)).toEqual(original)
+  })
+})
+
 describe('many at once', () => {
   test('10 parallel deploys of three modules on a fresh database: all succeed, each migration applied once', async () => {
     const url = await database('inject_parallel')
@@ -159,6 +187,44 @@ describe('cache rebuild under faults', () => {
     expect(again.exitCode, again.stderr).toBe(0)
     expect(JSON.parse(again.stdout).rows.inserted).toBe(3000)
     expect((await query<{ status: string }>(url, `select status from storage_elem_01_wal order by started_at`)).map((r) => r.status)).toEqual(['failed', 'committed'])
+  })
+
+  test('a frozen server process mid-rebuild (SIGSTOP of its backend): ARTSTORE_QUERY_TIMEOUT ends the command (exit 1, one line); nothing is written, and the next run succeeds', async (ctx) => {
+    const url = await database('inject_frozen')
+    const env = { STORAGE_ELEMENT_DATABASE_URL: url }
+    expect((await runCli(['deploy', '--module', 'storage-element'], env)).exitCode).toBe(0)
+    const { root } = await scratchTree('inject-frozen', { count: 500, seed: 75 })
+    const blocker = new pg.Client({ connectionString: url })
+    await blocker.connect()
+    await blocker.query('begin')
+    await blocker.query('lock table storage_elem_01_config in access exclusive mode')
+    const { child, exited } = startCli(['cache', 'rebuild', '--module', 'storage-element', '--root', root], { ...env, ARTSTORE_QUERY_TIMEOUT: '3' })
+    let stderr = ''
+    child.stderr.on('data', (d) => (stderr += d))
+    const backend = await waitingBackend(url, (await blocker.query('select pg_backend_pid() as p')).rows[0].p)
+    try {
+      process.kill(backend, 'SIGSTOP')
+    } catch {
+      child.kill('SIGKILL')
+      await blocker.end()
+      ctx.skip() // the server runs as a user this test may not signal
+    }
+    try {
+      await blocker.query('rollback') // the lock is free, but the frozen backend never answers
+      const started = Date.now()
+      expect(await exited).toBe(1)
+      expect(Date.now() - started).toBeLessThan(30_000)
+      expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(/^error: the database did not answer a query in time \(ARTSTORE_QUERY_TIMEOUT, seconds\)/)])
+    } finally {
+      process.kill(backend, 'SIGCONT')
+      await query(url, 'select pg_terminate_backend($1)', [backend])
+      await blocker.end()
+      await settle(url, backend)
+    }
+    expect(await query(url, 'select count(*)::int as n from storage_elem_01_files')).toEqual([{ n: 0 }])
+    const again = await runCli(['cache', 'rebuild', '--module', 'storage-element', '--root', root, '--json'], env)
+    expect(again.exitCode, again.stderr).toBe(0)
+    expect(JSON.parse(again.stdout).rows.inserted).toBe(500)
   })
 
   test('three rebuilds of one cache at once: one at a time, all succeed, the rows written once', async () => {
