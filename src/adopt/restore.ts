@@ -1,6 +1,6 @@
 import { describeTarget, modulesFor, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { quoteIdent } from '../db/pg-config.ts'
-import { withMigrationTransaction } from '../db/lock.ts'
+import { withMigrationTransaction, withTransaction } from '../db/lock.ts'
 import { withClient } from '../db/targets.ts'
 import { ArtstoreError, ConfirmationRequiredError } from '../errors.ts'
 import { baselineTables } from '../baseline/baseline.ts'
@@ -83,12 +83,7 @@ export function restore(opts: RestoreOptions): Promise<RestoreResult> {
         }
       }
       if (opts.dryRun) {
-        await c.query('begin')
-        try {
-          await run()
-        } finally {
-          await c.query('rollback')
-        }
+        await withTransaction(c, run, { commit: false })
         return { ...describeTarget(t), status: 'would-restore' as const, tables }
       }
       await withMigrationTransaction(c, run)
