@@ -4,7 +4,7 @@ import { Command, CommanderError } from 'commander'
 import { maskSecrets, nearMissVariables } from '../config/urls.ts'
 import { connectionLost, isArtstoreError } from '../errors.ts'
 import { projectRoot } from '../modules.ts'
-import { EXIT } from './exit-codes.ts'
+import { EXIT, exitCodesHelp } from './exit-codes.ts'
 import { processOutput, type Output } from './output.ts'
 import * as baselineCommand from './commands/baseline.ts'
 import * as cycleCommand from './commands/cycle.ts'
@@ -19,17 +19,6 @@ import * as adoptCommand from './commands/adopt.ts'
 import * as archiveCommand from './commands/archive.ts'
 import * as cacheCommand from './commands/cache.ts'
 import * as verifyCommand from './commands/verify.ts'
-
-export const exitCodesHelp = `
-Exit codes:
-  0  done; for status: every module is up to date
-  1  a check failed: a migration failed, status found pending, failed or modified migrations,
-     migrate check found a problem, or migrate new refused dangerous steps
-  2  bad input or configuration (unknown module or option, malformed URL, unreachable server,
-     wrong password, missing database); nothing was changed
-  3  cache rebuild: rebuilt, but some attr.json files were skipped
-  70 an unexpected error: a bug in artstore-db (please report it)
-  130, 143  interrupted by Ctrl-C or TERM`
 
 /**
  * Runs the artstore-db command line and returns its exit code. It is the only place that turns
@@ -50,6 +39,19 @@ export async function main(argv: readonly string[], o: Output = processOutput): 
   }
 }
 
+/** The first long option that appears twice in `argv` (before a bare `--`), if any. */
+export function repeatedOption(argv: readonly string[]): string | undefined {
+  const seen = new Set<string>()
+  for (const arg of argv) {
+    if (arg === '--') return undefined
+    if (!arg.startsWith('--')) continue
+    const name = arg.split('=')[0]
+    if (seen.has(name)) return name
+    seen.add(name)
+  }
+  return undefined
+}
+
 async function run(argv: readonly string[], o: Output): Promise<number> {
   // ARTSTORE_DOTENV=0 ignores .env (the test suite does, so that a developer's .env cannot leak in).
   const envFile = path.join(projectRoot, '.env')
@@ -62,7 +64,8 @@ async function run(argv: readonly string[], o: Output): Promise<number> {
   const setExit = (code: number) => (exitCode = code)
   const program = new Command('artstore-db')
     .description('schemas and migrations of the ArtStore databases (admin, storage-element, query)')
-    .addHelpText('after', exitCodesHelp)
+    .addHelpText('after', exitCodesHelp())
+    .version(JSON.parse(fs.readFileSync(path.join(projectRoot, 'package.json'), 'utf8')).version, '-V, --version', 'print the version of artstore-db')
     .exitOverride()
     .configureOutput({ writeOut: (s) => o.out(s), writeErr: () => undefined })
     .showSuggestionAfterError(true)
@@ -75,6 +78,12 @@ async function run(argv: readonly string[], o: Output): Promise<number> {
 
   if (argv.length === 0) {
     o.err(program.helpInformation())
+    return EXIT.badInput
+  }
+  // Commander keeps the last of an option given twice: `--module admin --module query` would quietly act on query alone.
+  const twice = repeatedOption(argv)
+  if (twice) {
+    o.err(`error: option ${twice} is given twice: give it once (run the command once per value) (see npx artstore-db --help)`)
     return EXIT.badInput
   }
   try {

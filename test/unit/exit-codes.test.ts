@@ -1,5 +1,43 @@
+import fs from 'node:fs'
+import path from 'node:path'
 import { expect, test } from 'vitest'
+import { EXIT_MEANINGS } from '../../src/cli/exit-codes.ts'
 import { main } from '../../src/cli/main.ts'
+import { projectRoot } from '../../src/modules.ts'
+
+/** Runs the CLI in-process; what it printed and its exit code. */
+async function cli(args: string[]) {
+  const out: string[] = []
+  const err: string[] = []
+  const code = await main(args, { out: (t) => void out.push(t), err: (t) => void err.push(t) })
+  return { code, out: out.join(''), err: err.join('\n') }
+}
+
+test('the exit codes of --help are the README table, case for case', async () => {
+  const readme = fs.readFileSync(path.join(projectRoot, 'README.md'), 'utf8')
+  const table = readme.slice(readme.indexOf('### Exit codes'), readme.indexOf('### Recovering'))
+  const rows = [...table.matchAll(/^\| (\d[\d, ]*) \| (.*) \|$/gm)].map((m) => [m[1], m[2]])
+  expect(rows).toEqual(EXIT_MEANINGS.map((e) => [...e]))
+  const help = (await cli(['--help'])).out.replace(/\s+/g, ' ')
+  for (const [codes, meaning] of EXIT_MEANINGS) expect(help).toContain(`${codes} ${meaning.replaceAll('`', '')}`)
+})
+
+test('--version prints the version of package.json, exit 0', async () => {
+  const r = await cli(['--version'])
+  expect(r.code).toBe(0)
+  expect(r.out.trim()).toBe(JSON.parse(fs.readFileSync(path.join(projectRoot, 'package.json'), 'utf8')).version)
+})
+
+test('an option given twice is refused (commander would keep the last): exit 2, one line naming it', async () => {
+  const r = await cli(['status', '--module', 'admin', '--module', 'query'])
+  expect(r.code).toBe(2)
+  expect(r.err).toBe('error: option --module is given twice: give it once (run the command once per value) (see npx artstore-db --help)')
+  expect((await cli(['status', '--prefix=a', '--json', '--prefix', 'b'])).err).toMatch(/^error: option --prefix is given twice/)
+})
+
+test('restore --help marks --from required', async () => {
+  expect((await cli(['restore', '--help'])).out).toMatch(/--from <dir>\s+required:/)
+})
 
 test('an error nobody foresaw is exit 70 with a line asking to report it, not the code of a failed check', async () => {
   const errors: string[] = []

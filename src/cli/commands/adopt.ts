@@ -68,7 +68,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
   program
     .command('restore')
     .description('put back the rows of a backup that adopt wrote (by primary key, in one transaction)')
-    .requiredOption('--from <dir>', 'the backup folder adopt printed (.artstore/backups/…)')
+    .requiredOption('--from <dir>', 'required: the backup folder adopt printed (.artstore/backups/…)')
     .option('--dry-run', 'restore inside a transaction that is rolled back')
     .option('--yes', 'confirm the restore')
     .option('--other-target', 'restore into another database than the one the backup was taken from (it records which, and the instance)')
