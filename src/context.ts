@@ -24,6 +24,34 @@ export interface CommandOptions {
    * in a schema of its own, `artstore_<prefix>`). Default STORAGE_ELEMENT_LAYOUT.
    */
   layout?: string
+  /** Called as each module's work starts and ends (the CLI shows it on a terminal); never with results. */
+  onProgress?: (e: ModuleProgress) => void
+}
+
+/** One module's work starting or ending, for progress shown while a long command runs. */
+export interface ModuleProgress {
+  module: string
+  /** Storage element: the instance's prefix, when it is not the default. */
+  prefix?: string
+  phase: 'start' | 'done' | 'failed'
+  /** done, failed: how long it took. */
+  ms?: number
+}
+
+/** Runs one module's part of a command, telling `opts.onProgress` when it starts and ends. */
+export async function moduleStep<T>(opts: Pick<CommandOptions, 'onProgress'>, t: ModuleTarget, fn: () => Promise<T>): Promise<T> {
+  if (!opts.onProgress) return fn()
+  const who = { module: t.module.name, ...(t.module.prefix ? { prefix: t.module.prefix } : {}) }
+  const started = performance.now()
+  opts.onProgress({ ...who, phase: 'start' })
+  try {
+    const r = await fn()
+    opts.onProgress({ ...who, phase: 'done', ms: Math.round(performance.now() - started) })
+    return r
+  } catch (e) {
+    opts.onProgress({ ...who, phase: 'failed', ms: Math.round(performance.now() - started) })
+    throw e
+  }
 }
 
 export const LAYOUTS = ['schema', 'shared'] as const

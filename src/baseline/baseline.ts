@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { createTwoFilesPatch } from 'diff'
-import { eachTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
+import { eachTarget, moduleStep, withCheckedTargets, type CommandOptions } from '../context.ts'
 import type { ModuleTarget } from '../db/targets.ts'
 import { projectRoot, type ModuleInfo } from '../modules.ts'
 import { SchemaEngineError, schemaFilesOf, withSchemaEngine, type SchemaEngine } from '../engine/engine.ts'
@@ -154,7 +154,7 @@ function frozenBaseline(module: ModuleInfo, later: string[], opts: Pick<Baseline
 /** `baseline`: regenerate (or, with check/dryRun, compare) each selected module's baseline. */
 export function baseline(opts: BaselineOptions = {}): Promise<ModuleBaselineResult[]> {
   return withCheckedTargets(opts, async (targets) => {
-    return eachTarget(targets, (t) => baselineModule(t, opts))
+    return eachTarget(targets, (t) => moduleStep(opts, t, () => baselineModule(t, opts)))
   })
 }
 

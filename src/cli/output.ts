@@ -1,4 +1,5 @@
 import { maskSecrets } from '../config/urls.ts'
+import type { ModuleProgress } from '../context.ts'
 
 /** Where a command writes; tests can capture it. */
 export interface Output {
@@ -14,4 +15,16 @@ export const processOutput: Output = {
 /** Prints a report as JSON (--json) or as text; everything printed passes through the password mask. */
 export function report<T>(o: Output, json: boolean, value: T, text: (v: T) => string): void {
   o.out(maskSecrets(json ? JSON.stringify(value, null, 2) : text(value)))
+}
+
+/**
+ * Each module's start and end on stderr, for a command that can take a while: only on a terminal,
+ * and never with --json (whose stdout must stay one JSON document).
+ */
+export function moduleProgress(o: Output, json: boolean | undefined, verb: string, terminal = !!process.stderr.isTTY): ((e: ModuleProgress) => void) | undefined {
+  if (json || !terminal) return undefined
+  return (e) => {
+    const who = e.prefix ? `${e.module} (${e.prefix})` : e.module
+    o.err(e.phase === 'start' ? `… ${verb} ${who}` : `${e.phase === 'done' ? '✔' : '✖'} ${verb} ${who}: ${((e.ms ?? 0) / 1000).toFixed(1)} s`)
+  }
 }

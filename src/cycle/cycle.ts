@@ -1,5 +1,5 @@
 import { readCatalog } from '../catalog/read.ts'
-import { eachTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
+import { eachTarget, moduleStep, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { claimScratchDatabase, type ScratchDatabase } from '../db/scratch.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { readAppliedMigrations, readMigrationFolders } from '../history/history.ts'
@@ -139,5 +139,5 @@ export const cycleModule = (t: ModuleTarget): Promise<CycleResult> => withScratc
 
 /** `cycle`: the up → down → up cycle for each selected module, all at once, in one scratch database per server. */
 export function cycle(opts: CommandOptions = {}): Promise<CycleResult[]> {
-  return withCheckedTargets(opts, (targets) => withScratchTargets(targets, (scratch) => eachTarget(scratch, cycleOn)))
+  return withCheckedTargets(opts, (targets) => withScratchTargets(targets, (scratch) => eachTarget(scratch, (t) => moduleStep(opts, t, () => cycleOn(t)))))
 }

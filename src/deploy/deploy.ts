@@ -2,7 +2,7 @@ import path from 'node:path'
 import type pg from 'pg'
 import { projectRoot } from '../modules.ts'
 import { quoteIdent } from '../db/pg-config.ts'
-import { describeTarget, eachTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
+import { describeTarget, eachTarget, moduleStep, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { SchemaEngineError } from '../engine/engine.ts'
 import { withModuleEngine } from '../engine/module.ts'
@@ -143,7 +143,7 @@ export function deploy(opts: DeployOptions = {}): Promise<ModuleDeployResult[]> 
     const results: ModuleDeployResult[] = []
     for (const [i, t] of targets.entries()) {
       const failedBefore = results.some((r) => r.status === 'failed')
-      results.push(failedBefore ? { ...describeTarget(t), status: 'not-run', migrations: [] } : await deployModule(t, !!opts.dryRun, before[i]))
+      results.push(failedBefore ? { ...describeTarget(t), status: 'not-run', migrations: [] } : await moduleStep(opts, t, () => deployModule(t, !!opts.dryRun, before[i])))
     }
     return results
   })

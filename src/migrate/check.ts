@@ -1,5 +1,5 @@
 import { BASELINE_NAME, BASELINE_RECORD, recordedBaselineChecksum, sha256 } from '../baseline/baseline.ts'
-import { eachTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
+import { eachTarget, moduleStep, withCheckedTargets, type CommandOptions } from '../context.ts'
 import type { ModuleTarget } from '../db/targets.ts'
 import { readMigrationFolders } from '../history/history.ts'
 import type { ModuleInfo } from '../modules.ts'
@@ -100,5 +100,5 @@ export async function checkModule(t: ModuleTarget): Promise<MigrateCheckResult> 
 
 /** `migrate check`: the history check of each selected module (see checkModule). Read-only. */
 export function migrateCheck(opts: CommandOptions = {}): Promise<MigrateCheckResult[]> {
-  return withCheckedTargets(opts, (targets) => eachTarget(targets, checkModule))
+  return withCheckedTargets(opts, (targets) => eachTarget(targets, (t) => moduleStep(opts, t, () => checkModule(t))))
 }

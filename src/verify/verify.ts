@@ -1,7 +1,7 @@
 import { BASELINE_NAME } from '../baseline/baseline.ts'
 import { compareCatalogs, foreignKeyTypeChecks, withoutTables, type CheckItem } from '../catalog/compare.ts'
 import { readCatalog } from '../catalog/read.ts'
-import { describeTarget, eachTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
+import { describeTarget, eachTarget, moduleStep, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { BaselineMissingError } from '../baseline/errors.ts'
 import { readAppliedMigrations, readMigrationFolders, type AppliedMigration, type MigrationFolder } from '../history/history.ts'
@@ -82,6 +82,6 @@ export async function verifyModule(t: ModuleTarget): Promise<VerifyReport> {
 /** `verify`: the checklist for each selected module. */
 export function verify(opts: CommandOptions = {}): Promise<VerifyReport[]> {
   return withCheckedTargets(opts, async (targets) => {
-    return eachTarget(targets, verifyModule)
+    return eachTarget(targets, (t) => moduleStep(opts, t, () => verifyModule(t)))
   })
 }

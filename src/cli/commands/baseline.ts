@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import type { ModuleBaselineResult } from '../../baseline/baseline.ts'
-import { report, type Output } from '../output.ts'
+import { moduleProgress, report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { outcome } from '../exit-codes.ts'
 
@@ -33,7 +33,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .option('--dry-run', 'print what would change, write nothing')
     .option(...JSON_OPTION)
     .action(async (opts: { module?: string; prefix?: string; check?: boolean; dryRun?: boolean; json?: boolean }) => {
-      const rows = await (await import('../../baseline/baseline.ts')).baseline({ module: opts.module, prefix: opts.prefix, check: opts.check, dryRun: opts.dryRun })
+      const rows = await (await import('../../baseline/baseline.ts')).baseline({ module: opts.module, prefix: opts.prefix, check: opts.check, dryRun: opts.dryRun, onProgress: moduleProgress(o, opts.json, opts.check ? 'check baseline of' : 'baseline') })
       report(o, !!opts.json, rows, (r) => text(r, !!(opts.check || opts.dryRun)))
       setExit(outcome(!!opts.check && rows.some((r) => r.status === 'differs')))
     })

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import type { ModuleDeployResult } from '../../deploy/deploy.ts'
-import { report, type Output } from '../output.ts'
+import { moduleProgress, report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
 import { outcome } from '../exit-codes.ts'
@@ -44,7 +44,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
         [`${r.status}${r.migrations.length ? `: ${r.migrations.join(', ')}` : ''}`, r.detail?.split('\n')[0]].filter(Boolean).join(' — '),
       )
     }
-    const rows = await deploy({ module: opts.module, prefix: opts.prefix, dryRun: opts.dryRun })
+    const rows = await deploy({ module: opts.module, prefix: opts.prefix, dryRun: opts.dryRun, onProgress: moduleProgress(o, opts.json, 'deploy') })
     report(o, !!opts.json, rows, text)
     setExit(outcome(rows.some((r) => r.status === 'failed')))
   })

@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import type { LintFinding } from '../../migrate/lint.ts'
 import type { MigrateNewResult, NewMigration } from '../../migrate/new.ts'
 import type { MigrateCheckResult } from '../../migrate/check.ts'
-import { report, type Output } from '../output.ts'
+import { moduleProgress, report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, ONE_MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
 import { outcome } from '../exit-codes.ts'
@@ -72,7 +72,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
           r.ok ? `${r.migrations.length} migration(s) check out` : `${r.problems.length} problem(s): ${r.problems[0]}`,
         )
       }
-      const results = await migrateCheck(opts)
+      const results = await migrateCheck({ ...opts, onProgress: moduleProgress(o, opts.json, 'check history of') })
       report(o, !!opts.json, results, checkText)
       setExit(outcome(!results.every((r) => r.ok)))
     })

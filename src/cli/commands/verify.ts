@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import type { CheckItem } from '../../catalog/compare.ts'
 import type { VerifyReport } from '../../verify/verify.ts'
-import { report, type Output } from '../output.ts'
+import { moduleProgress, report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
 import { outcome } from '../exit-codes.ts'
@@ -37,7 +37,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
         return `${r.items.length - failing.length}/${r.items.length} checks pass${failing.length ? `: ${failing.slice(0, 2).map((i) => `${i.category} ${i.name}${i.actual ? ` (${i.actual})` : ''}`).join('; ')}` : ''}`
       })
     }
-    const rows = await verify({ module: opts.module, prefix: opts.prefix })
+    const rows = await verify({ module: opts.module, prefix: opts.prefix, onProgress: moduleProgress(o, opts.json, 'verify') })
     report(o, !!opts.json, rows, text)
     setExit(outcome(!rows.every((r) => r.ok)))
   })
