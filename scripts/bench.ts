@@ -52,8 +52,13 @@ function printSearch(b: SearchBench): void {
 const embedded = process.env.TEST_DATABASE_URL ? undefined : await startEmbedded()
 const server = process.env.TEST_DATABASE_URL ?? embedded!.url
 const results: Record<string, unknown> = {}
+/** Which benchmark runs now, on a terminal (some take a minute); stdout keeps only the results. */
+const announce = (name: string) => {
+  if (!json && process.stderr.isTTY) process.stderr.write(`… bench ${name}\n`)
+}
 try {
   if (wanted('bridge')) {
+    announce('bridge')
     const rows = await benchBridge(server, Number(process.env.BENCH_RUNS ?? 5))
     results.bridge = rows
     if (!json) {
@@ -62,6 +67,7 @@ try {
     }
   }
   if (wanted('cycle')) {
+    announce('cycle')
     const rows = await benchCycle(server)
     results.cycle = rows
     if (!json) {
@@ -73,6 +79,7 @@ try {
     }
   }
   if (wanted('rebuild')) {
+    announce('rebuild')
     const r = await benchRebuild(server, argv.includes('--files') ? Number(argv[argv.indexOf('--files') + 1]) : undefined)
     results.rebuild = r
     if (!json) {
@@ -82,6 +89,7 @@ try {
     }
   }
   if (wanted('adopt')) {
+    announce('adopt')
     const r = await benchAdopt(server, Number(process.env.BENCH_AUDIT_ROWS ?? 1_000_000))
     results.adopt = r
     if (!json) {
@@ -90,16 +98,19 @@ try {
     }
   }
   if (wanted('commands')) {
+    announce('commands')
     const b = await benchCommands(server, { runs: Number(process.env.BENCH_RUNS ?? 5), before })
     results.commands = b
     if (!json) printCommands(b)
   }
   if (only === 'search') {
+    announce('search')
     const b = await benchSearch(server, argv.includes('--rows') ? Number(argv[argv.indexOf('--rows') + 1]) : undefined, Number(process.env.BENCH_RUNS ?? 20))
     results.search = b
     if (!json) printSearch(b)
   }
   if (wanted('fleet')) {
+    announce('fleet')
     const b = await benchFleet(server)
     results.fleet = b
     if (!json) {
