@@ -21,7 +21,10 @@ class SlowFirst extends BaseSequencer {
       return i < 0 ? slowFirst.length : i
     }
     const byDefault = await super.sort(files)
-    return byDefault.map((f, i) => ({ f, i })).sort((a, b) => rank(a.f) - rank(b.f) || a.i - b.i).map(({ f }) => f)
+    return byDefault
+      .map((f, i) => ({ f, i }))
+      .sort((a, b) => rank(a.f) - rank(b.f) || a.i - b.i)
+      .map(({ f }) => f)
   }
 }
 

@@ -23,7 +23,8 @@ const wanted = (name: string) => only === undefined || only === name
 
 function printCommands(b: CommandsBench): void {
   console.log(`\nartstore-db commands on ${b.server}: F = node -e 0 = ${b.nodeMs} ms (median of ${b.runs} after one warm-up)`)
-  const cell = (t?: { medianMs: number; ratio: number }) => (t ? `${String(t.medianMs).padStart(6)} ms ${t.ratio.toFixed(2).padStart(6)}×` : `${'(shared)'.padStart(17)}`)
+  const cell = (t?: { medianMs: number; ratio: number }) =>
+    t ? `${String(t.medianMs).padStart(6)} ms ${t.ratio.toFixed(2).padStart(6)}×` : `${'(shared)'.padStart(17)}`
   const width = Math.max(...b.rows.map((r) => r.name.length))
   const heads = b.beforeDir ? `${'after'.padStart(17)}  ${'before'.padStart(17)}` : 'after'.padStart(17)
   console.log(`${''.padEnd(width)}  ${heads}  goal (after)`)
@@ -35,17 +36,32 @@ function printCommands(b: CommandsBench): void {
   console.log(`after = ${b.afterDir}${b.beforeDir ? `, before = ${b.beforeDir}` : ''}`)
 }
 function printSearch(b: SearchBench): void {
-  console.log(`\nthe query service's searches on ${b.rows} rows (loaded in ${b.loadMs} ms), p50/p95 of ${b.runs} warm runs; ratio = p95 / the full-text page's p95 in the same phase`)
+  console.log(
+    `\nthe query service's searches on ${b.rows} rows (loaded in ${b.loadMs} ms), p50/p95 of ${b.runs} warm runs; ratio = p95 / the full-text page's p95 in the same phase`,
+  )
   console.log(`after = after ${b.migrations.join(', ')} (applied in ${b.migrateMs} ms)`)
   const page = (phase: SearchBench['before']) => phase.find((s) => s.name === 'full-text page of 50')!.p95Ms
-  for (const [label, phase] of [['before', b.before], ['after', b.after]] as const) {
+  for (const [label, phase] of [
+    ['before', b.before],
+    ['after', b.after],
+  ] as const) {
     console.log(`\n${label}:`)
     for (const s of phase) {
       const ratio = (s.p95Ms / page(phase)).toFixed(1)
-      console.log(`  ${s.name.padEnd(22)} ${String(s.p50Ms).padStart(8)} ms ${String(s.p95Ms).padStart(8)} ms ${ratio.padStart(7)}×  ${String(s.rows).padStart(6)} rows  ${s.plan}`)
+      console.log(
+        `  ${s.name.padEnd(22)} ${String(s.p50Ms).padStart(8)} ms ${String(s.p95Ms).padStart(8)} ms ${ratio.padStart(7)}×  ${String(s.rows).padStart(6)} rows  ${s.plan}`,
+      )
     }
   }
-  const goals = b.after.map((s) => (s.name.includes('page') ? `${s.name} p95 ≤ 20 ms: ${s.p95Ms <= 20 ? '✅' : '❌'}` : s.name.startsWith('partial') ? `${s.name} ≤ 10× full-text page: ${s.p95Ms <= 10 * page(b.after) ? '✅' : '❌'}` : undefined)).filter(Boolean)
+  const goals = b.after
+    .map((s) =>
+      s.name.includes('page')
+        ? `${s.name} p95 ≤ 20 ms: ${s.p95Ms <= 20 ? '✅' : '❌'}`
+        : s.name.startsWith('partial')
+          ? `${s.name} ≤ 10× full-text page: ${s.p95Ms <= 10 * page(b.after) ? '✅' : '❌'}`
+          : undefined,
+    )
+    .filter(Boolean)
   console.log(`\ngoals (after): ${goals.join('; ')}`)
 }
 
@@ -84,7 +100,9 @@ try {
     results.rebuild = r
     if (!json) {
       console.log(`\ncache rebuild of ${r.files} attr.json files (baseline: raw COPY of the same rows from a prebuilt file)`)
-      console.log(`${r.ratio.toFixed(2).padStart(7)}×  ${r.rebuildFilesPerSec} files/s rebuild (${r.rebuildMs} ms) vs ${r.copyRowsPerSec} rows/s COPY (${r.copyMs} ms)`)
+      console.log(
+        `${r.ratio.toFixed(2).padStart(7)}×  ${r.rebuildFilesPerSec} files/s rebuild (${r.rebuildMs} ms) vs ${r.copyRowsPerSec} rows/s COPY (${r.copyMs} ms)`,
+      )
       console.log(`           peak RSS while rebuilding ${r.peakRssMiB} MiB (process high-water mark ${r.maxRssMiB} MiB)`)
     }
   }

@@ -30,7 +30,27 @@ const { metafile } = await build({
   // start in a third of the time (no resolution of some thirty small CommonJS files one by one), and
   // the engine's adapter shares the one pg the rest of the code loads. CommonJS inside the bundle
   // gets a `require` of its own (the banner).
-  plugins: [externalPackagesExcept(['pg', 'pg-pool', 'pg-protocol', 'pg-types', 'pg-connection-string', 'pgpass', 'pg-int8', 'postgres-array', 'postgres-bytea', 'postgres-date', 'postgres-interval', 'split2', 'xtend', 'commander', '@prisma/adapter-pg', '@prisma/driver-adapter-utils', '@prisma/debug'])],
+  plugins: [
+    externalPackagesExcept([
+      'pg',
+      'pg-pool',
+      'pg-protocol',
+      'pg-types',
+      'pg-connection-string',
+      'pgpass',
+      'pg-int8',
+      'postgres-array',
+      'postgres-bytea',
+      'postgres-date',
+      'postgres-interval',
+      'split2',
+      'xtend',
+      'commander',
+      '@prisma/adapter-pg',
+      '@prisma/driver-adapter-utils',
+      '@prisma/debug',
+    ]),
+  ],
   banner: { js: "import { createRequire as __artstoreCreateRequire } from 'node:module'; const require = __artstoreCreateRequire(import.meta.url);" },
   logLevel: 'warning',
 })

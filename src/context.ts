@@ -58,7 +58,9 @@ export const LAYOUTS = ['schema', 'shared'] as const
 
 export class UnknownLayoutError extends ArtstoreError {
   constructor(given: string) {
-    super(`storage-element layout "${given}" is not one of ${LAYOUTS.join(', ')}: set STORAGE_ELEMENT_LAYOUT to shared (instances side by side in one schema) or schema (one schema per instance, the default)`)
+    super(
+      `storage-element layout "${given}" is not one of ${LAYOUTS.join(', ')}: set STORAGE_ELEMENT_LAYOUT to shared (instances side by side in one schema) or schema (one schema per instance, the default)`,
+    )
   }
 }
 

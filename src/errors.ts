@@ -37,9 +37,7 @@ export class AuthenticationError extends ArtstoreError {
 
 export class DatabaseMissingError extends ArtstoreError {
   constructor(database: string, where: string, variable: string) {
-    super(
-      `database "${database}" does not exist at ${where}: create it (createdb ${database}) or point ${variable} at an existing one`,
-    )
+    super(`database "${database}" does not exist at ${where}: create it (createdb ${database}) or point ${variable} at an existing one`)
   }
 }
 
@@ -65,7 +63,9 @@ export const isArtstoreError = (e: unknown): e is ArtstoreError => e instanceof 
 export class ConnectionLostError extends ArtstoreError {
   override readonly exitCode = 1 as const
   constructor(reason: string) {
-    super(`the connection to the database was lost (${reason}): what the command had not committed was rolled back by the server; run it again once the server answers`)
+    super(
+      `the connection to the database was lost (${reason}): what the command had not committed was rolled back by the server; run it again once the server answers`,
+    )
   }
 }
 
@@ -73,7 +73,9 @@ export class ConnectionLostError extends ArtstoreError {
 export class QueryTimeoutError extends ArtstoreError {
   override readonly exitCode = 1 as const
   constructor() {
-    super('the database did not answer a query in time (ARTSTORE_QUERY_TIMEOUT, seconds): check that the server runs and answers; what the command had not committed is rolled back when its session ends')
+    super(
+      'the database did not answer a query in time (ARTSTORE_QUERY_TIMEOUT, seconds): check that the server runs and answers; what the command had not committed is rolled back when its session ends',
+    )
   }
 }
 
@@ -83,7 +85,8 @@ export function connectionLost(e: unknown): ArtstoreError | undefined {
   const message = String(err?.message ?? '')
   if (/Query read timeout/.test(message)) return new QueryTimeoutError()
   if (err?.code === '57P01' || err?.code === '57P02' || err?.code === '57P03') return new ConnectionLostError(message.split('\n')[0])
-  if (/Connection terminated|ECONNRESET|server closed the connection|Client has encountered a connection error/.test(message)) return new ConnectionLostError(message.split('\n')[0])
+  if (/Connection terminated|ECONNRESET|server closed the connection|Client has encountered a connection error/.test(message))
+    return new ConnectionLostError(message.split('\n')[0])
   return undefined
 }
 

@@ -91,10 +91,19 @@ const historySteps = (checksum: string, c: Classification, historySchema?: strin
   // The shared layout keeps the instance's history in a schema of its own, beside the others'.
   const table = historySchema ? `${quoteIdent(historySchema)}."_prisma_migrations"` : '"_prisma_migrations"'
   return [
-  ...(historySchema ? [{ kind: 'History', sql: `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(historySchema)};`, safety: 'safe' as const, reason: "the instance's history schema" }] : []),
-  {
-    kind: 'History',
-    sql: `CREATE TABLE IF NOT EXISTS ${table} (
+    ...(historySchema
+      ? [
+          {
+            kind: 'History',
+            sql: `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(historySchema)};`,
+            safety: 'safe' as const,
+            reason: "the instance's history schema",
+          },
+        ]
+      : []),
+    {
+      kind: 'History',
+      sql: `CREATE TABLE IF NOT EXISTS ${table} (
     "id" VARCHAR(36) PRIMARY KEY NOT NULL,
     "checksum" VARCHAR(64) NOT NULL,
     "finished_at" TIMESTAMPTZ,
@@ -104,21 +113,29 @@ const historySteps = (checksum: string, c: Classification, historySchema?: strin
     "started_at" TIMESTAMPTZ NOT NULL DEFAULT now(),
     "applied_steps_count" INTEGER NOT NULL DEFAULT 0
 );`,
-    safety: 'safe',
-    reason: "Prisma's history table",
-  },
-  {
-    kind: 'History',
-    sql: `INSERT INTO ${table} ("id", "checksum", "finished_at", "migration_name", "logs", "started_at", "applied_steps_count")
+      safety: 'safe',
+      reason: "Prisma's history table",
+    },
+    {
+      kind: 'History',
+      sql: `INSERT INTO ${table} ("id", "checksum", "finished_at", "migration_name", "logs", "started_at", "applied_steps_count")
 VALUES ('${randomUUID()}', '${checksum}', now(), '${BASELINE_NAME}', ${literal(
-      c.versionTable ? `adopted by artstore-db from Alembic ${c.versionTable} = ${c.revisions.join(', ')} (${c.generation})` : 'adopted by artstore-db',
-    )}, now(), 1);`,
-    safety: 'safe',
-    reason: 'mark the baseline applied, with the checksum migrate deploy expects',
-  },
-  ...(c.versionTable
-    ? [{ kind: 'RetireAlembic', sql: `DROP TABLE ${quoteIdent(c.versionTable)};`, table: c.versionTable, safety: 'safe' as const, reason: `retire Alembic (revision ${c.revisions.join(', ')})` }]
-    : []),
+        c.versionTable ? `adopted by artstore-db from Alembic ${c.versionTable} = ${c.revisions.join(', ')} (${c.generation})` : 'adopted by artstore-db',
+      )}, now(), 1);`,
+      safety: 'safe',
+      reason: 'mark the baseline applied, with the checksum migrate deploy expects',
+    },
+    ...(c.versionTable
+      ? [
+          {
+            kind: 'RetireAlembic',
+            sql: `DROP TABLE ${quoteIdent(c.versionTable)};`,
+            table: c.versionTable,
+            safety: 'safe' as const,
+            reason: `retire Alembic (revision ${c.revisions.join(', ')})`,
+          },
+        ]
+      : []),
   ]
 }
 
@@ -138,79 +155,93 @@ export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes
   return withClient(t, async (c) => {
     await assertOwnDatabase(c, t)
     // Prisma's migration lock for the whole adoption: adopts, deploys and rollbacks wait for each other.
-    return withSessionMigrationLock(c, async () => {
-      const expected = await expectedCatalog(c, [baselineSql])
-      const live = await readCatalog(c, t.pgSchema)
-      const cls = await classifyDatabase(c, t.module, t.pgSchema, live, expected.tables, checksum, t.module.historySchema)
-      const history = await readAppliedMigrations(c)
-      const rows = history.filter((m) => !m.rolledBack)
-      const failed = rows.filter((m) => !m.finished).map((m) => m.name)
-      const twice = rows.map((m) => m.name).filter((n, i, all) => all.indexOf(n) !== i)
-      if (failed.length || twice.length) throw new AdoptHistoryError(t, failed, twice)
-      const applied = new Set(rows.filter((m) => m.finished).map((m) => m.name))
-      const pendingAfterBaseline = laterMigrations(t.module).filter((m) => !applied.has(m))
-      const report = (status: AdoptStatus, extra: Partial<AdoptReport> = {}): AdoptReport => ({
-        ...describeTarget(t),
-        status,
-        classification: publicClassification(cls),
-        steps: [],
-        foreign: [],
-        proof: [],
-        failedChecks: [],
-        sql: '',
-        pending: status === 'adopted' || status === 'would-adopt' || status === 'already-adopted' ? pendingAfterBaseline : [],
-        ...extra,
-      })
-      if (cls.kind === 'tampered') throw new BaselineTamperedError(t, cls.recordedChecksum!)
-      if (cls.kind === 'managed') return report('already-adopted')
-      if (cls.kind === 'empty') return report('empty')
+    return withSessionMigrationLock(
+      c,
+      async () => {
+        const expected = await expectedCatalog(c, [baselineSql])
+        const live = await readCatalog(c, t.pgSchema)
+        const cls = await classifyDatabase(c, t.module, t.pgSchema, live, expected.tables, checksum, t.module.historySchema)
+        const history = await readAppliedMigrations(c)
+        const rows = history.filter((m) => !m.rolledBack)
+        const failed = rows.filter((m) => !m.finished).map((m) => m.name)
+        const twice = rows.map((m) => m.name).filter((n, i, all) => all.indexOf(n) !== i)
+        if (failed.length || twice.length) throw new AdoptHistoryError(t, failed, twice)
+        const applied = new Set(rows.filter((m) => m.finished).map((m) => m.name))
+        const pendingAfterBaseline = laterMigrations(t.module).filter((m) => !applied.has(m))
+        const report = (status: AdoptStatus, extra: Partial<AdoptReport> = {}): AdoptReport => ({
+          ...describeTarget(t),
+          status,
+          classification: publicClassification(cls),
+          steps: [],
+          foreign: [],
+          proof: [],
+          failedChecks: [],
+          sql: '',
+          pending: status === 'adopted' || status === 'would-adopt' || status === 'already-adopted' ? pendingAfterBaseline : [],
+          ...extra,
+        })
+        if (cls.kind === 'tampered') throw new BaselineTamperedError(t, cls.recordedChecksum!)
+        if (cls.kind === 'managed') return report('already-adopted')
+        if (cls.kind === 'empty') return report('empty')
 
-      // With later migrations, the schema file is ahead of the baseline: adopt aims at the baseline
-      // itself (replayed by the engine), and deploy applies the rest.
-      const later = laterMigrations(t.module)
-      const tables = tablesTarget(t)
-      const drift = await withModuleEngine(tables, (e) => driftDiff(e, tables, later.length ? { upTo: [BASELINE_NAME] } : {}))
-      const prisma = await planPrismaSteps(drift.output, live, t.pgSchema, expected.tables, c)
-      if (prisma.steps.some((s) => s.safety === 'dangerous')) {
-        return report('refused', { steps: prisma.steps, foreign: prisma.foreign, sql: prisma.steps.map((s) => s.sql).join('\n') })
-      }
-      const backup = opts.dryRun ? undefined : await backupTables(c, t.module, t.pgSchema, criticalTables(t.module, cls.moduleTables), sourceOf(t.url, t.pgSchema, t.module))
+        // With later migrations, the schema file is ahead of the baseline: adopt aims at the baseline
+        // itself (replayed by the engine), and deploy applies the rest.
+        const later = laterMigrations(t.module)
+        const tables = tablesTarget(t)
+        const drift = await withModuleEngine(tables, (e) => driftDiff(e, tables, later.length ? { upTo: [BASELINE_NAME] } : {}))
+        const prisma = await planPrismaSteps(drift.output, live, t.pgSchema, expected.tables, c)
+        if (prisma.steps.some((s) => s.safety === 'dangerous')) {
+          return report('refused', { steps: prisma.steps, foreign: prisma.foreign, sql: prisma.steps.map((s) => s.sql).join('\n') })
+        }
+        const backup = opts.dryRun
+          ? undefined
+          : await backupTables(c, t.module, t.pgSchema, criticalTables(t.module, cls.moduleTables), sourceOf(t.url, t.pgSchema, t.module))
 
-      const steps: PlanStep[] = [...prisma.steps]
-      const { committed, value: outcome } = await withDecidedTransaction<ApplyOutcome>(c, async () => {
-        const before = await fingerprints(c, t.pgSchema, cls.moduleTables)
-        for (const s of prisma.steps) await c.query(s.sql)
-        const afterPrisma = withoutTables(await readCatalog(c, t.pgSchema), cls.foreignTables)
-        const tablesNow = expected.tables.filter((x) => afterPrisma.tables.includes(x))
-        const more = [...reconcileSteps(expected, afterPrisma, readExtras(t.module), tablesNow), ...sequenceSteps(expected, tablesNow), ...historySteps(checksum, cls, t.module.historySchema)]
-        steps.push(...more)
-        if (more.some((s) => s.safety === 'dangerous')) return { commit: false, value: { refused: true, proof: [], failedChecks: [], proved: false } }
-        for (const s of more) await c.query(s.sql)
-        const proof = compareFingerprints(before, await fingerprints(c, t.pgSchema, cls.moduleTables))
-        const final = withoutTables(await readCatalog(c, t.pgSchema), cls.foreignTables)
-        const failedChecks = compareCatalogs(expected, final, ['_prisma_migrations'], 'required').filter((i) => !i.ok)
-        const proved = proof.every((p) => p.ok) && failedChecks.length === 0
-        return { commit: proved && !opts.dryRun, value: { refused: false, proof, failedChecks, proved } }
-      })
-      const sql = steps.map((s) => s.sql).join('\n')
-      if (outcome.refused) return report('refused', { steps, foreign: prisma.foreign, sql })
-      const base = { steps, foreign: prisma.foreign, proof: outcome.proof, failedChecks: outcome.failedChecks, sql, ...(backup ? { backup } : {}) }
-      if (!committed) {
-        // Rolled back: a dry run that proved everything, or a proof that did not hold.
-        const status: AdoptStatus = opts.dryRun && outcome.proved ? 'would-adopt' : 'failed'
-        return report(status, base)
-      }
-      const archive = cls.versionTable
-        ? recordRetiredVersion(t.module.name, {
-            pgSchema: t.pgSchema,
-            versionTable: cls.versionTable,
-            revisions: cls.revisions,
-            generation: cls.generation ?? 'unknown',
-            adoptedAt: new Date().toISOString().slice(0, 10),
-          }, opts.archiveRoot)
-        : undefined
-      return report('adopted', { ...base, ...(archive ? { archive } : {}) })
-    }, opts.lockWaitSeconds ?? 60)
+        const steps: PlanStep[] = [...prisma.steps]
+        const { committed, value: outcome } = await withDecidedTransaction<ApplyOutcome>(c, async () => {
+          const before = await fingerprints(c, t.pgSchema, cls.moduleTables)
+          for (const s of prisma.steps) await c.query(s.sql)
+          const afterPrisma = withoutTables(await readCatalog(c, t.pgSchema), cls.foreignTables)
+          const tablesNow = expected.tables.filter((x) => afterPrisma.tables.includes(x))
+          const more = [
+            ...reconcileSteps(expected, afterPrisma, readExtras(t.module), tablesNow),
+            ...sequenceSteps(expected, tablesNow),
+            ...historySteps(checksum, cls, t.module.historySchema),
+          ]
+          steps.push(...more)
+          if (more.some((s) => s.safety === 'dangerous')) return { commit: false, value: { refused: true, proof: [], failedChecks: [], proved: false } }
+          for (const s of more) await c.query(s.sql)
+          const proof = compareFingerprints(before, await fingerprints(c, t.pgSchema, cls.moduleTables))
+          const final = withoutTables(await readCatalog(c, t.pgSchema), cls.foreignTables)
+          const failedChecks = compareCatalogs(expected, final, ['_prisma_migrations'], 'required').filter((i) => !i.ok)
+          const proved = proof.every((p) => p.ok) && failedChecks.length === 0
+          return { commit: proved && !opts.dryRun, value: { refused: false, proof, failedChecks, proved } }
+        })
+        const sql = steps.map((s) => s.sql).join('\n')
+        if (outcome.refused) return report('refused', { steps, foreign: prisma.foreign, sql })
+        const base = { steps, foreign: prisma.foreign, proof: outcome.proof, failedChecks: outcome.failedChecks, sql, ...(backup ? { backup } : {}) }
+        if (!committed) {
+          // Rolled back: a dry run that proved everything, or a proof that did not hold.
+          const status: AdoptStatus = opts.dryRun && outcome.proved ? 'would-adopt' : 'failed'
+          return report(status, base)
+        }
+        const archive = cls.versionTable
+          ? recordRetiredVersion(
+              t.module.name,
+              {
+                pgSchema: t.pgSchema,
+                versionTable: cls.versionTable,
+                revisions: cls.revisions,
+                generation: cls.generation ?? 'unknown',
+                adoptedAt: new Date().toISOString().slice(0, 10),
+              },
+              opts.archiveRoot,
+            )
+          : undefined
+        return report('adopted', { ...base, ...(archive ? { archive } : {}) })
+      },
+      opts.lockWaitSeconds ?? 60,
+    )
   })
 }
 

@@ -94,9 +94,23 @@ export function pruneBackups(module: string, keep = backupsKept()): string[] {
  * folder, 0600 files). Then removes the module's backups beyond the number kept. Returns the folder.
  * Nothing is printed: the files hold password hashes and private keys.
  */
-export async function backupTables(c: pg.ClientBase, module: ModuleInfo, schema: string, tables: readonly string[], source: BackupSource, when = new Date()): Promise<string> {
+export async function backupTables(
+  c: pg.ClientBase,
+  module: ModuleInfo,
+  schema: string,
+  tables: readonly string[],
+  source: BackupSource,
+  when = new Date(),
+): Promise<string> {
   const dir = makeOwnerOnlyFolder(backupRoot(), `${module.name}-${when.toISOString().replace(/[:.]/g, '-')}`)
-  const unsigned: Omit<BackupManifest, 'hmac'> = { format: 'artstore-backup/2', module: module.name, pgSchema: schema, source, createdAt: when.toISOString(), tables: [] }
+  const unsigned: Omit<BackupManifest, 'hmac'> = {
+    format: 'artstore-backup/2',
+    module: module.name,
+    pgSchema: schema,
+    source,
+    createdAt: when.toISOString(),
+    tables: [],
+  }
   for (const table of tables) {
     const { rows } = await c.query<{ data: unknown[] }>(`select coalesce(json_agg(t), '[]'::json) as data from ${quoteIdent(schema)}.${quoteIdent(table)} t`)
     const text = `${JSON.stringify(rows[0].data, null, 1)}\n`
@@ -121,7 +135,10 @@ export class BackupUnreadableError extends ArtstoreError {
  * folder), names only `allowedTables`, points only at files directly inside the folder, and every file
  * matches its sha256. Anything else is refused before a row is read.
  */
-export function readBackup(dir: string, allowedTables: (manifest: BackupManifest) => readonly string[]): { manifest: BackupManifest; data: Map<string, Record<string, unknown>[]> } {
+export function readBackup(
+  dir: string,
+  allowedTables: (manifest: BackupManifest) => readonly string[],
+): { manifest: BackupManifest; data: Map<string, Record<string, unknown>[]> } {
   const file = path.join(dir, 'backup.json')
   if (!fs.existsSync(file)) throw new BackupUnreadableError(dir, 'no backup.json')
   let manifest: BackupManifest
@@ -136,7 +153,8 @@ export function readBackup(dir: string, allowedTables: (manifest: BackupManifest
   const { hmac, ...unsigned } = manifest
   const expected = Buffer.from(signature(key, unsigned), 'hex')
   const given = Buffer.from(String(hmac ?? ''), 'hex')
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new BackupUnreadableError(dir, 'backup.json is not signed by this project: it was changed, or made elsewhere')
+  if (given.length !== expected.length || !timingSafeEqual(given, expected))
+    throw new BackupUnreadableError(dir, 'backup.json is not signed by this project: it was changed, or made elsewhere')
   const allowed = allowedTables(manifest)
   const root = fs.realpathSync(dir)
   const data = new Map<string, Record<string, unknown>[]>()
@@ -156,5 +174,11 @@ export function readBackup(dir: string, allowedTables: (manifest: BackupManifest
 /** Where a target is, in the terms a backup records. */
 export function sourceOf(url: string, pgSchema: string, module: ModuleInfo): BackupSource {
   const u = new URL(url)
-  return { server: `${u.hostname}:${u.port || 5432}`, database: decodeURIComponent(u.pathname.slice(1)), pgSchema, module: module.name, ...(module.prefix ? { prefix: module.prefix } : {}) }
+  return {
+    server: `${u.hostname}:${u.port || 5432}`,
+    database: decodeURIComponent(u.pathname.slice(1)),
+    pgSchema,
+    module: module.name,
+    ...(module.prefix ? { prefix: module.prefix } : {}),
+  }
 }

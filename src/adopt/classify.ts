@@ -65,7 +65,12 @@ export async function classifyDatabase(
     const { rows } = await c.query<{ v: string }>(`select version_num as v from ${quoteIdent(schema)}.${quoteIdent(versionTable)} order by 1`)
     const revisions = rows.map((r) => r.v)
     const chains = LEGACY_CHAINS[module.name]
-    const generation = revisions.length && revisions.every((r) => chains.old.includes(r)) ? 'old-chain' : revisions.length && revisions.every((r) => chains.reset.includes(r)) ? 'reset' : 'unknown'
+    const generation =
+      revisions.length && revisions.every((r) => chains.old.includes(r))
+        ? 'old-chain'
+        : revisions.length && revisions.every((r) => chains.reset.includes(r))
+          ? 'reset'
+          : 'unknown'
     return { ...base, kind: 'legacy', versionTable, revisions, generation }
   }
   return { ...base, kind: moduleTables.length ? 'unknown' : 'empty' }

@@ -21,13 +21,7 @@ export function alterClauses(stmt: string): { table: string; clauses: string[] }
  * tables. Steps on any other table (another prefix, another module, the app's leftovers, the Alembic
  * version table) are set aside as foreign.
  */
-export async function planPrismaSteps(
-  script: string,
-  live: Catalog,
-  schema: string,
-  moduleTables: readonly string[],
-  c: pg.ClientBase,
-): Promise<PrismaPlan> {
+export async function planPrismaSteps(script: string, live: Catalog, schema: string, moduleTables: readonly string[], c: pg.ClientBase): Promise<PrismaPlan> {
   const steps: PlanStep[] = []
   const foreign: ForeignStep[] = []
   const nullCount = (table: string) => async (column: string) =>
@@ -44,16 +38,31 @@ export async function planPrismaSteps(
       continue
     }
     if (kind === 'AlterTable') {
-      for (const stmt of sql.split(/;\n/).map((s) => s.trim()).filter(Boolean)) {
+      for (const stmt of sql
+        .split(/;\n/)
+        .map((s) => s.trim())
+        .filter(Boolean)) {
         const alter = alterClauses(stmt)
         if (!alter) {
           const sequence = /^(CREATE SEQUENCE|ALTER SEQUENCE .* OWNED BY)/.test(stmt)
-          steps.push({ kind, sql: `${stmt.replace(/;$/, '')};`, table, safety: sequence ? 'safe' : 'dangerous', reason: sequence ? 'sequence of a serial column' : 'not a change the classifier knows' })
+          steps.push({
+            kind,
+            sql: `${stmt.replace(/;$/, '')};`,
+            table,
+            safety: sequence ? 'safe' : 'dangerous',
+            reason: sequence ? 'sequence of a serial column' : 'not a change the classifier knows',
+          })
           continue
         }
         for (const clause of alter.clauses) {
           const r = await classifyAlterClause(clause, { table: alter.table, live, nullCount: nullCount(alter.table) })
-          steps.push({ kind, sql: `ALTER TABLE ${quoteIdent(alter.table)} ${r.clause};`, table: alter.table, safety: r.safe ? 'safe' : 'dangerous', reason: r.reason })
+          steps.push({
+            kind,
+            sql: `ALTER TABLE ${quoteIdent(alter.table)} ${r.clause};`,
+            table: alter.table,
+            safety: r.safe ? 'safe' : 'dangerous',
+            reason: r.reason,
+          })
         }
       }
       continue

@@ -12,7 +12,11 @@ export function statements(sql: string): string[] {
     current += `${line}\n`
     if ((line.match(/\$\$/g) ?? []).length % 2 === 1) inDollar = !inDollar
     if (!inDollar && /;\s*$/.test(line)) {
-      const stmt = current.split('\n').filter((l) => !/^\s*--/.test(l)).join('\n').trim()
+      const stmt = current
+        .split('\n')
+        .filter((l) => !/^\s*--/.test(l))
+        .join('\n')
+        .trim()
       if (stmt) out.push(stmt)
       current = ''
     }
@@ -55,7 +59,8 @@ export function reconcileSteps(expected: Catalog, actual: Catalog, extras: reado
 
   for (const e of expected.sequences.filter((x) => x.owner && own(x.owner))) {
     const a = actual.sequences.find((x) => x.name === e.name)
-    if (a && a.type !== e.type) steps.push(step('Reconcile', `ALTER SEQUENCE ${quoteIdent(e.name)} AS ${e.type};`, e.owner!, `sequence type ${a.type} → ${e.type}`))
+    if (a && a.type !== e.type)
+      steps.push(step('Reconcile', `ALTER SEQUENCE ${quoteIdent(e.name)} AS ${e.type};`, e.owner!, `sequence type ${a.type} → ${e.type}`))
   }
 
   // Constraints first: dropping a unique constraint drops its index too.
@@ -64,7 +69,14 @@ export function reconcileSteps(expected: Catalog, actual: Catalog, extras: reado
   for (const a of actual.constraints.filter((c) => own(c.table) && (c.kind === 'u' || c.kind === 'c'))) {
     const e = expectedConstraint.get(a.name)
     if (e && e.kind === a.kind && e.definition === a.definition) continue
-    steps.push(step('Reconcile', `ALTER TABLE ${quoteIdent(a.table)} DROP CONSTRAINT ${quoteIdent(a.name)};`, a.table, `drop ${a.kind === 'u' ? 'unique' : 'check'} constraint the schema does not have`))
+    steps.push(
+      step(
+        'Reconcile',
+        `ALTER TABLE ${quoteIdent(a.table)} DROP CONSTRAINT ${quoteIdent(a.name)};`,
+        a.table,
+        `drop ${a.kind === 'u' ? 'unique' : 'check'} constraint the schema does not have`,
+      ),
+    )
     if (a.kind === 'u') dropped.add(a.name)
   }
 
@@ -98,9 +110,23 @@ export function reconcileSteps(expected: Catalog, actual: Catalog, extras: reado
     const a = actual.constraints.find((c) => c.name === e.name)
     if (a && !dropped.has(a.name) && a.kind === e.kind && a.definition === e.definition) continue
     if (e.kind === 'u') {
-      steps.push(step('Reconcile', `ALTER TABLE ${quoteIdent(e.table)} ADD CONSTRAINT ${quoteIdent(e.name)} UNIQUE USING INDEX ${quoteIdent(e.name)};`, e.table, 'turn the unique index into the unique constraint'))
+      steps.push(
+        step(
+          'Reconcile',
+          `ALTER TABLE ${quoteIdent(e.table)} ADD CONSTRAINT ${quoteIdent(e.name)} UNIQUE USING INDEX ${quoteIdent(e.name)};`,
+          e.table,
+          'turn the unique index into the unique constraint',
+        ),
+      )
     } else {
-      steps.push(step('Extra', `ALTER TABLE ${quoteIdent(e.table)} ADD CONSTRAINT ${quoteIdent(e.name)} ${e.definition};`, e.table, 'check constraint (checked against the rows)'))
+      steps.push(
+        step(
+          'Extra',
+          `ALTER TABLE ${quoteIdent(e.table)} ADD CONSTRAINT ${quoteIdent(e.name)} ${e.definition};`,
+          e.table,
+          'check constraint (checked against the rows)',
+        ),
+      )
     }
   }
 
@@ -108,7 +134,15 @@ export function reconcileSteps(expected: Catalog, actual: Catalog, extras: reado
     const a = actual.functions.find((x) => x.name === f.name && x.args === f.args)
     if (a && a.body === f.body && a.result === f.result && a.language === f.language) continue
     const create = extraStatements.find((s) => new RegExp(`FUNCTION\\s+"?${f.name}"?\\s*\\(`, 'i').test(s))
-    if (create) steps.push(step('Extra', create.replace(/^CREATE\s+(OR\s+REPLACE\s+)?FUNCTION/i, 'CREATE OR REPLACE FUNCTION'), undefined, a ? 'function body differs: replace it' : 'new function'))
+    if (create)
+      steps.push(
+        step(
+          'Extra',
+          create.replace(/^CREATE\s+(OR\s+REPLACE\s+)?FUNCTION/i, 'CREATE OR REPLACE FUNCTION'),
+          undefined,
+          a ? 'function body differs: replace it' : 'new function',
+        ),
+      )
     else steps.push(step('Extra', `-- function ${f.name}(${f.args}) is not in the extras`, undefined, 'unknown function', 'dangerous'))
   }
   for (const t of expected.triggers) {
@@ -119,7 +153,15 @@ export function reconcileSteps(expected: Catalog, actual: Catalog, extras: reado
     if (create) steps.push(step('Extra', `${drop}${create}`, t.table, a ? 'trigger differs: recreate it' : 'new trigger'))
   }
   for (const a of actual.triggers.filter((x) => own(x.table) && !expected.triggers.some((e) => e.name === x.name))) {
-    steps.push(step('Reconcile', `DROP TRIGGER ${quoteIdent(a.name)} ON ${quoteIdent(a.table)};`, a.table, 'drops a trigger the schema does not have (behaviour change)', 'dangerous'))
+    steps.push(
+      step(
+        'Reconcile',
+        `DROP TRIGGER ${quoteIdent(a.name)} ON ${quoteIdent(a.table)};`,
+        a.table,
+        'drops a trigger the schema does not have (behaviour change)',
+        'dangerous',
+      ),
+    )
   }
   return steps
 }

@@ -9,7 +9,9 @@ import { criticalTables, readBackup, sourceOf, type BackupSource } from './backu
 export class RestoreTargetError extends ArtstoreError {
   constructor(recorded: BackupSource, target: BackupSource) {
     const where = (s: BackupSource) => `${s.server}/${s.database} schema ${s.pgSchema}`
-    super(`the backup was taken from ${where(recorded)}, not ${where(target)}: point the module's URL at that database, or add --other-target to restore it here on purpose`)
+    super(
+      `the backup was taken from ${where(recorded)}, not ${where(target)}: point the module's URL at that database, or add --other-target to restore it here on purpose`,
+    )
   }
 }
 
@@ -46,7 +48,8 @@ export function restore(opts: RestoreOptions): Promise<RestoreResult> {
     withClient(t, async (c) => {
       const here = sourceOf(t.url, t.pgSchema, t.module)
       const from = manifest.source
-      if (!opts.otherTarget && (from.server !== here.server || from.database !== here.database || from.pgSchema !== here.pgSchema)) throw new RestoreTargetError(from, here)
+      if (!opts.otherTarget && (from.server !== here.server || from.database !== here.database || from.pgSchema !== here.pgSchema))
+        throw new RestoreTargetError(from, here)
       const tables: RestoreResult['tables'] = []
       const run = async () => {
         for (const [table, rows] of data) {

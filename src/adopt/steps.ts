@@ -74,8 +74,11 @@ export async function classifyAlterClause(clause: string, ctx: ClauseContext): P
   if (/^ALTER COLUMN .* DROP NOT NULL$/.test(clause)) return { clause: run, safe: true, reason: 'drop not null' }
   if (/^ALTER COLUMN .* SET NOT NULL$/.test(clause)) {
     const nulls = await ctx.nullCount(column)
-    if (Number.isNaN(nulls)) return { clause: run, safe: false, reason: `NOT NULL on existing column ${column}: fails if a row holds NULL there (backfill first)` }
-    return nulls ? { clause: run, safe: false, reason: `NOT NULL on ${column}, which holds ${nulls} NULL(s)` } : { clause: run, safe: true, reason: 'not null, no NULLs held' }
+    if (Number.isNaN(nulls))
+      return { clause: run, safe: false, reason: `NOT NULL on existing column ${column}: fails if a row holds NULL there (backfill first)` }
+    return nulls
+      ? { clause: run, safe: false, reason: `NOT NULL on ${column}, which holds ${nulls} NULL(s)` }
+      : { clause: run, safe: true, reason: 'not null, no NULLs held' }
   }
   const setType = /^ALTER COLUMN ("(?:[^"]|"")+") SET DATA TYPE (.+)$/.exec(clause)
   if (setType && current) {
@@ -85,7 +88,8 @@ export async function classifyAlterClause(clause: string, ctx: ClauseContext): P
       return { clause: `${run} USING ${setType[1]}::${to.base}`, safe: true, reason: `${from.base} → ${to.base}, explicit cast` }
     }
     if (from.base === 'integer' && to.base === 'bigint') return { clause: run, safe: true, reason: 'widening integer → bigint' }
-    if (from.base === 'smallint' && (to.base === 'integer' || to.base === 'bigint')) return { clause: run, safe: true, reason: `widening smallint → ${to.base}` }
+    if (from.base === 'smallint' && (to.base === 'integer' || to.base === 'bigint'))
+      return { clause: run, safe: true, reason: `widening smallint → ${to.base}` }
     if (from.base === 'varchar' && to.base === 'varchar' && (to.length === undefined || (from.length !== undefined && to.length >= from.length))) {
       return { clause: run, safe: true, reason: `widening varchar(${from.length}) → varchar(${to.length ?? ''})` }
     }
@@ -95,7 +99,9 @@ export async function classifyAlterClause(clause: string, ctx: ClauseContext): P
   const add = /^ADD COLUMN ("(?:[^"]|"")+") (.+)$/.exec(clause)
   if (add) {
     const notNull = /NOT NULL/.test(add[2]) && !/DEFAULT/.test(add[2])
-    return notNull ? { clause: run, safe: false, reason: `new NOT NULL column ${column} without a default` } : { clause: run, safe: true, reason: 'new column that existing rows can take' }
+    return notNull
+      ? { clause: run, safe: false, reason: `new NOT NULL column ${column} without a default` }
+      : { clause: run, safe: true, reason: 'new column that existing rows can take' }
   }
   if (/^DROP COLUMN/.test(clause)) return { clause: run, safe: false, reason: `drops column ${column} and its data` }
   return { clause: run, safe: false, reason: 'not a change the classifier knows' }

@@ -15,8 +15,7 @@ export interface AlembicRevision {
   message: string
 }
 
-const FIELDS = ['revision', 'down_revision', 'branch_labels', 'depends_on'] as const
-type Field = (typeof FIELDS)[number]
+type Field = 'revision' | 'down_revision' | 'branch_labels' | 'depends_on'
 
 // `name = value` or the typed form `name: Union[str, None] = value`, at column 0.
 const ASSIGNMENT = /^(revision|down_revision|branch_labels|depends_on)[ \t]*(?::[^=\n]*)?=(?!=)/
@@ -64,7 +63,11 @@ export function parseAlembicRevision(src: string, file: string): AlembicRevision
   if (a.revision === undefined) throw new AlembicParseError(file, 'no top-level revision = "…" assignment')
   if (typeof a.revision !== 'string' || !a.revision.trim()) throw new AlembicParseError(file, 'revision must be a non-empty string')
   const doc = moduleDocstring(text) ?? ''
-  const firstLine = doc.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? ''
+  const firstLine =
+    doc
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l !== '') ?? ''
   return {
     revision: a.revision,
     downRevisions: asList(a.down_revision ?? null, 'down_revision', file),

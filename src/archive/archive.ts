@@ -52,8 +52,8 @@ export interface ArchiveResult {
 }
 
 function checkDate(date: string): string {
-  const valid = /^\d{4}-\d{2}-\d{2}$/.test(date) && !Number.isNaN(Date.parse(`${date}T00:00:00Z`)) &&
-    new Date(`${date}T00:00:00Z`).toISOString().slice(0, 10) === date
+  const valid =
+    /^\d{4}-\d{2}-\d{2}$/.test(date) && !Number.isNaN(Date.parse(`${date}T00:00:00Z`)) && new Date(`${date}T00:00:00Z`).toISOString().slice(0, 10) === date
   if (!valid) throw new InvalidArchiveDateError(date)
   return date
 }
@@ -94,12 +94,17 @@ function checkSourceDir(given: string, root: string): string {
     }
   }
   for (let at = dir; ; at = path.dirname(at)) {
-    if (isArchiveFolder(at)) throw new SourceFolderError(displayPath(abs), 'is inside an archive', 'archives are never archived again; give --from the live migrations folder')
+    if (isArchiveFolder(at))
+      throw new SourceFolderError(displayPath(abs), 'is inside an archive', 'archives are never archived again; give --from the live migrations folder')
     if (path.dirname(at) === at) break
   }
   const live = moduleNames.find((m) => within(real(modules[m].migrationsDir), dir))
   if (live) {
-    throw new SourceFolderError(displayPath(abs), `is the ${live} module's live migrations folder`, 'deploy reads it; archive only an old history (e.g. an Alembic versions/ folder)')
+    throw new SourceFolderError(
+      displayPath(abs),
+      `is the ${live} module's live migrations folder`,
+      'deploy reads it; archive only an old history (e.g. an Alembic versions/ folder)',
+    )
   }
   return dir
 }
@@ -126,9 +131,18 @@ function alreadyArchived(a: StoredArchive, scan: ScannedSource, dryRun: boolean)
   if (!dryRun) removeSources(scan, scan.files)
   const m = a.manifest!
   return {
-    module: a.module, status: 'already-archived', archive: check.archive, from: displayPath(scan.dir), source: m.source,
-    migrations: m.migrations, moves: [], skipped: scan.skipped, leftovers: scan.files.map((f) => f.path),
-    manifest: m, manifestMd: renderManifestMd(m), index: null,
+    module: a.module,
+    status: 'already-archived',
+    archive: check.archive,
+    from: displayPath(scan.dir),
+    source: m.source,
+    migrations: m.migrations,
+    moves: [],
+    skipped: scan.skipped,
+    leftovers: scan.files.map((f) => f.path),
+    manifest: m,
+    manifestMd: renderManifestMd(m),
+    index: null,
   }
 }
 
@@ -236,8 +250,16 @@ export async function archive(opts: ArchiveOptions): Promise<ArchiveResult> {
 
   const { entries, sum } = chainEntries(module, files)
   const manifest: Manifest = {
-    format: MANIFEST_FORMAT, module, source: scan.kind, name, archivedOn: date, from: recordedPath(scan.dir),
-    migrations: countMigrations(entries), entries, skipped: scan.skipped, sum,
+    format: MANIFEST_FORMAT,
+    module,
+    source: scan.kind,
+    name,
+    archivedOn: date,
+    from: recordedPath(scan.dir),
+    migrations: countMigrations(entries),
+    entries,
+    skipped: scan.skipped,
+    sum,
   }
   if (opts.database) {
     const chain = [...new Set(entries.map((e) => e.revision).filter((r): r is string => r !== null))]
@@ -245,8 +267,17 @@ export async function archive(opts: ArchiveOptions): Promise<ArchiveResult> {
   }
   const manifestMd = renderManifestMd(manifest)
   const result: ArchiveResult = {
-    module, status: opts.dryRun ? 'would-archive' : 'archived', archive: displayPath(dir), from: displayPath(scan.dir),
-    source: scan.kind, migrations: manifest.migrations, skipped: scan.skipped, leftovers: [], manifest, manifestMd, index: null,
+    module,
+    status: opts.dryRun ? 'would-archive' : 'archived',
+    archive: displayPath(dir),
+    from: displayPath(scan.dir),
+    source: scan.kind,
+    migrations: manifest.migrations,
+    skipped: scan.skipped,
+    leftovers: [],
+    manifest,
+    manifestMd,
+    index: null,
     moves: files.map((f) => ({ from: displayPath(f.abs), to: displayPath(path.join(dir, ...f.path.split('/'))), sha256: f.sha256 })),
   }
   if (opts.dryRun) return result

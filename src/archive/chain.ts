@@ -11,8 +11,7 @@ export interface ChainNode {
 }
 
 /** Sort key among revisions that are ready at the same time (siblings before a merge). */
-const byDateThenFile = (a: ChainNode, b: ChainNode) =>
-  (a.createDate ?? '').localeCompare(b.createDate ?? '') || a.file.localeCompare(b.file)
+const byDateThenFile = (a: ChainNode, b: ChainNode) => (a.createDate ?? '').localeCompare(b.createDate ?? '') || a.file.localeCompare(b.file)
 
 function indexRevisions<T extends ChainNode>(nodes: readonly T[]): Map<string, T> {
   const byRevision = new Map<string, T>()
@@ -78,7 +77,13 @@ export function orderChain<T extends ChainNode>(nodes: readonly T[]): T[] {
     placed.add(next)
     order.push(next)
   }
-  if (order.length < nodes.length) throw new RevisionCycleError(findCycle(nodes.filter((n) => !placed.has(n)), parents))
+  if (order.length < nodes.length)
+    throw new RevisionCycleError(
+      findCycle(
+        nodes.filter((n) => !placed.has(n)),
+        parents,
+      ),
+    )
   // A head is a revision no other revision revises (depends_on does not merge branches).
   const revised = new Set(nodes.flatMap((n) => n.downRevisions))
   const heads = nodes.filter((n) => !revised.has(n.revision))

@@ -15,7 +15,13 @@ import type { DatabaseVersionRecord } from './manifest.ts'
 export function versionTableFor(module: ModuleName, prefix?: string): string {
   if (prefix !== undefined) validatePrefix(prefix)
   if (module !== 'storage-element') {
-    if (prefix !== undefined) throw new OptionForOtherModuleError('--prefix', module, 'storage-element', `drop --prefix (only the storage element's version table is named after it; ${module} uses alembic_version)`)
+    if (prefix !== undefined)
+      throw new OptionForOtherModuleError(
+        '--prefix',
+        module,
+        'storage-element',
+        `drop --prefix (only the storage element's version table is named after it; ${module} uses alembic_version)`,
+      )
     return 'alembic_version'
   }
   return `${prefix ?? DEFAULT_PREFIX}_alembic_version`

@@ -35,7 +35,9 @@ export class DuplicateRevisionError extends ArtstoreError {
 
 export class MissingParentError extends ArtstoreError {
   constructor(file: string, parent: string, how: 'revises' | 'depends on') {
-    super(`${file} ${how} ${parent}, which is not in the folder: add the missing revision file, or fix ${how === 'revises' ? 'down_revision' : 'depends_on'} in ${file}`)
+    super(
+      `${file} ${how} ${parent}, which is not in the folder: add the missing revision file, or fix ${how === 'revises' ? 'down_revision' : 'depends_on'} in ${file}`,
+    )
   }
 }
 
@@ -62,7 +64,6 @@ export class InvalidArchiveDateError extends ArtstoreError {
     super(`invalid archive date "${given}": use a calendar date as YYYY-MM-DD (e.g. --date 2025-11-16)`)
   }
 }
-
 
 export class ArchiveConflictError extends ArtstoreError {
   constructor(archive: string, difference: string, module: string) {

@@ -87,8 +87,7 @@ export function chainEntries(module: string, files: readonly OrderedFile[]): { e
   return { entries, sum: chain }
 }
 
-export const countMigrations = (entries: readonly Pick<ManifestEntry, 'revision'>[]) =>
-  new Set(entries.map((e) => e.revision).filter((r) => r !== null)).size
+export const countMigrations = (entries: readonly Pick<ManifestEntry, 'revision'>[]) => new Set(entries.map((e) => e.revision).filter((r) => r !== null)).size
 
 /** The manifest's bytes on disk: stable key order, two-space indent, final newline. */
 export const manifestJson = (m: Manifest) => `${JSON.stringify(m, null, 2)}\n`
@@ -153,7 +152,9 @@ export function renderManifestMd(m: Manifest): string {
   if (m.retired?.length) {
     lines.push('', '## Retired by adoption', '')
     for (const r of m.retired) {
-      lines.push(`- \`${r.pgSchema}.${r.versionTable}\` held ${r.revisions.map(code).join(', ')} (${r.generation}); dropped on ${r.adoptedAt} after the database was proved to match the baseline.`)
+      lines.push(
+        `- \`${r.pgSchema}.${r.versionTable}\` held ${r.revisions.map(code).join(', ')} (${r.generation}); dropped on ${r.adoptedAt} after the database was proved to match the baseline.`,
+      )
     }
   }
   return `${lines.join('\n')}\n`

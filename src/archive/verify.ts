@@ -66,7 +66,11 @@ function checkEntries(dir: string, module: string, m: Manifest, problems: Verify
       const bytes = fs.readFileSync(abs)
       const sha = sha256Hex(bytes)
       if (sha !== e.sha256 || bytes.length !== e.size) {
-        problems.push({ kind: 'differs', file: e.path, detail: `content differs from the manifest (sha256 ${sha.slice(0, 12)}…, ${bytes.length} bytes; expected ${e.sha256.slice(0, 12)}…, ${e.size} bytes)` })
+        problems.push({
+          kind: 'differs',
+          file: e.path,
+          detail: `content differs from the manifest (sha256 ${sha.slice(0, 12)}…, ${bytes.length} bytes; expected ${e.sha256.slice(0, 12)}…, ${e.size} bytes)`,
+        })
       }
     }
   })

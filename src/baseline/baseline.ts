@@ -30,7 +30,12 @@ function schemaComplaint(text: string): string {
   const error = /error: (.+)/.exec(text)?.[1]?.trim()
   const at = /-->\s+\S*?:(\d+)/.exec(text)?.[1]
   if (error) return at ? `${error} (line ${at})` : error
-  return text.split('\n').map((l) => l.trim()).find(Boolean) ?? 'the schema engine failed'
+  return (
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .find(Boolean) ?? 'the schema engine failed'
+  )
 }
 
 type DiffTarget = Parameters<SchemaEngine['diff']>[0]['from']
@@ -41,7 +46,8 @@ async function diff(engine: SchemaEngine, module: ModuleInfo, from: DiffTarget, 
     return output
   } catch (e) {
     if (!(e instanceof SchemaEngineError)) throw e
-    if (/validation|error: /i.test(e.message) && /schema/i.test(e.message)) throw new SchemaInvalidError(relative(module.schemaFile), schemaComplaint(e.message))
+    if (/validation|error: /i.test(e.message) && /schema/i.test(e.message))
+      throw new SchemaInvalidError(relative(module.schemaFile), schemaComplaint(e.message))
     throw new BaselineGenerationError(module.name, schemaComplaint(e.message))
   }
 }
@@ -147,8 +153,18 @@ function frozenBaseline(module: ModuleInfo, later: string[], opts: Pick<Baseline
   const recorded = recordedBaselineChecksum(source)
   const files = [path.join(baselineDir(source), 'migration.sql')].map(relative)
   if (up !== undefined && recorded !== undefined && sha256(up) === recorded) return { module: module.name, status: 'frozen', files }
-  const why = up === undefined ? 'migration.sql is missing' : recorded === undefined ? `${BASELINE_RECORD} is missing` : `migration.sql no longer has its recorded checksum ${recorded.slice(0, 16)}`
-  return { module: module.name, status: 'differs', files, diff: `${files[0]}: ${why}: restore it from git (every deployed database holds the recorded checksum)\n` }
+  const why =
+    up === undefined
+      ? 'migration.sql is missing'
+      : recorded === undefined
+        ? `${BASELINE_RECORD} is missing`
+        : `migration.sql no longer has its recorded checksum ${recorded.slice(0, 16)}`
+  return {
+    module: module.name,
+    status: 'differs',
+    files,
+    diff: `${files[0]}: ${why}: restore it from git (every deployed database holds the recorded checksum)\n`,
+  }
 }
 
 /** `baseline`: regenerate (or, with check/dryRun, compare) each selected module's baseline. */

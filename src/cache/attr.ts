@@ -123,7 +123,11 @@ export function uuidOfStorageFilename(name: string): string | undefined {
 
 function fieldTypes(j: Record<string, unknown>): AttrCheck | undefined {
   const bad = (field: string, want: string) =>
-    ({ ok: false, code: 'invalid-field', reason: field in j ? `${field} is ${typeName(j[field])}, expected ${want}` : `required field ${field} is missing` }) as const
+    ({
+      ok: false,
+      code: 'invalid-field',
+      reason: field in j ? `${field} is ${typeName(j[field])}, expected ${want}` : `required field ${field} is missing`,
+    }) as const
   for (const f of REQUIRED_STRINGS) if (typeof j[f] !== 'string') return bad(f, 'a string')
   for (const f of NULLABLE_STRINGS) if (f in j && j[f] !== null && typeof j[f] !== 'string') return bad(f, 'a string or null')
   if (typeof j.file_size !== 'number') return bad('file_size', 'an integer')
@@ -158,7 +162,10 @@ export function validateAttr(j: unknown, entry: { folder: string; name: string }
   }
   const inName = uuidOfStorageFilename(doc.storage_filename)
   if (inName !== doc.file_id) {
-    return fail('file-id-mismatch', inName ? `file_id ${doc.file_id} does not match the uuid ${inName} in storage_filename` : `storage_filename has no _<uuid> for file_id ${doc.file_id}`)
+    return fail(
+      'file-id-mismatch',
+      inName ? `file_id ${doc.file_id} does not match the uuid ${inName} in storage_filename` : `storage_filename has no _<uuid> for file_id ${doc.file_id}`,
+    )
   }
   if (doc.storage_filename !== entry.name) return fail('name-mismatch', `the file is not named after its storage_filename (${doc.storage_filename}.attr.json)`)
   // NUL and lone surrogates can only come from \u escapes (raw ones are invalid JSON or UTF-8): walk the values only then.
@@ -215,14 +222,29 @@ export function parseAttr(bytes: Uint8Array, entry: { folder: string; name: stri
   }
   const inexact = inexactNumber(text)
   const check = validateAttr(j, entry, text)
-  if (inexact !== undefined && check.ok) return { ok: false, code: 'inexact-number', reason: `the number at byte ${inexact} cannot be kept exactly (out of range, or more digits than it can hold)`, claim: check.doc.file_id }
+  if (inexact !== undefined && check.ok)
+    return {
+      ok: false,
+      code: 'inexact-number',
+      reason: `the number at byte ${inexact} cannot be kept exactly (out of range, or more digits than it can hold)`,
+      claim: check.doc.file_id,
+    }
   return check
 }
 
 const readBuffer = Buffer.allocUnsafe(MAX_ATTR_BYTES + 1)
 const { O_RDONLY, O_NONBLOCK, O_NOFOLLOW } = fs.constants
 
-const kindOf = (st: fs.Stats) => (st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file')
+const kindOf = (st: fs.Stats) =>
+  st.isDirectory()
+    ? 'a folder'
+    : st.isFIFO()
+      ? 'a FIFO'
+      : st.isSocket()
+        ? 'a socket'
+        : st.isCharacterDevice() || st.isBlockDevice()
+          ? 'a device'
+          : 'not a regular file'
 
 /**
  * Reads one attr.json (refusing files over MAX_ATTR_BYTES unread) and validates it. Only a regular
@@ -252,7 +274,8 @@ export function readAttr(entry: Extract<WalkEntry, { kind: 'file' }>): AttrCheck
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
     // A name that is not UTF-8 reaches us with U+FFFD in it, which names no file: say so, not ENOENT.
-    if (code === 'ENOENT' && entry.abs.includes('\uFFFD')) return { ok: false, code: 'unreadable', reason: 'could not be read (its name is not valid UTF-8: rename the file)' }
+    if (code === 'ENOENT' && entry.abs.includes('\uFFFD'))
+      return { ok: false, code: 'unreadable', reason: 'could not be read (its name is not valid UTF-8: rename the file)' }
     return { ok: false, code: 'unreadable', reason: `could not be read (${code ?? (e as Error).message})` }
   } finally {
     if (fd !== undefined) fs.closeSync(fd)

@@ -7,7 +7,7 @@ import { ArtstoreError } from '../errors.ts'
 
 export class RootMissingError extends ArtstoreError {
   constructor() {
-    super('no attr.json folder given: pass --root <dir>, the storage element\'s base folder that holds YYYY/MM/DD/HH/')
+    super("no attr.json folder given: pass --root <dir>, the storage element's base folder that holds YYYY/MM/DD/HH/")
   }
 }
 
@@ -25,7 +25,9 @@ export class ModuleWithoutCacheError extends ArtstoreError {
 
 export class StorageElementIdMissingError extends ArtstoreError {
   constructor(option: '--storage-element-id' | '--storage-element-url') {
-    super(`the query cache keeps one storage element's files per rebuild: pass ${option} (e.g. --storage-element-id se-01 --storage-element-url http://se-01:8010)`)
+    super(
+      `the query cache keeps one storage element's files per rebuild: pass ${option} (e.g. --storage-element-id se-01 --storage-element-url http://se-01:8010)`,
+    )
   }
 }
 
@@ -34,7 +36,6 @@ export class StorageElementOptionError extends ArtstoreError {
     super(`${option} ${reason}`)
   }
 }
-
 
 export class CacheTableMissingError extends ArtstoreError {
   constructor(table: string, pgSchema: string, deploy: string) {

@@ -72,9 +72,15 @@ export interface PipelineResult {
 }
 
 const copied = (t: CacheTable) => t.columns.filter(([c]) => c !== t.key)
+/** The copied columns as a list, each through `as` (e.g. prefixed with a table alias). */
+const copiedList = (t: CacheTable, as: (column: string, from: string) => string) =>
+  copied(t)
+    .map(([col, from]) => as(col, from))
+    .join(', ')
 const fromOf = (t: CacheTable, column: string) => t.columns.find(([c]) => c === column)![1]
-/** True when the cached row `t` differs from `values` (unchanged rows are left alone: idempotence). */
-const differs = (t: CacheTable, values: string[]) => `(${copied(t).map(([col]) => `t.${col}`).join(', ')}) is distinct from (${values.join(', ')})`
+/** True when the cached row `t` differs from the values `other` names (unchanged rows are left alone: idempotence). */
+const differs = (t: CacheTable, other: (column: string, from: string) => string) =>
+  `(${copiedList(t, (col) => `t.${col}`)}) is distinct from (${copiedList(t, other)})`
 
 async function createTables(c: pg.ClientBase, spec: StageSpec, t: CacheTable): Promise<void> {
   const typeOf = (col: string) => spec.columns.find(([n]) => n === col)![1]
@@ -82,7 +88,9 @@ async function createTables(c: pg.ClientBase, spec: StageSpec, t: CacheTable): P
   for (const name of [STAGE, BATCH, UNDO, OUTCOME]) await c.query(`drop table if exists pg_temp.${name}`)
   await c.query(`create temp table ${STAGE} (path text not null, name text not null, claim uuid, good boolean not null, conflict boolean not null${unique})`)
   const cols = spec.columns.map(([n, ty]) => `${n} ${ty}`).join(', ')
-  await c.query(`create temp table ${BATCH} (path text not null, name text not null, claim uuid, good boolean not null, conflict boolean not null default false, ${cols})`)
+  await c.query(
+    `create temp table ${BATCH} (path text not null, name text not null, claim uuid, good boolean not null, conflict boolean not null default false, ${cols})`,
+  )
   await c.query(`create temp table ${UNDO} (like ${t.table}, primary key (${t.key}))`)
   for (const u of t.unique) await c.query(`create index on ${UNDO} (${u})`)
   await c.query(`create temp table ${OUTCOME} (key text not null, inserted boolean not null)`)
@@ -99,19 +107,22 @@ function writeSql(t: CacheTable, dryRun: boolean, xid: string): string {
   ]
   const eligible = `s.good and not coalesce(${heldBack.join(' or ')}, false)`
   const guard = t.guard ? `${t.guard} and ` : ''
+  // The row differs from the file's (changed rows only: idempotence), or from the values the upsert brings.
+  const fromFile = guard + differs(t, (_, from) => from)
+  const fromExcluded = guard + differs(t, (col) => `excluded.${col}`)
   if (dryRun) {
     return `insert into ${OUTCOME} select (${key})::text, t.${t.key} is null from ${BATCH} s left join ${t.table} t on t.${t.key} = ${key}
-      where ${eligible} and (t.${t.key} is null or (${guard}${differs(t, copied(t).map(([, f]) => f))}))`
+      where ${eligible} and (t.${t.key} is null or (${fromFile}))`
   }
   const set = [...copied(t).map(([col]) => `${col} = excluded.${col}`), ...(t.touch ?? [])].join(', ')
   // Rows this transaction wrote carry its id as xmin: those were saved before, or are new.
   return `with saved as (
       insert into ${UNDO} select t.* from ${t.table} t join ${BATCH} s on t.${t.key} = ${key}
-      where ${eligible} and t.xmin <> ${xid} and ${guard}${differs(t, copied(t).map(([, f]) => f))}),
+      where ${eligible} and t.xmin <> ${xid} and ${fromFile}),
     up as (
       insert into ${t.table} as t (${t.columns.map(([col]) => col).join(', ')})
       select ${t.columns.map(([, f]) => f).join(', ')} from ${BATCH} s where ${eligible}
-      on conflict (${t.key}) do update set ${set} where ${guard}${differs(t, copied(t).map(([col]) => `excluded.${col}`))}
+      on conflict (${t.key}) do update set ${set} where ${fromExcluded}
       returning t.${t.key}::text as key, (xmax = 0) as inserted)
     insert into ${OUTCOME} select key, inserted from up`
 }
@@ -120,7 +131,12 @@ function writeSql(t: CacheTable, dryRun: boolean, xid: string): string {
  * Marks the staged files (good or in conflict) that share `column` (a claim or a unique value) with
  * another staged file, reports them, and returns their claims: the cache keeps none of them.
  */
-async function skipShared(c: pg.ClientBase, t: CacheTable, column: string, result: Pick<StageResult, 'skipped'>): Promise<{ path: string; claim: string | null }[]> {
+async function skipShared(
+  c: pg.ClientBase,
+  t: CacheTable,
+  column: string,
+  result: Pick<StageResult, 'skipped'>,
+): Promise<{ path: string; claim: string | null }[]> {
   // A claim counts whoever makes it (a file that cannot be used still claims its file_id); a unique value only files that could be cached.
   const among = column === 'claim' ? `claim is not null` : `(good or conflict)`
   const { rows } = await c.query<{ path: string; claim: string | null; value: string; paths: string[] }>(
@@ -206,9 +222,12 @@ export async function runPipeline(c: pg.ClientBase, spec: StageSpec, t: CacheTab
     if (!run.dryRun) {
       // Rows this run inserted for a withdrawn claim go; rows it changed get their old version back.
       const ids = `any($1::${t.keyType}[])`
-      await c.query(`delete from ${t.table} t where t.${t.key} = ${ids} and t.xmin = ${xid} and not exists (select 1 from ${UNDO} u where u.${t.key} = t.${t.key})`, [withdrawn])
       await c.query(
-        `update ${t.table} t set (${copied(t).map(([col]) => col).join(', ')}) = (${copied(t).map(([col]) => `u.${col}`).join(', ')})
+        `delete from ${t.table} t where t.${t.key} = ${ids} and t.xmin = ${xid} and not exists (select 1 from ${UNDO} u where u.${t.key} = t.${t.key})`,
+        [withdrawn],
+      )
+      await c.query(
+        `update ${t.table} t set (${copiedList(t, (col) => col)}) = (${copiedList(t, (col) => `u.${col}`)})
            from ${UNDO} u where u.${t.key} = t.${t.key} and u.${t.key} = ${ids}`,
         [withdrawn],
       )

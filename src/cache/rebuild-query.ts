@@ -55,7 +55,11 @@ export async function rebuildQuery(c: pg.ClientBase, element: { id: string; url:
     name: QUERY_TABLE,
     key: 'id',
     keyType: 'text',
-    columns: [...QUERY_COLUMNS.map((col) => [col, col === 'tags' ? 's.tags::varchar(50)[]' : `s.${col}`] as const), ['storage_element_id', id], ['storage_element_url', url]],
+    columns: [
+      ...QUERY_COLUMNS.map((col) => [col, col === 'tags' ? 's.tags::varchar(50)[]' : `s.${col}`] as const),
+      ['storage_element_id', id],
+      ['storage_element_url', url],
+    ],
     touch: ['cache_updated_at = now()'],
     guard: `t.storage_element_id = ${id}`,
     unique: ['sha256_hash'],

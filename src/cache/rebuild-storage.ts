@@ -112,7 +112,8 @@ export async function rebuildStorage(c: pg.ClientBase, prefix: string, run: Rebu
     conflicts: [filenameConflicts(t.files)],
   }
   // A row's attr.json is next to its data file, or in .attrs/ (S3 layout).
-  const filesOf = (r: Record<string, string>) => [r.storage_path, `${r.storage_path}.attrs/`].map((dir) => path.join(run.root, dir, `${r.storage_filename}.attr.json`))
+  const filesOf = (r: Record<string, string>) =>
+    [r.storage_path, `${r.storage_path}.attrs/`].map((dir) => path.join(run.root, dir, `${r.storage_filename}.attr.json`))
   const write = (finish?: (part: RebuildPart) => Promise<void>) =>
     writeCache(c, run, { spec: storageStage, target, prune: { table: t.files, name: 'storage_filename', id: 'file_id', filesOf }, describe: t.files, finish })
   return withCacheLock(

@@ -73,7 +73,11 @@ function checkElement(opts: CacheRebuildOptions): { id: string; url: string } {
   if (opts.storageElementId === undefined) throw new StorageElementIdMissingError('--storage-element-id')
   if (opts.storageElementUrl === undefined) throw new StorageElementIdMissingError('--storage-element-url')
   const id = opts.storageElementId
-  if (!/^\S(.{0,48}\S)?$/.test(id)) throw new StorageElementOptionError(`--storage-element-id "${id}"`, 'must be 1 to 50 characters without surrounding spaces: e.g. --storage-element-id se-01')
+  if (!/^\S(.{0,48}\S)?$/.test(id))
+    throw new StorageElementOptionError(
+      `--storage-element-id "${id}"`,
+      'must be 1 to 50 characters without surrounding spaces: e.g. --storage-element-id se-01',
+    )
   let u: URL | undefined
   try {
     u = new URL(opts.storageElementUrl)
@@ -81,7 +85,10 @@ function checkElement(opts: CacheRebuildOptions): { id: string; url: string } {
     u = undefined
   }
   if (!u || !/^https?:$/.test(u.protocol) || opts.storageElementUrl.length > 512) {
-    throw new StorageElementOptionError(`--storage-element-url "${opts.storageElementUrl}"`, 'is not an http(s) URL of at most 512 characters: e.g. --storage-element-url http://se-01:8010')
+    throw new StorageElementOptionError(
+      `--storage-element-url "${opts.storageElementUrl}"`,
+      'is not an http(s) URL of at most 512 characters: e.g. --storage-element-url http://se-01:8010',
+    )
   }
   return { id, url: opts.storageElementUrl }
 }
@@ -107,11 +114,21 @@ export async function rebuildCache(opts: CacheRebuildOptions): Promise<CacheRebu
   const root = checkRoot(opts.root)
   const element = module === 'query' ? checkElement(opts) : undefined
   if (module === 'storage-element') {
-    for (const [flag, v] of [['--storage-element-id', opts.storageElementId], ['--storage-element-url', opts.storageElementUrl]] as const) {
+    for (const [flag, v] of [
+      ['--storage-element-id', opts.storageElementId],
+      ['--storage-element-url', opts.storageElementUrl],
+    ] as const) {
       if (v !== undefined) throw new OptionForOtherModuleError(flag, module, 'query')
     }
   }
-  const run = { root, dryRun: !!opts.dryRun, prune: !!opts.prune, onProgress: opts.onProgress, lockWaitSeconds: opts.lockWaitSeconds, batchFiles: opts.batchFiles }
+  const run = {
+    root,
+    dryRun: !!opts.dryRun,
+    prune: !!opts.prune,
+    onProgress: opts.onProgress,
+    lockWaitSeconds: opts.lockWaitSeconds,
+    batchFiles: opts.batchFiles,
+  }
   const started = performance.now()
   return withCheckedTargets({ module, prefix: opts.prefix, env: opts.env }, ([t]) =>
     withClient(t, async (c) => {

@@ -50,7 +50,8 @@ async function dateFolders(dir: string, rel: string, level: number, root: string
       // reported, since files may live there.
       else if (d.isSymbolicLink()) {
         const target = await fs.promises.realpath(path.join(dir, d.name)).catch(() => undefined)
-        if (target && !insideRoot(root, target)) outside.push({ kind: 'folder-error', rel: `${rel}${d.name}`, reason: 'is a link out of the root: not followed' })
+        if (target && !insideRoot(root, target))
+          outside.push({ kind: 'folder-error', rel: `${rel}${d.name}`, reason: 'is a link out of the root: not followed' })
         else names.push(d.name)
       }
     }

@@ -43,7 +43,13 @@ export async function writeCache(c: pg.ClientBase, run: RebuildRun, w: CacheWrit
         pruned = await pruneUnseen(c, w.prune, run.dryRun)
       }
       const rows: RowCounts = { ...counts, unchanged: staged.good - counts.inserted - counts.updated, pruned }
-      const part: RebuildPart = { files: { found: staged.found, good: staged.good, skipped: staged.skipped.length }, rows, prune, skipped: staged.skipped, trimmed: staged.trimmed }
+      const part: RebuildPart = {
+        files: { found: staged.found, good: staged.good, skipped: staged.skipped.length },
+        rows,
+        prune,
+        skipped: staged.skipped,
+        trimmed: staged.trimmed,
+      }
       if (!run.dryRun) await w.finish?.(part)
       return part
     },

@@ -1,18 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Catalog } from './read.ts'
 
-export type CheckCategory =
-  | 'table'
-  | 'column'
-  | 'primary key'
-  | 'foreign key'
-  | 'unique'
-  | 'index'
-  | 'enum'
-  | 'check'
-  | 'trigger'
-  | 'function'
-  | 'sequence'
+export type CheckCategory = 'table' | 'column' | 'primary key' | 'foreign key' | 'unique' | 'index' | 'enum' | 'check' | 'trigger' | 'function' | 'sequence'
 
 /** One line of the checklist. */
 export interface CheckItem {
@@ -33,16 +22,15 @@ const indexLabel = (i: Catalog['indexes'][number]) =>
  * Compares every object the expected catalog has with the actual one, by name, and reports objects
  * the actual catalog has beyond that. `ignoreTables` are left out of both (e.g. the history table).
  */
-export function compareCatalogs(expected: Catalog, actual: Catalog, ignoreTables: readonly string[] = [], extensions: 'exact' | 'required' = 'exact'): CheckItem[] {
+export function compareCatalogs(
+  expected: Catalog,
+  actual: Catalog,
+  ignoreTables: readonly string[] = [],
+  extensions: 'exact' | 'required' = 'exact',
+): CheckItem[] {
   const items: CheckItem[] = []
   const keep = (table: string) => !ignoreTables.includes(table)
-  const compare = <T>(
-    category: string,
-    exp: T[],
-    act: T[],
-    key: (x: T) => string,
-    show: (x: T) => string,
-  ) => {
+  const compare = <T>(category: string, exp: T[], act: T[], key: (x: T) => string, show: (x: T) => string) => {
     const actual = new Map(act.map((x) => [key(x), x]))
     for (const e of exp) {
       const a = actual.get(key(e))
@@ -53,7 +41,13 @@ export function compareCatalogs(expected: Catalog, actual: Catalog, ignoreTables
     for (const [k, a] of actual) items.push({ category, name: k, ok: false, expected: 'absent', actual: `unexpected: ${show(a)}` })
   }
 
-  compare('table', expected.tables.filter(keep), actual.tables.filter(keep), (t) => t, () => 'exists')
+  compare(
+    'table',
+    expected.tables.filter(keep),
+    actual.tables.filter(keep),
+    (t) => t,
+    () => 'exists',
+  )
   const col = (x: Catalog['columns'][number]) => `${x.type}${x.notNull ? ' not null' : ''}${x.default ? ` default ${sameDefault(x.default)}` : ''}`
   const expectedTables = new Set(expected.tables)
   compare(
@@ -72,15 +66,51 @@ export function compareCatalogs(expected: Catalog, actual: Catalog, ignoreTables
       (c) => `${c.table}: ${c.definition}`,
     )
   }
-  compare('index', expected.indexes.filter((i) => keep(i.table)), actual.indexes.filter((i) => keep(i.table)), (i) => i.name, (i) => `${i.table} ${indexLabel(i)}`)
-  compare('enum', expected.enums, actual.enums, (e) => e.name, (e) => e.labels.join(', '))
-  compare('trigger', expected.triggers.filter((t) => keep(t.table)), actual.triggers.filter((t) => keep(t.table)), (t) => t.name, (t) => t.definition)
-  compare('function', expected.functions, actual.functions, (f) => `${f.name}(${f.args})`, (f) => `returns ${f.result} language ${f.language}, ${f.body.length} chars: ${hash(f.body)}`)
-  compare('sequence', expected.sequences, actual.sequences, (s) => s.name, (s) => `${s.type}${s.owner ? ` owned by ${s.owner}` : ''}`)
+  compare(
+    'index',
+    expected.indexes.filter((i) => keep(i.table)),
+    actual.indexes.filter((i) => keep(i.table)),
+    (i) => i.name,
+    (i) => `${i.table} ${indexLabel(i)}`,
+  )
+  compare(
+    'enum',
+    expected.enums,
+    actual.enums,
+    (e) => e.name,
+    (e) => e.labels.join(', '),
+  )
+  compare(
+    'trigger',
+    expected.triggers.filter((t) => keep(t.table)),
+    actual.triggers.filter((t) => keep(t.table)),
+    (t) => t.name,
+    (t) => t.definition,
+  )
+  compare(
+    'function',
+    expected.functions,
+    actual.functions,
+    (f) => `${f.name}(${f.args})`,
+    (f) => `returns ${f.result} language ${f.language}, ${f.body.length} chars: ${hash(f.body)}`,
+  )
+  compare(
+    'sequence',
+    expected.sequences,
+    actual.sequences,
+    (s) => s.name,
+    (s) => `${s.type}${s.owner ? ` owned by ${s.owner}` : ''}`,
+  )
   // Extensions are one per database: `required` (a live database, where others may have installed
   // theirs) checks only that each expected one is installed; `exact` also reports any other.
   const installed = actual.extensions ?? []
-  compare('extension', expected.extensions ?? [], extensions === 'exact' ? installed : installed.filter((e) => expected.extensions?.includes(e)), (e) => e, () => 'installed')
+  compare(
+    'extension',
+    expected.extensions ?? [],
+    extensions === 'exact' ? installed : installed.filter((e) => expected.extensions?.includes(e)),
+    (e) => e,
+    () => 'installed',
+  )
   return items
 }
 

@@ -13,7 +13,16 @@ export interface Catalog {
   /** Foreign keys with the types on both sides, for the type-match check. */
   foreignKeys: { name: string; table: string; columnTypes: string[]; targetTable: string; targetTypes: string[] }[]
   /** `opclasses`: the operator classes that are not their type's default (e.g. gin_trgm_ops), in key order. */
-  indexes: { name: string; table: string; method: string; unique: boolean; columns: string[]; opclasses: string[]; predicate: string | null; definition: string }[]
+  indexes: {
+    name: string
+    table: string
+    method: string
+    unique: boolean
+    columns: string[]
+    opclasses: string[]
+    predicate: string | null
+    definition: string
+  }[]
   enums: { name: string; labels: string[] }[]
   triggers: { name: string; table: string; definition: string }[]
   functions: { name: string; args: string; result: string; language: string; body: string }[]
@@ -76,9 +85,10 @@ export async function readCatalog(c: pg.ClientBase, schema: string): Promise<Cat
         schema,
       ),
       // pg_get_indexdef, like pg_get_triggerdef, always names the table with its schema: drop it.
-      indexes: (await q<Catalog['indexes'][number]>(
-        c,
-        `select i.relname as name, t.relname as table, am.amname as method, x.indisunique as unique,
+      indexes: (
+        await q<Catalog['indexes'][number]>(
+          c,
+          `select i.relname as name, t.relname as table, am.amname as method, x.indisunique as unique,
                 array(select pg_get_indexdef(x.indexrelid, k, true) from generate_series(1, x.indnkeyatts) k order by k) as columns,
                 array(select opc.opcname::text from unnest(x.indclass) with ordinality k(oid, i) join pg_opclass opc on opc.oid = k.oid
                        where not opc.opcdefault order by k.i) as opclasses,
@@ -86,8 +96,9 @@ export async function readCatalog(c: pg.ClientBase, schema: string): Promise<Cat
            from pg_index x join pg_class i on i.oid = x.indexrelid join pg_class t on t.oid = x.indrelid
            join pg_am am on am.oid = i.relam join pg_namespace n on n.oid = t.relnamespace
           where n.nspname = $1 order by t.relname, i.relname`,
-        schema,
-      )).map((i) => ({ ...i, definition: i.definition.replace(` ON ${qualified(schema)}.`, ' ON ') })),
+          schema,
+        )
+      ).map((i) => ({ ...i, definition: i.definition.replace(` ON ${qualified(schema)}.`, ' ON ') })),
       enums: await q(
         c,
         `select t.typname as name, array_agg(e.enumlabel::text order by e.enumsortorder) as labels
@@ -96,13 +107,15 @@ export async function readCatalog(c: pg.ClientBase, schema: string): Promise<Cat
         schema,
       ),
       // pg_get_triggerdef names the table with its schema whatever the search_path: drop it.
-      triggers: (await q<Catalog['triggers'][number]>(
-        c,
-        `select tg.tgname as name, c.relname as table, pg_get_triggerdef(tg.oid) as definition
+      triggers: (
+        await q<Catalog['triggers'][number]>(
+          c,
+          `select tg.tgname as name, c.relname as table, pg_get_triggerdef(tg.oid) as definition
            from pg_trigger tg join pg_class c on c.oid = tg.tgrelid join pg_namespace n on n.oid = c.relnamespace
           where n.nspname = $1 and not tg.tgisinternal order by c.relname, tg.tgname`,
-        schema,
-      )).map((t) => ({ ...t, definition: t.definition.replace(` ON ${qualified(schema)}.`, ' ON ') })),
+          schema,
+        )
+      ).map((t) => ({ ...t, definition: t.definition.replace(` ON ${qualified(schema)}.`, ' ON ') })),
       functions: await q(
         c,
         `select p.proname as name, pg_get_function_identity_arguments(p.oid) as args, pg_get_function_result(p.oid) as result,
@@ -130,5 +143,4 @@ export async function readCatalog(c: pg.ClientBase, schema: string): Promise<Cat
 }
 
 /** Every object of a catalog, for "nothing is left" checks: tables, enums, functions, sequences, triggers. */
-export const objectCount = (cat: Catalog) =>
-  cat.tables.length + cat.enums.length + cat.functions.length + cat.sequences.length + cat.triggers.length
+export const objectCount = (cat: Catalog) => cat.tables.length + cat.enums.length + cat.functions.length + cat.sequences.length + cat.triggers.length

@@ -10,7 +10,9 @@ import { outcome } from './exit-codes.ts'
 
 export class FleetUsageError extends ArtstoreError {
   constructor() {
-    super('--instances runs every storage-element instance of the file, each with its own prefix: drop --prefix (and --module, or give --module storage-element)')
+    super(
+      '--instances runs every storage-element instance of the file, each with its own prefix: drop --prefix (and --module, or give --module storage-element)',
+    )
   }
 }
 
@@ -66,7 +68,10 @@ export async function runFleetCommand<T>(
   }
   report(o, !!opts.json, r, (x) =>
     [
-      ...x.rows.map((row) => `${icon[row.status]} ${row.instance} (${row.prefix}): ${row.status === 'skipped' ? 'skipped: a canary failed' : row.error ?? line(row.result as T)}  (${row.database}, ${row.durationMs} ms)`),
+      ...x.rows.map(
+        (row) =>
+          `${icon[row.status]} ${row.instance} (${row.prefix}): ${row.status === 'skipped' ? 'skipped: a canary failed' : (row.error ?? line(row.result as T))}  (${row.database}, ${row.durationMs} ms)`,
+      ),
       `${x.rows.length} instance(s): ${x.ok} ok, ${x.failed} failed, ${x.skipped} skipped`,
     ].join('\n'),
   )

@@ -58,7 +58,9 @@ async function run(argv: readonly string[], o: Output): Promise<number> {
   if (process.env.ARTSTORE_DOTENV !== '0' && fs.existsSync(envFile)) (await import('dotenv')).default.config({ path: envFile, quiet: true })
   // A misspelt database variable is not read: the module would quietly use another database.
   for (const { name, meant } of nearMissVariables(process.env)) {
-    o.err(`warning: ${name} is set but artstore-db does not read it: did you mean ${meant}? (without ${meant}, its modules use the other variables or the embedded database)`)
+    o.err(
+      `warning: ${name} is set but artstore-db does not read it: did you mean ${meant}? (without ${meant}, its modules use the other variables or the embedded database)`,
+    )
   }
   let exitCode = 0
   const setExit = (code: number) => (exitCode = code)
@@ -69,7 +71,22 @@ async function run(argv: readonly string[], o: Output): Promise<number> {
     .exitOverride()
     .configureOutput({ writeOut: (s) => o.out(s), writeErr: () => undefined })
     .showSuggestionAfterError(true)
-  for (const c of [infoCommand, deployCommand, statusCommand, baselineCommand, migrateCommand, verifyCommand, rollbackCommand, resolveCommand, cycleCommand, studioCommand, adoptCommand, archiveCommand, cacheCommand]) c.register(program, o, setExit)
+  for (const c of [
+    infoCommand,
+    deployCommand,
+    statusCommand,
+    baselineCommand,
+    migrateCommand,
+    verifyCommand,
+    rollbackCommand,
+    resolveCommand,
+    cycleCommand,
+    studioCommand,
+    adoptCommand,
+    archiveCommand,
+    cacheCommand,
+  ])
+    c.register(program, o, setExit)
   const quiet = (c: Command): void => {
     c.exitOverride().configureOutput({ writeOut: (s) => o.out(s), writeErr: () => undefined })
     c.commands.forEach(quiet)

@@ -7,7 +7,9 @@ export const PREFIX_OPTION = ['--prefix <prefix>', 'storage-element instance pre
 export const JSON_OPTION = ['--json', 'print the report as JSON'] as const
 
 /** A commander parser for a whole number of at least `min`; `example` shows the option in the error. */
-export const wholeNumber = (min: number, example: string) => (v: string): number => {
-  if (!/^\d+$/.test(v) || Number(v) < min) throw new InvalidArgumentError(`a whole number${min ? ` from ${min}` : ''}, e.g. ${example}`)
-  return Number(v)
-}
+export const wholeNumber =
+  (min: number, example: string) =>
+  (v: string): number => {
+    if (!/^\d+$/.test(v) || Number(v) < min) throw new InvalidArgumentError(`a whole number${min ? ` from ${min}` : ''}, e.g. ${example}`)
+    return Number(v)
+  }

@@ -21,7 +21,12 @@ export function report<T>(o: Output, json: boolean, value: T, text: (v: T) => st
  * Each module's start and end on stderr, for a command that can take a while: only on a terminal,
  * and never with --json (whose stdout must stay one JSON document).
  */
-export function moduleProgress(o: Output, json: boolean | undefined, verb: string, terminal = !!process.stderr.isTTY): ((e: ModuleProgress) => void) | undefined {
+export function moduleProgress(
+  o: Output,
+  json: boolean | undefined,
+  verb: string,
+  terminal = !!process.stderr.isTTY,
+): ((e: ModuleProgress) => void) | undefined {
   if (json || !terminal) return undefined
   return (e) => {
     const who = e.prefix ? `${e.module} (${e.prefix})` : e.module

@@ -70,10 +70,7 @@ function resolveBaseUrl(module: ModuleInfo, env: Env, embeddedUrl?: string): Mod
   if (shared) {
     const u = parsePgUrl(shared, 'DATABASE_URL')
     if (u.searchParams.has('schema')) {
-      throw new InvalidUrlError(
-        'DATABASE_URL',
-        `it sets ?schema=, but each module gets its own schema; remove it, or use ${module.urlVariable}`,
-      )
+      throw new InvalidUrlError('DATABASE_URL', `it sets ?schema=, but each module gets its own schema; remove it, or use ${module.urlVariable}`)
     }
     return { url: withSchema(u, module.pgSchema), source: 'DATABASE_URL', pgSchema: module.pgSchema }
   }
@@ -155,7 +152,8 @@ export function nearMissVariables(env: Env): { name: string; meant: string }[] {
     const upper = name.toUpperCase()
     const close = URL_VARIABLES.find((v) => distance(upper, v) <= 2)
     const scoped = /^(ADMIN|STORAGE|STORAGE_ELEMENT|QUERY)_(DB|DATABASE|DATABSE|DATBASE)_(URL|URI)$/.exec(upper)
-    const meant = close ?? (scoped ? URL_VARIABLES.find((v) => v.startsWith(scoped[1])) : undefined) ?? (/^(DB|DATABASE)_(URI)$/.test(upper) ? 'DATABASE_URL' : undefined)
+    const meant =
+      close ?? (scoped ? URL_VARIABLES.find((v) => v.startsWith(scoped[1])) : undefined) ?? (/^(DB|DATABASE)_(URI)$/.test(upper) ? 'DATABASE_URL' : undefined)
     if (meant && meant !== name) out.push({ name, meant })
   }
   return out

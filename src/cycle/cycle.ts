@@ -93,7 +93,8 @@ const deployStep = (t: ModuleTarget) => async () => {
 const verifyStep = (t: ModuleTarget) => async () => {
   const report = await verifyModule(t)
   const failed = report.items.filter((i) => !i.ok)
-  return failed.length ? `${failed.length} checks fail: ${failed.slice(0, 3).map((i) => `${i.category} ${i.name}`).join('; ')}` : undefined
+  const first = failed.slice(0, 3).map((i) => `${i.category} ${i.name}`)
+  return failed.length ? `${failed.length} checks fail: ${first.join('; ')}` : undefined
 }
 
 /**
@@ -105,7 +106,8 @@ const stepBack = (t: ModuleTarget, before: readonly string[]) => async () => {
   return withClient(t, async (c) => {
     const expected = await expectedCatalog(c, before)
     const differs = compareCatalogs(expected, await readCatalog(c, t.pgSchema), ['_prisma_migrations'], 'required').filter((i) => !i.ok)
-    return differs.length ? `the catalog is not the one before it: ${differs.slice(0, 3).map((i) => `${i.category} ${i.name}: ${i.actual}`).join('; ')}` : undefined
+    const first = differs.slice(0, 3).map((i) => `${i.category} ${i.name}: ${i.actual}`)
+    return differs.length ? `the catalog is not the one before it: ${first.join('; ')}` : undefined
   })
 }
 
@@ -126,11 +128,14 @@ async function cycleOn(target: ModuleTarget): Promise<CycleResult> {
     const before = history.slice(0, history.indexOf(m)).map((x) => x.up)
     ok = await step(steps, `step back ${m.name}`, stepBack(target, before))
   }
-  ;ok &&
-    (await step(steps, 'rollback', async () => void (await rollbackModule(target, { yes: true })))) &&
-    (await step(steps, 'nothing left', () => leftovers(target))) &&
-    (await step(steps, 're-deploy', deployStep(target))) &&
-    (await step(steps, 're-verify', verifyStep(target)))
+  // The rest, in order, each only if every step before it passed.
+  const rest: [string, () => Promise<string | undefined>][] = [
+    ['rollback', async () => void (await rollbackModule(target, { yes: true }))],
+    ['nothing left', () => leftovers(target)],
+    ['re-deploy', deployStep(target)],
+    ['re-verify', verifyStep(target)],
+  ]
+  for (const [name, fn] of rest) if (ok) ok = await step(steps, name, fn)
   return { module: target.module.name, database: target.display, ok: steps.length === expectedSteps && steps.every((s) => s.ok), steps }
 }
 

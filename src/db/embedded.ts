@@ -47,8 +47,7 @@ export interface EmbeddedServer {
   stop(): Promise<void>
 }
 
-const urlOf = (o: EmbeddedOptions, database: string) =>
-  `postgresql://${o.user}:${encodeURIComponent(o.password)}@127.0.0.1:${o.port}/${database}`
+const urlOf = (o: EmbeddedOptions, database: string) => `postgresql://${o.user}:${encodeURIComponent(o.password)}@127.0.0.1:${o.port}/${database}`
 
 /** The data folder of the server that answers at `url` with our credentials, or undefined if none does. */
 async function runningDataDir(url: string): Promise<string | undefined> {
@@ -102,7 +101,9 @@ export async function startEmbedded(o: EmbeddedOptions = embeddedOptions()): Pro
     return { url, startedHere: false, stop: async () => undefined }
   }
   if (await portAnswers(o.port)) {
-    throw new EmbeddedPostgresError(`port ${o.port} on 127.0.0.1 is taken by another program, not this project's PostgreSQL; stop it, or set ARTSTORE_EMBEDDED_PORT to a free port`)
+    throw new EmbeddedPostgresError(
+      `port ${o.port} on 127.0.0.1 is taken by another program, not this project's PostgreSQL; stop it, or set ARTSTORE_EMBEDDED_PORT to a free port`,
+    )
   }
   const logs: string[] = []
   const server = new EmbeddedPostgres({

@@ -17,7 +17,14 @@ export class LockTimeoutError extends ArtstoreError {
  * Runs one lock statement waiting at most `waitSeconds` (lock_timeout, local to the transaction when
  * `local`, else restored afterwards); a wait that runs out becomes `timedOut()`'s error.
  */
-async function acquireWithin(c: pg.ClientBase, waitSeconds: number, sql: string, params: unknown[], timedOut: () => Promise<Error> | Error, local = false): Promise<void> {
+async function acquireWithin(
+  c: pg.ClientBase,
+  waitSeconds: number,
+  sql: string,
+  params: unknown[],
+  timedOut: () => Promise<Error> | Error,
+  local = false,
+): Promise<void> {
   await c.query(`set ${local ? 'local ' : ''}lock_timeout = '${waitSeconds}s'`)
   try {
     await c.query(sql, params)
@@ -79,7 +86,9 @@ async function cacheLockHolder(c: pg.ClientBase, what: string): Promise<string> 
     [CACHE_LOCK_CLASS, what],
   )
   const h = rows[0]
-  return h ? `backend pid ${h.pid}${h.app ? ` (${h.app})` : ''}${h.addr ? ` from ${h.addr}` : ''}${h.since ? `, in its transaction since ${h.since}` : ''}` : 'a session that has just ended'
+  return h
+    ? `backend pid ${h.pid}${h.app ? ` (${h.app})` : ''}${h.addr ? ` from ${h.addr}` : ''}${h.since ? `, in its transaction since ${h.since}` : ''}`
+    : 'a session that has just ended'
 }
 
 export class CacheLockedError extends ArtstoreError {
@@ -94,8 +103,12 @@ export class CacheLockedError extends ArtstoreError {
  * Waits at most `waitSeconds`, then names the holder.
  */
 export async function withCacheLock<T>(c: pg.ClientBase, what: string, fn: () => Promise<T>, waitSeconds = 30): Promise<T> {
-  await acquireWithin(c, waitSeconds, `select pg_advisory_lock($1, hashtext(current_schema() || '.' || $2))`, [CACHE_LOCK_CLASS, what], async () =>
-    new CacheLockedError(what, waitSeconds, await cacheLockHolder(c, what)),
+  await acquireWithin(
+    c,
+    waitSeconds,
+    `select pg_advisory_lock($1, hashtext(current_schema() || '.' || $2))`,
+    [CACHE_LOCK_CLASS, what],
+    async () => new CacheLockedError(what, waitSeconds, await cacheLockHolder(c, what)),
   )
   try {
     return await fn()
@@ -122,7 +135,9 @@ const DEPLOY_TURN_CLASS = 1095914573 // 'ARTM'
 
 export class DeployTurnTimeoutError extends ArtstoreError {
   constructor(seconds: number) {
-    super(`another deploy has been applying migrations to this database for over ${seconds} s: try again when it has finished (npx artstore-db status shows what is applied)`)
+    super(
+      `another deploy has been applying migrations to this database for over ${seconds} s: try again when it has finished (npx artstore-db status shows what is applied)`,
+    )
   }
 }
 

@@ -1,7 +1,6 @@
 import pg from 'pg'
 import { HISTORY_PARAM } from '../config/urls.ts'
 
-
 /**
  * pg settings for a Prisma URL: `?schema=` becomes the session's search_path, as the native engine
  * does. With HISTORY_PARAM, the history schema comes second on the path: tables are created in the

@@ -86,7 +86,7 @@ export async function claimScratchDatabase(serverUrl: string, label: string): Pr
   const guard = await guardSession(serverUrl)
   try {
     await guard.query('select pg_advisory_lock($1, hashtext($2))', [SCRATCH_LOCK_CLASS, name])
-    const { rows } = await guard.query<{ datname: string }>(`select datname from pg_database where datname like 'artstore\_%'`)
+    const { rows } = await guard.query<{ datname: string }>(`select datname from pg_database where datname like 'artstore\\_%'`)
     for (const { datname } of rows.filter((r) => SCRATCH_PATTERN.test(r.datname) && r.datname !== name)) {
       const { rows: free } = await guard.query<{ ok: boolean }>('select pg_try_advisory_lock($1, hashtext($2)) as ok', [SCRATCH_LOCK_CLASS, datname])
       if (!free[0].ok) continue // a live run's

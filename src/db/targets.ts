@@ -18,11 +18,7 @@ type Env = Record<string, string | undefined>
  * Resolves the database of each selected module, starting the embedded server when a module has no
  * URL, runs `fn`, and stops the embedded server again if this call started it.
  */
-export async function withModuleTargets<T>(
-  selected: readonly ModuleInfo[],
-  env: Env,
-  fn: (targets: ModuleTarget[]) => Promise<T>,
-): Promise<T> {
+export async function withModuleTargets<T>(selected: readonly ModuleInfo[], env: Env, fn: (targets: ModuleTarget[]) => Promise<T>): Promise<T> {
   // Resolve first, so that a malformed URL is reported before anything starts.
   for (const m of selected) resolveModuleUrl(m, env)
   let embedded: EmbeddedServer | undefined

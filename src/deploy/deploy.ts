@@ -31,7 +31,8 @@ export interface ModuleDeployResult extends ReturnType<typeof describeTarget> {
 
 /** A failure as `prisma migrate deploy` prints it: the error code, then the engine's message. */
 function failureDetail(e: unknown): string {
-  const lines = e instanceof SchemaEngineError ? [`Error: ${e.code ?? 'schema engine'}`, ...e.message.split('\n')] : String((e as Error)?.message ?? e).split('\n')
+  const lines =
+    e instanceof SchemaEngineError ? [`Error: ${e.code ?? 'schema engine'}`, ...e.message.split('\n')] : String((e as Error)?.message ?? e).split('\n')
   return lines
     .map((l) => l.trim())
     .filter(Boolean)
@@ -117,7 +118,13 @@ export async function deployModule(t: ModuleTarget, dryRun = false, known?: Modu
     const { appliedMigrationNames } = await withClient(t, (c) =>
       withDeployTurn(c, () => retryOnDeadlock(() => withModuleEngine(t, (e) => e.applyMigrations(t.module.migrationsDir)))),
     )
-    return { ...describeTarget(t), status: appliedMigrationNames.length ? 'applied' : 'up-to-date', migrations: appliedMigrationNames, durationMs: durationMs(), ...extra }
+    return {
+      ...describeTarget(t),
+      status: appliedMigrationNames.length ? 'applied' : 'up-to-date',
+      migrations: appliedMigrationNames,
+      durationMs: durationMs(),
+      ...extra,
+    }
   } catch (e) {
     if (!(e instanceof SchemaEngineError)) throw e
     const after = await moduleStatus(t)
@@ -143,7 +150,9 @@ export function deploy(opts: DeployOptions = {}): Promise<ModuleDeployResult[]> 
     const results: ModuleDeployResult[] = []
     for (const [i, t] of targets.entries()) {
       const failedBefore = results.some((r) => r.status === 'failed')
-      results.push(failedBefore ? { ...describeTarget(t), status: 'not-run', migrations: [] } : await moduleStep(opts, t, () => deployModule(t, !!opts.dryRun, before[i])))
+      results.push(
+        failedBefore ? { ...describeTarget(t), status: 'not-run', migrations: [] } : await moduleStep(opts, t, () => deployModule(t, !!opts.dryRun, before[i])),
+      )
     }
     return results
   })

@@ -40,11 +40,20 @@ export async function recoverInterrupted(t: ModuleTarget, status: ModuleStatus):
     const { rows: lock } = await c.query<{ free: boolean }>('select pg_try_advisory_lock($1) as free', [MIGRATION_LOCK_KEY])
     if (!lock[0].free) return undefined // a deploy is running it right now
     try {
-      const after = await expectedCatalog(c, history.slice(0, at + 1).map((m) => m.up))
-      const before = await expectedCatalog(c, history.slice(0, at).map((m) => m.up))
+      const after = await expectedCatalog(
+        c,
+        history.slice(0, at + 1).map((m) => m.up),
+      )
+      const before = await expectedCatalog(
+        c,
+        history.slice(0, at).map((m) => m.up),
+      )
       const live = await readCatalog(c, t.pgSchema)
       const own = new Set([...after.tables, ...before.tables, '_prisma_migrations'])
-      const actual = withoutTables(live, live.tables.filter((x) => !own.has(x)))
+      const actual = withoutTables(
+        live,
+        live.tables.filter((x) => !own.has(x)),
+      )
       return matches(after, actual) ? 'applied' : matches(before, actual) ? 'rolled-back' : undefined
     } finally {
       await c.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY])

@@ -137,9 +137,7 @@ class BridgeFactory extends PrismaPg {
     const client = new pg.Client(pgConfigFromUrl(shadowUrl).config)
     await client.connect()
     try {
-      const { rows } = await client.query<{ nspname: string }>(
-        `select nspname from pg_namespace where nspname !~ '^pg_' and nspname <> 'information_schema'`,
-      )
+      const { rows } = await client.query<{ nspname: string }>(`select nspname from pg_namespace where nspname !~ '^pg_' and nspname <> 'information_schema'`)
       for (const { nspname } of rows) await client.query(`drop schema ${quoteIdent(nspname)} cascade`)
       await client.query('create schema public')
     } finally {

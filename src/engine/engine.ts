@@ -47,7 +47,9 @@ export interface SchemaEngine {
   /** `migrate deploy`: applies every pending migration of the folder; names of those applied. */
   applyMigrations(migrationsDir: string, filters?: EngineFilters): Promise<ApplyMigrationsOutput>
   /** `migrate diff`: the script (or summary) and the exit code the CLI would give (2 = different with exitCode). */
-  diff(params: Omit<DiffParams, 'filters' | 'exitCode' | 'script'> & { script?: boolean; exitCode?: boolean; filters?: EngineFilters }): Promise<{ exitCode: number; output: string }>
+  diff(
+    params: Omit<DiffParams, 'filters' | 'exitCode' | 'script'> & { script?: boolean; exitCode?: boolean; filters?: EngineFilters },
+  ): Promise<{ exitCode: number; output: string }>
   /** `migrate resolve --applied`. */
   markMigrationApplied(migrationsDir: string, migrationName: string): Promise<MarkMigrationAppliedOutput>
   /** `migrate resolve --rolled-back`. */

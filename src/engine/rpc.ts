@@ -23,12 +23,7 @@ export type RpcHandler = (method: string, params: unknown, peer: RpcPeer) => Pro
  * as the native engine does; responses to our own requests (e.g. `print`) are matched by id.
  * Resolves when the input closes and the last request has been answered.
  */
-export function serveRpc(
-  input: Readable,
-  output: Writable,
-  handle: RpcHandler,
-  toError: (err: unknown) => unknown,
-): Promise<void> {
+export function serveRpc(input: Readable, output: Writable, handle: RpcHandler, toError: (err: unknown) => unknown): Promise<void> {
   const send = (msg: RpcMessage) => output.write(JSON.stringify(msg) + '\n')
   const pending = new Map<number | string, (result: unknown) => void>()
   let nextId = 1_000_000

@@ -39,8 +39,7 @@ export function engineVersions() {
     prisma: require('prisma/package.json').version as string,
     engineHash: prismaRequire('@prisma/engines-version/package.json').prisma.enginesVersion as string,
     // The glue package exports no ./package.json: read it beside its entry point.
-    glue: JSON.parse(fs.readFileSync(path.join(path.dirname(require.resolve('@prisma/schema-engine-wasm')), 'package.json'), 'utf8'))
-      .version as string,
+    glue: JSON.parse(fs.readFileSync(path.join(path.dirname(require.resolve('@prisma/schema-engine-wasm')), 'package.json'), 'utf8')).version as string,
     wasmFile: process.env.ARTSTORE_SCHEMA_ENGINE_WASM ?? path.join(prismaDir, 'build', 'schema_engine_bg.wasm'),
   }
 }

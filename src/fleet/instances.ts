@@ -66,7 +66,8 @@ export function readInstancesFile(file: string, env: Record<string, string | und
     const layout = e.layout ?? 'shared'
     if (layout !== 'shared' && layout !== 'schema') throw new InstancesFileError(file, `${e.name}: "layout" is shared or schema`)
     if (e.root !== undefined && typeof e.root !== 'string') throw new InstancesFileError(file, `${e.name}: "root" is a path`)
-    for (const k of ['elementId', 'elementUrl'] as const) if (e[k] !== undefined && typeof e[k] !== 'string') throw new InstancesFileError(file, `${e.name}: "${k}" is a string`)
+    for (const k of ['elementId', 'elementUrl'] as const)
+      if (e[k] !== undefined && typeof e[k] !== 'string') throw new InstancesFileError(file, `${e.name}: "${k}" is a string`)
     return {
       name: e.name,
       url,

@@ -48,7 +48,12 @@ export const instanceOptions = (i: FleetInstance) => ({
  * reported and the others go on (each instance's work is its own: one failing never leaves another
  * half done); `ok(result)` says whether a result counts as success.
  */
-export async function runFleet<T>(instances: readonly FleetInstance[], op: (i: FleetInstance) => Promise<T>, ok: (result: T) => boolean, o: FleetOptions = {}): Promise<FleetReport<T>> {
+export async function runFleet<T>(
+  instances: readonly FleetInstance[],
+  op: (i: FleetInstance) => Promise<T>,
+  ok: (result: T) => boolean,
+  o: FleetOptions = {},
+): Promise<FleetReport<T>> {
   const rows: FleetRow<T>[] = instances.map((i) => ({ instance: i.name, prefix: i.prefix, database: maskUrl(i.url), status: 'skipped', durationMs: 0 }))
   let done = 0
   const one = async (k: number) => {
@@ -66,13 +71,20 @@ export async function runFleet<T>(instances: readonly FleetInstance[], op: (i: F
   const pool = async (indexes: number[]) => {
     let next = 0
     const width = Math.max(1, Math.min(o.concurrency ?? 4, indexes.length))
-    await Promise.all(Array.from({ length: width }, async () => {
-      while (next < indexes.length) await one(indexes[next++])
-    }))
+    await Promise.all(
+      Array.from({ length: width }, async () => {
+        while (next < indexes.length) await one(indexes[next++])
+      }),
+    )
   }
   const all = instances.map((_, k) => k)
   const canary = Math.max(0, Math.min(o.canary ?? 0, all.length))
   await pool(all.slice(0, canary))
   if (!rows.slice(0, canary).some((r) => r.status === 'failed')) await pool(all.slice(canary))
-  return { rows, ok: rows.filter((r) => r.status === 'ok').length, failed: rows.filter((r) => r.status === 'failed').length, skipped: rows.filter((r) => r.status === 'skipped').length }
+  return {
+    rows,
+    ok: rows.filter((r) => r.status === 'ok').length,
+    failed: rows.filter((r) => r.status === 'failed').length,
+    skipped: rows.filter((r) => r.status === 'skipped').length,
+  }
 }

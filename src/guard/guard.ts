@@ -34,9 +34,7 @@ export async function otherModulesIn(c: pg.ClientBase, t: ModuleTarget): Promise
   const names = new Set(present.map((r) => r.name))
   let checksums = new Set<string>()
   if (names.has('_prisma_migrations')) {
-    const { rows } = await c.query<{ checksum: string }>(
-      `select checksum from ${quoteIdent(t.pgSchema)}._prisma_migrations where rolled_back_at is null`,
-    )
+    const { rows } = await c.query<{ checksum: string }>(`select checksum from ${quoteIdent(t.pgSchema)}._prisma_migrations where rolled_back_at is null`)
     checksums = new Set(rows.map((r) => r.checksum))
   }
   const own = baselineChecksum(t.module)
@@ -52,7 +50,10 @@ export async function otherModulesIn(c: pg.ClientBase, t: ModuleTarget): Promise
 }
 
 export const evidence = (f: Finding) =>
-  [f.tables.length ? `its tables ${f.tables.slice(0, 3).join(', ')}${f.tables.length > 3 ? ', …' : ''}` : '', f.history ? 'its baseline in _prisma_migrations' : '']
+  [
+    f.tables.length ? `its tables ${f.tables.slice(0, 3).join(', ')}${f.tables.length > 3 ? ', …' : ''}` : '',
+    f.history ? 'its baseline in _prisma_migrations' : '',
+  ]
     .filter(Boolean)
     .join(' and ')
 

@@ -29,9 +29,12 @@ function baselineProblems(module: ModuleInfo): string[] {
   const baseline = folders.find((f) => f.name === BASELINE_NAME)
   if (!baseline) return [`there is no ${BASELINE_NAME}: run npx artstore-db baseline --module ${module.name}`]
   const recorded = recordedBaselineChecksum(source)
-  if (recorded === undefined) return [`${BASELINE_NAME}/${BASELINE_RECORD} is missing: run npx artstore-db baseline --module ${module.name} (before any later migration exists)`]
+  if (recorded === undefined)
+    return [`${BASELINE_NAME}/${BASELINE_RECORD} is missing: run npx artstore-db baseline --module ${module.name} (before any later migration exists)`]
   if (sha256(baseline.up) !== recorded) {
-    return [`${BASELINE_NAME}/migration.sql no longer has its recorded checksum ${recorded.slice(0, 16)}: restore it from git; every deployed database holds that checksum`]
+    return [
+      `${BASELINE_NAME}/migration.sql no longer has its recorded checksum ${recorded.slice(0, 16)}: restore it from git; every deployed database holds that checksum`,
+    ]
   }
   return []
 }
@@ -63,7 +66,9 @@ export async function checkModule(t: ModuleTarget): Promise<MigrateCheckResult> 
       try {
         state = await runAndRead(c, HISTORY_SCHEMA, m.up)
       } catch (e) {
-        problems.push(`${m.name}/migration.sql fails on the history before it: ${firstLine(e)}: fix it (or, if it was deployed, leave it and add a migration after it)`)
+        problems.push(
+          `${m.name}/migration.sql fails on the history before it: ${firstLine(e)}: fix it (or, if it was deployed, leave it and add a migration after it)`,
+        )
         return
       }
       if (m.name === BASELINE_NAME) continue
@@ -83,16 +88,27 @@ export async function checkModule(t: ModuleTarget): Promise<MigrateCheckResult> 
       const findings = await lintMigration(m.up, before)
       const dangerous = findings.filter((f) => f.level === 'error')
       if (dangerous.length && !recordedAllowance(m.up)) {
-        problems.push(`${m.name} has dangerous steps and no recorded allowance (${dangerous[0].message.split('\n')[0]}): make it safe, or regenerate it with --allow-dangerous "<reason>"`)
+        problems.push(
+          `${m.name} has dangerous steps and no recorded allowance (${dangerous[0].message.split('\n')[0]}): make it safe, or regenerate it with --allow-dangerous "<reason>"`,
+        )
       }
-      for (const f of findings.filter((x) => x.level === 'warning')) warnings.push(`${m.name}: ${f.source === 'squawk' ? `squawk ${f.rule}` : f.rule}${f.line ? ` (line ${f.line})` : ''}: ${f.message.split('\n')[0]}`)
+      for (const f of findings.filter((x) => x.level === 'warning'))
+        warnings.push(`${m.name}: ${f.source === 'squawk' ? `squawk ${f.rule}` : f.rule}${f.line ? ` (line ${f.line})` : ''}: ${f.message.split('\n')[0]}`)
     }
     const expected = await targetCatalog(c, t, url)
     const differences = catalogDifferences(expected, state)
     const { up } = await prismaDiffs(t, url)
     if (differences.length || up) {
-      const what = differences.length ? differences.slice(0, 3).join('; ') : up.split('\n').filter((l) => l && !l.startsWith('--')).slice(0, 2).join(' ')
-      problems.push(`the history does not build schema.prisma and sql/ (${what}): write the next migration with npx artstore-db migrate new --module ${t.module.name} --name <change>`)
+      const what = differences.length
+        ? differences.slice(0, 3).join('; ')
+        : up
+            .split('\n')
+            .filter((l) => l && !l.startsWith('--'))
+            .slice(0, 2)
+            .join(' ')
+      problems.push(
+        `the history does not build schema.prisma and sql/ (${what}): write the next migration with npx artstore-db migrate new --module ${t.module.name} --name <change>`,
+      )
     }
   })
   return result()

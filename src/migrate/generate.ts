@@ -66,7 +66,12 @@ function extrasSteps(expected: Catalog, actual: Catalog, extras: readonly Extra[
     .map((e) => ({ kind: 'Extra', sql: `CREATE EXTENSION IF NOT EXISTS ${quoteIdent(e)};`, safety: 'safe', reason: `extension ${e}` }))
   steps.push(...reconcileSteps(expected, actual, extras, tables))
   for (const f of actual.functions.filter((a) => !expected.functions.some((e) => e.name === a.name && e.args === a.args))) {
-    steps.push({ kind: 'Extra', sql: `DROP FUNCTION ${quoteIdent(f.name)}(${f.args});`, safety: 'safe', reason: `function ${f.name} is no longer in the extras` })
+    steps.push({
+      kind: 'Extra',
+      sql: `DROP FUNCTION ${quoteIdent(f.name)}(${f.args});`,
+      safety: 'safe',
+      reason: `function ${f.name} is no longer in the extras`,
+    })
   }
   // Prisma's reverse diff never drops an extension the schema file declares.
   for (const e of actual.extensions.filter((x) => !expected.extensions.includes(x))) {

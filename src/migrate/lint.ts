@@ -61,7 +61,10 @@ export function squawk(sql: string): LintFinding[] {
   // A migration whose one statement is CONCURRENTLY runs outside a transaction block (see
   // concurrentlyFindings); every other migration runs in one, as .squawk.toml assumes.
   const alone = /\bCONCURRENTLY\b/i.test(sql) ? ['--no-assume-in-transaction'] : []
-  const run = spawnSync(process.execPath, [bin, '-c', squawkConfig, ...alone, '--reporter', 'json', '--stdin-filepath', 'migration.sql'], { input: sql, encoding: 'utf8' })
+  const run = spawnSync(process.execPath, [bin, '-c', squawkConfig, ...alone, '--reporter', 'json', '--stdin-filepath', 'migration.sql'], {
+    input: sql,
+    encoding: 'utf8',
+  })
   if (run.error) throw new SquawkUnavailableError(run.error.message)
   // 0: clean; 1: findings; anything else is Squawk's own failure.
   if (run.status !== 0 && run.status !== 1) throw new SquawkUnavailableError((run.stderr || `exit code ${run.status}`).trim().split('\n')[0])
@@ -103,7 +106,10 @@ export async function dataLossFindings(sql: string, before: Catalog): Promise<Li
       if (!r.safe) findings.push(error(`${kind}: ${r.reason}`))
       continue
     }
-    for (const stmt of block.split(/;\n/).map((s) => s.trim()).filter(Boolean)) {
+    for (const stmt of block
+      .split(/;\n/)
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       const alter = alterClauses(stmt)
       if (!alter) continue
       for (const clause of alter.clauses) {
@@ -118,7 +124,9 @@ export async function dataLossFindings(sql: string, before: Catalog): Promise<Li
     const fresh = added.get(table)
     if (fresh?.length) {
       findings.push(
-        error(`${table}: drops ${gone.join(', ')} and adds ${fresh.join(', ')}: if this is a rename, Prisma can only see drop + add; write ALTER TABLE "${table}" RENAME COLUMN … instead`),
+        error(
+          `${table}: drops ${gone.join(', ')} and adds ${fresh.join(', ')}: if this is a rename, Prisma can only see drop + add; write ALTER TABLE "${table}" RENAME COLUMN … instead`,
+        ),
       )
     }
   }
@@ -138,7 +146,8 @@ export function concurrentlyFindings(sql: string): LintFinding[] {
       source: 'artstore-db',
       rule: 'concurrently-alone',
       level: 'error',
-      message: 'CONCURRENTLY must be the only statement of its migration (several run in one transaction block, which it refuses): npx artstore-db migrate new --concurrently writes each such index in a migration of its own',
+      message:
+        'CONCURRENTLY must be the only statement of its migration (several run in one transaction block, which it refuses): npx artstore-db migrate new --concurrently writes each such index in a migration of its own',
     },
   ]
 }

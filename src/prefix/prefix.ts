@@ -16,7 +16,6 @@ export class InvalidPrefixError extends ArtstoreError {
   }
 }
 
-
 /** Replaces the schema file's prefix by `prefix` in every physical name of a text. */
 export const renderPrefix = (text: string, prefix: string): string => text.replaceAll(DEFAULT_PREFIX, prefix)
 
@@ -27,7 +26,11 @@ export function validatePrefix(prefix: string, base: ModuleInfo = modules['stora
   const names = new Set((fs.existsSync(baseline) ? fs.readFileSync(baseline, 'utf8') : '').match(/\bstorage_elem_01\w*/g) ?? [])
   const longest = [...names].map((n) => renderPrefix(n, prefix)).sort((a, b) => b.length - a.length)[0]
   if (longest && longest.length > MAX_IDENTIFIER) {
-    throw new InvalidPrefixError(prefix, `is too long: it makes ${longest} ${longest.length} characters, and PostgreSQL keeps ${MAX_IDENTIFIER}`, 'use a shorter prefix')
+    throw new InvalidPrefixError(
+      prefix,
+      `is too long: it makes ${longest} ${longest.length} characters, and PostgreSQL keeps ${MAX_IDENTIFIER}`,
+      'use a shorter prefix',
+    )
   }
   return prefix
 }

@@ -28,13 +28,17 @@ export interface ResolveResult extends ReturnType<typeof describeTarget> {
 
 export class ResolveUsageError extends ArtstoreError {
   constructor(reason: string) {
-    super(`${reason}: run npx artstore-db resolve --module <module> --rolled-back <migration> (its changes undone) or --applied <migration> (completed by hand)`)
+    super(
+      `${reason}: run npx artstore-db resolve --module <module> --rolled-back <migration> (its changes undone) or --applied <migration> (completed by hand)`,
+    )
   }
 }
 
 export class NothingToResolveError extends ArtstoreError {
   constructor(t: ModuleTarget, migration: string, why: string) {
-    super(`${migration} ${why} in the ${t.module.name} module's history (${t.display}): see npx artstore-db status${t.module.prefix ? ` --module ${t.module.name} --prefix ${t.module.prefix}` : ` --module ${t.module.name}`}`)
+    super(
+      `${migration} ${why} in the ${t.module.name} module's history (${t.display}): see npx artstore-db status${t.module.prefix ? ` --module ${t.module.name} --prefix ${t.module.prefix}` : ` --module ${t.module.name}`}`,
+    )
   }
 }
 

@@ -13,7 +13,9 @@ export const rollbackConfirmation = (module: string) =>
 
 export class InvalidRollbackRangeError extends ArtstoreError {
   constructor(reason: string) {
-    super(`${reason}: give --steps N (the last N applied migrations) or --to <migration> (roll back what came after it), not both; neither rolls back the whole history`)
+    super(
+      `${reason}: give --steps N (the last N applied migrations) or --to <migration> (roll back what came after it), not both; neither rolls back the whole history`,
+    )
   }
 }
 
@@ -57,7 +59,8 @@ const forget = (name: string) => `DELETE FROM "_prisma_migrations" WHERE "migrat
 /** Refuses a range that cannot mean anything, before any connection is made. */
 function validateRange(opts: Pick<RollbackOptions, 'steps' | 'to'>): void {
   if (opts.steps !== undefined && opts.to !== undefined) throw new InvalidRollbackRangeError('--steps and --to were both given')
-  if (opts.steps !== undefined && (!Number.isInteger(opts.steps) || opts.steps < 1)) throw new InvalidRollbackRangeError(`--steps ${opts.steps} is not a positive whole number`)
+  if (opts.steps !== undefined && (!Number.isInteger(opts.steps) || opts.steps < 1))
+    throw new InvalidRollbackRangeError(`--steps ${opts.steps} is not a positive whole number`)
 }
 
 /** The migrations to revert, newest first, from what is applied and the range asked for. */
@@ -88,7 +91,11 @@ export async function rollbackModule(t: ModuleTarget, opts: Pick<RollbackOptions
     const rows = (await readAppliedMigrations(c)).filter((m) => !m.rolledBack)
     const failed = rows.filter((m) => !m.finished).map((m) => m.name)
     if (failed.length) {
-      throw new RollbackBlockedError(t.module.name, `${failed.join(', ')} failed and is not resolved`, `settle it first with npx artstore-db resolve --module ${t.module.name} --rolled-back ${failed[0]}`)
+      throw new RollbackBlockedError(
+        t.module.name,
+        `${failed.join(', ')} failed and is not resolved`,
+        `settle it first with npx artstore-db resolve --module ${t.module.name} --rolled-back ${failed[0]}`,
+      )
     }
     const selected = selectRange(
       rows.map((m) => m.name),
@@ -96,11 +103,20 @@ export async function rollbackModule(t: ModuleTarget, opts: Pick<RollbackOptions
     )
     for (const name of selected) {
       const folder = folders.get(name)
-      if (!folder) throw new RollbackBlockedError(t.module.name, `${name} is applied but not in ${t.module.migrationsDir}`, 'check out the migrations this database was deployed from')
+      if (!folder)
+        throw new RollbackBlockedError(
+          t.module.name,
+          `${name} is applied but not in ${t.module.migrationsDir}`,
+          'check out the migrations this database was deployed from',
+        )
       if (folder.down === undefined) throw new DownScriptMissingError(t.module.name, name)
       const row = rows.find((r) => r.name === name)!
       if (row.checksum !== folder.checksum) {
-        throw new RollbackBlockedError(t.module.name, `${name}/migration.sql changed since it was applied, so its down.sql may not fit`, 'restore the migration as it was deployed')
+        throw new RollbackBlockedError(
+          t.module.name,
+          `${name}/migration.sql changed since it was applied, so its down.sql may not fit`,
+          'restore the migration as it was deployed',
+        )
       }
     }
     const sql = selected.map((name) => `-- Roll back ${name}\n${folders.get(name)!.down!.replace(/\n*$/, '\n')}${forget(name)}`).join('\n')

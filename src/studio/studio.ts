@@ -44,7 +44,10 @@ export async function startStudio(t: ModuleTarget, port: number, timeoutMs = 60_
   const url = `http://127.0.0.1:${port}/`
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const ok = await fetch(url).then((r) => r.ok, () => false)
+    const ok = await fetch(url).then(
+      (r) => r.ok,
+      () => false,
+    )
     if (ok) break
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill()

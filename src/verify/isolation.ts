@@ -22,8 +22,16 @@ export async function isolationChecks(c: pg.ClientBase, t: ModuleTarget, ownTabl
   })
   if (t.module.historySchema) {
     // No history in the tables' schema: the engine would read that one instead of the instance's.
-    const { rows: stray } = await c.query(`select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relname = '_prisma_migrations' and n.nspname = $1`, [t.pgSchema])
-    items.push({ category: 'isolation', name: `no _prisma_migrations in ${t.pgSchema}, where every instance's tables are`, ok: stray.length === 0, ...(stray.length ? { actual: 'present' } : {}) })
+    const { rows: stray } = await c.query(
+      `select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relname = '_prisma_migrations' and n.nspname = $1`,
+      [t.pgSchema],
+    )
+    items.push({
+      category: 'isolation',
+      name: `no _prisma_migrations in ${t.pgSchema}, where every instance's tables are`,
+      ok: stray.length === 0,
+      ...(stray.length ? { actual: 'present' } : {}),
+    })
   }
   for (const f of await otherModulesIn(c, t)) {
     items.push({ category: 'isolation', name: `no ${f.module} objects in schema ${t.pgSchema}`, ok: false, actual: evidence(f) })

@@ -41,7 +41,16 @@ function historyChecks(t: ModuleTarget, history: readonly MigrationFolder[], app
       category: 'history',
       name: `${m.name} is applied with the committed checksum`,
       ok,
-      ...(ok ? {} : { expected: m.checksum.slice(0, 16), actual: row ? (row.finished ? `checksum ${row.checksum.slice(0, 16)}` : 'failed') : `not applied: run npx artstore-db deploy --module ${t.module.name}` }),
+      ...(ok
+        ? {}
+        : {
+            expected: m.checksum.slice(0, 16),
+            actual: row
+              ? row.finished
+                ? `checksum ${row.checksum.slice(0, 16)}`
+                : 'failed'
+              : `not applied: run npx artstore-db deploy --module ${t.module.name}`,
+          }),
     }
   })
 }
@@ -63,7 +72,12 @@ export async function verifyModule(t: ModuleTarget): Promise<VerifyReport> {
     const empty = !expected.tables.some((name) => actual.tables.includes(name))
     const items: CheckItem[] = []
     if (empty) {
-      items.push({ category: 'tables', name: `the module's tables are in schema ${t.pgSchema}`, ok: false, actual: `none: run npx artstore-db deploy --module ${t.module.name}` })
+      items.push({
+        category: 'tables',
+        name: `the module's tables are in schema ${t.pgSchema}`,
+        ok: false,
+        actual: `none: run npx artstore-db deploy --module ${t.module.name}`,
+      })
     }
     // Tables that are not the module's (another instance's prefix, an app's leftovers) are listed and
     // left out of the comparison; another module's tables are caught by the isolation checks below.

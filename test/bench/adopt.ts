@@ -39,7 +39,10 @@ export async function benchAdopt(serverUrl: string, auditRows = 1_000_000): Prom
       await fingerprint(c, 'public', 'audit_logs')
       const scanMs = performance.now() - started
       started = performance.now()
-      const report = await adoptModule({ module: modules.admin, url, source: 'ADMIN_DATABASE_URL', pgSchema: 'public', display: maskUrl(url) }, { yes: true, archiveRoot: path.join(projectRoot, '.artstore', 'bench-archive') })
+      const report = await adoptModule(
+        { module: modules.admin, url, source: 'ADMIN_DATABASE_URL', pgSchema: 'public', display: maskUrl(url) },
+        { yes: true, archiveRoot: path.join(projectRoot, '.artstore', 'bench-archive') },
+      )
       const adoptMs = performance.now() - started
       if (report.status !== 'adopted') throw new Error(`adopt ended ${report.status}`)
       if (report.backup) fs.rmSync(report.backup, { recursive: true })

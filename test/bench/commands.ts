@@ -229,7 +229,11 @@ export async function benchCommands(serverUrl: string, opts: { runs?: number; be
     await sampleF()
     const scripts = baselineScripts(afterDir)
     const freshUrl = dbUrl(serverUrl, FRESH_DB)
-    const raw = await measure(runs, () => rawApply(freshUrl, scripts, usePsql, afterDir), () => recreateDatabase(serverUrl, FRESH_DB))
+    const raw = await measure(
+      runs,
+      () => rawApply(freshUrl, scripts, usePsql, afterDir),
+      () => recreateDatabase(serverUrl, FRESH_DB),
+    )
     const after = await measureCheckout(serverUrl, afterDir, runs)
     await sampleF()
     const before = beforeDir === undefined ? undefined : await measureCheckout(serverUrl, beforeDir, runs)

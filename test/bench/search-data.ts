@@ -34,14 +34,24 @@ export const searchShapes = [
     param: 'квартальный',
     page: true,
   },
-  { name: 'full-text total count', sql: `select count(*) from file_metadata_cache where search_vector @@ plainto_tsquery('russian', $1)`, param: 'квартальный', page: false },
+  {
+    name: 'full-text total count',
+    sql: `select count(*) from file_metadata_cache where search_vector @@ plainto_tsquery('russian', $1)`,
+    param: 'квартальный',
+    page: false,
+  },
   {
     name: 'partial page of 50',
     sql: `select * from file_metadata_cache where filename ilike $1 or description ilike $1 order by created_at desc limit 50 offset 0`,
     param: '%квартальный_4242%',
     page: true,
   },
-  { name: 'partial total count', sql: `select count(*) from file_metadata_cache where filename ilike $1 or description ilike $1`, param: '%квартальный_4242%', page: false },
+  {
+    name: 'partial total count',
+    sql: `select count(*) from file_metadata_cache where filename ilike $1 or description ilike $1`,
+    param: '%квартальный_4242%',
+    page: false,
+  },
   {
     name: 'tags page of 50',
     sql: `select * from file_metadata_cache where tags && $1::varchar[] order by created_at desc limit 50 offset 0`,

@@ -69,7 +69,13 @@ async function timeShapes(c: pg.Client, runs: number): Promise<ShapeTiming[]> {
       rows = (await c.query(shape.sql, params)).rowCount ?? 0
       samples.push(performance.now() - t)
     }
-    out.push({ name: shape.name, p50Ms: round(percentile(samples, 50)), p95Ms: round(percentile(samples, 95)), plan: planPath(explained[0]['QUERY PLAN'][0].Plan), rows })
+    out.push({
+      name: shape.name,
+      p50Ms: round(percentile(samples, 50)),
+      p95Ms: round(percentile(samples, 95)),
+      plan: planPath(explained[0]['QUERY PLAN'][0].Plan),
+      rows,
+    })
   }
   return out
 }

@@ -60,11 +60,14 @@ describe('admin', () => {
 
   test('raw SQL inserts get the restored server defaults', async () => {
     await query(url, `insert into admin.jwt_keys (version, private_key, public_key, expires_at) values ('v-raw', 'k', 'k', now() + interval '1 day')`)
-    expect(await query(url, `select algorithm, is_active, rotation_count, created_at is not null as stamped from admin.jwt_keys where version = 'v-raw'`)).toEqual([
-      { algorithm: 'RS256', is_active: true, rotation_count: 0, stamped: true },
-    ])
-    await query(url, `insert into admin.service_accounts (id, name, client_id, client_secret_hash, secret_expires_at)
-                      values (gen_random_uuid(), 'raw', 'sa_raw', 'h', now() + interval '90 days')`)
+    expect(
+      await query(url, `select algorithm, is_active, rotation_count, created_at is not null as stamped from admin.jwt_keys where version = 'v-raw'`),
+    ).toEqual([{ algorithm: 'RS256', is_active: true, rotation_count: 0, stamped: true }])
+    await query(
+      url,
+      `insert into admin.service_accounts (id, name, client_id, client_secret_hash, secret_expires_at)
+                      values (gen_random_uuid(), 'raw', 'sa_raw', 'h', now() + interval '90 days')`,
+    )
     expect(await query(url, `select role::text, status::text, is_system, rate_limit, secret_history from admin.service_accounts where name = 'raw'`)).toEqual([
       { role: 'USER', status: 'ACTIVE', is_system: false, rate_limit: 100, secret_history: [] },
     ])
@@ -72,10 +75,23 @@ describe('admin', () => {
 
   test('the constraints hold: unique username, enum labels, FK to a missing user', async () => {
     await createUser(admin, { username: 'dup', email: 'dup1@example.org' })
-    await expect(query(url, `insert into admin.users (username, email, role, status, is_system, failed_login_attempts) values ('dup', 'dup2@example.org', 'USER', 'ACTIVE', false, 0)`)).rejects.toThrow(/uq_username/)
-    await expect(query(url, `insert into admin.users (username, email, role, status, is_system, failed_login_attempts) values ('x', 'x@example.org', 'user', 'ACTIVE', false, 0)`)).rejects.toThrow(/invalid input value for enum (admin\.)?user_role_enum/)
     await expect(
-      query(url, `insert into admin.audit_logs (event_type, actor_type, action, success, hmac_signature, user_id) values ('e', 'user', 'a', true, 'h', 999999)`),
+      query(
+        url,
+        `insert into admin.users (username, email, role, status, is_system, failed_login_attempts) values ('dup', 'dup2@example.org', 'USER', 'ACTIVE', false, 0)`,
+      ),
+    ).rejects.toThrow(/uq_username/)
+    await expect(
+      query(
+        url,
+        `insert into admin.users (username, email, role, status, is_system, failed_login_attempts) values ('x', 'x@example.org', 'user', 'ACTIVE', false, 0)`,
+      ),
+    ).rejects.toThrow(/invalid input value for enum (admin\.)?user_role_enum/)
+    await expect(
+      query(
+        url,
+        `insert into admin.audit_logs (event_type, actor_type, action, success, hmac_signature, user_id) values ('e', 'user', 'a', true, 'h', 999999)`,
+      ),
     ).rejects.toThrow(/audit_logs_user_id_fkey/)
   })
 })
@@ -97,18 +113,24 @@ describe('storage element', () => {
       metadataJson: { tags: ['finance'] },
     })
     expect(await searchVectorOf(storage, fileId)).toBe("'pdf':3A 'годов':1A 'отчет':2A 'смет':4B")
-    const [row] = await query(url, `select file_size::text, total from (select file_size, count(*) over () as total from storage_element.storage_elem_01_files) x`)
+    const [row] = await query(
+      url,
+      `select file_size::text, total from (select file_size, count(*) over () as total from storage_element.storage_elem_01_files) x`,
+    )
     expect(row).toEqual({ file_size: '734512', total: '1' })
   })
 
   test('total_size_bytes holds more than 2 GiB', async () => {
-    await query(url, `insert into storage_element.storage_elem_01_config (current_mode, is_master, total_files, total_size_bytes) values ('edit', true, 1, 5000000000)`)
+    await query(
+      url,
+      `insert into storage_element.storage_elem_01_config (current_mode, is_master, total_files, total_size_bytes) values ('edit', true, 1, 5000000000)`,
+    )
     expect(await storage.storageConfig.findFirstOrThrow()).toMatchObject({ totalSizeBytes: 5000000000n })
   })
 })
 
 describe('query', () => {
-  test('a cache row is found by full-text search through the trigger (the fact sheet\'s example vector)', async () => {
+  test("a cache row is found by full-text search through the trigger (the fact sheet's example vector)", async () => {
     await cacheFile(q, {
       id: '0b8f1a52-0000-4000-8000-000000000001',
       filename: 'отчеты.pdf',
@@ -140,7 +162,12 @@ describe('query', () => {
     )
     // As autovacuum would: merge the GIN pending list that a bulk insert leaves, and refresh statistics.
     await query(url, 'vacuum analyze query.file_metadata_cache')
-    const plan = (await query<{ 'QUERY PLAN': string }>(url, `explain select id from query.file_metadata_cache where search_vector @@ plainto_tsquery('russian', 'финансы')`))
+    const plan = (
+      await query<{ 'QUERY PLAN': string }>(
+        url,
+        `explain select id from query.file_metadata_cache where search_vector @@ plainto_tsquery('russian', 'финансы')`,
+      )
+    )
       .map((r) => r['QUERY PLAN'])
       .join('\n')
     expect(plan).toContain('idx_file_metadata_search_vector')
@@ -148,7 +175,9 @@ describe('query', () => {
 
   test('the check constraints hold: more than 50 tags, a negative size', async () => {
     const base = `insert into query.file_metadata_cache (id, filename, storage_filename, file_size, sha256_hash, username, tags, storage_element_id, storage_element_url, created_at, updated_at)`
-    await expect(query(url, `${base} select 't1', 'f', 's', 1, 'b', 'u', array_fill('x'::varchar, array[51]), 'se', 'u', now(), now()`)).rejects.toThrow(/check_tags_count/)
+    await expect(query(url, `${base} select 't1', 'f', 's', 1, 'b', 'u', array_fill('x'::varchar, array[51]), 'se', 'u', now(), now()`)).rejects.toThrow(
+      /check_tags_count/,
+    )
     await expect(query(url, `${base} values ('t2', 'f', 's', -1, 'c', 'u', null, 'se', 'u', now(), now())`)).rejects.toThrow(/check_file_size_positive/)
   })
 })

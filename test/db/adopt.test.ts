@@ -65,7 +65,10 @@ describe.each(legacyFixtureFiles().map((f) => [`${f.state}/${f.file}`, f] as con
     const before = await tablesOf(url)
     const versionTable = before.find((t) => t.endsWith('alembic_version'))!
     const [{ v: revision }] = await query<{ v: string }>(url, `select version_num as v from ${versionTable}`)
-    const fingerprintsBefore = await fingerprintsOf(url, before.filter((t) => t !== versionTable))
+    const fingerprintsBefore = await fingerprintsOf(
+      url,
+      before.filter((t) => t !== versionTable),
+    )
     const moduleTables = before.filter((t) => !t.startsWith('test_storage') && t !== versionTable)
     const foreign = before.filter((t) => t.startsWith('test_storage'))
     const foreignDefinitions = await definitionsOf(url, foreign)
@@ -83,7 +86,10 @@ describe.each(legacyFixtureFiles().map((f) => [`${f.state}/${f.file}`, f] as con
     expect(report.proof.every((p) => p.ok)).toBe(true)
 
     // Checked from outside: same rows and content in every table, the foreign ones byte for byte.
-    const fingerprintsAfter = await fingerprintsOf(url, before.filter((t) => t !== versionTable))
+    const fingerprintsAfter = await fingerprintsOf(
+      url,
+      before.filter((t) => t !== versionTable),
+    )
     expect(fingerprintsAfter).toEqual(fingerprintsBefore)
     expect(Object.values(fingerprintsBefore).some((f) => f.rows > 0)).toBe(true)
     expect(await definitionsOf(url, foreign)).toEqual(foreignDefinitions)
@@ -102,7 +108,13 @@ describe.each(legacyFixtureFiles().map((f) => [`${f.state}/${f.file}`, f] as con
     expect(deployed.migrations).toEqual(later)
 
     const [checklist] = await verify({ module, env })
-    expect(checklist.ok, checklist.items.filter((i) => !i.ok).map((i) => `${i.category} ${i.name}: ${i.actual}`).join('\n')).toBe(true)
+    expect(
+      checklist.ok,
+      checklist.items
+        .filter((i) => !i.ok)
+        .map((i) => `${i.category} ${i.name}: ${i.actual}`)
+        .join('\n'),
+    ).toBe(true)
     expect((await status({ module, env }))[0].state).toBe('up-to-date')
     expect((await deploy({ module, env }))[0].status).toBe('up-to-date')
     expect((await adopt({ module, env, yes: true }))[0].status).toBe('already-adopted')
@@ -110,7 +122,7 @@ describe.each(legacyFixtureFiles().map((f) => [`${f.state}/${f.file}`, f] as con
 })
 
 describe('adopt with another instance prefix', () => {
-  test('the 8b9ca29 test_storage_* tables become the module\'s with --prefix test_storage', async () => {
+  test("the 8b9ca29 test_storage_* tables become the module's with --prefix test_storage", async () => {
     const url = await legacyDatabase('adopt_prefix', 'gen1-8b9ca29', 'storage-element')
     const env = { STORAGE_ELEMENT_DATABASE_URL: url }
     const tables = ['test_storage_config', 'test_storage_files', 'test_storage_wal']
@@ -121,7 +133,13 @@ describe('adopt with another instance prefix', () => {
     expect(await fingerprintsOf(url, tables)).toEqual(before)
     expect(await tablesOf(url)).toEqual(['_prisma_migrations', ...tables])
     const [checklist] = await verify({ module: 'storage-element', prefix: 'test_storage', env })
-    expect(checklist.ok, checklist.items.filter((i) => !i.ok).map((i) => `${i.category} ${i.name}`).join('\n')).toBe(true)
+    expect(
+      checklist.ok,
+      checklist.items
+        .filter((i) => !i.ok)
+        .map((i) => `${i.category} ${i.name}`)
+        .join('\n'),
+    ).toBe(true)
   })
 })
 
@@ -145,7 +163,9 @@ describe('adopt refuses, and changes nothing', () => {
     await query(url, `update _prisma_migrations set checksum = repeat('0', 64)`)
     const run = await runCli(['adopt', '--module', 'query', '--yes'], { QUERY_DATABASE_URL: url })
     expect(run.exitCode).toBe(1)
-    expect(run.stderr.trim()).toMatch(/^error: query: the 0_baseline row in public\._prisma_migrations has checksum 000000000000…, not the committed baseline's: .*npx artstore-db verify --module query$/)
+    expect(run.stderr.trim()).toMatch(
+      /^error: query: the 0_baseline row in public\._prisma_migrations has checksum 000000000000…, not the committed baseline's: .*npx artstore-db verify --module query$/,
+    )
   })
 
   test('without --yes or --dry-run', async () => {
@@ -154,7 +174,7 @@ describe('adopt refuses, and changes nothing', () => {
     expect(run.stderr.trim()).toBe('error: adopt changes the database in place: add --yes to apply, or --dry-run to see the plan and its proof')
   })
 
-  test('a module URL that points at another module\'s database', async () => {
+  test("a module URL that points at another module's database", async () => {
     const url = await legacyDatabase('adopt_wrong_db', 'gen1-8b9ca29', 'query')
     const before = await tablesOf(url)
     const run = await runCli(['adopt', '--module', 'admin', '--yes'], { ADMIN_DATABASE_URL: url })
@@ -191,7 +211,10 @@ describe('adopt is serialized and crash-safe', () => {
     const exited = new Promise((r) => child.on('close', r))
     let waiting = false
     for (let i = 0; i < 200 && !waiting; i++) {
-      const rows = await query(url, `select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like 'DROP TABLE "alembic_version"%'`)
+      const rows = await query(
+        url,
+        `select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like 'DROP TABLE "alembic_version"%'`,
+      )
       waiting = rows.length > 0
       if (!waiting) await new Promise((r) => setTimeout(r, 100))
     }
@@ -239,12 +262,15 @@ describe('backup, restore and the archive record', () => {
     await query(url, 'delete from users')
     await query(url, `select setval('users_id_seq', 1, false)`)
     expect((await runCli(['restore', '--from', dir, '--yes'], { ADMIN_DATABASE_URL: url })).exitCode).toBe(0)
-    const [fresh] = await query<{ id: number }>(url, `insert into users (username, email, role, status, is_system, failed_login_attempts) values ('new', 'new@example.org', 'USER', 'ACTIVE', false, 0) returning id`)
+    const [fresh] = await query<{ id: number }>(
+      url,
+      `insert into users (username, email, role, status, is_system, failed_login_attempts) values ('new', 'new@example.org', 'USER', 'ACTIVE', false, 0) returning id`,
+    )
     expect(fresh.id).toBe(users[0].id + 1)
     fs.rmSync(dir, { recursive: true })
   })
 
-  test('the retired Alembic revision is recorded in the module\'s archive manifest, which still verifies', async () => {
+  test("the retired Alembic revision is recorded in the module's archive manifest, which still verifies", async () => {
     const url = await legacyDatabase('adopt_archive', 'gen1-8b9ca29', 'admin')
     const root = path.join(scratchCopy('alembic/legacy-8b9ca29', 'adopt-archive'), 'root')
     const from = path.join(path.dirname(root), 'admin', 'versions')
@@ -254,7 +280,13 @@ describe('backup, restore and the archive record', () => {
     expect(report.status).toBe('adopted')
     const manifest = JSON.parse(fs.readFileSync(path.join(root, 'admin', 'archive', '2025-11-16-alembic', 'manifest.json'), 'utf8'))
     expect(manifest.retired).toEqual([
-      { pgSchema: 'public', versionTable: 'alembic_version', revisions: ['20251116_1630_pwd_policy'], generation: 'old-chain', adoptedAt: expect.stringMatching(/^\d{4}-\d\d-\d\d$/) },
+      {
+        pgSchema: 'public',
+        versionTable: 'alembic_version',
+        revisions: ['20251116_1630_pwd_policy'],
+        generation: 'old-chain',
+        adoptedAt: expect.stringMatching(/^\d{4}-\d\d-\d\d$/),
+      },
     ])
     expect(fs.readFileSync(path.join(root, 'admin', 'archive', '2025-11-16-alembic', 'MANIFEST.md'), 'utf8')).toContain('## Retired by adoption')
     const verify = await runCli(['archive', 'verify', '--module', 'admin', '--root', root])

@@ -56,7 +56,18 @@ const oneLine = (stderr: string) => {
   expect(lines).toHaveLength(1)
   return lines[0]
 }
-const archiveArgs = (module: string, from: string, root: string, ...more: string[]) => ['archive', '--module', module, '--from', from, '--root', root, '--date', DATE, ...more]
+const archiveArgs = (module: string, from: string, root: string, ...more: string[]) => [
+  'archive',
+  '--module',
+  module,
+  '--from',
+  from,
+  '--root',
+  root,
+  '--date',
+  DATE,
+  ...more,
+]
 
 describe('--database records the live Alembic version', () => {
   test('admin: alembic_version in the module schema, at the head of the archived chain', async () => {
@@ -64,7 +75,12 @@ describe('--database records the live Alembic version', () => {
     const run = await runCli([...archiveArgs('admin', path.join(dir, 'admin', 'versions'), root, '--database', '--json')], { DATABASE_URL: urlWithPassword })
     expect(run.exitCode, run.stderr).toBe(0)
     expect(run.stdout + run.stderr).not.toContain(PASSWORD_IN_TEST)
-    const expected = { pgSchema: 'admin', versionTable: 'alembic_version', tableFound: true, versions: [{ revision: '20251116_1630_pwd_policy', inChain: true, position: 5 }] }
+    const expected = {
+      pgSchema: 'admin',
+      versionTable: 'alembic_version',
+      tableFound: true,
+      versions: [{ revision: '20251116_1630_pwd_policy', inChain: true, position: 5 }],
+    }
     expect(JSON.parse(run.stdout).manifest.database).toEqual(expected)
     expect(manifestOf(root, 'admin').database).toEqual(expected)
     expect(fs.readFileSync(path.join(root, 'admin', 'archive', `${DATE}-alembic`, 'MANIFEST.md'), 'utf8')).toContain(
@@ -86,7 +102,10 @@ describe('--database records the live Alembic version', () => {
     })
     const r = await archive({ module: 'storage-element', from, root, date: DATE, database: true, prefix: 'storage_elem_02', env: { DATABASE_URL: url } })
     // The post-reset root revision is not in the old chain.
-    expect(r.manifest.database).toMatchObject({ versionTable: 'storage_elem_02_alembic_version', versions: [{ revision: '100779395dad', inChain: false, position: null }] })
+    expect(r.manifest.database).toMatchObject({
+      versionTable: 'storage_elem_02_alembic_version',
+      versions: [{ revision: '100779395dad', inChain: false, position: null }],
+    })
     expect(manifestOf(root, 'storage-element').database?.versionTable).toBe('storage_elem_02_alembic_version')
   })
 
@@ -100,13 +119,27 @@ describe('--database records the live Alembic version', () => {
     const { dir, root } = scratch('own-url')
     const own = new URL(url)
     own.searchParams.set('schema', 'legacy_admin')
-    const r = await archive({ module: 'admin', from: path.join(dir, 'admin', 'versions'), root, date: DATE, database: true, env: { ADMIN_DATABASE_URL: own.toString() } })
-    expect(r.manifest.database).toEqual({ pgSchema: 'legacy_admin', versionTable: 'alembic_version', tableFound: true, versions: [{ revision: '20251115_1600_jwt', inChain: true, position: 3 }] })
+    const r = await archive({
+      module: 'admin',
+      from: path.join(dir, 'admin', 'versions'),
+      root,
+      date: DATE,
+      database: true,
+      env: { ADMIN_DATABASE_URL: own.toString() },
+    })
+    expect(r.manifest.database).toEqual({
+      pgSchema: 'legacy_admin',
+      versionTable: 'alembic_version',
+      tableFound: true,
+      versions: [{ revision: '20251115_1600_jwt', inChain: true, position: 3 }],
+    })
   })
 
   test('an unreachable server: exit 2, one line, nothing moved', async () => {
     const { dir, root } = scratch('unreachable')
-    const run = await runCli(archiveArgs('admin', path.join(dir, 'admin', 'versions'), root, '--database'), { DATABASE_URL: 'postgresql://postgres:pw@127.0.0.1:1/artstore' })
+    const run = await runCli(archiveArgs('admin', path.join(dir, 'admin', 'versions'), root, '--database'), {
+      DATABASE_URL: 'postgresql://postgres:pw@127.0.0.1:1/artstore',
+    })
     expect(run.exitCode).toBe(2)
     expect(oneLine(run.stderr)).toBe('error: cannot reach the database server at 127.0.0.1:1: start it, or fix the host and port in DATABASE_URL')
     expect(fs.readdirSync(path.join(dir, 'admin', 'versions'))).toHaveLength(7)
@@ -120,7 +153,12 @@ describe('the command line: exit codes and one-line errors', () => {
     for (const m of ['admin', 'storage-element', 'query']) {
       const run = await runCli(archiveArgs(m, path.join(dir, m, 'versions'), root))
       expect(run.exitCode, run.stderr).toBe(0)
-      expect(run.stdout).toMatch(new RegExp(`^📦 ${m}: archived \\d migrations? \\(alembic\\) into ${literal(scratchRootRelative)}/archive-db-cli/out/${m}/archive/${DATE}-alembic$`, 'm'))
+      expect(run.stdout).toMatch(
+        new RegExp(
+          `^📦 ${m}: archived \\d migrations? \\(alembic\\) into ${literal(scratchRootRelative)}/archive-db-cli/out/${m}/archive/${DATE}-alembic$`,
+          'm',
+        ),
+      )
     }
     const ok = await runCli(['archive', 'verify', '--root', root])
     expect(ok.exitCode, ok.stderr).toBe(0)
@@ -146,23 +184,36 @@ describe('the command line: exit codes and one-line errors', () => {
     const run = await runCli(archiveArgs('query', path.join(dir, 'query', 'versions'), root, '--dry-run'))
     expect(run.exitCode, run.stderr).toBe(0)
     expect(run.stdout).toContain('📝 query: would archive 1 migration (alembic)')
-    expect(run.stdout).toMatch(/^ {3}move \S+\/query\/versions\/20250115_0001_initial_schema\.py → \S+\/out\/query\/archive\/2025-11-16-alembic\/20250115_0001_initial_schema\.py$/m)
+    expect(run.stdout).toMatch(
+      /^ {3}move \S+\/query\/versions\/20250115_0001_initial_schema\.py → \S+\/out\/query\/archive\/2025-11-16-alembic\/20250115_0001_initial_schema\.py$/m,
+    )
     expect(run.stdout).toContain('    ## Query Module (1 migration)')
     expect(fs.existsSync(root)).toBe(false)
     expect(fs.existsSync(path.join(dir, 'query', 'versions', '20250115_0001_initial_schema.py'))).toBe(true)
   })
 
   test.each([
-    ['several heads', 'two-heads', ['--module', 'admin'], /^error: the history has 2 heads \(2222bbbb0002_add_color\.py \(2222bbbb0002\), 3333cccc0003_add_size\.py \(3333cccc0003\)\): merge them first/],
+    [
+      'several heads',
+      'two-heads',
+      ['--module', 'admin'],
+      /^error: the history has 2 heads \(2222bbbb0002_add_color\.py \(2222bbbb0002\), 3333cccc0003_add_size\.py \(3333cccc0003\)\): merge them first/,
+    ],
     ['a missing parent', 'missing-parent', ['--module', 'admin'], /^error: 4444dddd0004_add_owner\.py revises 9999ffff0009, which is not in the folder/],
     ['a cycle', 'cycle', ['--module', 'admin'], /^error: the revisions form a cycle/],
     ['an unknown module', 'two-heads', ['--module', 'billing'], /^error: unknown module "billing": use one of admin, storage-element, query/],
     ['a bad prefix', 'two-heads', ['--module', 'storage-element', '--prefix', 'Storage-1'], /^error: storage-element prefix "Storage-1" does not match/],
-    ['a bad date', 'two-heads', ['--module', 'admin', '--date', '16.11.2025'], /^error: invalid archive date "16\.11\.2025": use a calendar date as YYYY-MM-DD/],
+    [
+      'a bad date',
+      'two-heads',
+      ['--module', 'admin', '--date', '16.11.2025'],
+      /^error: invalid archive date "16\.11\.2025": use a calendar date as YYYY-MM-DD/,
+    ],
   ])('%s: exit 2, one line, nothing moved', async (_name, fixture, args, pattern) => {
     const { dir, root } = scratch(`cli-${fixture}-${args[1]}`, fixture)
     const before = fs.readdirSync(path.join(dir, 'versions')).sort()
-    const run = await runCli(['archive', '--from', path.join(dir, 'versions'), '--root', root, '--date', DATE, ...args])
+    const date = args.includes('--date') ? [] : ['--date', DATE]
+    const run = await runCli(['archive', '--from', path.join(dir, 'versions'), '--root', root, ...date, ...args])
     expect(run.exitCode).toBe(2)
     expect(oneLine(run.stderr)).toMatch(pattern)
     expect(fs.readdirSync(path.join(dir, 'versions')).sort()).toEqual(before)
@@ -176,7 +227,9 @@ describe('the command line: exit codes and one-line errors', () => {
     fs.writeFileSync(path.join(src, '20251117_0000_create_admin_users_table.py'), "revision = '20251117_0000'\ndown_revision = None\n")
     const run = await runCli(archiveArgs('admin', src, root))
     expect(run.exitCode).toBe(2)
-    expect(oneLine(run.stderr)).toMatch(/^error: \S+\/admin\/archive\/2025-11-16-alembic already exists with different files \(20251117_0000_create_admin_users_table\.py is not in it\): nothing was changed;/)
+    expect(oneLine(run.stderr)).toMatch(
+      /^error: \S+\/admin\/archive\/2025-11-16-alembic already exists with different files \(20251117_0000_create_admin_users_table\.py is not in it\): nothing was changed;/,
+    )
     expect(fs.existsSync(path.join(src, '20251117_0000_create_admin_users_table.py'))).toBe(true)
   })
 
@@ -190,7 +243,9 @@ describe('the command line: exit codes and one-line errors', () => {
     expect(oneLine(wrong.stderr)).toMatch(/^error: unknown option '--from' for archive verify/)
     const none = await runCli(['archive', 'verify', '--module', 'query', '--root', root])
     expect(none.exitCode).toBe(2)
-    expect(oneLine(none.stderr)).toMatch(/^error: module query has no archive under \S+: run npx artstore-db archive --module query --from <versions dir> first$/)
+    expect(oneLine(none.stderr)).toMatch(
+      /^error: module query has no archive under \S+: run npx artstore-db archive --module query --from <versions dir> first$/,
+    )
   })
 
   test('help documents the exit codes of both commands', async () => {

@@ -11,8 +11,7 @@ const dir = scratchCopy('bridge', 'bridge')
 const config = path.join(dir, 'prisma.config.ts')
 let url: string
 
-const prisma = (args: string[], env: Record<string, string> = {}) =>
-  runPrisma(args, { configFile: config, cwd: dir, env: { BRIDGE_TEST_URL: url, ...env } })
+const prisma = (args: string[], env: Record<string, string> = {}) => runPrisma(args, { configFile: config, cwd: dir, env: { BRIDGE_TEST_URL: url, ...env } })
 
 const tables = async (schema: string) =>
   (await query<{ t: string }>(url, `select table_name as t from information_schema.tables where table_schema = $1 order by 1`, [schema])).map((r) => r.t)
@@ -36,7 +35,9 @@ describe('prisma CLI through the offline engine bridge', () => {
   test('--version reports the bridge with the CLI engine hash', async () => {
     const run = await prisma(['--version'])
     expect(run.exitCode).toBe(0)
-    expect(run.stdout).toMatch(/Schema Engine\s+: schema-engine-cli d1b3f377ca835d73fd50954a5e22128b9ebdd6b8 \(at .*schema-engine\.mjs, resolved by PRISMA_SCHEMA_ENGINE_BINARY\)/)
+    expect(run.stdout).toMatch(
+      /Schema Engine\s+: schema-engine-cli d1b3f377ca835d73fd50954a5e22128b9ebdd6b8 \(at .*schema-engine\.mjs, resolved by PRISMA_SCHEMA_ENGINE_BINARY\)/,
+    )
   })
 
   test('migrate diff --from-empty --to-schema --script prints the whole multi-schema script', async () => {

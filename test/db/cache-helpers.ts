@@ -3,7 +3,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import type { AttrDocument } from '../../src/cache/attr.ts'
 import { renderAttr, writeAttrTree, type GenerateOptions, type GeneratedAttr } from '../helpers/attr-tree.ts'
-import { modules, projectRoot } from '../../src/modules.ts'
+import { modules } from '../../src/modules.ts'
 import { query } from '../helpers/db.ts'
 import { scratchRoot } from '../helpers/workdir.ts'
 

@@ -67,9 +67,18 @@ describe('query cache rebuild', () => {
     expect(await mine()).toEqual([])
 
     const r = await rebuild()
-    expect(r).toMatchObject({ module: 'query', table: 'file_metadata_cache', storageElementId: SE, files: { found: 151, good: 151, skipped: 0 }, rows: { inserted: 151 } })
+    expect(r).toMatchObject({
+      module: 'query',
+      table: 'file_metadata_cache',
+      storageElementId: SE,
+      files: { found: 151, good: 151, skipped: 0 },
+      rows: { inserted: 151 },
+    })
     expect(r.trimmed).toEqual([
-      { path: `${special.storage_path}${special.storage_filename}.attr.json`, notes: ['55 tags, kept the first 50', `tag "${'д'.repeat(50)}"… cut to 50 characters (was 70)`] },
+      {
+        path: `${special.storage_path}${special.storage_filename}.attr.json`,
+        notes: ['55 tags, kept the first 50', `tag "${'д'.repeat(50)}"… cut to 50 characters (was 70)`],
+      },
     ])
     const rows = await query(
       url,
@@ -104,7 +113,9 @@ describe('query cache rebuild', () => {
   test('a full-text search (russian) finds a rebuilt file by a word form of its description', async () => {
     const hits = await query(url, `select id from file_metadata_cache where search_vector @@ plainto_tsquery('russian', $1)`, ['бюджетом в Казани'])
     expect(hits).toEqual([{ id: special.file_id }])
-    expect(await query(url, `select id from file_metadata_cache where search_vector @@ plainto_tsquery('russian', 'квартальные сметы')`)).toEqual([{ id: special.file_id }])
+    expect(await query(url, `select id from file_metadata_cache where search_vector @@ plainto_tsquery('russian', 'квартальные сметы')`)).toEqual([
+      { id: special.file_id },
+    ])
   })
 
   test('idempotent: a second run changes nothing, cache_updated_at included', async () => {
@@ -130,12 +141,20 @@ describe('query cache rebuild', () => {
     expect(run.json!.skipped).toEqual(
       [
         { path: xRel, code: 'conflict', reason: 'file_id is cached for another storage element (se-02), whose rows this rebuild never touches' },
-        { path: yRel, code: 'conflict', reason: `checksum is already cached for file ${OTHER_ID} (storage element se-02; sha256_hash is unique in file_metadata_cache)` },
+        {
+          path: yRel,
+          code: 'conflict',
+          reason: `checksum is already cached for file ${OTHER_ID} (storage element se-02; sha256_hash is unique in file_metadata_cache)`,
+        },
       ].sort((a, b) => (a.path < b.path ? -1 : 1)),
     )
     expect(await query(url, 'select 1 from file_metadata_cache where id = $1', [gone.doc.file_id])).toEqual([])
-    expect(await query(url, 'select description, tags from file_metadata_cache where id = $1', [changed.doc.file_id])).toEqual([{ description: 'обновлено', tags: ['новый'] }])
-    expect(await query(url, `select id from file_metadata_cache where search_vector @@ plainto_tsquery('russian', 'новые')`)).toEqual([{ id: changed.doc.file_id }])
+    expect(await query(url, 'select description, tags from file_metadata_cache where id = $1', [changed.doc.file_id])).toEqual([
+      { description: 'обновлено', tags: ['новый'] },
+    ])
+    expect(await query(url, `select id from file_metadata_cache where search_vector @@ plainto_tsquery('russian', 'новые')`)).toEqual([
+      { id: changed.doc.file_id },
+    ])
     // The other element's row: its file is not in this root, yet it is neither pruned nor changed.
     expect(await others()).toEqual(other)
     fs.rmSync(path.join(root, xRel))
@@ -152,7 +171,9 @@ describe('query cache rebuild', () => {
           const r = await rebuild({ batchFiles, dryRun })
           expect(r.rows, `batchFiles ${batchFiles}, dryRun ${dryRun}`).toEqual({ inserted: 0, updated: 0, unchanged: 150, pruned: 0 })
           expect(r.skipped.map((s) => s.path)).toEqual(rels)
-          expect(r.skipped[0].reason).toBe(`sha256_hash ${x.checksum} is shared with ${rels[1]} (sha256_hash is unique in file_metadata_cache): neither is cached`)
+          expect(r.skipped[0].reason).toBe(
+            `sha256_hash ${x.checksum} is shared with ${rels[1]} (sha256_hash is unique in file_metadata_cache): neither is cached`,
+          )
           expect(await mine()).toEqual(before)
         }
       }
@@ -165,9 +186,18 @@ describe('query cache rebuild', () => {
     for (const [args, message] of [
       [['--root', root], /^error: the query cache keeps one storage element's files per rebuild: pass --storage-element-id/],
       [['--root', root, '--storage-element-id', SE], /^error: the query cache keeps one storage element's files per rebuild: pass --storage-element-url/],
-      [['--root', root, '--storage-element-id', SE, '--storage-element-url', 'se-01:8010'], /^error: --storage-element-url "se-01:8010" is not an http\(s\) URL/],
-      [['--root', root, '--storage-element-id', 'x'.repeat(51), '--storage-element-url', SE_URL], /^error: --storage-element-id "x+" must be 1 to 50 characters/],
-      [['--root', root, '--storage-element-id', SE, '--storage-element-url', SE_URL, '--prefix', 'storage_elem_02'], /^error: --prefix applies to the storage-element module, not query/],
+      [
+        ['--root', root, '--storage-element-id', SE, '--storage-element-url', 'se-01:8010'],
+        /^error: --storage-element-url "se-01:8010" is not an http\(s\) URL/,
+      ],
+      [
+        ['--root', root, '--storage-element-id', 'x'.repeat(51), '--storage-element-url', SE_URL],
+        /^error: --storage-element-id "x+" must be 1 to 50 characters/,
+      ],
+      [
+        ['--root', root, '--storage-element-id', SE, '--storage-element-url', SE_URL, '--prefix', 'storage_elem_02'],
+        /^error: --prefix applies to the storage-element module, not query/,
+      ],
     ] as const) {
       const run = await cli([...args])
       expect(run.exitCode, run.stderr).toBe(2)

@@ -41,8 +41,23 @@ async function writeOriginal(d: AttrDocument) {
     `insert into ${FILES} (file_id, original_filename, storage_filename, file_size, content_type, created_at, updated_at, created_by_id,
        created_by_username, created_by_fullname, description, version, storage_path, checksum, metadata_json)
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-    [d.file_id, d.original_filename, d.storage_filename, d.file_size, d.content_type, d.created_at, d.updated_at, d.created_by_id,
-      d.created_by_username, d.created_by_fullname, d.description, d.version, d.storage_path, d.checksum, JSON.stringify(d.metadata)],
+    [
+      d.file_id,
+      d.original_filename,
+      d.storage_filename,
+      d.file_size,
+      d.content_type,
+      d.created_at,
+      d.updated_at,
+      d.created_by_id,
+      d.created_by_username,
+      d.created_by_fullname,
+      d.description,
+      d.version,
+      d.storage_path,
+      d.checksum,
+      JSON.stringify(d.metadata),
+    ],
   )
 }
 
@@ -60,7 +75,13 @@ describe('rebuild from a generated tree', () => {
     await query(url, `truncate ${FILES}`)
 
     const r = await rebuild(root)
-    expect(r).toMatchObject({ status: 'rebuilt', files: { found: 240, good: 240, skipped: 0 }, rows: { inserted: 240, updated: 0, unchanged: 0, pruned: 0 }, prune: 'off', skipped: [] })
+    expect(r).toMatchObject({
+      status: 'rebuilt',
+      files: { found: 240, good: 240, skipped: 0 },
+      rows: { inserted: 240, updated: 0, unchanged: 0, pruned: 0 },
+      prune: 'off',
+      skipped: [],
+    })
     expect(await files()).toEqual(originals)
     // Spot-check against the files themselves, beyond the comparison with the originals.
     const v2 = tree.files.find((f) => f.doc.schema_version === '2.0' && f.s3)!
@@ -71,15 +92,26 @@ describe('rebuild from a generated tree', () => {
 
   test('config row (created, id 1) and a committed cache_rebuild in the log', async () => {
     const size = (await query<{ s: string }>(url, `select sum(file_size)::text as s from ${FILES}`))[0].s
-    expect(await query(url, 'select id, current_mode, is_master, total_files, total_size_bytes::text as b, last_cache_rebuild is not null as at from storage_elem_01_config')).toEqual([
-      { id: 1, current_mode: 'ro', is_master: false, total_files: 240, b: size, at: true },
-    ])
-    const wal = await query(url, `select operation_type, status, operation_data, completed_at is not null as done, duration_ms >= 0 as timed from storage_elem_01_wal`)
+    expect(
+      await query(
+        url,
+        'select id, current_mode, is_master, total_files, total_size_bytes::text as b, last_cache_rebuild is not null as at from storage_elem_01_config',
+      ),
+    ).toEqual([{ id: 1, current_mode: 'ro', is_master: false, total_files: 240, b: size, at: true }])
+    const wal = await query(
+      url,
+      `select operation_type, status, operation_data, completed_at is not null as done, duration_ms >= 0 as timed from storage_elem_01_wal`,
+    )
     expect(wal).toEqual([
       {
         operation_type: 'cache_rebuild',
         status: 'committed',
-        operation_data: { root, prefix: 'storage_elem_01', prune: false, result: { files: { found: 240, good: 240, skipped: 0 }, rows: { inserted: 240, updated: 0, unchanged: 0, pruned: 0 } } },
+        operation_data: {
+          root,
+          prefix: 'storage_elem_01',
+          prune: false,
+          result: { files: { found: 240, good: 240, skipped: 0 }, rows: { inserted: 240, updated: 0, unchanged: 0, pruned: 0 } },
+        },
         done: true,
         timed: true,
       },
@@ -108,7 +140,12 @@ describe('rebuild from a generated tree', () => {
     const configBefore = await query(url, 'select * from storage_elem_01_config')
 
     const plan = await rebuild(root, { dryRun: true, prune: true })
-    expect(plan).toMatchObject({ status: 'would-rebuild', files: { found: 240, good: 240, skipped: 0 }, rows: { inserted: 1, updated: 1, unchanged: 238, pruned: 1 }, prune: 'would' })
+    expect(plan).toMatchObject({
+      status: 'would-rebuild',
+      files: { found: 240, good: 240, skipped: 0 },
+      rows: { inserted: 1, updated: 1, unchanged: 238, pruned: 1 },
+      prune: 'would',
+    })
     expect(plan.config).toBeUndefined()
     expect(plan.wal).toBeUndefined()
     expect(await files()).toEqual(originals)
@@ -117,7 +154,9 @@ describe('rebuild from a generated tree', () => {
 
     const r = await rebuild(root, { prune: true })
     expect(r.rows).toEqual({ inserted: 1, updated: 1, unchanged: 238, pruned: 1 })
-    expect(await query(url, `select description, file_size::int as s from ${FILES} where file_id = $1`, [a.doc.file_id])).toEqual([{ description: 'новое описание', s: 99 }])
+    expect(await query(url, `select description, file_size::int as s from ${FILES} where file_id = $1`, [a.doc.file_id])).toEqual([
+      { description: 'новое описание', s: 99 },
+    ])
     expect(await query(url, `select 1 from ${FILES} where file_id = $1`, [b.doc.file_id])).toEqual([])
     expect(await query(url, `select 1 from ${FILES} where file_id = $1`, [fresh.file_id])).toHaveLength(1)
     expect(await count(FILES)).toBe(240)
@@ -174,9 +213,14 @@ describe('rebuild from a generated tree', () => {
     const empty = scratchDir('storage-empty')
     const run = await cli(['--root', empty, '--prune'])
     expect(run.exitCode).toBe(2)
-    expect(run.stderr.trim()).toBe(`error: --root ${empty} holds no attr.json at all, and --prune would delete all ${before} rows of ${FILES}: check --root (an unmounted volume?); if the element really is empty, delete the rows yourself`)
+    expect(run.stderr.trim()).toBe(
+      `error: --root ${empty} holds no attr.json at all, and --prune would delete all ${before} rows of ${FILES}: check --root (an unmounted volume?); if the element really is empty, delete the rows yourself`,
+    )
     expect(await count(FILES)).toBe(before)
-    expect((await query(url, `select status, error_message from storage_elem_01_wal order by started_at desc limit 1`))[0]).toEqual({ status: 'failed', error_message: expect.stringContaining('holds no attr.json') })
+    expect((await query(url, `select status, error_message from storage_elem_01_wal order by started_at desc limit 1`))[0]).toEqual({
+      status: 'failed',
+      error_message: expect.stringContaining('holds no attr.json'),
+    })
   })
 })
 
@@ -196,7 +240,11 @@ describe('bad files are reported and skipped, never fatal (exit 3)', () => {
     put('bad-checksum', { ...g0, checksum: 'f'.repeat(63) }, `2025/03/01/00/${g0.storage_filename}-y.attr.json`)
     put('bad-file-size', { ...g0, file_size: 0 }, `2025/03/01/00/${g0.storage_filename}-z.attr.json`)
     put('wrong-folder', { ...g0, storage_path: '2025/03/01/00/' }, `2025/03/01/05/${g0.storage_filename}.attr.json`)
-    put('file-id-mismatch', { ...g0, file_id: '11111111-2222-4333-8444-555555555555' }, `2025/03/01/00/${g0.storage_filename.replace(g0.file_id, 'aaaaaaaa-2222-4333-8444-555555555555')}.attr.json`)
+    put(
+      'file-id-mismatch',
+      { ...g0, file_id: '11111111-2222-4333-8444-555555555555' },
+      `2025/03/01/00/${g0.storage_filename.replace(g0.file_id, 'aaaaaaaa-2222-4333-8444-555555555555')}.attr.json`,
+    )
     put('unsupported-version', renderAttr({ schema_version: '3.0', ...g0 } as unknown as AttrDocument), `2025/03/01/00/v3.attr.json`)
     // The same file_id twice: next to its data file and in .attrs/ (both valid, neither cached).
     const dup = good[0].doc
@@ -211,7 +259,12 @@ describe('bad files are reported and skipped, never fatal (exit 3)', () => {
     expect(r.skipped.find((s) => s.code === 'duplicate-file-id')!.reason).toMatch(new RegExp(`^file_id ${dup.file_id} is also claimed by ${dup.storage_path}`))
     expect(r.files).toEqual({ found: 6 + bad.length - 1, good: 5, skipped: bad.length })
     expect(r.rows.inserted).toBe(5)
-    expect((await query<{ id: string }>(url, `select file_id::text as id from ${FILES} order by 1`)).map((x) => x.id)).toEqual(good.slice(1).map((g) => g.doc.file_id).sort())
+    expect((await query<{ id: string }>(url, `select file_id::text as id from ${FILES} order by 1`)).map((x) => x.id)).toEqual(
+      good
+        .slice(1)
+        .map((g) => g.doc.file_id)
+        .sort(),
+    )
 
     // The text report names each skipped file too.
     const text = await cli(['--root', root])
@@ -222,7 +275,8 @@ describe('bad files are reported and skipped, never fatal (exit 3)', () => {
 })
 
 describe('batches are written while files are still read (one file per batch here)', () => {
-  const rebuild = (root: string, more: Partial<Parameters<typeof rebuildCache>[0]> = {}) => rebuildCache({ module: 'storage-element', root, env, batchFiles: 1, ...more })
+  const rebuild = (root: string, more: Partial<Parameters<typeof rebuildCache>[0]> = {}) =>
+    rebuildCache({ module: 'storage-element', root, env, batchFiles: 1, ...more })
 
   test('a claim repeated after its first file was written keeps neither: the cached row is back untouched, a new one is gone', async () => {
     await reset()
@@ -250,7 +304,12 @@ describe('batches are written while files are still read (one file per batch her
     await query(url, `truncate ${FILES}`)
     const fresh = await rebuild(root)
     expect(fresh.rows).toEqual({ inserted: 6, updated: 0, unchanged: 0, pruned: 0 })
-    expect((await files()).map((x) => x.file_id)).toEqual(good.slice(2).map((g) => g.doc.file_id).sort())
+    expect((await files()).map((x) => x.file_id)).toEqual(
+      good
+        .slice(2)
+        .map((g) => g.doc.file_id)
+        .sort(),
+    )
   })
 
   test('a conflict is judged against the row as it was before the run, even once an earlier batch changed it', async () => {
@@ -313,8 +372,14 @@ describe('CLI exit codes and prefixes', () => {
     [['--root', '/definitely/not/here'], /^error: --root \/definitely\/not\/here does not exist: point --root at/],
     [['--root', 'package.json'], /^error: --root package.json is not a folder: /],
     [['--root', '.', '--prefix', 'Bad-Prefix'], /^error: storage-element prefix "Bad-Prefix" does not match/],
-    [['--root', '.', '--storage-element-id', 'se-01'], /^error: --storage-element-id applies to the query module, not storage-element: drop --storage-element-id$/],
-    [['--root', '.', '--prefix', 'storage_elem_09'], /^error: table storage_elem_09_files does not exist in schema public: deploy the module first \(npx artstore-db deploy --module storage-element --prefix storage_elem_09\)$/],
+    [
+      ['--root', '.', '--storage-element-id', 'se-01'],
+      /^error: --storage-element-id applies to the query module, not storage-element: drop --storage-element-id$/,
+    ],
+    [
+      ['--root', '.', '--prefix', 'storage_elem_09'],
+      /^error: table storage_elem_09_files does not exist in schema public: deploy the module first \(npx artstore-db deploy --module storage-element --prefix storage_elem_09\)$/,
+    ],
   ])('2 on bad input %j', async (args, message) => {
     const run = await cli(args)
     expect(run.exitCode).toBe(2)
@@ -330,7 +395,7 @@ describe('CLI exit codes and prefixes', () => {
     expect(none.stderr).toMatch(/required option '--module <module>'/)
   })
 
-  test('--prefix rebuilds that instance\'s tables and leaves storage_elem_01 alone', async () => {
+  test("--prefix rebuilds that instance's tables and leaves storage_elem_01 alone", async () => {
     await query(url, storageBaseline('storage_elem_07'))
     const before = await files()
     const { root } = await scratchTree('storage-prefix', { count: 25, seed: 12 })
@@ -359,7 +424,11 @@ describe('locks and the log (attacks on cache rebuild)', () => {
       const deploy = await runCli(['deploy', '--module', 'storage-element'], env)
       expect(deploy.exitCode, deploy.stdout + deploy.stderr).toBe(0)
       const error = await rebuild(root, { lockWaitSeconds: 1 }).catch((e) => e)
-      expect(error.message).toMatch(new RegExp(`^another cache rebuild of ${FILES} is running \\(backend pid ${(await holder.query('select pg_backend_pid() as p')).rows[0].p} \\(the other rebuild\\).*; waited 1 s\\): try again when it has finished$`))
+      expect(error.message).toMatch(
+        new RegExp(
+          `^another cache rebuild of ${FILES} is running \\(backend pid ${(await holder.query('select pg_backend_pid() as p')).rows[0].p} \\(the other rebuild\\).*; waited 1 s\\): try again when it has finished$`,
+        ),
+      )
       expect(await count(FILES)).toBe(0)
     } finally {
       await holder.end()
@@ -368,7 +437,10 @@ describe('locks and the log (attacks on cache rebuild)', () => {
   })
 
   test('attack: a killed run left its log row pending; the next run closes it as failed, and times are taken at the end', async () => {
-    await query(url, `insert into storage_elem_01_wal (transaction_id, operation_type, status, operation_data) values (gen_random_uuid(), 'cache_rebuild', 'pending', '{}')`)
+    await query(
+      url,
+      `insert into storage_elem_01_wal (transaction_id, operation_type, status, operation_data) values (gen_random_uuid(), 'cache_rebuild', 'pending', '{}')`,
+    )
     const { root } = await scratchTree('storage-wal', { count: 1000, seed: 43 })
     const r = await rebuild(root)
     const rows = await query<{ status: string; error_message: string | null; started_at: Date; completed_at: Date; duration_ms: number }>(
@@ -387,14 +459,28 @@ describe('locks and the log (attacks on cache rebuild)', () => {
 })
 
 describe('other sessions write while a rebuild runs (attacks on cache rebuild)', () => {
-
   /** Inserts a cache row from another connection, synchronously (a child process), as the storage element would mid-run. */
   function insertFromAnotherSession(d: AttrDocument): void {
     const sql = `insert into ${FILES} (file_id, original_filename, storage_filename, file_size, content_type, created_at, updated_at, created_by_id,
        created_by_username, created_by_fullname, description, version, storage_path, checksum, metadata_json)
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
-    const params = [d.file_id, d.original_filename, d.storage_filename, d.file_size, d.content_type, d.created_at, d.updated_at, d.created_by_id,
-      d.created_by_username, d.created_by_fullname, d.description, d.version, d.storage_path, d.checksum, JSON.stringify(d.metadata)]
+    const params = [
+      d.file_id,
+      d.original_filename,
+      d.storage_filename,
+      d.file_size,
+      d.content_type,
+      d.created_at,
+      d.updated_at,
+      d.created_by_id,
+      d.created_by_username,
+      d.created_by_fullname,
+      d.description,
+      d.version,
+      d.storage_path,
+      d.checksum,
+      JSON.stringify(d.metadata),
+    ]
     const script = `const pg = require('pg'); (async () => { const c = new pg.Client(process.argv[1]); await c.connect(); await c.query(process.argv[2], JSON.parse(process.argv[3])); await c.end() })().catch((e) => { console.error(e.message); process.exit(1) })`
     const run = spawnSync(process.execPath, ['-e', script, url, sql, JSON.stringify(params)], { cwd: projectRoot, encoding: 'utf8', timeout: 20_000 })
     if (run.status !== 0) throw new Error(`the other session failed: ${run.stderr}`)

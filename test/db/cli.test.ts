@@ -89,7 +89,7 @@ describe('deploy, status and info on a shared database', () => {
     expect(await query(url, 'select count(*)::int as n from admin._prisma_migrations')).toEqual([{ n: 1 }])
   })
 
-  test('info names each module\'s database with the password masked, and the versions', async () => {
+  test("info names each module's database with the password masked, and the versions", async () => {
     const run = await runCli(['info', '--json'], { DATABASE_URL: urlWithPassword })
     expect(run.exitCode, run.stderr).toBe(0)
     const password = decodeURIComponent(new URL(urlWithPassword).password)
@@ -153,7 +153,10 @@ describe('bad input: one line naming the thing and the fix, exit 2, nothing chan
     const missing = urlFor('artstore_t_cli_missing')
     const run = await runCli(['deploy', '--module', 'query'], { QUERY_DATABASE_URL: missing })
     expect(run.exitCode).toBe(2)
-    expectOneLine(run.stderr, /^error: database "artstore_t_cli_missing" does not exist at .*: create it \(createdb artstore_t_cli_missing\) or point QUERY_DATABASE_URL at an existing one$/)
+    expectOneLine(
+      run.stderr,
+      /^error: database "artstore_t_cli_missing" does not exist at .*: create it \(createdb artstore_t_cli_missing\) or point QUERY_DATABASE_URL at an existing one$/,
+    )
     expect(await databasesLike('artstore_t_cli_missing')).toEqual([])
   })
 

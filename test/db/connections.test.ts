@@ -6,7 +6,14 @@ import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
 let base: string
 let url: string
 const backends = async () =>
-  Number((await query<{ n: string }>(base, `select count(*) as n from pg_stat_activity where datname = current_database() and application_name = 'artstore-scope-test'`))[0].n)
+  Number(
+    (
+      await query<{ n: string }>(
+        base,
+        `select count(*) as n from pg_stat_activity where datname = current_database() and application_name = 'artstore-scope-test'`,
+      )
+    )[0].n,
+  )
 
 /** The backends once those of closed connections are gone: a backend leaves pg_stat_activity a moment after its client closes. */
 async function settledBackends(): Promise<number> {

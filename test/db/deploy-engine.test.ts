@@ -103,7 +103,10 @@ describe('in-process deploy and prisma migrate deploy', () => {
     expect(run.stderr).toContain(error.message.split('\n').find((l: string) => l.startsWith('ERROR:')))
 
     const rows = (url: string) =>
-      query(url, `select migration_name, checksum, finished_at is not null as finished, applied_steps_count from public._prisma_migrations order by migration_name`)
+      query(
+        url,
+        `select migration_name, checksum, finished_at is not null as finished, applied_steps_count from public._prisma_migrations order by migration_name`,
+      )
     expect(await rows(a)).toEqual(await rows(b))
     expect((await rows(a)).map((r) => r.finished)).toEqual([true, false])
     const tables = (url: string) => query(url, `select table_name from information_schema.tables where table_schema = 'public' order by 1`)
@@ -116,7 +119,11 @@ describe('in-process deploy and prisma migrate deploy', () => {
     const log = path.join(dir, 'argv.log')
     const wrapper = path.join(dir, 'schema-engine.mjs')
     const real = path.join(projectRoot, 'scripts', 'schema-engine.mjs')
-    fs.writeFileSync(wrapper, `#!/usr/bin/env node\nimport fs from 'node:fs'\nfs.appendFileSync(${JSON.stringify(log)}, JSON.stringify(process.argv.slice(2)) + '\\n')\nawait import(${JSON.stringify(real)})\n`, { mode: 0o755 })
+    fs.writeFileSync(
+      wrapper,
+      `#!/usr/bin/env node\nimport fs from 'node:fs'\nfs.appendFileSync(${JSON.stringify(log)}, JSON.stringify(process.argv.slice(2)) + '\\n')\nawait import(${JSON.stringify(real)})\n`,
+      { mode: 0o755 },
+    )
     // The embedded server checks the password (scram), a trust server takes any: either way it must
     // reach the engine, and never through its arguments.
     const url = new URL(withSchema(await freshDatabase('deploy_engine_argv'), 'admin'))

@@ -51,7 +51,7 @@ describe('embedded PostgreSQL', () => {
     expect(await sql(again.url, 'select 1 as one')).toEqual([{ one: 1 }])
   })
 
-  test("a server of another data folder on the same port is not taken for ours", async () => {
+  test('a server of another data folder on the same port is not taken for ours', async () => {
     const other = { ...options, dir: path.join(dir, 'other') }
     await expect(startEmbedded(other)).rejects.toThrow(
       /^the embedded PostgreSQL could not start \(port 54339 is taken by an embedded server of .*\/pg; set ARTSTORE_EMBEDDED_PORT to another port\): set DATABASE_URL/,

@@ -57,7 +57,10 @@ describe('JSON-RPC', () => {
         method: 'diff',
         params: {
           from: { tag: 'empty' },
-          to: { tag: 'schemaDatamodel', files: [{ path: 'schema.prisma', content: 'datasource db {\n  provider = "postgresql"\n}\nmodel Thing {\n  id Int @id\n}\n' }] },
+          to: {
+            tag: 'schemaDatamodel',
+            files: [{ path: 'schema.prisma', content: 'datasource db {\n  provider = "postgresql"\n}\nmodel Thing {\n  id Int @id\n}\n' }],
+          },
           script: true,
           shadowDatabaseUrl: null,
           exitCode: null,

@@ -34,7 +34,11 @@ function startCli(args: string[], env: Record<string, string>) {
 /** Waits until a backend other than `except` waits for a lock in `url`'s database; its pid. */
 async function waitingBackend(url: string, except: number): Promise<number> {
   for (let i = 0; i < 200; i++) {
-    const [w] = await query<{ pid: number }>(url, `select pid from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and pid <> $1`, [except])
+    const [w] = await query<{ pid: number }>(
+      url,
+      `select pid from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and pid <> $1`,
+      [except],
+    )
     if (w) return w.pid
     await new Promise((r) => setTimeout(r, 50))
   }
@@ -87,14 +91,21 @@ describe('SIGKILL of deploy while its migration waits', () => {
       await blocker.end()
       await settle(url, orphan) // the orphaned backend carries on without its client, then ends
       // The migration lock is free again: no session of the killed command is left.
-      expect(await query(url, `select 1 from pg_locks where locktype = 'advisory' and granted and database = (select oid from pg_database where datname = current_database())`)).toEqual([])
+      expect(
+        await query(
+          url,
+          `select 1 from pg_locks where locktype = 'advisory' and granted and database = (select oid from pg_database where datname = current_database())`,
+        ),
+      ).toEqual([])
 
       const again = await runCli(['deploy', '--module', 'admin'], env)
       if (release === 'rollback') {
         // Nothing stood in the way any more: the orphan's transaction may have committed or not; either way the
         // next deploy reads which from the catalog and goes on.
         expect(again.exitCode, again.stdout + again.stderr).toBe(0)
-        expect(again.stdout).toMatch(/0_baseline was left interrupted by an earlier deploy; the database shows it (had committed: marked applied|had not committed: marked rolled back, and applied again)|applied: 0_baseline/)
+        expect(again.stdout).toMatch(
+          /0_baseline was left interrupted by an earlier deploy; the database shows it (had committed: marked applied|had not committed: marked rolled back, and applied again)|applied: 0_baseline/,
+        )
         expect((await runCli(['verify', '--module', 'admin'], env)).exitCode).toBe(0)
         expect((await runCli(['status', '--module', 'admin'], env)).exitCode).toBe(0)
       } else {
@@ -113,7 +124,9 @@ describe('SIGKILL of adopt and rollback in their transaction', () => {
     await loadLegacyFixture(url, 'gen2-d00e065', 'admin')
     const env = { ADMIN_DATABASE_URL: url }
     await killInsideTransaction(url, 'lock table users in access share mode', ['adopt', '--module', 'admin', '--yes'], env) // adopt's ALTERs wait
-    expect(await query(url, `select to_regclass('public._prisma_migrations') as t, to_regclass('public.alembic_version') as a`)).toEqual([{ t: null, a: 'alembic_version' }])
+    expect(await query(url, `select to_regclass('public._prisma_migrations') as t, to_regclass('public.alembic_version') as a`)).toEqual([
+      { t: null, a: 'alembic_version' },
+    ])
     const again = await runCli(['adopt', '--module', 'admin', '--yes'], env)
     expect(again.exitCode, again.stdout + again.stderr).toBe(0)
     expect((await runCli(['verify', '--module', 'admin'], env)).exitCode).toBe(0)
@@ -152,7 +165,12 @@ describe('SIGKILL of restore in its transaction', () => {
     await query(url, `alter table ${first} enable trigger all`)
     await killInsideTransaction(url, `lock table ${last} in exclusive mode`, ['restore', '--from', backup, '--yes'], env)
     expect(await rows(first)).toEqual([])
-    expect(await query(url, `select 1 from pg_locks where locktype = 'advisory' and granted and database = (select oid from pg_database where datname = current_database())`)).toEqual([])
+    expect(
+      await query(
+        url,
+        `select 1 from pg_locks where locktype = 'advisory' and granted and database = (select oid from pg_database where datname = current_database())`,
+      ),
+    ).toEqual([])
     const again = await runCli(['restore', '--from', backup, '--yes'], env)
     expect(again.exitCode, again.stderr).toBe(0)
     expect(await rows(first)).toEqual(original)
@@ -163,9 +181,15 @@ describe('many at once', () => {
   test('10 parallel deploys of three modules on a fresh database: all succeed, each migration applied once', async () => {
     const url = await database('inject_parallel')
     const runs = await Promise.all(Array.from({ length: 10 }, () => runCli(['deploy'], { DATABASE_URL: url })))
-    expect(runs.map((r) => r.exitCode), runs.map((r) => r.stdout + r.stderr).join('\n')).toEqual(Array(10).fill(0))
+    expect(
+      runs.map((r) => r.exitCode),
+      runs.map((r) => r.stdout + r.stderr).join('\n'),
+    ).toEqual(Array(10).fill(0))
     for (const schema of ['admin', 'storage_element', 'query']) {
-      const rows = await query<{ migration_name: string; n: number }>(url, `select migration_name, count(*)::int as n from ${schema}._prisma_migrations group by 1`)
+      const rows = await query<{ migration_name: string; n: number }>(
+        url,
+        `select migration_name, count(*)::int as n from ${schema}._prisma_migrations group by 1`,
+      )
       expect(rows.every((r) => r.n === 1)).toBe(true)
     }
     expect((await runCli(['verify'], { DATABASE_URL: url })).exitCode).toBe(0)
@@ -173,20 +197,33 @@ describe('many at once', () => {
 })
 
 describe('cache rebuild under faults', () => {
-  test('SIGKILL mid-rebuild: the cache is as it was, no lock is left, and the next run closes the killed run\'s log row and succeeds', async () => {
+  test("SIGKILL mid-rebuild: the cache is as it was, no lock is left, and the next run closes the killed run's log row and succeeds", async () => {
     const url = await database('inject_rebuild')
     const env = { STORAGE_ELEMENT_DATABASE_URL: url }
     expect((await runCli(['deploy', '--module', 'storage-element'], env)).exitCode).toBe(0)
     const { root } = await scratchTree('inject-rebuild', { count: 3000, seed: 71 })
     // The run's last step (the config row) waits for the lock.
-    await killInsideTransaction(url, 'lock table storage_elem_01_config in access exclusive mode', ['cache', 'rebuild', '--module', 'storage-element', '--root', root], env)
+    await killInsideTransaction(
+      url,
+      'lock table storage_elem_01_config in access exclusive mode',
+      ['cache', 'rebuild', '--module', 'storage-element', '--root', root],
+      env,
+    )
     expect(await query(url, 'select count(*)::int as n from storage_elem_01_files')).toEqual([{ n: 0 }])
     expect(await query(url, `select status from storage_elem_01_wal`)).toEqual([{ status: 'pending' }])
-    expect(await query(url, `select 1 from pg_locks where locktype = 'advisory' and granted and database = (select oid from pg_database where datname = current_database())`)).toEqual([])
+    expect(
+      await query(
+        url,
+        `select 1 from pg_locks where locktype = 'advisory' and granted and database = (select oid from pg_database where datname = current_database())`,
+      ),
+    ).toEqual([])
     const again = await runCli(['cache', 'rebuild', '--module', 'storage-element', '--root', root, '--json'], env)
     expect(again.exitCode, again.stderr).toBe(0)
     expect(JSON.parse(again.stdout).rows.inserted).toBe(3000)
-    expect((await query<{ status: string }>(url, `select status from storage_elem_01_wal order by started_at`)).map((r) => r.status)).toEqual(['failed', 'committed'])
+    expect((await query<{ status: string }>(url, `select status from storage_elem_01_wal order by started_at`)).map((r) => r.status)).toEqual([
+      'failed',
+      'committed',
+    ])
   })
 
   test('a frozen server process mid-rebuild (SIGSTOP of its backend): ARTSTORE_QUERY_TIMEOUT ends the command (exit 1, one line); nothing is written, and the next run succeeds', async (ctx) => {
@@ -214,7 +251,9 @@ describe('cache rebuild under faults', () => {
       const started = Date.now()
       expect(await exited).toBe(1)
       expect(Date.now() - started).toBeLessThan(30_000)
-      expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(/^error: the database did not answer a query in time \(ARTSTORE_QUERY_TIMEOUT, seconds\)/)])
+      expect(stderr.trim().split('\n')).toEqual([
+        expect.stringMatching(/^error: the database did not answer a query in time \(ARTSTORE_QUERY_TIMEOUT, seconds\)/),
+      ])
     } finally {
       process.kill(backend, 'SIGCONT')
       await query(url, 'select pg_terminate_backend($1)', [backend])
@@ -233,9 +272,16 @@ describe('cache rebuild under faults', () => {
     expect((await runCli(['deploy', '--module', 'storage-element'], env)).exitCode).toBe(0)
     const { root } = await scratchTree('inject-rebuilds', { count: 2000, seed: 73 })
     const runs = await Promise.all([1, 2, 3].map(() => runCli(['cache', 'rebuild', '--module', 'storage-element', '--root', root, '--json'], env)))
-    expect(runs.map((r) => r.exitCode), runs.map((r) => r.stderr).join('\n')).toEqual([0, 0, 0])
+    expect(
+      runs.map((r) => r.exitCode),
+      runs.map((r) => r.stderr).join('\n'),
+    ).toEqual([0, 0, 0])
     expect(runs.map((r) => JSON.parse(r.stdout).rows.inserted).sort()).toEqual([0, 0, 2000])
     expect(await query(url, 'select count(*)::int as n from storage_elem_01_files')).toEqual([{ n: 2000 }])
-    expect((await query<{ status: string }>(url, `select status from storage_elem_01_wal`)).map((r) => r.status)).toEqual(['committed', 'committed', 'committed'])
+    expect((await query<{ status: string }>(url, `select status from storage_elem_01_wal`)).map((r) => r.status)).toEqual([
+      'committed',
+      'committed',
+      'committed',
+    ])
   })
 })

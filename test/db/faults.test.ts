@@ -17,7 +17,11 @@ import { scratchRoot } from '../helpers/workdir.ts'
 let url: string
 let prismaDir: string
 const env = () => ({ ADMIN_DATABASE_URL: url, ARTSTORE_PRISMA_DIR: prismaDir })
-const historyRows = () => query<{ migration_name: string; finished: boolean }>(url, 'select migration_name, finished_at is not null as finished from _prisma_migrations order by started_at')
+const historyRows = () =>
+  query<{ migration_name: string; finished: boolean }>(
+    url,
+    'select migration_name, finished_at is not null as finished from _prisma_migrations order by started_at',
+  )
 
 beforeAll(async () => {
   url = await freshDatabase('faults')
@@ -45,8 +49,11 @@ describe('adopt refuses a database whose Prisma history is not clean', () => {
   })
 
   test('attack: a second 0_baseline row; adopt refuses (exit 2), adds none', async () => {
-    await query(url, `insert into _prisma_migrations (id, checksum, migration_name, started_at, finished_at, applied_steps_count)
-                      select gen_random_uuid()::text, checksum, migration_name, now(), now(), 1 from _prisma_migrations`)
+    await query(
+      url,
+      `insert into _prisma_migrations (id, checksum, migration_name, started_at, finished_at, applied_steps_count)
+                      select gen_random_uuid()::text, checksum, migration_name, now(), now(), 1 from _prisma_migrations`,
+    )
     try {
       const run = await runCli(['adopt', '--module', 'admin', '--yes'], env())
       expect(run.exitCode).toBe(2)
@@ -119,7 +126,9 @@ describe('silent wrong targets and small refusals', () => {
   test('an empty --prefix is refused, not taken for the default; studio --port abc is bad input (exit 2)', async () => {
     const empty = await runCli(['status', '--module', 'storage-element', '--prefix', ''], env())
     expect(empty.exitCode).toBe(2)
-    expect(empty.stderr.trim()).toBe('error: storage-element prefix "" does not match ^[a-z][a-z0-9_]{0,40}$: use lower-case letters, digits and _ (e.g. --prefix storage_elem_02)')
+    expect(empty.stderr.trim()).toBe(
+      'error: storage-element prefix "" does not match ^[a-z][a-z0-9_]{0,40}$: use lower-case letters, digits and _ (e.g. --prefix storage_elem_02)',
+    )
     const port = await runCli(['studio', '--module', 'admin', '--port', 'abc'], env())
     expect(port.exitCode).toBe(2)
     expect(port.stderr.trim().split('\n')).toHaveLength(1)
@@ -138,14 +147,22 @@ describe('a lost connection is one line', () => {
       let killed = false
       for (let i = 0; i < 100 && !killed; i++) {
         await new Promise((r) => setTimeout(r, 100))
-        const [w] = await query<{ pid: number }>(legacy, `select pid from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and pid <> $1`, [(await holder.query('select pg_backend_pid() as p')).rows[0].p])
+        const [w] = await query<{ pid: number }>(
+          legacy,
+          `select pid from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and pid <> $1`,
+          [(await holder.query('select pg_backend_pid() as p')).rows[0].p],
+        )
         if (w) killed = (await query(legacy, 'select pg_terminate_backend($1)', [w.pid])).length === 1
       }
       expect(killed).toBe(true)
       const run = await pending
       await holder.end()
       expect(run.exitCode).toBe(1)
-      expect(run.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^error: the connection to the database was lost \(.+\): what the command had not committed was rolled back by the server; run it again once the server answers$/)])
+      expect(run.stderr.trim().split('\n')).toEqual([
+        expect.stringMatching(
+          /^error: the connection to the database was lost \(.+\): what the command had not committed was rolled back by the server; run it again once the server answers$/,
+        ),
+      ])
       expect(await query(legacy, `select to_regclass('public._prisma_migrations') as t`)).toEqual([{ t: null }])
     } finally {
       await dropDatabase('faults_lost')
@@ -204,7 +221,9 @@ describe('hangs are bounded', () => {
       }
       child.kill('SIGINT')
       expect(await exited).toBe(130)
-      expect(stderr.trim().split('\n')).toEqual(['error: interrupted (SIGINT): the step in progress was not committed, and the server rolls it back; run the command again'])
+      expect(stderr.trim().split('\n')).toEqual([
+        'error: interrupted (SIGINT): the step in progress was not committed, and the server rolls it back; run the command again',
+      ])
     } finally {
       await holder.end()
     }

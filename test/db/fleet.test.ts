@@ -24,7 +24,8 @@ const three = () => [
   { name: 'se-03', url, prefix: 'storage_elem_03' },
 ]
 const env = () => ({ SE_DATABASE_URL: url })
-const tables = async () => (await query<{ t: string }>(url, `select tablename as t from pg_tables where schemaname = 'public' and tablename like '%_files' order by 1`)).map((r) => r.t)
+const tables = async () =>
+  (await query<{ t: string }>(url, `select tablename as t from pg_tables where schemaname = 'public' and tablename like '%_files' order by 1`)).map((r) => r.t)
 
 beforeAll(async () => {
   url = await freshDatabase('fleet')
@@ -39,7 +40,11 @@ describe('the fleet', () => {
     const run = await runCli(['deploy', '--instances', f, '--concurrency', '2', '--json'], env())
     expect(run.exitCode, run.stdout + run.stderr).toBe(0)
     const r = JSON.parse(run.stdout)
-    expect(r.rows.map((x: { instance: string; status: string }) => [x.instance, x.status])).toEqual([['se-01', 'ok'], ['se-02', 'ok'], ['se-03', 'ok']])
+    expect(r.rows.map((x: { instance: string; status: string }) => [x.instance, x.status])).toEqual([
+      ['se-01', 'ok'],
+      ['se-02', 'ok'],
+      ['se-03', 'ok'],
+    ])
     expect([r.ok, r.failed, r.skipped]).toEqual([3, 0, 0])
     expect(await tables()).toEqual(['storage_elem_01_files', 'storage_elem_02_files', 'storage_elem_03_files'])
     const st = await runCli(['status', '--instances', f], env())
@@ -92,7 +97,9 @@ describe('the fleet', () => {
     fs.writeFileSync(path.join(dir, 'bad.json'), 'not json')
     const notJson = await runCli(['status', '--instances', path.join(dir, 'bad.json')], env())
     expect(notJson.exitCode).toBe(2)
-    expect(notJson.stderr.trim()).toBe(`error: ${path.join(dir, 'bad.json')} is not a usable instances file (not JSON): see README "A fleet of storage elements" for its format`)
+    expect(notJson.stderr.trim()).toBe(
+      `error: ${path.join(dir, 'bad.json')} is not a usable instances file (not JSON): see README "A fleet of storage elements" for its format`,
+    )
     const unset = await runCli(['status', '--instances', file('unset', [{ name: 'x', urlEnv: 'NOT_SET_ANYWHERE', prefix: 'storage_elem_01' }])], env())
     expect(unset.exitCode).toBe(2)
     expect(unset.stderr).toContain('x: the variable NOT_SET_ANYWHERE is not set')
@@ -108,7 +115,10 @@ describe('cache rebuild across the fleet', () => {
       const qenv = { ...env(), QUERY_DATABASE_URL: queryUrl }
       expect((await runCli(['deploy', '--module', 'query'], qenv)).exitCode).toBe(0)
       const roots = await Promise.all(['a', 'b', 'c'].map(async (x, i) => (await scratchTree(`fleet-query-${x}`, { count: 30 + i, seed: 80 + i })).root))
-      const third = await runCli(['cache', 'rebuild', '--module', 'query', '--root', roots[2], '--storage-element-id', 'se-c', '--storage-element-url', 'http://se-c:8010'], qenv)
+      const third = await runCli(
+        ['cache', 'rebuild', '--module', 'query', '--root', roots[2], '--storage-element-id', 'se-c', '--storage-element-url', 'http://se-c:8010'],
+        qenv,
+      )
       expect(third.exitCode, third.stderr).toBe(0)
       const theirs = async () => query(queryUrl, `select id, cache_updated_at from file_metadata_cache where storage_element_id = 'se-c' order by id`)
       const before = await theirs()
@@ -119,8 +129,15 @@ describe('cache rebuild across the fleet', () => {
       ])
       const run = await runCli(['cache', 'rebuild', '--module', 'query', '--instances', f, '--prune'], qenv)
       expect(run.exitCode, run.stdout + run.stderr).toBe(0)
-      const counts = await query<{ e: string; n: number }>(queryUrl, `select storage_element_id as e, count(*)::int as n from file_metadata_cache group by 1 order by 1`)
-      expect(counts).toEqual([{ e: 'se-a', n: 30 }, { e: 'se-b', n: 31 }, { e: 'se-c', n: 32 }])
+      const counts = await query<{ e: string; n: number }>(
+        queryUrl,
+        `select storage_element_id as e, count(*)::int as n from file_metadata_cache group by 1 order by 1`,
+      )
+      expect(counts).toEqual([
+        { e: 'se-a', n: 30 },
+        { e: 'se-b', n: 31 },
+        { e: 'se-c', n: 32 },
+      ])
       expect(await theirs()).toEqual(before)
     } finally {
       await dropDatabase('fleet_query')
@@ -138,7 +155,10 @@ test("adopting the services' shared database through the instances file: three i
   const legacy = await freshDatabase('fleet_legacy')
   try {
     await loadServicesSharedDatabase(legacy)
-    const f = file('legacy', ['01', '02', '03'].map((n) => ({ name: `se-${n}`, urlEnv: 'LEGACY_URL', prefix: `storage_elem_${n}` })))
+    const f = file(
+      'legacy',
+      ['01', '02', '03'].map((n) => ({ name: `se-${n}`, urlEnv: 'LEGACY_URL', prefix: `storage_elem_${n}` })),
+    )
     const lenv = { LEGACY_URL: legacy }
     const adopted = await runCli(['adopt', '--instances', f, '--yes', '--concurrency', '1', '--json'], lenv)
     expect(adopted.exitCode, adopted.stdout + adopted.stderr).toBe(0)

@@ -24,7 +24,8 @@ const opts = (prefix: string) => ({ module: 'storage-element', prefix, env: env(
 const tablesIn = async (schema: string) =>
   (await query<{ t: string }>(url, `select tablename as t from pg_tables where schemaname = $1 order by 1`, [schema])).map((r) => r.t)
 const rows = async (prefix: string) => Number((await query<{ n: string }>(url, `select count(*) as n from public.${prefix}_files`))[0].n)
-const history = async (prefix: string) => (await query<{ m: string }>(url, `select migration_name as m from artstore_${prefix}._prisma_migrations order by started_at`)).map((r) => r.m)
+const history = async (prefix: string) =>
+  (await query<{ m: string }>(url, `select migration_name as m from artstore_${prefix}._prisma_migrations order by started_at`)).map((r) => r.m)
 
 beforeAll(async () => {
   url = await freshDatabase('instances')
@@ -45,13 +46,16 @@ describe('rendering an instance leaves nothing behind', () => {
   test('attack: a read-only status --prefix wrote .artstore/instances/<prefix>; now the rendering is private to the command and gone after it', async () => {
     const prefix = `zz_ro_${process.pid}`
     const rendered = () =>
-      fs.readdirSync(os.tmpdir()).filter((d) => d.startsWith('artstore-instances-')).flatMap((d) => {
-        try {
-          return fs.readdirSync(path.join(os.tmpdir(), d)).filter((e) => e.startsWith(`${prefix}-`))
-        } catch {
-          return [] // another command's folder, removed meanwhile
-        }
-      })
+      fs
+        .readdirSync(os.tmpdir())
+        .filter((d) => d.startsWith('artstore-instances-'))
+        .flatMap((d) => {
+          try {
+            return fs.readdirSync(path.join(os.tmpdir(), d)).filter((e) => e.startsWith(`${prefix}-`))
+          } catch {
+            return [] // another command's folder, removed meanwhile
+          }
+        })
     const run = await runCli(['status', '--module', 'storage-element', '--prefix', prefix, '--json'], env())
     expect(JSON.parse(run.stdout)[0], run.stderr).toMatchObject({ prefix, state: 'pending', pending: ['0_baseline'] })
     expect(fs.existsSync(path.join(projectRoot, '.artstore', 'instances', prefix))).toBe(false)
@@ -72,7 +76,7 @@ describe('three instances in public', () => {
     for (const [i, prefix] of PREFIXES.entries()) await addRows(prefix, 3 + i)
   })
 
-  test('status and verify of each are green: the others\' tables and functions are foreign, never drift', async () => {
+  test("status and verify of each are green: the others' tables and functions are foreign, never drift", async () => {
     for (const prefix of PREFIXES) {
       expect((await status(opts(prefix)))[0].state).toBe('up-to-date')
       const [report] = await verify(opts(prefix))
@@ -85,7 +89,14 @@ describe('three instances in public', () => {
     const before = { one: await rows('storage_elem_01'), three: await rows('storage_elem_03') }
     const back = await rollback({ ...opts('storage_elem_02'), yes: true })
     expect(back.migrations).toEqual(['0_baseline'])
-    expect(await tablesIn('public')).toEqual(['storage_elem_01_config', 'storage_elem_01_files', 'storage_elem_01_wal', 'storage_elem_03_config', 'storage_elem_03_files', 'storage_elem_03_wal'])
+    expect(await tablesIn('public')).toEqual([
+      'storage_elem_01_config',
+      'storage_elem_01_files',
+      'storage_elem_01_wal',
+      'storage_elem_03_config',
+      'storage_elem_03_files',
+      'storage_elem_03_wal',
+    ])
     expect({ one: await rows('storage_elem_01'), three: await rows('storage_elem_03') }).toEqual(before)
     expect(await history('storage_elem_01')).toEqual(['0_baseline'])
     expect(await history('storage_elem_03')).toEqual(['0_baseline'])
@@ -109,7 +120,9 @@ describe('three instances in public', () => {
     expect(await tablesIn('public')).toContain('storage_elem_04_files')
     const bad = await runCli(['status', '--module', 'storage-element'], { ...env(), STORAGE_ELEMENT_LAYOUT: 'side-by-side' })
     expect(bad.exitCode).toBe(2)
-    expect(bad.stderr.trim()).toBe('error: storage-element layout "side-by-side" is not one of schema, shared: set STORAGE_ELEMENT_LAYOUT to shared (instances side by side in one schema) or schema (one schema per instance, the default)')
+    expect(bad.stderr.trim()).toBe(
+      'error: storage-element layout "side-by-side" is not one of schema, shared: set STORAGE_ELEMENT_LAYOUT to shared (instances side by side in one schema) or schema (one schema per instance, the default)',
+    )
   })
 })
 
@@ -117,7 +130,12 @@ describe("adopting the services' real shared database", () => {
   let legacy: string
   const lenv = () => ({ STORAGE_ELEMENT_DATABASE_URL: legacy, STORAGE_ELEMENT_LAYOUT: 'shared' })
   const fingerprint = async (prefix: string) =>
-    (await query<{ n: string; h: string }>(legacy, `select count(*) as n, md5(coalesce(string_agg(t::text, '|' order by t.file_id), '')) as h from public.${prefix}_files t`))[0]
+    (
+      await query<{ n: string; h: string }>(
+        legacy,
+        `select count(*) as n, md5(coalesce(string_agg(t::text, '|' order by t.file_id), '')) as h from public.${prefix}_files t`,
+      )
+    )[0]
 
   beforeAll(async () => {
     legacy = await freshDatabase('instances_legacy')
@@ -141,7 +159,9 @@ describe("adopting the services' real shared database", () => {
       expect(await fingerprint(prefix)).toEqual(mine)
       expect((await query(legacy, `select migration_name from artstore_${prefix}._prisma_migrations`)).map((r) => r.migration_name)).toEqual(['0_baseline'])
     }
-    expect(await query(legacy, `select to_regclass('public.storage_elem_01_alembic_version') as t, to_regclass('public._prisma_migrations') as h`)).toEqual([{ t: null, h: null }])
+    expect(await query(legacy, `select to_regclass('public.storage_elem_01_alembic_version') as t, to_regclass('public._prisma_migrations') as h`)).toEqual([
+      { t: null, h: null },
+    ])
     for (const prefix of ['storage_elem_01', 'storage_elem_02', 'storage_elem_03']) {
       const o = { module: 'storage-element', prefix, env: lenv() }
       expect((await deploy(o))[0].status).toBe('up-to-date')

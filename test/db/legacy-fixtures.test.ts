@@ -39,7 +39,11 @@ async function readCatalog(url: string, schema: string): Promise<Catalog> {
   const unqualify = (def: string) => def.split(` ${schema}.`).join(' ')
   return inSchema(url, schema, async (c) => {
     const q = async <R extends pg.QueryResultRow>(sql: string) => (await c.query<R>(sql, [schema])).rows
-    const tables = (await q<{ t: string }>(`select c.relname as t from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relkind = 'r' order by 1`)).map((r) => r.t)
+    const tables = (
+      await q<{ t: string }>(
+        `select c.relname as t from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relkind = 'r' order by 1`,
+      )
+    ).map((r) => r.t)
     const columns: Catalog['columns'] = {}
     for (const r of await q<{ t: string; name: string; type: string; notnull: boolean; def: string | null; comment: string | null }>(
       `select c.relname as t, a.attname as name, format_type(a.atttypid, a.atttypmod) as type, a.attnotnull as notnull,
@@ -72,11 +76,15 @@ async function readCatalog(url: string, schema: string): Promise<Catalog> {
     )) {
       ;(enums[r.name] ??= []).push(r.label)
     }
-    const triggers = (await q<Catalog['triggers'][number]>(
-      `select t.relname as table, g.tgname as name, pg_get_triggerdef(g.oid) as def from pg_trigger g join pg_class t on t.oid = g.tgrelid
+    const triggers = (
+      await q<Catalog['triggers'][number]>(
+        `select t.relname as table, g.tgname as name, pg_get_triggerdef(g.oid) as def from pg_trigger g join pg_class t on t.oid = g.tgrelid
          join pg_namespace n on n.oid = t.relnamespace where n.nspname = $1 and not g.tgisinternal order by 2`,
-    )).map((t) => ({ ...t, def: unqualify(t.def) }))
-    const functions = (await q<{ f: string }>(`select p.proname as f from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname = $1 order by 1`)).map((r) => r.f)
+      )
+    ).map((t) => ({ ...t, def: unqualify(t.def) }))
+    const functions = (
+      await q<{ f: string }>(`select p.proname as f from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname = $1 order by 1`)
+    ).map((r) => r.f)
     const sequences: Catalog['sequences'] = {}
     for (const r of await q<{ name: string; type: string; owner: string | null }>(
       `select c.relname as name, format_type(s.seqtypid, null) as type,
@@ -100,19 +108,49 @@ async function readCatalog(url: string, schema: string): Promise<Catalog> {
 const storageIndexes = (p: string) => ({
   [`${p}_config`]: [`${p}_config_pkey`],
   [`${p}_files`]: [
-    `idx_${p}_filename`, `idx_${p}_metadata`, `idx_${p}_search_vector`, `idx_${p}_user_date`,
-    `ix_${p}_files_created_by_id`, `ix_${p}_files_created_by_username`, `ix_${p}_files_file_id`,
-    `ix_${p}_files_original_filename`, `ix_${p}_files_storage_filename`, `${p}_files_pkey`,
+    `idx_${p}_filename`,
+    `idx_${p}_metadata`,
+    `idx_${p}_search_vector`,
+    `idx_${p}_user_date`,
+    `ix_${p}_files_created_by_id`,
+    `ix_${p}_files_created_by_username`,
+    `ix_${p}_files_file_id`,
+    `ix_${p}_files_original_filename`,
+    `ix_${p}_files_storage_filename`,
+    `${p}_files_pkey`,
   ],
   [`${p}_wal`]: [
-    `idx_${p}_wal_data`, `idx_${p}_wal_file`, `idx_${p}_wal_status_time`, `ix_${p}_wal_file_id`,
-    `ix_${p}_wal_operation_type`, `ix_${p}_wal_status`, `ix_${p}_wal_user_id`, `${p}_wal_pkey`,
+    `idx_${p}_wal_data`,
+    `idx_${p}_wal_file`,
+    `idx_${p}_wal_status_time`,
+    `ix_${p}_wal_file_id`,
+    `ix_${p}_wal_operation_type`,
+    `ix_${p}_wal_status`,
+    `ix_${p}_wal_user_id`,
+    `${p}_wal_pkey`,
   ],
 })
 
 const adminIndexesCommon = {
-  users: ['idx_user_ldap_lookup', 'idx_user_status_role', 'ix_users_email', 'ix_users_ldap_dn', 'ix_users_status', 'ix_users_username', 'uq_email', 'uq_username', 'users_pkey'],
-  storage_elements: ['idx_storage_mode_status', 'idx_storage_status', 'ix_storage_elements_mode', 'ix_storage_elements_name', 'ix_storage_elements_status', 'storage_elements_pkey'],
+  users: [
+    'idx_user_ldap_lookup',
+    'idx_user_status_role',
+    'ix_users_email',
+    'ix_users_ldap_dn',
+    'ix_users_status',
+    'ix_users_username',
+    'uq_email',
+    'uq_username',
+    'users_pkey',
+  ],
+  storage_elements: [
+    'idx_storage_mode_status',
+    'idx_storage_status',
+    'ix_storage_elements_mode',
+    'ix_storage_elements_name',
+    'ix_storage_elements_status',
+    'storage_elements_pkey',
+  ],
   alembic_version: ['alembic_version_pkc'],
 }
 
@@ -121,27 +159,62 @@ const expectedIndexes: Record<string, Record<string, string[]>> = {
   'gen1-8b9ca29/admin': {
     ...adminIndexesCommon,
     service_accounts: [
-      'idx_service_account_client_id', 'idx_service_account_secret_expiry', 'idx_service_account_status_role',
-      'idx_service_accounts_password_expiry', 'idx_service_accounts_secret_changed_at', 'ix_service_accounts_name',
-      'ix_service_accounts_status', 'service_accounts_pkey', 'uq_service_account_client_id', 'uq_service_account_name',
+      'idx_service_account_client_id',
+      'idx_service_account_secret_expiry',
+      'idx_service_account_status_role',
+      'idx_service_accounts_password_expiry',
+      'idx_service_accounts_secret_changed_at',
+      'ix_service_accounts_name',
+      'ix_service_accounts_status',
+      'service_accounts_pkey',
+      'uq_service_account_client_id',
+      'uq_service_account_name',
     ],
-    jwt_keys: ['idx_jwt_keys_active', 'idx_jwt_keys_active_expires', 'idx_jwt_keys_active_version', 'idx_jwt_keys_expires_at', 'jwt_keys_pkey', 'uq_jwt_key_version'],
+    jwt_keys: [
+      'idx_jwt_keys_active',
+      'idx_jwt_keys_active_expires',
+      'idx_jwt_keys_active_version',
+      'idx_jwt_keys_expires_at',
+      'jwt_keys_pkey',
+      'uq_jwt_key_version',
+    ],
     audit_logs: [
-      'audit_logs_pkey', 'idx_audit_logs_actor_time', 'idx_audit_logs_event_type', 'idx_audit_logs_request_id', 'idx_audit_logs_resource',
-      'idx_audit_logs_security', 'idx_audit_logs_service_account_id', 'idx_audit_logs_severity', 'idx_audit_logs_success',
-      'idx_audit_logs_user_id', 'ix_audit_logs_created_at',
+      'audit_logs_pkey',
+      'idx_audit_logs_actor_time',
+      'idx_audit_logs_event_type',
+      'idx_audit_logs_request_id',
+      'idx_audit_logs_resource',
+      'idx_audit_logs_security',
+      'idx_audit_logs_service_account_id',
+      'idx_audit_logs_severity',
+      'idx_audit_logs_success',
+      'idx_audit_logs_user_id',
+      'ix_audit_logs_created_at',
     ],
   },
   'gen2-d00e065/admin': {
     ...adminIndexesCommon,
     service_accounts: [
-      'idx_service_account_client_id', 'idx_service_account_secret_expiry', 'idx_service_account_status_role', 'ix_service_accounts_client_id',
-      'ix_service_accounts_name', 'ix_service_accounts_status', 'service_accounts_pkey', 'uq_service_account_client_id', 'uq_service_account_name',
+      'idx_service_account_client_id',
+      'idx_service_account_secret_expiry',
+      'idx_service_account_status_role',
+      'ix_service_accounts_client_id',
+      'ix_service_accounts_name',
+      'ix_service_accounts_status',
+      'service_accounts_pkey',
+      'uq_service_account_client_id',
+      'uq_service_account_name',
     ],
     jwt_keys: ['ix_jwt_keys_is_active', 'ix_jwt_keys_version', 'jwt_keys_pkey'],
     audit_logs: [
-      'audit_logs_pkey', 'ix_audit_logs_created_at', 'ix_audit_logs_event_type', 'ix_audit_logs_request_id', 'ix_audit_logs_service_account_id',
-      'ix_audit_logs_severity', 'ix_audit_logs_success', 'ix_audit_logs_user_id',
+      'audit_logs_pkey',
+      'ix_audit_logs_created_at',
+      'ix_audit_logs_event_type',
+      'ix_audit_logs_request_id',
+      'ix_audit_logs_service_account_id',
+      'ix_audit_logs_severity',
+      'ix_audit_logs_success',
+      'ix_audit_logs_user_id',
     ],
   },
   'gen1-8b9ca29/storage-element': { ...storageIndexes('test_storage'), storage_elem_01_alembic_version: ['storage_elem_01_alembic_version_pkc'] },
@@ -153,29 +226,72 @@ const expectedIndexes: Record<string, Record<string, string[]>> = {
   },
   'gen1-8b9ca29/query': {
     file_metadata_cache: [
-      'file_metadata_cache_pkey', 'file_metadata_cache_sha256_hash_key', 'idx_file_metadata_created_at', 'idx_file_metadata_file_size',
-      'idx_file_metadata_filename', 'idx_file_metadata_mime_type', 'idx_file_metadata_search_vector', 'idx_file_metadata_sha256',
-      'idx_file_metadata_storage_elem', 'idx_file_metadata_tags', 'idx_file_metadata_updated_at', 'idx_file_metadata_username',
+      'file_metadata_cache_pkey',
+      'file_metadata_cache_sha256_hash_key',
+      'idx_file_metadata_created_at',
+      'idx_file_metadata_file_size',
+      'idx_file_metadata_filename',
+      'idx_file_metadata_mime_type',
+      'idx_file_metadata_search_vector',
+      'idx_file_metadata_sha256',
+      'idx_file_metadata_storage_elem',
+      'idx_file_metadata_tags',
+      'idx_file_metadata_updated_at',
+      'idx_file_metadata_username',
       'idx_file_metadata_username_created',
     ],
-    search_history: ['idx_search_history_created', 'idx_search_history_mode', 'idx_search_history_username', 'idx_search_history_username_created', 'search_history_pkey'],
+    search_history: [
+      'idx_search_history_created',
+      'idx_search_history_mode',
+      'idx_search_history_username',
+      'idx_search_history_username_created',
+      'search_history_pkey',
+    ],
     download_statistics: [
-      'download_statistics_pkey', 'idx_download_stats_created', 'idx_download_stats_file_created', 'idx_download_stats_file_id',
-      'idx_download_stats_storage_created', 'idx_download_stats_username', 'idx_download_stats_username_created',
+      'download_statistics_pkey',
+      'idx_download_stats_created',
+      'idx_download_stats_file_created',
+      'idx_download_stats_file_id',
+      'idx_download_stats_storage_created',
+      'idx_download_stats_username',
+      'idx_download_stats_username_created',
     ],
     alembic_version: ['alembic_version_pkc'],
   },
   'gen2-d00e065/query': {
     file_metadata_cache: [
-      'file_metadata_cache_pkey', 'idx_file_metadata_file_size', 'idx_file_metadata_mime_type', 'idx_file_metadata_search_vector',
-      'idx_file_metadata_storage_elem', 'idx_file_metadata_tags', 'idx_file_metadata_username_created', 'ix_file_metadata_cache_created_at',
-      'ix_file_metadata_cache_filename', 'ix_file_metadata_cache_mime_type', 'ix_file_metadata_cache_sha256_hash',
-      'ix_file_metadata_cache_storage_element_id', 'ix_file_metadata_cache_updated_at', 'ix_file_metadata_cache_username',
+      'file_metadata_cache_pkey',
+      'idx_file_metadata_file_size',
+      'idx_file_metadata_mime_type',
+      'idx_file_metadata_search_vector',
+      'idx_file_metadata_storage_elem',
+      'idx_file_metadata_tags',
+      'idx_file_metadata_username_created',
+      'ix_file_metadata_cache_created_at',
+      'ix_file_metadata_cache_filename',
+      'ix_file_metadata_cache_mime_type',
+      'ix_file_metadata_cache_sha256_hash',
+      'ix_file_metadata_cache_storage_element_id',
+      'ix_file_metadata_cache_updated_at',
+      'ix_file_metadata_cache_username',
     ],
-    search_history: ['idx_search_history_created', 'idx_search_history_mode', 'idx_search_history_username_created', 'ix_search_history_created_at', 'ix_search_history_username', 'search_history_pkey'],
+    search_history: [
+      'idx_search_history_created',
+      'idx_search_history_mode',
+      'idx_search_history_username_created',
+      'ix_search_history_created_at',
+      'ix_search_history_username',
+      'search_history_pkey',
+    ],
     download_statistics: [
-      'download_statistics_pkey', 'idx_download_stats_file_created', 'idx_download_stats_storage_created', 'idx_download_stats_username_created',
-      'ix_download_statistics_created_at', 'ix_download_statistics_file_id', 'ix_download_statistics_storage_element_id', 'ix_download_statistics_username',
+      'download_statistics_pkey',
+      'idx_download_stats_file_created',
+      'idx_download_stats_storage_created',
+      'idx_download_stats_username_created',
+      'ix_download_statistics_created_at',
+      'ix_download_statistics_file_id',
+      'ix_download_statistics_storage_element_id',
+      'ix_download_statistics_username',
     ],
     alembic_version: ['alembic_version_pkc'],
   },
@@ -192,8 +308,40 @@ const versionTable: Record<string, [string, string]> = {
 }
 
 const serviceAccountColumns: Record<LegacyState, string[]> = {
-  'gen1-8b9ca29': ['id', 'name', 'description', 'client_id', 'client_secret_hash', 'role', 'status', 'is_system', 'rate_limit', 'secret_expires_at', 'last_used_at', 'created_at', 'updated_at', 'secret_history', 'secret_changed_at'],
-  'gen2-d00e065': ['id', 'name', 'description', 'client_id', 'client_secret_hash', 'secret_history', 'secret_changed_at', 'role', 'status', 'is_system', 'rate_limit', 'secret_expires_at', 'last_used_at', 'created_at', 'updated_at'],
+  'gen1-8b9ca29': [
+    'id',
+    'name',
+    'description',
+    'client_id',
+    'client_secret_hash',
+    'role',
+    'status',
+    'is_system',
+    'rate_limit',
+    'secret_expires_at',
+    'last_used_at',
+    'created_at',
+    'updated_at',
+    'secret_history',
+    'secret_changed_at',
+  ],
+  'gen2-d00e065': [
+    'id',
+    'name',
+    'description',
+    'client_id',
+    'client_secret_hash',
+    'secret_history',
+    'secret_changed_at',
+    'role',
+    'status',
+    'is_system',
+    'rate_limit',
+    'secret_expires_at',
+    'last_used_at',
+    'created_at',
+    'updated_at',
+  ],
 }
 
 const enumLabels = {
@@ -222,8 +370,13 @@ const index = (cat: Catalog, table: string, name: string) => {
 
 test('there are seven fixtures: three modules in each state, plus the storage element with the app tables', () => {
   expect(fixtures.map(key)).toEqual([
-    'gen1-8b9ca29/admin', 'gen1-8b9ca29/query', 'gen1-8b9ca29/storage-element', 'gen1-8b9ca29/storage-element-with-app-tables',
-    'gen2-d00e065/admin', 'gen2-d00e065/query', 'gen2-d00e065/storage-element',
+    'gen1-8b9ca29/admin',
+    'gen1-8b9ca29/query',
+    'gen1-8b9ca29/storage-element',
+    'gen1-8b9ca29/storage-element-with-app-tables',
+    'gen2-d00e065/admin',
+    'gen2-d00e065/query',
+    'gen2-d00e065/storage-element',
   ])
 })
 
@@ -263,7 +416,10 @@ describe.each(fixtures.map((f) => [key(f), f] as const))('%s', (_name, fixture) 
       const expected = expectedIndexes[key(fixture)]
       expect(cat().tables).toEqual(Object.keys(expected).sort())
       for (const [table, names] of Object.entries(expected)) {
-        expect((cat().indexes[table] ?? []).map((i) => i.name), table).toEqual([...names].sort())
+        expect(
+          (cat().indexes[table] ?? []).map((i) => i.name),
+          table,
+        ).toEqual([...names].sort())
       }
     })
 
@@ -282,7 +438,9 @@ describe.each(fixtures.map((f) => [key(f), f] as const))('%s', (_name, fixture) 
     })
 
     test('every timestamp is timestamp with time zone, without precision', () => {
-      const types = Object.values(cat().columns).flat().map((c) => c.type)
+      const types = Object.values(cat().columns)
+        .flat()
+        .map((c) => c.type)
       expect(types.filter((t) => t.startsWith('timestamp')).every((t) => t === 'timestamp with time zone')).toBe(true)
     })
 
@@ -320,7 +478,10 @@ describe.each(fixtures.map((f) => [key(f), f] as const))('%s', (_name, fixture) 
       test('idx_service_account_client_id is unique only at 8b9ca29; the partial indexes and their predicates', () => {
         expect(index(cat(), 'service_accounts', 'idx_service_account_client_id').unique).toBe(gen1)
         expect(index(cat(), 'users', 'idx_user_ldap_lookup').predicate).toBe('(ldap_dn IS NOT NULL)')
-        const partial = Object.values(cat().indexes).flat().filter((i) => i.predicate !== null).map((i) => [i.name, i.predicate])
+        const partial = Object.values(cat().indexes)
+          .flat()
+          .filter((i) => i.predicate !== null)
+          .map((i) => [i.name, i.predicate])
         if (gen1) {
           expect(index(cat(), 'service_accounts', 'idx_service_accounts_password_expiry').def).toBe(
             "CREATE INDEX idx_service_accounts_password_expiry ON service_accounts USING btree (status, secret_changed_at) WHERE (status = 'ACTIVE'::service_account_status_enum)",
@@ -334,7 +495,9 @@ describe.each(fixtures.map((f) => [key(f), f] as const))('%s', (_name, fixture) 
 
       test('foreign keys: names of this state, ON DELETE SET NULL; unique constraints', () => {
         const fks = cat().constraints.filter((k) => k.type === 'f')
-        const [userFk, saFk] = gen1 ? ['fk_audit_logs_user', 'fk_audit_logs_service_account'] : ['audit_logs_user_id_fkey', 'audit_logs_service_account_id_fkey']
+        const [userFk, saFk] = gen1
+          ? ['fk_audit_logs_user', 'fk_audit_logs_service_account']
+          : ['audit_logs_user_id_fkey', 'audit_logs_service_account_id_fkey']
         expect(fks.map((k) => [k.name, k.def, k.onDelete]).sort()).toEqual(
           [
             [userFk, 'FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE SET NULL', 'n'],
@@ -342,8 +505,14 @@ describe.each(fixtures.map((f) => [key(f), f] as const))('%s', (_name, fixture) 
           ].sort(),
         )
         expect(column(cat(), 'audit_logs', 'service_account_id').type).toBe('uuid')
-        const uniques = cat().constraints.filter((k) => k.type === 'u').map((k) => k.name)
-        expect(uniques).toEqual(gen1 ? ['uq_jwt_key_version', 'uq_service_account_client_id', 'uq_service_account_name', 'uq_email', 'uq_username'] : ['uq_service_account_client_id', 'uq_service_account_name', 'uq_email', 'uq_username'])
+        const uniques = cat()
+          .constraints.filter((k) => k.type === 'u')
+          .map((k) => k.name)
+        expect(uniques).toEqual(
+          gen1
+            ? ['uq_jwt_key_version', 'uq_service_account_client_id', 'uq_service_account_name', 'uq_email', 'uq_username']
+            : ['uq_service_account_client_id', 'uq_service_account_name', 'uq_email', 'uq_username'],
+        )
         expect(cat().constraints.filter((k) => k.type === 'c')).toEqual([])
       })
 
@@ -361,7 +530,9 @@ describe.each(fixtures.map((f) => [key(f), f] as const))('%s', (_name, fixture) 
         expect(cat().rowCounts.audit_logs).toBe(50)
         await inSchema(url, schema, async (c) => {
           const one = async (sql: string) => (await c.query(sql)).rows[0]
-          expect(Number((await one(`select count(*) as n from audit_logs a join service_accounts s on s.id = a.service_account_id where s.is_system`)).n)).toBeGreaterThan(0)
+          expect(
+            Number((await one(`select count(*) as n from audit_logs a join service_accounts s on s.id = a.service_account_id where s.is_system`)).n),
+          ).toBeGreaterThan(0)
           expect(Number((await one(`select count(*) as n from audit_logs where user_id is null and service_account_id is null`)).n)).toBeGreaterThan(0)
           expect((await one(`select first_name from users where username = 'a.ivanov'`)).first_name).toBe('Алексей')
           expect(Number((await one(`select max(capacity_bytes) as m from storage_elements`)).m)).toBeGreaterThan(2 ** 31)
@@ -375,26 +546,61 @@ describe.each(fixtures.map((f) => [key(f), f] as const))('%s', (_name, fixture) 
 
       test('comments: users.id has none, the other users columns have one', () => {
         expect(column(cat(), 'users', 'id').comment).toBeNull()
-        expect(cat().columns.users.filter((c) => c.name !== 'id').every((c) => c.comment)).toBe(true)
+        expect(
+          cat()
+            .columns.users.filter((c) => c.name !== 'id')
+            .every((c) => c.comment),
+        ).toBe(true)
         expect(column(cat(), 'jwt_keys', 'id').comment === null).toBe(!gen1)
       })
     }
 
     if (fixture.module === 'storage-element') {
-      const prefixes = fixture.file === 'storage-element-with-app-tables' ? ['test_storage', 'storage_elem_01'] : [fixture.state === 'gen1-8b9ca29' ? 'test_storage' : 'storage_elem_01']
+      const prefixes =
+        fixture.file === 'storage-element-with-app-tables'
+          ? ['test_storage', 'storage_elem_01']
+          : [fixture.state === 'gen1-8b9ca29' ? 'test_storage' : 'storage_elem_01']
       const migrationPrefix = fixture.state === 'gen1-8b9ca29' ? 'test_storage' : 'storage_elem_01'
 
       test('the three tables per prefix, with the same columns; GIN indexes; the unique storage filename', () => {
         for (const p of prefixes) {
           expect(columnNames(cat(), `${p}_files`)).toEqual([
-            'file_id', 'original_filename', 'storage_filename', 'file_size', 'content_type', 'created_at', 'updated_at', 'created_by_id',
-            'created_by_username', 'created_by_fullname', 'description', 'version', 'storage_path', 'checksum', 'search_vector', 'metadata_json',
+            'file_id',
+            'original_filename',
+            'storage_filename',
+            'file_size',
+            'content_type',
+            'created_at',
+            'updated_at',
+            'created_by_id',
+            'created_by_username',
+            'created_by_fullname',
+            'description',
+            'version',
+            'storage_path',
+            'checksum',
+            'search_vector',
+            'metadata_json',
           ])
           expect(column(cat(), `${p}_files`, 'search_vector').type).toBe('tsvector')
           expect(column(cat(), `${p}_files`, 'metadata_json').type).toBe('jsonb')
           expect(column(cat(), `${p}_files`, 'created_at').default).toBe('now()')
-          expect(columnNames(cat(), `${p}_wal`)).toEqual(['transaction_id', 'operation_type', 'status', 'file_id', 'operation_data', 'error_message', 'started_at', 'completed_at', 'duration_ms', 'user_id'])
-          const gin = Object.values(cat().indexes).flat().filter((i) => i.method === 'gin' && i.name.startsWith(`idx_${p}_`)).map((i) => i.name)
+          expect(columnNames(cat(), `${p}_wal`)).toEqual([
+            'transaction_id',
+            'operation_type',
+            'status',
+            'file_id',
+            'operation_data',
+            'error_message',
+            'started_at',
+            'completed_at',
+            'duration_ms',
+            'user_id',
+          ])
+          const gin = Object.values(cat().indexes)
+            .flat()
+            .filter((i) => i.method === 'gin' && i.name.startsWith(`idx_${p}_`))
+            .map((i) => i.name)
           expect(gin.sort()).toEqual([`idx_${p}_metadata`, `idx_${p}_search_vector`, `idx_${p}_wal_data`])
           expect(index(cat(), `${p}_files`, `ix_${p}_files_storage_filename`).unique).toBe(true)
           expect(index(cat(), `${p}_files`, `ix_${p}_files_file_id`).unique).toBe(false)
@@ -405,8 +611,12 @@ describe.each(fixtures.map((f) => [key(f), f] as const))('%s', (_name, fixture) 
         expect(cat().triggers).toEqual([])
       })
 
-      test('<prefix>_config.id: a serial in the migration\'s table, a plain integer in the app\'s own', () => {
-        expect(column(cat(), `${migrationPrefix}_config`, 'id')).toMatchObject({ type: 'integer', notNull: true, default: `nextval('${migrationPrefix}_config_id_seq'::regclass)` })
+      test("<prefix>_config.id: a serial in the migration's table, a plain integer in the app's own", () => {
+        expect(column(cat(), `${migrationPrefix}_config`, 'id')).toMatchObject({
+          type: 'integer',
+          notNull: true,
+          default: `nextval('${migrationPrefix}_config_id_seq'::regclass)`,
+        })
         expect(cat().sequences).toEqual({ [`${migrationPrefix}_config_id_seq`]: { type: 'integer', owner: `${migrationPrefix}_config.id` } })
         if (prefixes.length === 2) expect(column(cat(), 'storage_elem_01_config', 'id')).toMatchObject({ type: 'integer', notNull: true, default: null })
       })
@@ -414,7 +624,11 @@ describe.each(fixtures.map((f) => [key(f), f] as const))('%s', (_name, fixture) 
       test('rows: a file larger than 2^31 bytes, a NULL metadata_json, search_vector never filled', async () => {
         await inSchema(url, schema, async (c) => {
           const p = migrationPrefix
-          const r = (await c.query(`select max(file_size) as big, count(*) filter (where metadata_json is null) as nulls, count(search_vector) as vectors from ${p}_files`)).rows[0]
+          const r = (
+            await c.query(
+              `select max(file_size) as big, count(*) filter (where metadata_json is null) as nulls, count(search_vector) as vectors from ${p}_files`,
+            )
+          ).rows[0]
           expect(Number(r.big)).toBeGreaterThan(2 ** 31)
           expect(Number(r.nulls)).toBeGreaterThan(0)
           expect(Number(r.vectors)).toBe(0)
@@ -428,15 +642,35 @@ describe.each(fixtures.map((f) => [key(f), f] as const))('%s', (_name, fixture) 
 
       test('columns, the tags array type, GIN indexes, check constraints, sha256 uniqueness of this state', () => {
         expect(columnNames(cat(), 'file_metadata_cache')).toEqual([
-          'id', 'filename', 'storage_filename', 'file_size', 'mime_type', 'sha256_hash', 'username', 'tags', 'description',
-          'storage_element_id', 'storage_element_url', 'created_at', 'updated_at', 'cache_updated_at', 'search_vector',
+          'id',
+          'filename',
+          'storage_filename',
+          'file_size',
+          'mime_type',
+          'sha256_hash',
+          'username',
+          'tags',
+          'description',
+          'storage_element_id',
+          'storage_element_url',
+          'created_at',
+          'updated_at',
+          'cache_updated_at',
+          'search_vector',
         ])
         expect(column(cat(), 'file_metadata_cache', 'tags').type).toBe('character varying(50)[]')
         expect(column(cat(), 'file_metadata_cache', 'cache_updated_at').default).toBe('now()')
         expect(column(cat(), 'search_history', 'results_count').default).toBeNull()
-        const gin = Object.values(cat().indexes).flat().filter((i) => i.method === 'gin').map((i) => i.name)
+        const gin = Object.values(cat().indexes)
+          .flat()
+          .filter((i) => i.method === 'gin')
+          .map((i) => i.name)
         expect(gin.sort()).toEqual(['idx_file_metadata_search_vector', 'idx_file_metadata_tags'])
-        expect(cat().constraints.filter((k) => k.type === 'c').map((k) => [k.name, k.def])).toEqual([
+        expect(
+          cat()
+            .constraints.filter((k) => k.type === 'c')
+            .map((k) => [k.name, k.def]),
+        ).toEqual([
           ['check_bytes_positive', 'CHECK ((bytes_transferred >= 0))'],
           ['check_download_time_positive', 'CHECK ((download_time_ms >= 0))'],
           ['check_file_size_positive', 'CHECK ((file_size >= 0))'],
@@ -444,15 +678,23 @@ describe.each(fixtures.map((f) => [key(f), f] as const))('%s', (_name, fixture) 
           ['check_response_time_positive', 'CHECK ((response_time_ms >= 0))'],
           ['check_results_count_positive', 'CHECK ((results_count >= 0))'],
         ])
-        expect(cat().constraints.filter((k) => k.type === 'u').map((k) => k.name)).toEqual(gen1 ? ['file_metadata_cache_sha256_hash_key'] : [])
+        expect(
+          cat()
+            .constraints.filter((k) => k.type === 'u')
+            .map((k) => k.name),
+        ).toEqual(gen1 ? ['file_metadata_cache_sha256_hash_key'] : [])
         expect(index(cat(), 'file_metadata_cache', gen1 ? 'idx_file_metadata_sha256' : 'ix_file_metadata_cache_sha256_hash').unique).toBe(true)
         expect(cat().constraints.filter((k) => k.type === 'f')).toEqual([])
         expect(Object.values(cat().tableComments).filter(Boolean)).toHaveLength(3)
       })
 
-      test(`the full-text trigger ${gen1 ? 'exists and computes the sheet\'s vector' : 'does not exist'}`, async () => {
+      test(`the full-text trigger ${gen1 ? "exists and computes the sheet's vector" : 'does not exist'}`, async () => {
         expect(cat().triggers.map((t) => t.def)).toEqual(
-          gen1 ? ['CREATE TRIGGER trigger_update_search_vector BEFORE INSERT OR UPDATE OF filename, description, tags ON file_metadata_cache FOR EACH ROW EXECUTE FUNCTION update_file_metadata_search_vector()'] : [],
+          gen1
+            ? [
+                'CREATE TRIGGER trigger_update_search_vector BEFORE INSERT OR UPDATE OF filename, description, tags ON file_metadata_cache FOR EACH ROW EXECUTE FUNCTION update_file_metadata_search_vector()',
+              ]
+            : [],
         )
         expect(cat().functions).toEqual(gen1 ? ['update_file_metadata_search_vector'] : [])
         await inSchema(url, schema, async (c) => {

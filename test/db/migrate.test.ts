@@ -27,7 +27,11 @@ const env = () => ({ DATABASE_URL: url })
 const opts = <T extends object>(extra: T) => ({ env: env(), prismaDir, ...extra })
 const cliEnv = () => ({ ...env(), ARTSTORE_PRISMA_DIR: prismaDir })
 const schemaFile = (m: string) => path.join(prismaDir, m, 'schema.prisma')
-const migrationsOf = (m: string) => fs.readdirSync(path.join(prismaDir, m, 'migrations')).filter((f) => !f.endsWith('.toml')).sort()
+const migrationsOf = (m: string) =>
+  fs
+    .readdirSync(path.join(prismaDir, m, 'migrations'))
+    .filter((f) => !f.endsWith('.toml'))
+    .sort()
 /** The single number a `select count(*) …` returns (a missing one fails the test, rather than compare NaN with NaN). */
 const count = async (sql: string) => {
   const [row] = await query(url, sql)
@@ -93,15 +97,24 @@ async function deployCheckRollBackRedeploy(module: string, pgSchema: string, mig
   expect((await verify(opts(target)))[0].ok).toBe(true)
 }
 
-describe('admin: admin users, storage-element priority, audit log actor (the services\' changes after the reset)', () => {
+describe("admin: admin users, storage-element priority, audit log actor (the services' changes after the reset)", () => {
   let first: string
 
   test('migrate new writes only the change, with a down.sql, and lints it clean', async () => {
-    await query(url, `insert into admin.storage_elements (name, mode, storage_type, base_path, api_url, status, used_bytes, file_count, is_replicated, replica_count)
-                      select 'se-' || g, 'RW', 'LOCAL', '/data/' || g, 'http://se' || g, 'ONLINE', 0, 0, false, 1 from generate_series(1, 3) g`)
-    await query(url, `insert into admin.audit_logs (event_type, actor_type, action, success, hmac_signature)
-                      select 'login_success', 'system', 'login', true, repeat('a', 64) from generate_series(1, 5)`)
-    edit(schemaFile('admin'), '/// A storage element registered with the admin module.', `enum AdminRole {
+    await query(
+      url,
+      `insert into admin.storage_elements (name, mode, storage_type, base_path, api_url, status, used_bytes, file_count, is_replicated, replica_count)
+                      select 'se-' || g, 'RW', 'LOCAL', '/data/' || g, 'http://se' || g, 'ONLINE', 0, 0, false, 1 from generate_series(1, 3) g`,
+    )
+    await query(
+      url,
+      `insert into admin.audit_logs (event_type, actor_type, action, success, hmac_signature)
+                      select 'login_success', 'system', 'login', true, repeat('a', 64) from generate_series(1, 5)`,
+    )
+    edit(
+      schemaFile('admin'),
+      '/// A storage element registered with the admin module.',
+      `enum AdminRole {
   super_admin
   admin
   readonly
@@ -121,16 +134,25 @@ model AdminUser {
   @@map("admin_users")
 }
 
-/// A storage element registered with the admin module.`)
-    edit(schemaFile('admin'), '  @@unique([name], map: "ix_storage_elements_name")', `  elementId        String?       @unique(map: "uq_storage_elements_element_id") @map("element_id") @db.VarChar(50)
+/// A storage element registered with the admin module.`,
+    )
+    edit(
+      schemaFile('admin'),
+      '  @@unique([name], map: "ix_storage_elements_name")',
+      `  elementId        String?       @unique(map: "uq_storage_elements_element_id") @map("element_id") @db.VarChar(50)
   priority         Int           @default(100)
 
   @@unique([name], map: "ix_storage_elements_name")
-  @@index([mode, priority], map: "idx_storage_mode_priority")`)
-    edit(schemaFile('admin'), '  @@index([createdAt], map: "ix_audit_logs_created_at")', `  adminUserId      String?         @map("admin_user_id") @db.Uuid
+  @@index([mode, priority], map: "idx_storage_mode_priority")`,
+    )
+    edit(
+      schemaFile('admin'),
+      '  @@index([createdAt], map: "ix_audit_logs_created_at")',
+      `  adminUserId      String?         @map("admin_user_id") @db.Uuid
   adminUser        AdminUser?      @relation(fields: [adminUserId], references: [id], onDelete: SetNull, map: "audit_logs_admin_user_id_fkey")
 
-  @@index([createdAt], map: "ix_audit_logs_created_at")`)
+  @@index([createdAt], map: "ix_audit_logs_created_at")`,
+    )
 
     const dry = await migrateNew(opts({ module: 'admin', name: 'admin_users_and_priority', dryRun: true }))
     expect(dry.status).toBe('would-write')
@@ -168,10 +190,10 @@ model AdminUser {
   })
 
   test('a later step that drops audit_logs.user_id is refused without a reason (exit 1, nothing written), and written with one', async () => {
-    edit(schemaFile('admin'), /  \/\/\/ NULL for system events\.\n  userId +Int\? +@map\("user_id"\)\n/, '')
-    edit(schemaFile('admin'), /  user +User\? +@relation\(fields: \[userId\][^\n]*\n/, '')
-    edit(schemaFile('admin'), /  @@index\(\[userId\], map: "ix_audit_logs_user_id"\)\n/, '')
-    edit(schemaFile('admin'), /(model User \{[\s\S]*?)  auditLogs +AuditLog\[\]\n/, '$1')
+    edit(schemaFile('admin'), / {2}\/\/\/ NULL for system events\.\n {2}userId +Int\? +@map\("user_id"\)\n/, '')
+    edit(schemaFile('admin'), / {2}user +User\? +@relation\(fields: \[userId\][^\n]*\n/, '')
+    edit(schemaFile('admin'), / {2}@@index\(\[userId\], map: "ix_audit_logs_user_id"\)\n/, '')
+    edit(schemaFile('admin'), /(model User \{[\s\S]*?) {2}auditLogs +AuditLog\[\]\n/, '$1')
     const refused = await runCli(['migrate', 'new', '--module', 'admin', '--name', 'drop_audit_user_id'], cliEnv())
     expect(refused.exitCode, refused.stderr).toBe(1)
     expect(refused.stdout).toMatch(/❌ data-loss: audit_logs: drops column user_id and its data/)
@@ -192,7 +214,14 @@ model AdminUser {
     const check = await runCli(['migrate', 'check', '--module', 'admin'], cliEnv())
     expect(check.exitCode, check.stdout + check.stderr).toBe(0)
     expect(check.stdout).toContain('✅ admin: 3 migration(s) check out')
-    await deployCheckRollBackRedeploy('admin', 'admin', r.migration, ['select count(*) from admin.storage_elements', 'select count(*) from admin.audit_logs'], undefined, true)
+    await deployCheckRollBackRedeploy(
+      'admin',
+      'admin',
+      r.migration,
+      ['select count(*) from admin.storage_elements', 'select count(*) from admin.audit_logs'],
+      undefined,
+      true,
+    )
   })
 
   test('adopt brings a legacy database to 0_baseline and names the later migrations; deploy then applies them', async () => {
@@ -215,7 +244,9 @@ model AdminUser {
   test('the baseline is frozen: baseline refuses to rewrite it (exit 2, naming migrate new), baseline --check stays green', async () => {
     const write = await runCli(['baseline', '--module', 'admin'], cliEnv())
     expect(write.exitCode).toBe(2)
-    expect(write.stderr.trim()).toMatch(/^error: the admin module has migrations after 0_baseline \(.+\), so its baseline stays as deployed: put schema changes in the next migration with npx artstore-db migrate new --module admin --name <change>$/)
+    expect(write.stderr.trim()).toMatch(
+      /^error: the admin module has migrations after 0_baseline \(.+\), so its baseline stays as deployed: put schema changes in the next migration with npx artstore-db migrate new --module admin --name <change>$/,
+    )
     expect((await baseline(opts({ module: 'admin', check: true })))[0].status).toBe('frozen')
     const file = path.join(prismaDir, 'admin', 'migrations', '0_baseline', 'migration.sql')
     const committed = fs.readFileSync(file, 'utf8')
@@ -249,7 +280,10 @@ model AdminUser {
       expect(cycled.steps.map((s) => s.name)).toEqual([
         'deploy',
         'verify',
-        ...migrationsOf('admin').slice(1).reverse().map((m) => `step back ${m}`),
+        ...migrationsOf('admin')
+          .slice(1)
+          .reverse()
+          .map((m) => `step back ${m}`),
         'rollback',
         'nothing left',
         're-deploy',
@@ -265,30 +299,52 @@ describe('storage element: cache columns on a table that holds rows, for two ins
   test('migrate new once; each instance deploys, checks and rolls back on its own', async () => {
     for (const prefix of ['storage_elem_01', 'storage_elem_02']) {
       const schema = prefix === 'storage_elem_01' ? 'storage_element' : prefix
-      await query(url, `insert into ${schema}.${prefix}_files (file_id, original_filename, storage_filename, file_size, content_type, created_by_id, created_by_username, storage_path, checksum)
-                        select gen_random_uuid(), 'f' || g || '.txt', 's' || g, g, 'text/plain', 'u1', 'alice', '/d/' || g, repeat('0', 64) from generate_series(1, 4) g`)
+      await query(
+        url,
+        `insert into ${schema}.${prefix}_files (file_id, original_filename, storage_filename, file_size, content_type, created_by_id, created_by_username, storage_path, checksum)
+                        select gen_random_uuid(), 'f' || g || '.txt', 's' || g, g, 'text/plain', 'u1', 'alice', '/d/' || g, repeat('0', 64) from generate_series(1, 4) g`,
+      )
     }
-    edit(schemaFile('storage-element'), '  @@unique([storageFilename], map: "ix_storage_elem_01_files_storage_filename")', `  cacheUpdatedAt    DateTime                 @default(now()) @map("cache_updated_at") @db.Timestamptz
+    edit(
+      schemaFile('storage-element'),
+      '  @@unique([storageFilename], map: "ix_storage_elem_01_files_storage_filename")',
+      `  cacheUpdatedAt    DateTime                 @default(now()) @map("cache_updated_at") @db.Timestamptz
   cacheTtlHours     Int                      @default(24) @map("cache_ttl_hours")
 
-  @@unique([storageFilename], map: "ix_storage_elem_01_files_storage_filename")`)
+  @@unique([storageFilename], map: "ix_storage_elem_01_files_storage_filename")`,
+    )
     const r = await migrateNew(opts({ module: 'storage-element', name: 'cache_columns', prefix: 'storage_elem_02' }))
     expect(r.status).toBe('written')
     // Written once, in the template: every instance renders it with its own prefix.
     expect(migrationsOf('storage-element')).toEqual(['0_baseline', r.migration])
-    expect(r.up).toMatch(/ALTER TABLE "storage_elem_01_files" ADD COLUMN\s+"cache_ttl_hours" INTEGER NOT NULL DEFAULT 24,\nADD COLUMN\s+"cache_updated_at" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP;/)
+    expect(r.up).toMatch(
+      /ALTER TABLE "storage_elem_01_files" ADD COLUMN\s+"cache_ttl_hours" INTEGER NOT NULL DEFAULT 24,\nADD COLUMN\s+"cache_updated_at" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP;/,
+    )
     expect(r.findings.filter((f) => f.level === 'error')).toEqual([])
     await deployCheckRollBackRedeploy('storage-element', 'storage_element', r.migration!, ['select count(*) from storage_element.storage_elem_01_files'])
-    await deployCheckRollBackRedeploy('storage-element', 'storage_elem_02', r.migration!, ['select count(*) from storage_elem_02.storage_elem_02_files'], 'storage_elem_02')
+    await deployCheckRollBackRedeploy(
+      'storage-element',
+      'storage_elem_02',
+      r.migration!,
+      ['select count(*) from storage_elem_02.storage_elem_02_files'],
+      'storage_elem_02',
+    )
     expect(await count('select count(*) from storage_elem_02.storage_elem_02_files where cache_ttl_hours = 24')).toBe(4)
   })
 })
 
 describe('query: the sha256 unique index becomes a plain one, and the full-text weights change (an extras change)', () => {
   test('migrate new carries both; down.sql puts the old function body back', async () => {
-    await query(url, `insert into query.file_metadata_cache (id, filename, storage_filename, file_size, sha256_hash, username, storage_element_id, storage_element_url, created_at, updated_at, description)
-                      select gen_random_uuid()::text, 'отчёт ' || g, 's' || g, g, md5(g::text), 'alice', 'se-01', 'http://se1', now(), now(), 'квартальный' from generate_series(1, 6) g`)
-    edit(schemaFile('query'), '  @@unique([sha256Hash], map: "ix_file_metadata_cache_sha256_hash")', '  @@index([sha256Hash], map: "ix_file_metadata_cache_sha256_hash")')
+    await query(
+      url,
+      `insert into query.file_metadata_cache (id, filename, storage_filename, file_size, sha256_hash, username, storage_element_id, storage_element_url, created_at, updated_at, description)
+                      select gen_random_uuid()::text, 'отчёт ' || g, 's' || g, g, md5(g::text), 'alice', 'se-01', 'http://se1', now(), now(), 'квартальный' from generate_series(1, 6) g`,
+    )
+    edit(
+      schemaFile('query'),
+      '  @@unique([sha256Hash], map: "ix_file_metadata_cache_sha256_hash")',
+      '  @@index([sha256Hash], map: "ix_file_metadata_cache_sha256_hash")',
+    )
     edit(path.join(prismaDir, 'query', 'sql', '20_search_vector.sql'), "COALESCE(NEW.description, '')), 'B')", "COALESCE(NEW.description, '')), 'A')")
     const r = await migrateNew(opts({ module: 'query', name: 'sha256_not_unique_and_weights' }))
     expect(r.status).toBe('written')
@@ -310,10 +366,12 @@ describe('refusals', () => {
     const before = migrationsOf('query')
     const bad = await runCli(['migrate', 'new', '--module', 'query', '--name', 'Add-Index'], cliEnv())
     expect(bad.exitCode).toBe(2)
-    expect(bad.stderr.trim()).toBe('error: migration name "Add-Index" is not snake_case: use lower-case letters, digits and _, starting with a letter (e.g. --name add_priority)')
+    expect(bad.stderr.trim()).toBe(
+      'error: migration name "Add-Index" is not snake_case: use lower-case letters, digits and _, starting with a letter (e.g. --name add_priority)',
+    )
     const noModule = await runCli(['migrate', 'new', '--name', 'x'], cliEnv())
     expect(noModule.exitCode).toBe(2)
-    expect(noModule.stderr.trim()).toBe('error: migrate new writes one module\'s migration at a time: add --module admin, storage-element or query')
+    expect(noModule.stderr.trim()).toBe("error: migrate new writes one module's migration at a time: add --module admin, storage-element or query")
     const twoLines = await runCli(['migrate', 'new', '--module', 'query', '--name', 'x', '--allow-dangerous', 'a\nb'], cliEnv())
     expect(twoLines.exitCode).toBe(2)
     expect(migrationsOf('query')).toEqual(before)
@@ -327,7 +385,9 @@ describe('refusals', () => {
     try {
       const run = await runCli(['rollback', '--module', 'query', '--steps', '1', '--yes'], cliEnv())
       expect(run.exitCode).toBe(2)
-      expect(run.stderr.trim()).toBe(`error: ${m} of the query module has no down.sql, so it cannot be rolled back: write its down.sql (npx artstore-db migrate check tells whether it restores the catalog)`)
+      expect(run.stderr.trim()).toBe(
+        `error: ${m} of the query module has no down.sql, so it cannot be rolled back: write its down.sql (npx artstore-db migrate check tells whether it restores the catalog)`,
+      )
       const check = await runCli(['migrate', 'check', '--module', 'query'], cliEnv())
       expect(check.exitCode).toBe(1)
       expect(check.stdout).toContain(`❌ ${m} has no down.sql`)
@@ -386,7 +446,10 @@ FOR EACH ROW EXECUTE FUNCTION "storage_elem_01_touch"();
     expect(r.status).toBe('written')
     expect(r.up).toContain('DROP TRIGGER "storage_elem_01_touch" ON "storage_elem_01_files";')
     expect(r.up).toContain('DROP FUNCTION "storage_elem_01_touch"();')
-    expect(r.findings.filter((f) => f.rule === 'behaviour-change').map((f) => f.message)).toEqual(['drops trigger storage_elem_01_touch', 'drops function storage_elem_01_touch'])
+    expect(r.findings.filter((f) => f.rule === 'behaviour-change').map((f) => f.message)).toEqual([
+      'drops trigger storage_elem_01_touch',
+      'drops function storage_elem_01_touch',
+    ])
     expect(r.down).toContain('CREATE OR REPLACE FUNCTION "storage_elem_01_touch"()')
     expect(r.down).toContain('CREATE TRIGGER storage_elem_01_touch BEFORE UPDATE ON storage_elem_01_files')
     await deployCheckRollBackRedeploy('storage-element', 'storage_element', r.migration!, ['select count(*) from storage_element.storage_elem_01_files'])

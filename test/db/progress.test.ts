@@ -13,13 +13,16 @@ beforeAll(async () => {
 })
 afterAll(() => dropDatabase('progress'))
 
-test('deploy and verify tell each module\'s start and end, in that order, with how long it took', async () => {
+test("deploy and verify tell each module's start and end, in that order, with how long it took", async () => {
   for (const command of [deploy, verify]) {
     const events: ModuleProgress[] = []
     await command({ env: { DATABASE_URL: url }, onProgress: (e) => void events.push(e) })
     for (const module of ['admin', 'storage-element', 'query']) {
       const mine = events.filter((e) => e.module === module)
-      expect(mine.map((e) => e.phase), `${command.name} ${module}`).toEqual(['start', 'done'])
+      expect(
+        mine.map((e) => e.phase),
+        `${command.name} ${module}`,
+      ).toEqual(['start', 'done'])
       expect(mine[1].ms).toBeGreaterThanOrEqual(0)
     }
   }

@@ -30,7 +30,10 @@ async function failedAdmin(name: string) {
 }
 
 const history = (url: string) =>
-  query(url, `select migration_name, finished_at is not null as finished, rolled_back_at is not null as rolled_back from admin._prisma_migrations order by started_at`)
+  query(
+    url,
+    `select migration_name, finished_at is not null as finished, rolled_back_at is not null as rolled_back from admin._prisma_migrations order by started_at`,
+  )
 
 describe('a failed migration', () => {
   test('status names the resolve command; rolled back, fixed, and deployed again', async () => {
@@ -74,8 +77,14 @@ describe('a failed migration', () => {
       [['resolve', '--rolled-back', BASELINE_NAME], /^error: resolve acts on one module at a time: run npx artstore-db resolve --module/],
       [['resolve', '--module', 'admin'], /^error: give exactly one of --rolled-back and --applied: run/],
       [['resolve', '--module', 'admin', '--rolled-back', BASELINE_NAME, '--applied', BASELINE_NAME], /^error: give exactly one of/],
-      [['resolve', '--module', 'admin', '--rolled-back', '1_nothing'], /^error: 1_nothing has no failed row in the admin module's history .*: see npx artstore-db status --module admin$/],
-      [['resolve', '--module', 'admin', '--applied', '1_nothing'], /^error: 1_nothing is not a migration folder of .* and so not in the admin module's history/],
+      [
+        ['resolve', '--module', 'admin', '--rolled-back', '1_nothing'],
+        /^error: 1_nothing has no failed row in the admin module's history .*: see npx artstore-db status --module admin$/,
+      ],
+      [
+        ['resolve', '--module', 'admin', '--applied', '1_nothing'],
+        /^error: 1_nothing is not a migration folder of .* and so not in the admin module's history/,
+      ],
     ] as const
     for (const [args, message] of cases) {
       const run = await runCli([...args], env)

@@ -76,7 +76,9 @@ describe('restore', () => {
     const before = await rowsOf(url, 'users')
     const run = await runCli(['restore', '--from', dir, '--yes'], env())
     expect(run.exitCode).toBe(2)
-    expect(run.stderr.trim()).toBe(`error: ${dir} is not a usable backup (backup.json is not signed by this project: it was changed, or made elsewhere): give the folder adopt printed, under .artstore/backups/`)
+    expect(run.stderr.trim()).toBe(
+      `error: ${dir} is not a usable backup (backup.json is not signed by this project: it was changed, or made elsewhere): give the folder adopt printed, under .artstore/backups/`,
+    )
     expect(await rowsOf(url, 'users')).toEqual(before)
   })
 
@@ -105,7 +107,9 @@ describe('restore', () => {
     const before = await rowsOf(other, 'service_accounts')
     const run = await runCli(['restore', '--from', backup, '--dry-run'], { ADMIN_DATABASE_URL: other })
     expect(run.exitCode).toBe(2)
-    expect(run.stderr.trim()).toMatch(/^error: the backup was taken from .+\/artstore_t_restore schema public, not .+\/artstore_t_restore_other schema public: point the module's URL at that database, or add --other-target to restore it here on purpose$/)
+    expect(run.stderr.trim()).toMatch(
+      /^error: the backup was taken from .+\/artstore_t_restore schema public, not .+\/artstore_t_restore_other schema public: point the module's URL at that database, or add --other-target to restore it here on purpose$/,
+    )
     const allowed = await runCli(['restore', '--from', backup, '--dry-run', '--other-target'], { ADMIN_DATABASE_URL: other })
     expect(allowed.exitCode, allowed.stderr).toBe(0)
     expect(await rowsOf(other, 'service_accounts')).toEqual(before)
@@ -116,7 +120,9 @@ describe('restore', () => {
     fs.writeFileSync(path.join(dir, 'backup.json'), 'not json at all')
     const run = await runCli(['restore', '--from', dir, '--yes'], env())
     expect(run.exitCode).toBe(2)
-    expect(run.stderr.trim().split('\n')).toEqual([`error: ${dir} is not a usable backup (backup.json is not JSON): give the folder adopt printed, under .artstore/backups/`])
+    expect(run.stderr.trim().split('\n')).toEqual([
+      `error: ${dir} is not a usable backup (backup.json is not JSON): give the folder adopt printed, under .artstore/backups/`,
+    ])
   })
 })
 

@@ -74,7 +74,9 @@ describe('baseline', () => {
     expect(error).toBeInstanceOf(SchemaInvalidError)
     expect(error.exitCode).toBe(2)
     expect(error.message).toMatch(
-      new RegExp(`^${literal(scratchRootRelative)}/broken-query-schema/schema\\.prisma is not a valid Prisma schema: .*DoesNotExist.*\\(line \\d+\\): fix it, then run npx artstore-db baseline$`),
+      new RegExp(
+        `^${literal(scratchRootRelative)}/broken-query-schema/schema\\.prisma is not a valid Prisma schema: .*DoesNotExist.*\\(line \\d+\\): fix it, then run npx artstore-db baseline$`,
+      ),
     )
     expect(error.message.split('\n')).toHaveLength(1)
   })
@@ -91,10 +93,16 @@ describe('verify', () => {
     }
   })
 
-  test('after deploy every check passes, and the seed\'s checklist is visible in the output', async () => {
+  test("after deploy every check passes, and the seed's checklist is visible in the output", async () => {
     expect((await deploy({ env: env() })).every((r) => r.status === 'applied')).toBe(true)
     const run = await runCli(['verify'], env())
-    expect(run.exitCode, run.stdout.split('\n').filter((l) => l.includes('❌')).join('\n')).toBe(0)
+    expect(
+      run.exitCode,
+      run.stdout
+        .split('\n')
+        .filter((l) => l.includes('❌'))
+        .join('\n'),
+    ).toBe(0)
     for (const line of [
       '✅ table users',
       '✅ column service_accounts.client_id: character varying(100) not null', // OAuth fields
@@ -111,7 +119,7 @@ describe('verify', () => {
       '✅ check check_tags_count: file_metadata_cache: CHECK ((array_length(tags, 1) <= 50))',
       '✅ trigger trigger_update_search_vector: CREATE TRIGGER trigger_update_search_vector BEFORE INSERT OR UPDATE OF filename, description, tags ON file_metadata_cache FOR EACH ROW EXECUTE FUNCTION update_file_metadata_search_vector()',
       '✅ history 0_baseline is applied with the committed checksum',
-      '✅ isolation history table query._prisma_migrations sits with the module\'s tables',
+      "✅ isolation history table query._prisma_migrations sits with the module's tables",
       '✅ drift Prisma sees no drift between the database and schema.prisma',
     ]) {
       expect(run.stdout).toContain(line)
@@ -121,9 +129,12 @@ describe('verify', () => {
   test('catches a dropped index, a changed column, and an FK whose type does not match its target', async () => {
     await query(url, 'drop index admin.ix_jwt_keys_is_active')
     await query(url, 'alter table admin.users alter column email type varchar(300)')
-    await query(url, `alter table admin.audit_logs drop constraint audit_logs_user_id_fkey,
+    await query(
+      url,
+      `alter table admin.audit_logs drop constraint audit_logs_user_id_fkey,
                         alter column user_id type bigint,
-                        add constraint audit_logs_user_id_fkey foreign key (user_id) references admin.users(id) on delete set null`)
+                        add constraint audit_logs_user_id_fkey foreign key (user_id) references admin.users(id) on delete set null`,
+    )
     const run = await runCli(['verify', '--module', 'admin', '--json'], env())
     expect(run.exitCode).toBe(1)
     const failed = JSON.parse(run.stdout)[0].items.filter((i: { ok: boolean }) => !i.ok)
@@ -175,14 +186,16 @@ describe('rollback', () => {
 })
 
 describe('isolation', () => {
-  test('a module URL that points at another module\'s database is refused before anything changes', async () => {
+  test("a module URL that points at another module's database is refused before anything changes", async () => {
     const queryUrl = new URL(url)
     queryUrl.searchParams.set('schema', 'query')
     const before = await objects('query')
     const run = await runCli(['deploy', '--module', 'admin'], { ADMIN_DATABASE_URL: queryUrl.toString() })
     expect(run.exitCode).toBe(2)
     expect(run.stderr.trim().split('\n')).toHaveLength(1)
-    expect(run.stderr).toMatch(/is the query module's database \(its tables file_metadata_cache, search_history, download_statistics and its baseline in _prisma_migrations\), not the admin module's: point ADMIN_DATABASE_URL at the admin database/)
+    expect(run.stderr).toMatch(
+      /is the query module's database \(its tables file_metadata_cache, search_history, download_statistics and its baseline in _prisma_migrations\), not the admin module's: point ADMIN_DATABASE_URL at the admin database/,
+    )
     expect(await objects('query')).toEqual(before)
   })
 })
@@ -203,7 +216,13 @@ describe('storage-element prefixes', () => {
     expect(indexes.map((r) => r.i)).toContain('idx_storage_elem_02_search_vector')
     expect(indexes.map((r) => r.i).filter((i) => i.includes('storage_elem_01'))).toEqual([])
     const [checklist] = await verify(instance)
-    expect(checklist.ok, checklist.items.filter((i) => !i.ok).map((i) => `${i.category} ${i.name}`).join('\n')).toBe(true)
+    expect(
+      checklist.ok,
+      checklist.items
+        .filter((i) => !i.ok)
+        .map((i) => `${i.category} ${i.name}`)
+        .join('\n'),
+    ).toBe(true)
     // Rendering the committed baseline equals regenerating it from the rendered schema.
     expect((await baseline({ ...instance, check: true }))[0].status).toBe('same')
   })
@@ -211,7 +230,9 @@ describe('storage-element prefixes', () => {
   test('a bad prefix is one line, exit 2, and creates nothing', async () => {
     const run = await runCli(['deploy', '--prefix', 'Storage-02'], { ...env(), STORAGE_ELEMENT_PREFIX: 'ignored_when_flag_given' })
     expect(run.exitCode).toBe(2)
-    expect(run.stderr.trim()).toBe('error: storage-element prefix "Storage-02" does not match ^[a-z][a-z0-9_]{0,40}$: use lower-case letters, digits and _ (e.g. --prefix storage_elem_02)')
+    expect(run.stderr.trim()).toBe(
+      'error: storage-element prefix "Storage-02" does not match ^[a-z][a-z0-9_]{0,40}$: use lower-case letters, digits and _ (e.g. --prefix storage_elem_02)',
+    )
     expect(await objects('Storage-02')).toEqual([])
   })
 })
@@ -227,7 +248,9 @@ describe('cycle', () => {
       ['query', true],
     ])
     for (const r of rows) {
-      const stepsBack = laterMigrations(modules[r.module as keyof typeof modules]).reverse().map((m) => `step back ${m}`)
+      const stepsBack = laterMigrations(modules[r.module as keyof typeof modules])
+        .reverse()
+        .map((m) => `step back ${m}`)
       expect(r.steps.map((s: { name: string }) => s.name)).toEqual(['deploy', 'verify', ...stepsBack, 'rollback', 'nothing left', 're-deploy', 're-verify'])
       expect(r.steps.every((s: { ms: number }) => Number.isInteger(s.ms) && s.ms >= 0)).toBe(true)
     }

@@ -14,7 +14,10 @@ const partial = searchShapes.find((s) => s.name === 'partial page of 50')!
 
 /** Every node type and index name of the plan, depth first. */
 async function planOf(sql: string, param: unknown): Promise<string[]> {
-  const [row] = await query<{ 'QUERY PLAN': { Plan: PlanNode }[] }>(url, `explain (format json) ${sql.replaceAll('$1', `'${String(param).replace(/'/g, "''")}'`)}`)
+  const [row] = await query<{ 'QUERY PLAN': { Plan: PlanNode }[] }>(
+    url,
+    `explain (format json) ${sql.replaceAll('$1', `'${String(param).replace(/'/g, "''")}'`)}`,
+  )
   const out: string[] = []
   const walk = (n: PlanNode) => {
     out.push(n['Index Name'] ? `${n['Node Type']} ${n['Index Name']}` : n['Node Type'])
@@ -43,7 +46,9 @@ afterAll(async () => {
 describe('partial search', () => {
   test('after the trigram migrations and VACUUM ANALYZE: a bitmap OR of the two trigram indexes', async () => {
     const plan = await planOf(partial.sql, partial.param)
-    expect(plan).toEqual(expect.arrayContaining(['BitmapOr', 'Bitmap Index Scan idx_file_metadata_filename_trgm', 'Bitmap Index Scan idx_file_metadata_description_trgm']))
+    expect(plan).toEqual(
+      expect.arrayContaining(['BitmapOr', 'Bitmap Index Scan idx_file_metadata_filename_trgm', 'Bitmap Index Scan idx_file_metadata_description_trgm']),
+    )
     expect(plan).not.toContain('Seq Scan')
     // The right rows: the one file whose name holds the pattern.
     expect(await query(url, partial.sql.replace('select *', 'select filename'), [partial.param])).toEqual([{ filename: 'квартальный_4242.xlsx' }])

@@ -30,7 +30,7 @@ afterAll(async () => {
   await dropDatabase('studio')
 })
 
-test('studio serves its page on 127.0.0.1 and answers a query on the module\'s table', async () => {
+test("studio serves its page on 127.0.0.1 and answers a query on the module's table", async () => {
   const target = { module: modules.query, url: `${url}?schema=query`, source: 'DATABASE_URL' as const, pgSchema: 'query', display: url }
   studio = await startStudio(target, await freePort())
   expect(studio.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/)
@@ -77,7 +77,10 @@ test('attack: TERM to the command; Studio does not outlive it', async () => {
   let up = true
   for (let i = 0; i < 50 && up; i++) {
     await new Promise((r) => setTimeout(r, 100))
-    up = await fetch(`http://127.0.0.1:${port}/`).then(() => true, () => false)
+    up = await fetch(`http://127.0.0.1:${port}/`).then(
+      () => true,
+      () => false,
+    )
   }
   expect(up).toBe(false)
 })

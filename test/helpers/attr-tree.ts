@@ -56,7 +56,14 @@ const USERS: [id: string, username: string, fullname: string | null][] = [
   ['8', 'jdoe', 'John Doe'],
   ['11', 'chen.li', '李晨'],
 ]
-const DESCRIPTIONS = [null, 'Смета на 2025 год, вторая редакция', 'годовые отчеты', 'scanned at the front desk', 'Проект фасада, финальная версия', 'Q4 numbers']
+const DESCRIPTIONS = [
+  null,
+  'Смета на 2025 год, вторая редакция',
+  'годовые отчеты',
+  'scanned at the front desk',
+  'Проект фасада, финальная версия',
+  'Q4 numbers',
+]
 const TAGS = ['finance', 'estimate', 'финансы', 'отчёт', 'legal', 'design', 'архив', '写真']
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0')
@@ -122,7 +129,7 @@ export function* generateAttrs(o: GenerateOptions = {}): Generator<GeneratedAttr
   const start = (o.start ?? new Date(Date.UTC(2025, 0, 1))).getTime()
   for (let i = 0; i < count; i++) {
     const hourStart = start + Math.floor(i / perHour) * 3_600_000
-    const created = new Date(hourStart + Math.floor(rnd() * 3_600_000 / 1000) * 1000)
+    const created = new Date(hourStart + Math.floor((rnd() * 3_600_000) / 1000) * 1000)
     const updated = new Date(created.getTime() + Math.floor(rnd() * 7200) * 1000)
     const [createdById, username, fullname] = USERS[Math.floor(rnd() * USERS.length)]
     const original = NAMES[Math.floor(rnd() * NAMES.length)]

@@ -6,9 +6,9 @@ export interface EngineRun {
   stdout: string
   stderr: string
   /** The JSON lines the engine wrote to stdout (RPC responses and requests). */
-  messages: Record<string, any>[]
+  messages: Record<string, any>[] // eslint-disable-line @typescript-eslint/no-explicit-any -- arbitrary JSON-RPC payloads, read field by field in the tests
   /** The JSON log lines on stderr. */
-  logs: Record<string, any>[]
+  logs: Record<string, any>[] // eslint-disable-line @typescript-eslint/no-explicit-any -- arbitrary JSON log lines
 }
 
 const jsonLines = (text: string) =>
@@ -29,7 +29,10 @@ export function runEngine(args: string[], requests: { method: string; params: un
     let answered = 0
     child.stdout.on('data', (d) => {
       stdout += d
-      const lines = stdout.split('\n').slice(0, -1).filter((l) => l.startsWith('{'))
+      const lines = stdout
+        .split('\n')
+        .slice(0, -1)
+        .filter((l) => l.startsWith('{'))
       const msgs = lines.map((l) => JSON.parse(l))
       for (const m of msgs.slice(answered)) {
         answered++

@@ -28,7 +28,11 @@ export function legacyFixtureFiles(): LegacyFixture[] {
   const out: LegacyFixture[] = []
   for (const state of legacyStates) {
     const dir = path.join(legacyFixturesDir, state)
-    for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.sql')).map((f) => f.slice(0, -'.sql'.length)).sort()) {
+    for (const file of fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.sql'))
+      .map((f) => f.slice(0, -'.sql'.length))
+      .sort()) {
       const module = file.startsWith('storage-element') ? 'storage-element' : file.startsWith('query') ? 'query' : 'admin'
       out.push({ state, file, module, path: path.join(dir, `${file}.sql`) })
     }
@@ -80,7 +84,9 @@ export async function loadServicesSharedDatabase(url: string): Promise<void> {
   try {
     await client.query('set search_path to public')
     for (const prefix of ['storage_elem_02', 'storage_elem_03']) {
-      await client.query(sql.replaceAll('storage_elem_01', prefix).replace(/'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'/g, () => `'${randomUUID()}'`))
+      await client.query(
+        sql.replaceAll('storage_elem_01', prefix).replace(/'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'/g, () => `'${randomUUID()}'`),
+      )
       await client.query(`drop table public.${prefix}_alembic_version`)
     }
   } finally {

@@ -34,7 +34,12 @@ describe('parseAlembicRevision', () => {
 
   test('a root revision (down_revision = None, empty "Revises:") and a Create Date with a zone', () => {
     const r = parseAlembicRevision(read('legacy-8b9ca29/storage-element/versions/20251114_1535_a0053fc7f95d_initial_tables_for_storage_element.py'), 'x.py')
-    expect(r).toMatchObject({ revision: 'a0053fc7f95d', downRevisions: [], createDate: '2025-11-14 15:35:06.705851+00:00', message: 'Initial tables for storage element' })
+    expect(r).toMatchObject({
+      revision: 'a0053fc7f95d',
+      downRevisions: [],
+      createDate: '2025-11-14 15:35:06.705851+00:00',
+      message: 'Initial tables for storage element',
+    })
   })
 
   test('the typed form (revision: str = …, Union[…] annotations)', () => {
@@ -49,7 +54,10 @@ describe('parseAlembicRevision', () => {
       downRevisions: ['f00dcafe0001'],
       branchLabels: ['color'],
     })
-    expect(parseAlembicRevision(read('merge-revision/versions/0e1d2c3b4a59_merge_color_and_size.py'), 'x.py').downRevisions).toEqual(['3b1e9d2a7c40', 'a7c0ffee1234'])
+    expect(parseAlembicRevision(read('merge-revision/versions/0e1d2c3b4a59_merge_color_and_size.py'), 'x.py').downRevisions).toEqual([
+      '3b1e9d2a7c40',
+      'a7c0ffee1234',
+    ])
   })
 
   test('assignments inside strings are not code; comments, lists, parenthesised strings and CRLF are fine', () => {
@@ -62,7 +70,7 @@ describe('parseAlembicRevision', () => {
       "'''",
       "revision = 'abc123'  # the id",
       "down_revision = ('p1')",
-      "depends_on = ['d1', \"d2\",]",
+      'depends_on = [\'d1\', "d2",]',
       "branch_labels = ('b1',)",
       '',
     ].join('\r\n')
@@ -83,7 +91,9 @@ describe('parseAlembicRevision', () => {
 
   test('no revision, or a value that is not a literal, is a named error', () => {
     expect(() => parseAlembicRevision('"""doc"""\ndown_revision = None\n', 'empty.py')).toThrow(AlembicParseError)
-    expect(() => parseAlembicRevision('"""doc"""\ndown_revision = None\n', 'empty.py')).toThrow(/^empty\.py is not a readable Alembic revision \(no top-level revision/)
+    expect(() => parseAlembicRevision('"""doc"""\ndown_revision = None\n', 'empty.py')).toThrow(
+      /^empty\.py is not a readable Alembic revision \(no top-level revision/,
+    )
     const computed = () => parseAlembicRevision("revision = 'a'\ndown_revision = get_parent()\n", 'computed.py')
     expect(computed).toThrow(/^computed\.py is not a readable Alembic revision \(line 2: down_revision is not a string, None or a tuple of strings\)/)
     expect(() => parseAlembicRevision("revision = ''\n", 'blank.py')).toThrow(/revision must be a non-empty string/)
@@ -105,19 +115,25 @@ describe('orderChain', () => {
   test('several heads name every head file', () => {
     const run = () => orderSource(scanSource(path.join(fixtures, 'two-heads', 'versions')))
     expect(run).toThrow(SeveralHeadsError)
-    expect(run).toThrow('the history has 2 heads (2222bbbb0002_add_color.py (2222bbbb0002), 3333cccc0003_add_size.py (3333cccc0003)): merge them first (alembic merge heads), then archive')
+    expect(run).toThrow(
+      'the history has 2 heads (2222bbbb0002_add_color.py (2222bbbb0002), 3333cccc0003_add_size.py (3333cccc0003)): merge them first (alembic merge heads), then archive',
+    )
   })
 
   test('a missing parent names the file and the parent', () => {
     const run = () => orderSource(scanSource(path.join(fixtures, 'missing-parent', 'versions')))
     expect(run).toThrow(MissingParentError)
-    expect(run).toThrow('4444dddd0004_add_owner.py revises 9999ffff0009, which is not in the folder: add the missing revision file, or fix down_revision in 4444dddd0004_add_owner.py')
+    expect(run).toThrow(
+      '4444dddd0004_add_owner.py revises 9999ffff0009, which is not in the folder: add the missing revision file, or fix down_revision in 4444dddd0004_add_owner.py',
+    )
   })
 
   test('a cycle names the files around it', () => {
     const run = () => orderSource(scanSource(path.join(fixtures, 'cycle', 'versions')))
     expect(run).toThrow(RevisionCycleError)
-    expect(run).toThrow('the revisions form a cycle (5555eeee0005_first.py → 6666ffff0006_second.py → 5555eeee0005_first.py): fix down_revision in one of these files')
+    expect(run).toThrow(
+      'the revisions form a cycle (5555eeee0005_first.py → 6666ffff0006_second.py → 5555eeee0005_first.py): fix down_revision in one of these files',
+    )
   })
 
   test('a duplicate revision id names both files', () => {
@@ -133,7 +149,9 @@ describe('orderChain', () => {
       node('root.py', 'root'),
     ])
     expect(ordered.map((n) => n.revision)).toEqual(['root', 'a', 'b', 'm'])
-    expect(() => orderChain([node('r.py', 'r'), node('x.py', 'x', ['r'], { dependsOn: ['nope'] })])).toThrow(/x\.py depends on nope, which is not in the folder/)
+    expect(() => orderChain([node('r.py', 'r'), node('x.py', 'x', ['r'], { dependsOn: ['nope'] })])).toThrow(
+      /x\.py depends on nope, which is not in the folder/,
+    )
     expect(() => orderChain([node('r.py', 'r'), node('x.py', 'x', ['r']), node('y.py', 'y', ['r'], { dependsOn: ['x'] })])).toThrow(SeveralHeadsError)
   })
 })

@@ -47,7 +47,8 @@ function snapshot(dir: string): Record<string, string> {
 }
 
 const archiveDir = (root: string, module: string, name = `${DATE}-alembic`) => path.join(root, module, 'archive', name)
-const readManifest = (root: string, module: string, name?: string): Manifest => JSON.parse(fs.readFileSync(path.join(archiveDir(root, module, name), 'manifest.json'), 'utf8'))
+const readManifest = (root: string, module: string, name?: string): Manifest =>
+  JSON.parse(fs.readFileSync(path.join(archiveDir(root, module, name), 'manifest.json'), 'utf8'))
 
 async function archiveSeed(dir: string, root: string) {
   const out = []
@@ -104,7 +105,9 @@ describe('archiving the three legacy histories', () => {
     expect(m.sum).toBe(chain)
     const md = fs.readFileSync(path.join(archiveDir(root, 'admin'), 'MANIFEST.md'), 'utf8')
     expect(md).toContain('## Admin Module (5 migrations)')
-    expect(md).toContain('| 2 | `20251113_2127_sa` | `0df874976374` | 2025-11-13 21:27:00.000000 | add_service_accounts_table | `20251113_2127_add_service_accounts_table.py` |')
+    expect(md).toContain(
+      '| 2 | `20251113_2127_sa` | `0df874976374` | 2025-11-13 21:27:00.000000 | add_service_accounts_table | `20251113_2127_add_service_accounts_table.py` |',
+    )
     expect(md).toContain('- `__pycache__/`: Python bytecode cache')
   })
 
@@ -112,10 +115,13 @@ describe('archiving the three legacy histories', () => {
     const { dir, root } = scratch('index')
     await archiveSeed(dir, root)
     const index = fs.readFileSync(path.join(root, 'ARCHIVE.md'), 'utf8')
-    const sections = index.split(/^## /m).slice(1).map((s) => {
-      const head = /^(.+) \((\d+) migrations?\)\n/.exec(s)!
-      return { title: head[1], count: Number(head[2]), files: [...s.matchAll(/^\d+\. `(.+)`$/gm)].map((f) => f[1]) }
-    })
+    const sections = index
+      .split(/^## /m)
+      .slice(1)
+      .map((s) => {
+        const head = /^(.+) \((\d+) migrations?\)\n/.exec(s)!
+        return { title: head[1], count: Number(head[2]), files: [...s.matchAll(/^\d+\. `(.+)`$/gm)].map((f) => f[1]) }
+      })
     expect(sections).toEqual([
       { title: 'Admin Module', count: 5, files: SEED.admin },
       { title: 'Storage Element', count: 1, files: SEED['storage-element'] },
@@ -161,7 +167,9 @@ describe('archiving the three legacy histories', () => {
     await expect(run).rejects.toThrow(ArchiveConflictError)
     await expect(archive({ module: 'admin', from: src, root, date: DATE })).rejects.toMatchObject({
       exitCode: 2,
-      message: expect.stringMatching(/^\.artstore\/tmp\/archive-unit-conflict\/out\/admin\/archive\/2025-11-16-alembic already exists with different files \(20251115_1600_add_jwt_key_rotation\.py differs\): nothing was changed; archive under another --date, or check it with npx artstore-db archive verify --module admin$/),
+      message: expect.stringMatching(
+        /^\.artstore\/tmp\/archive-unit-conflict\/out\/admin\/archive\/2025-11-16-alembic already exists with different files \(20251115_1600_add_jwt_key_rotation\.py differs\): nothing was changed; archive under another --date, or check it with npx artstore-db archive verify --module admin$/,
+      ),
     })
     expect(snapshot(dir)).toEqual(before)
   })
@@ -220,7 +228,10 @@ describe('bad input is refused before anything moves', () => {
     const before = snapshot(dir)
     const run = archive({ module: 'admin', from: path.join(dir, 'versions'), root, date: DATE })
     await expect(run).rejects.toBeInstanceOf(cls)
-    await expect(archive({ module: 'admin', from: path.join(dir, 'versions'), root, date: DATE })).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(message) })
+    await expect(archive({ module: 'admin', from: path.join(dir, 'versions'), root, date: DATE })).rejects.toMatchObject({
+      exitCode: 2,
+      message: expect.stringMatching(message),
+    })
     expect(snapshot(dir)).toEqual(before)
   })
 
@@ -325,7 +336,9 @@ describe('archive verify', () => {
 
   test('a module without an archive is bad input; no archives at all is an empty report', async () => {
     const { root } = scratch('verify-none')
-    expect(() => verifyArchives({ root, module: 'query' })).toThrow(/^module query has no archive under .*: run npx artstore-db archive --module query --from <versions dir> first$/)
+    expect(() => verifyArchives({ root, module: 'query' })).toThrow(
+      /^module query has no archive under .*: run npx artstore-db archive --module query --from <versions dir> first$/,
+    )
     expect(verifyArchives({ root })).toEqual({ ok: true, archives: [], index: null })
   })
 })
@@ -337,7 +350,10 @@ describe('archive never takes archived or live history as its source (attack: ar
     const before = snapshot(archiveDir(root, 'admin'))
     const link = path.join(dir, 'link-to-archive')
     fs.symlinkSync(archiveDir(root, 'admin'), link)
-    await expect(archive({ module: 'admin', from: link, root, date: DATE })).rejects.toMatchObject({ exitCode: 2, message: expect.stringContaining('is inside an archive') })
+    await expect(archive({ module: 'admin', from: link, root, date: DATE })).rejects.toMatchObject({
+      exitCode: 2,
+      message: expect.stringContaining('is inside an archive'),
+    })
     expect(snapshot(archiveDir(root, 'admin'))).toEqual(before)
   })
 
@@ -349,7 +365,9 @@ describe('archive never takes archived or live history as its source (attack: ar
       exitCode: 2,
       message: expect.stringContaining('is inside an archive'),
     })
-    await expect(archive({ module: 'admin', from: path.join(archiveDir(root, 'admin'), 'deeper', '..'), root: path.join(dir, 'other'), date: DATE })).rejects.toMatchObject({ exitCode: 2 })
+    await expect(
+      archive({ module: 'admin', from: path.join(archiveDir(root, 'admin'), 'deeper', '..'), root: path.join(dir, 'other'), date: DATE }),
+    ).rejects.toMatchObject({ exitCode: 2 })
     expect(snapshot(archiveDir(root, 'admin'))).toEqual(before)
     expect(fs.existsSync(path.join(dir, 'other'))).toBe(false)
   })
@@ -374,7 +392,11 @@ describe('archive verify catches every manifest edit (attack: edits the chain do
     ['branchLabels', (m) => void (m.entries[0].branchLabels = ['release']), /position 1: its branch labels, dependencies, date or message/],
     ['dependsOn', (m) => void (m.entries[1].dependsOn = ['0df874976374']), /position 2: its branch labels, dependencies, date or message/],
     ['an extra field', (m) => void (m.note = 'harmless?'), /field "note" is not part of the manifest format/],
-    ['an extra entry field', (m) => void ((m.entries[0] as unknown as Record<string, unknown>).signedBy = 'me'), /entry 1: field "signedBy" is not part of the manifest format/],
+    [
+      'an extra entry field',
+      (m) => void ((m.entries[0] as unknown as Record<string, unknown>).signedBy = 'me'),
+      /entry 1: field "signedBy" is not part of the manifest format/,
+    ],
   ]
   for (const [what, edit, expected] of edits) {
     test(`an edited ${what}, MANIFEST.md re-rendered to match: reported`, async () => {
@@ -393,14 +415,17 @@ describe('archive verify catches every manifest edit (attack: edits the chain do
 })
 
 describe('one archive run per module at a time (attack: two concurrent runs)', () => {
-  test('a live run holds the module: refused (exit 2), nothing moved; a killed run\'s lock is taken over', async () => {
+  test("a live run holds the module: refused (exit 2), nothing moved; a killed run's lock is taken over", async () => {
     const { dir, root } = scratch('lock')
     const src = path.join(dir, 'admin', 'versions')
     const lock = path.join(root, 'admin', 'archive', '.lock')
     fs.mkdirSync(path.dirname(lock), { recursive: true })
     fs.writeFileSync(lock, String(process.pid)) // this very process: alive
     const before = snapshot(src)
-    await expect(archive({ module: 'admin', from: src, root, date: DATE })).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/^another archive run \(pid \d+\) is moving files of the admin module/) })
+    await expect(archive({ module: 'admin', from: src, root, date: DATE })).rejects.toMatchObject({
+      exitCode: 2,
+      message: expect.stringMatching(/^another archive run \(pid \d+\) is moving files of the admin module/),
+    })
     expect(snapshot(src)).toEqual(before)
     fs.writeFileSync(lock, '2147483646') // no such process
     expect((await archive({ module: 'admin', from: src, root, date: DATE })).status).toBe('archived')

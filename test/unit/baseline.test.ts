@@ -22,12 +22,14 @@ describe('baseline composition', () => {
     const up = composeUp(prismaUp, extras)
     expect(up.startsWith('-- CreateTable\nCREATE TABLE "things"')).toBe(true)
     expect(up).not.toContain('CREATE SCHEMA')
-    expect(up.endsWith('\n-- Extra: sql/20_fn.sql\nCREATE OR REPLACE FUNCTION "touch"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END; $$;\n')).toBe(true)
+    expect(
+      up.endsWith('\n-- Extra: sql/20_fn.sql\nCREATE OR REPLACE FUNCTION "touch"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END; $$;\n'),
+    ).toBe(true)
   })
   test('an unexpected diff output is refused rather than silently committed', () => {
     expect(() => composeUp('-- CreateTable\n', [])).toThrow(UnexpectedDiffOutputError)
   })
-  test('down.sql is unqualified and drops the extras\' functions and the serial sequences', () => {
+  test("down.sql is unqualified and drops the extras' functions and the serial sequences", () => {
     const down = composeDown('-- DropTable\nDROP TABLE "public"."things";\n', composeUp(prismaUp, extras), extras)
     expect(down).toContain('DROP TABLE "things";')
     expect(down).not.toContain('"public".')
@@ -42,7 +44,9 @@ describe('baseline composition', () => {
 
 describe('storage-element prefix', () => {
   test('renders every physical name from the single source', () => {
-    expect(renderPrefix('CREATE INDEX "idx_storage_elem_01_filename" ON "storage_elem_01_files"', 'se_02')).toBe('CREATE INDEX "idx_se_02_filename" ON "se_02_files"')
+    expect(renderPrefix('CREATE INDEX "idx_storage_elem_01_filename" ON "storage_elem_01_files"', 'se_02')).toBe(
+      'CREATE INDEX "idx_se_02_filename" ON "se_02_files"',
+    )
     expect(validatePrefix(DEFAULT_PREFIX)).toBe(DEFAULT_PREFIX)
   })
   test.each([

@@ -36,7 +36,23 @@ const EXAMPLE = `{
   }
 }`
 const EXAMPLE_AT = { folder: '2025/12/03/14/', name: 'Smeta 2025 v2_a.ivanov_20251203T142755_9c1e7d2a-4b3f-4e8a-a1d5-6f0b2c3d4e5f.xlsx' }
-const V1_FIELDS = ['file_id', 'original_filename', 'storage_filename', 'file_size', 'content_type', 'created_at', 'updated_at', 'created_by_id', 'created_by_username', 'created_by_fullname', 'description', 'version', 'storage_path', 'checksum', 'metadata']
+const V1_FIELDS = [
+  'file_id',
+  'original_filename',
+  'storage_filename',
+  'file_size',
+  'content_type',
+  'created_at',
+  'updated_at',
+  'created_by_id',
+  'created_by_username',
+  'created_by_fullname',
+  'description',
+  'version',
+  'storage_path',
+  'checksum',
+  'metadata',
+]
 
 const example = (): Record<string, unknown> => JSON.parse(EXAMPLE)
 const check = (doc: unknown, at = EXAMPLE_AT) => parseAttr(Buffer.from(typeof doc === 'string' ? doc : JSON.stringify(doc)), at)
@@ -133,18 +149,58 @@ describe('validation: every bad file is a reason, never an exception', () => {
     ['a nullable field of the wrong type', (d) => (d.version = 2), 'invalid-field', 'version is number, expected a string or null'],
     ['metadata not an object', (d) => (d.metadata = ['x']), 'invalid-field', 'metadata is array, expected an object'],
     ['file_id not a uuid', (d) => (d.file_id = 'not-a-uuid'), 'bad-file-id', 'file_id "not-a-uuid" is not a uuid (lower-case 8-4-4-4-12 hex)'],
-    ['file_id in upper case', (d) => (d.file_id = String(d.file_id).toUpperCase()), 'bad-file-id', 'file_id "9C1E7D2A-4B3F-4E8A-A1D5-6F0B2C3D4E5F" is not a uuid (lower-case 8-4-4-4-12 hex)'],
+    [
+      'file_id in upper case',
+      (d) => (d.file_id = String(d.file_id).toUpperCase()),
+      'bad-file-id',
+      'file_id "9C1E7D2A-4B3F-4E8A-A1D5-6F0B2C3D4E5F" is not a uuid (lower-case 8-4-4-4-12 hex)',
+    ],
     ['checksum of 63 hex digits', (d) => (d.checksum = String(d.checksum).slice(1)), 'bad-checksum', 'checksum is not 64 hex digits (63 characters)'],
     ['checksum with a non-hex digit', (d) => (d.checksum = `z${String(d.checksum).slice(1)}`), 'bad-checksum', 'checksum is not 64 hex digits (64 characters)'],
     ['file_size 0', (d) => (d.file_size = 0), 'bad-file-size', 'file_size is 0, must be > 0'],
     ['file_size negative', (d) => (d.file_size = -5), 'bad-file-size', 'file_size is -5, must be > 0'],
-    ['a timestamp without offset', (d) => (d.created_at = '2025-12-03T14:27:55'), 'invalid-field', 'created_at "2025-12-03T14:27:55" is not an ISO-8601 timestamp with offset'],
-    ['an impossible date', (d) => (d.updated_at = '2025-02-30T00:00:00+00:00'), 'invalid-field', 'updated_at "2025-02-30T00:00:00+00:00" is not an ISO-8601 timestamp with offset'],
-    ['storage_path of another folder', (d) => (d.storage_path = '2025/12/03/15/'), 'wrong-folder', 'storage_path "2025/12/03/15/" does not match the file\'s folder 2025/12/03/14/'],
-    ['storage_path without trailing slash', (d) => (d.storage_path = '2025/12/03/14'), 'wrong-folder', 'storage_path "2025/12/03/14" does not match the file\'s folder 2025/12/03/14/'],
-    ['file_id not the uuid of storage_filename', (d) => (d.file_id = '11111111-2222-4333-8444-555555555555'), 'file-id-mismatch', 'file_id 11111111-2222-4333-8444-555555555555 does not match the uuid 9c1e7d2a-4b3f-4e8a-a1d5-6f0b2c3d4e5f in storage_filename'],
-    ['a NUL character', (d) => (d.description = 'a\u0000b'), 'invalid-field', 'the document.description contains a NUL character (\\u0000), which PostgreSQL cannot store'],
-    ['an unpaired surrogate in metadata', (d) => (d.metadata = { k: 'x\ud800' }), 'invalid-field', 'the document.metadata.k contains an unpaired UTF-16 surrogate, which PostgreSQL cannot store'],
+    [
+      'a timestamp without offset',
+      (d) => (d.created_at = '2025-12-03T14:27:55'),
+      'invalid-field',
+      'created_at "2025-12-03T14:27:55" is not an ISO-8601 timestamp with offset',
+    ],
+    [
+      'an impossible date',
+      (d) => (d.updated_at = '2025-02-30T00:00:00+00:00'),
+      'invalid-field',
+      'updated_at "2025-02-30T00:00:00+00:00" is not an ISO-8601 timestamp with offset',
+    ],
+    [
+      'storage_path of another folder',
+      (d) => (d.storage_path = '2025/12/03/15/'),
+      'wrong-folder',
+      'storage_path "2025/12/03/15/" does not match the file\'s folder 2025/12/03/14/',
+    ],
+    [
+      'storage_path without trailing slash',
+      (d) => (d.storage_path = '2025/12/03/14'),
+      'wrong-folder',
+      'storage_path "2025/12/03/14" does not match the file\'s folder 2025/12/03/14/',
+    ],
+    [
+      'file_id not the uuid of storage_filename',
+      (d) => (d.file_id = '11111111-2222-4333-8444-555555555555'),
+      'file-id-mismatch',
+      'file_id 11111111-2222-4333-8444-555555555555 does not match the uuid 9c1e7d2a-4b3f-4e8a-a1d5-6f0b2c3d4e5f in storage_filename',
+    ],
+    [
+      'a NUL character',
+      (d) => (d.description = 'a\u0000b'),
+      'invalid-field',
+      'the document.description contains a NUL character (\\u0000), which PostgreSQL cannot store',
+    ],
+    [
+      'an unpaired surrogate in metadata',
+      (d) => (d.metadata = { k: 'x\ud800' }),
+      'invalid-field',
+      'the document.metadata.k contains an unpaired UTF-16 surrogate, which PostgreSQL cannot store',
+    ],
   ])('%s', (_name, spoil, code, reason) => {
     const d = example()
     spoil(d)
@@ -162,7 +218,8 @@ describe('validation: every bad file is a reason, never an exception', () => {
 
   test('timestamps: offsets, fractions up to microseconds, calendar', () => {
     for (const ok of ['2025-12-03T14:27:55.804211+00:00', '2025-12-03T14:27:55Z', '2024-02-29T23:59:59.1-05:30']) expect(isIsoTimestamp(ok), ok).toBe(true)
-    for (const bad of ['2025-02-29T00:00:00Z', '2025-12-03 14:27:55Z', '2025-12-03T24:00:00Z', '2025-12-03T14:27:55.1234567Z', '2025-12-03T14:27:55+16:00']) expect(isIsoTimestamp(bad), bad).toBe(false)
+    for (const bad of ['2025-02-29T00:00:00Z', '2025-12-03 14:27:55Z', '2025-12-03T24:00:00Z', '2025-12-03T14:27:55.1234567Z', '2025-12-03T14:27:55+16:00'])
+      expect(isIsoTimestamp(bad), bad).toBe(false)
   })
 })
 
@@ -280,14 +337,23 @@ describe('mapping to the cache rows', () => {
 
   test('values longer than the column are a skipped file, counted in characters', () => {
     expect(storageRow({ ...doc(), original_filename: 'я'.repeat(500) }).ok).toBe(true)
-    expect(storageRow({ ...doc(), original_filename: 'я'.repeat(501) })).toEqual({ ok: false, reason: 'original_filename is 501 characters, the cache column holds 500' })
-    expect(queryRow({ ...doc(), original_filename: '🎨'.repeat(256) })).toEqual({ ok: false, reason: 'original_filename is 256 characters, file_metadata_cache holds 255' })
+    expect(storageRow({ ...doc(), original_filename: 'я'.repeat(501) })).toEqual({
+      ok: false,
+      reason: 'original_filename is 501 characters, the cache column holds 500',
+    })
+    expect(queryRow({ ...doc(), original_filename: '🎨'.repeat(256) })).toEqual({
+      ok: false,
+      reason: 'original_filename is 256 characters, file_metadata_cache holds 255',
+    })
   })
 
   test('tags: at most 50, each at most 50 characters, and a note for each cut', () => {
     const many = Array.from({ length: 60 }, (_, i) => `t${i}`)
     const long = `${'ж'.repeat(49)}🎨🎨tail`
-    expect(cacheTags({ tags: [...many.slice(0, 2), long] })).toEqual({ tags: ['t0', 't1', `${'ж'.repeat(49)}🎨`], notes: [`tag "${'ж'.repeat(49)}🎨"… cut to 50 characters (was 55)`] })
+    expect(cacheTags({ tags: [...many.slice(0, 2), long] })).toEqual({
+      tags: ['t0', 't1', `${'ж'.repeat(49)}🎨`],
+      notes: [`tag "${'ж'.repeat(49)}🎨"… cut to 50 characters (was 55)`],
+    })
     const r = cacheTags({ tags: many })
     expect(r.tags).toEqual(many.slice(0, 50))
     expect(r.notes).toEqual(['60 tags, kept the first 50'])
@@ -364,10 +430,11 @@ describe('hostile files (attacks on cache rebuild)', () => {
       expect(r.reason).toMatch(/^the number at byte \d+ cannot be kept exactly/)
       expect(r.claim).toBe('9c1e7d2a-4b3f-4e8a-a1d5-6f0b2c3d4e5f')
     }
-    for (const n of ['0.1', '1.50', '100', '-7', '2.5e-10', '9007199254740991']) expect(check(EXAMPLE.replace('"project": "budget-2025"', `"project": ${n}`)).ok, n).toBe(true)
+    for (const n of ['0.1', '1.50', '100', '-7', '2.5e-10', '9007199254740991'])
+      expect(check(EXAMPLE.replace('"project": "budget-2025"', `"project": ${n}`)).ok, n).toBe(true)
   })
 
-  test('attack: a parse error reports where, never the file\'s bytes (passwd.attr.json)', () => {
+  test("attack: a parse error reports where, never the file's bytes (passwd.attr.json)", () => {
     const r = reasonOf('root:x:0:0:root:/root:/bin/bash')
     expect(r).toEqual({ code: 'invalid-json', reason: 'invalid JSON (an unexpected character)', claim: undefined })
     expect(r.reason).not.toContain('root')

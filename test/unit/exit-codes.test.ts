@@ -48,7 +48,10 @@ test('an error nobody foresaw is exit 70 with a line asking to report it, not th
     err: (t) => void errors.push(t),
   })
   expect(code).toBe(70)
-  expect(errors).toEqual(['error: the output went away', 'this is a bug in artstore-db: please report it, with the command and what it prints with ARTSTORE_DEBUG=1'])
+  expect(errors).toEqual([
+    'error: the output went away',
+    'this is a bug in artstore-db: please report it, with the command and what it prints with ARTSTORE_DEBUG=1',
+  ])
 })
 
 test('bad input stays exit 2, --help exit 0', async () => {

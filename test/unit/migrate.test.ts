@@ -71,7 +71,10 @@ describe('Squawk, offline, with the project settings', () => {
   })
 
   test('errors first, both linters', async () => {
-    const findings = await lintMigration('-- AlterTable\nALTER TABLE "t" DROP COLUMN "x";\n', catalog([{ table: 't', name: 'x', type: 'integer', notNull: false, default: null }]))
+    const findings = await lintMigration(
+      '-- AlterTable\nALTER TABLE "t" DROP COLUMN "x";\n',
+      catalog([{ table: 't', name: 'x', type: 'integer', notNull: false, default: null }]),
+    )
     expect(findings.map((f) => `${f.source} ${f.rule} ${f.level}`)).toEqual(['artstore-db data-loss error', 'squawk ban-drop-column error'])
   })
 })
@@ -83,8 +86,8 @@ describe('migration text helpers', () => {
   })
 
   test('a script for the rolled-back scratch transaction loses its own BEGIN/COMMIT and CONCURRENTLY, nothing else', () => {
-    expect(forTransaction('BEGIN;\nCREATE TYPE "x" AS ENUM (\'a\');\nCOMMIT;\nCREATE INDEX CONCURRENTLY "i" ON "t"("c");\nDROP INDEX CONCURRENTLY "j";\n')).toBe(
-      '\nCREATE TYPE "x" AS ENUM (\'a\');\n\nCREATE INDEX "i" ON "t"("c");\nDROP INDEX "j";\n',
-    )
+    expect(
+      forTransaction('BEGIN;\nCREATE TYPE "x" AS ENUM (\'a\');\nCOMMIT;\nCREATE INDEX CONCURRENTLY "i" ON "t"("c");\nDROP INDEX CONCURRENTLY "j";\n'),
+    ).toBe('\nCREATE TYPE "x" AS ENUM (\'a\');\n\nCREATE INDEX "i" ON "t"("c");\nDROP INDEX "j";\n')
   })
 })

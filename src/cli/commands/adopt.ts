@@ -35,7 +35,8 @@ function text(rows: AdoptReport[], showSql: boolean): string {
       if (r.status === 'refused') lines.push(`   refused: ${r.steps.filter((s) => s.safety === 'dangerous').length} dangerous step(s); nothing was changed`)
       if (r.backup) lines.push(`   backup of the critical data: ${r.backup}`)
       if (r.archive) lines.push(`   retired Alembic revision recorded in ${r.archive}`)
-      if (r.pending.length) lines.push(`   at 0_baseline; later migrations pending: ${r.pending.join(', ')}: apply them with npx artstore-db deploy --module ${r.module}`)
+      if (r.pending.length)
+        lines.push(`   at 0_baseline; later migrations pending: ${r.pending.join(', ')}: apply them with npx artstore-db deploy --module ${r.module}`)
       if (showSql && r.sql) lines.push('', r.sql.replace(/^/gm, '   '), '')
       return lines.join('\n')
     })
@@ -53,17 +54,22 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       .option('--yes', 'apply the plan')
       .option(...JSON_OPTION),
   ).action(async (opts: { module?: string; prefix?: string; dryRun?: boolean; yes?: boolean; json?: boolean } & FleetCliOptions) => {
-      const { adopt } = await import('../../adopt/adopt.ts')
-      if (opts.instances) {
-        if (!opts.yes && !opts.dryRun) throw (await import('../../adopt/adopt.ts')).adoptConfirmation()
-        return runFleetCommand(o, setExit, opts, async (_, base) => (await adopt({ ...base, yes: opts.yes, dryRun: opts.dryRun }))[0], (r) => r.status !== 'refused' && r.status !== 'failed', (r) =>
-          `${r.status} — ${describeClass(r)}${r.proof.length ? `; ${r.proof.filter((p) => p.ok).length}/${r.proof.length} tables proved identical` : ''}`,
-        )
-      }
-      const rows = await adopt(opts)
-      report(o, !!opts.json, rows, (r) => text(r, !!opts.dryRun))
-      setExit(outcome(rows.some((r) => r.status === 'refused' || r.status === 'failed')))
-    })
+    const { adopt } = await import('../../adopt/adopt.ts')
+    if (opts.instances) {
+      if (!opts.yes && !opts.dryRun) throw (await import('../../adopt/adopt.ts')).adoptConfirmation()
+      return runFleetCommand(
+        o,
+        setExit,
+        opts,
+        async (_, base) => (await adopt({ ...base, yes: opts.yes, dryRun: opts.dryRun }))[0],
+        (r) => r.status !== 'refused' && r.status !== 'failed',
+        (r) => `${r.status} — ${describeClass(r)}${r.proof.length ? `; ${r.proof.filter((p) => p.ok).length}/${r.proof.length} tables proved identical` : ''}`,
+      )
+    }
+    const rows = await adopt(opts)
+    report(o, !!opts.json, rows, (r) => text(r, !!opts.dryRun))
+    setExit(outcome(rows.some((r) => r.status === 'refused' || r.status === 'failed')))
+  })
 
   program
     .command('restore')

@@ -51,7 +51,10 @@ function verifyText(r: ArchiveVerifyReport): string {
     const rest = more.length ? ` (+${more.length} more)` : ''
     return `❌ ${a.module}  ${a.archive}: ${first.file}: ${first.detail}${rest} → restore the archive from version control; archived files never change`
   })
-  if (r.index) lines.push(r.index.ok ? `✅ ${r.index.path} matches the manifests` : `❌ ${r.index.path}: ${r.index.detail} → run archive again for any module to rewrite it`)
+  if (r.index)
+    lines.push(
+      r.index.ok ? `✅ ${r.index.path} matches the manifests` : `❌ ${r.index.path}: ${r.index.detail} → run archive again for any module to rewrite it`,
+    )
   return lines.join('\n')
 }
 
@@ -61,7 +64,7 @@ type VerifyFlags = { module?: string; root?: string; json?: boolean }
 export function register(program: Command, o: Output, setExit: (code: number) => void) {
   const cmd = program
     .command('archive')
-    .description('move a module\'s old migration history into prisma/<module>/archive/<date>-<source>/ with a verifiable manifest')
+    .description("move a module's old migration history into prisma/<module>/archive/<date>-<source>/ with a verifiable manifest")
     // Not requiredOption: commander checks a parent's mandatory options for its subcommands too,
     // which would make `archive verify` demand --from.
     .option('--module <module>', 'required: admin, storage-element or query')
@@ -69,24 +72,29 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .option('--database', "record the module's live Alembic version (read-only) in the manifest")
     .option('--prefix <prefix>', 'storage-element only: table prefix of <prefix>_alembic_version (default storage_elem_01)')
     .option('--date <YYYY-MM-DD>', 'date that names the archive folder (default: today, UTC)')
-    .option('--root <dir>', 'folder that receives <module>/archive/ and ARCHIVE.md (default: the project\'s prisma/)')
+    .option('--root <dir>', "folder that receives <module>/archive/ and ARCHIVE.md (default: the project's prisma/)")
     .option('--dry-run', 'show the moves and the manifest, write nothing')
     .option(...JSON_OPTION)
     .addHelpText('after', archiveExitCodes)
     .action(async (opts: ArchiveFlags) => {
-      for (const [flag, value] of [['--module <module>', opts.module], ['--from <dir>', opts.from]] as const) {
+      for (const [flag, value] of [
+        ['--module <module>', opts.module],
+        ['--from <dir>', opts.from],
+      ] as const) {
         if (value === undefined) cmd.error(`error: required option '${flag}' not specified`, { code: 'commander.missingMandatoryOptionValue' })
       }
-      const r = await (await import('../../archive/archive.ts')).archive({ ...opts, module: opts.module!, from: opts.from!, database: !!opts.database, dryRun: !!opts.dryRun })
+      const r = await (
+        await import('../../archive/archive.ts')
+      ).archive({ ...opts, module: opts.module!, from: opts.from!, database: !!opts.database, dryRun: !!opts.dryRun })
       report(o, !!opts.json, r, archiveText)
       setExit(EXIT.ok)
     })
 
   const verifyCmd = cmd
     .command('verify')
-    .description('recompute every archived file\'s sha256 and each manifest\'s hash chain (exit 1 naming the first file that differs)')
+    .description("recompute every archived file's sha256 and each manifest's hash chain (exit 1 naming the first file that differs)")
     .option(...MODULE_OPTION)
-    .option('--root <dir>', 'folder that holds <module>/archive/ and ARCHIVE.md (default: the project\'s prisma/)')
+    .option('--root <dir>', "folder that holds <module>/archive/ and ARCHIVE.md (default: the project's prisma/)")
     .option(...JSON_OPTION)
     .addHelpText('after', verifyExitCodes)
     .exitOverride()

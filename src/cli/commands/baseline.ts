@@ -26,14 +26,22 @@ function text(rows: ModuleBaselineResult[], showDiff: boolean): string {
 export function register(program: Command, o: Output, setExit: (code: number) => void) {
   program
     .command('baseline')
-    .description('regenerate each module\'s migrations/0_baseline (migration.sql and down.sql) from its schema and sql/ extras')
+    .description("regenerate each module's migrations/0_baseline (migration.sql and down.sql) from its schema and sql/ extras")
     .option(...MODULE_OPTION)
     .option(...PREFIX_OPTION)
     .option('--check', 'write nothing; exit 1 and print the difference when the committed files are not what regeneration produces')
     .option('--dry-run', 'print what would change, write nothing')
     .option(...JSON_OPTION)
     .action(async (opts: { module?: string; prefix?: string; check?: boolean; dryRun?: boolean; json?: boolean }) => {
-      const rows = await (await import('../../baseline/baseline.ts')).baseline({ module: opts.module, prefix: opts.prefix, check: opts.check, dryRun: opts.dryRun, onProgress: moduleProgress(o, opts.json, opts.check ? 'check baseline of' : 'baseline') })
+      const rows = await (
+        await import('../../baseline/baseline.ts')
+      ).baseline({
+        module: opts.module,
+        prefix: opts.prefix,
+        check: opts.check,
+        dryRun: opts.dryRun,
+        onProgress: moduleProgress(o, opts.json, opts.check ? 'check baseline of' : 'baseline'),
+      })
       report(o, !!opts.json, rows, (r) => text(r, !!(opts.check || opts.dryRun)))
       setExit(outcome(!!opts.check && rows.some((r) => r.status === 'differs')))
     })

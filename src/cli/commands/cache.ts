@@ -33,7 +33,10 @@ function text(r: CacheRebuildResult): string {
     `   rows: ${w}${r.rows.inserted} inserted, ${r.rows.updated} updated, ${r.rows.unchanged} unchanged, ` +
       (r.prune === 'off' ? 'no --prune' : r.prune === 'refused' ? 'prune refused (a folder could not be listed)' : `${r.rows.pruned} pruned`),
   ]
-  if (r.config) lines.push(`   config: total_files ${r.config.totalFiles}, total_size_bytes ${r.config.totalSizeBytes}, last_cache_rebuild ${r.config.lastCacheRebuild}${r.config.created ? ' (row created)' : ''}`)
+  if (r.config)
+    lines.push(
+      `   config: total_files ${r.config.totalFiles}, total_size_bytes ${r.config.totalSizeBytes}, last_cache_rebuild ${r.config.lastCacheRebuild}${r.config.created ? ' (row created)' : ''}`,
+    )
   if (r.wal) lines.push(`   wal: cache_rebuild ${r.wal.transactionId} ${r.wal.status}`)
   if (r.trimmed.length) {
     lines.push(`   trimmed ${plural(r.trimmed.length, 'file')}:`)
@@ -92,7 +95,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .option('--module <module>', 'required: storage-element (<prefix>_files, _config, _wal) or query (file_metadata_cache)')
     .option('--root <dir>', "required: the storage element's base folder, which holds YYYY/MM/DD/HH/")
     .option(...PREFIX_OPTION)
-    .option('--storage-element-id <id>', 'query, required: the storage element whose rows are rebuilt; no other element\'s rows are touched')
+    .option('--storage-element-id <id>', "query, required: the storage element whose rows are rebuilt; no other element's rows are touched")
     .option('--storage-element-url <url>', 'query, required: its URL, stored with each row')
     .option('--prune', 'also delete cache rows whose attr.json no longer exists (never the row of a file that exists but is bad)')
     .option('--dry-run', 'read, validate and stage everything, report what would change, change nothing')
@@ -101,7 +104,8 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .exitOverride()
     .configureOutput({ writeOut: (s) => o.out(s), writeErr: () => undefined })
     .action(async (opts: RebuildFlags) => {
-      if (opts.module === undefined) rebuild.error("error: required option '--module <module>' not specified", { code: 'commander.missingMandatoryOptionValue' })
+      if (opts.module === undefined)
+        rebuild.error("error: required option '--module <module>' not specified", { code: 'commander.missingMandatoryOptionValue' })
       if (opts.instances) {
         const { rebuildCache } = await import('../../cache/rebuild.ts')
         const query = opts.module === 'query'
@@ -117,7 +121,8 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
             return rebuildCache({ module: 'query', storageElementId: i.elementId ?? i.name, storageElementUrl: i.elementUrl, ...common })
           },
           (r) => r.status === 'rebuilt' || r.status === 'would-rebuild',
-          (r) => `${r.status}: ${r.files.found} files, ${r.rows.inserted} inserted, ${r.rows.updated} updated, ${r.rows.pruned} pruned, ${r.files.skipped} skipped`,
+          (r) =>
+            `${r.status}: ${r.files.found} files, ${r.rows.inserted} inserted, ${r.rows.updated} updated, ${r.rows.pruned} pruned, ${r.files.skipped} skipped`,
           ['storage-element', 'query'],
         )
       }
@@ -125,7 +130,9 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       const bar = !opts.json && process.stdout.isTTY ? await progressBar() : undefined
       let r: CacheRebuildResult
       try {
-        r = await (await import('../../cache/rebuild.ts')).rebuildCache({ ...opts, module: opts.module!, prune: !!opts.prune, dryRun: !!opts.dryRun, onProgress: bar?.onProgress })
+        r = await (
+          await import('../../cache/rebuild.ts')
+        ).rebuildCache({ ...opts, module: opts.module!, prune: !!opts.prune, dryRun: !!opts.dryRun, onProgress: bar?.onProgress })
       } finally {
         bar?.stop()
       }

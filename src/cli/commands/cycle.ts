@@ -23,7 +23,9 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .option(...PREFIX_OPTION)
     .option(...JSON_OPTION)
     .action(async (opts: { module?: string; prefix?: string; json?: boolean }) => {
-      const rows = await (await import('../../cycle/cycle.ts')).cycle({ module: opts.module, prefix: opts.prefix, onProgress: moduleProgress(o, opts.json, 'cycle') })
+      const rows = await (
+        await import('../../cycle/cycle.ts')
+      ).cycle({ module: opts.module, prefix: opts.prefix, onProgress: moduleProgress(o, opts.json, 'cycle') })
       report(o, !!opts.json, rows, text)
       setExit(outcome(!rows.every((r) => r.ok)))
     })

@@ -40,8 +40,13 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
   ).action(async (opts: { module?: string; prefix?: string; json?: boolean; dryRun?: boolean } & FleetCliOptions) => {
     const { deploy } = await import('../../deploy/deploy.ts')
     if (opts.instances) {
-      return runFleetCommand(o, setExit, opts, async (_, base) => (await deploy({ ...base, dryRun: opts.dryRun }))[0], (r) => r.status !== 'failed', (r) =>
-        [`${r.status}${r.migrations.length ? `: ${r.migrations.join(', ')}` : ''}`, r.detail?.split('\n')[0]].filter(Boolean).join(' — '),
+      return runFleetCommand(
+        o,
+        setExit,
+        opts,
+        async (_, base) => (await deploy({ ...base, dryRun: opts.dryRun }))[0],
+        (r) => r.status !== 'failed',
+        (r) => [`${r.status}${r.migrations.length ? `: ${r.migrations.join(', ')}` : ''}`, r.detail?.split('\n')[0]].filter(Boolean).join(' — '),
       )
     }
     const rows = await deploy({ module: opts.module, prefix: opts.prefix, dryRun: opts.dryRun, onProgress: moduleProgress(o, opts.json, 'deploy') })

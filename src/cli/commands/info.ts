@@ -6,9 +6,7 @@ import { EXIT } from '../exit-codes.ts'
 
 function text(i: Info): string {
   const engine =
-    i.engine.kind === 'native'
-      ? `native schema engine ${i.engine.hash}`
-      : `offline bridge ${i.engine.executable} (engine ${i.engine.hash}, ${i.engine.glue})`
+    i.engine.kind === 'native' ? `native schema engine ${i.engine.hash}` : `offline bridge ${i.engine.executable} (engine ${i.engine.hash}, ${i.engine.glue})`
   return [
     `Prisma ${i.prisma} (client ${i.client}), Node ${i.node}`,
     `Schema engine: ${engine}`,

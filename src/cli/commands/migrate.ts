@@ -50,30 +50,42 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .requiredOption('--name <name>', 'what it does, in snake_case (e.g. add_priority)')
     .option(...PREFIX_OPTION)
     .option('--allow-dangerous <reason>', 'write it although it has dangerous steps (lost data), recording this reason in migration.sql')
-    .option('--concurrently', 'build each new index on an existing table with CREATE INDEX CONCURRENTLY, in a migration of its own (no write lock on a live table)')
+    .option(
+      '--concurrently',
+      'build each new index on an existing table with CREATE INDEX CONCURRENTLY, in a migration of its own (no write lock on a live table)',
+    )
     .option('--dry-run', 'work it out, lint it and print it; write nothing')
     .option(...JSON_OPTION)
-    .action(async (opts: { module?: string; name: string; prefix?: string; allowDangerous?: string; concurrently?: boolean; dryRun?: boolean; json?: boolean }) => {
-      const r = await (await import('../../migrate/new.ts')).migrateNew(opts)
-      report(o, !!opts.json, r, (x) => newText(x, opts.name))
-      setExit(outcome(r.status === 'refused'))
-    })
+    .action(
+      async (opts: { module?: string; name: string; prefix?: string; allowDangerous?: string; concurrently?: boolean; dryRun?: boolean; json?: boolean }) => {
+        const r = await (await import('../../migrate/new.ts')).migrateNew(opts)
+        report(o, !!opts.json, r, (x) => newText(x, opts.name))
+        setExit(outcome(r.status === 'refused'))
+      },
+    )
   withFleetOptions(
     migrate
       .command('check')
-      .description('for CI: the history replays to schema.prisma and sql/, every later migration has a down.sql that restores the catalog and lints clean, 0_baseline is unchanged')
+      .description(
+        'for CI: the history replays to schema.prisma and sql/, every later migration has a down.sql that restores the catalog and lints clean, 0_baseline is unchanged',
+      )
       .option(...MODULE_OPTION)
       .option(...PREFIX_OPTION)
       .option(...JSON_OPTION),
   ).action(async (opts: { module?: string; prefix?: string; json?: boolean } & FleetCliOptions) => {
-      const { migrateCheck } = await import('../../migrate/check.ts')
-      if (opts.instances) {
-        return runFleetCommand(o, setExit, opts, async (_, base) => (await migrateCheck(base))[0], (r) => r.ok, (r) =>
-          r.ok ? `${r.migrations.length} migration(s) check out` : `${r.problems.length} problem(s): ${r.problems[0]}`,
-        )
-      }
-      const results = await migrateCheck({ ...opts, onProgress: moduleProgress(o, opts.json, 'check history of') })
-      report(o, !!opts.json, results, checkText)
-      setExit(outcome(!results.every((r) => r.ok)))
-    })
+    const { migrateCheck } = await import('../../migrate/check.ts')
+    if (opts.instances) {
+      return runFleetCommand(
+        o,
+        setExit,
+        opts,
+        async (_, base) => (await migrateCheck(base))[0],
+        (r) => r.ok,
+        (r) => (r.ok ? `${r.migrations.length} migration(s) check out` : `${r.problems.length} problem(s): ${r.problems[0]}`),
+      )
+    }
+    const results = await migrateCheck({ ...opts, onProgress: moduleProgress(o, opts.json, 'check history of') })
+    report(o, !!opts.json, results, checkText)
+    setExit(outcome(!results.every((r) => r.ok)))
+  })
 }

@@ -24,16 +24,23 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       .option('--yes', 'confirm (the whole history drops every table of the module, with its data)')
       .option('--dry-run', 'print the SQL that would run, change nothing')
       .option(...JSON_OPTION),
-  ).action(async (opts: { module?: string; prefix?: string; steps?: number; to?: string; yes?: boolean; dryRun?: boolean; json?: boolean } & FleetCliOptions) => {
+  ).action(
+    async (opts: { module?: string; prefix?: string; steps?: number; to?: string; yes?: boolean; dryRun?: boolean; json?: boolean } & FleetCliOptions) => {
       const { rollback } = await import('../../rollback/rollback.ts')
       if (opts.instances) {
         if (!opts.yes && !opts.dryRun) throw (await import('../../rollback/rollback.ts')).rollbackConfirmation('storage-element')
         const { module: _m, instances: _i, concurrency: _c, canary: _k, json: _j, ...range } = opts
-        return runFleetCommand(o, setExit, opts, (_, base) => rollback({ ...range, ...base }), () => true, (r) =>
-          r.status === 'not-applied' ? 'nothing applied to roll back' : `${r.status}: ${r.migrations.join(', ')}`,
+        return runFleetCommand(
+          o,
+          setExit,
+          opts,
+          (_, base) => rollback({ ...range, ...base }),
+          () => true,
+          (r) => (r.status === 'not-applied' ? 'nothing applied to roll back' : `${r.status}: ${r.migrations.join(', ')}`),
         )
       }
       report(o, !!opts.json, await rollback(opts), text)
       setExit(EXIT.ok)
-    })
+    },
+  )
 }

@@ -20,7 +20,9 @@ function text(rows: ModuleStatus[]): string {
       if (s.pending.length) lines.push(`   pending: ${s.pending.join(', ')}  → npx artstore-db deploy --module ${s.module}`)
       const instance = s.prefix ? ` --prefix ${s.prefix}` : ''
       for (const f of s.failed) {
-        lines.push(`   failed: ${f}  → undo what it did, then npx artstore-db resolve --module ${s.module}${instance} --rolled-back ${f} (or, completed by hand, --applied ${f}); see README "Recovering from a failed migration"`)
+        lines.push(
+          `   failed: ${f}  → undo what it did, then npx artstore-db resolve --module ${s.module}${instance} --rolled-back ${f} (or, completed by hand, --applied ${f}); see README "Recovering from a failed migration"`,
+        )
       }
       if (s.modified.length) lines.push(`   modified after being applied: ${s.modified.join(', ')}`)
       if (s.unknown.length) lines.push(`   in the database but not on disk: ${s.unknown.join(', ')}`)
@@ -33,17 +35,24 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
   withFleetOptions(
     program
       .command('status')
-      .description('compare each module\'s migrations folder with its _prisma_migrations table (exit 1 unless all are up to date)')
+      .description("compare each module's migrations folder with its _prisma_migrations table (exit 1 unless all are up to date)")
       .option(...MODULE_OPTION)
       .option(...PREFIX_OPTION)
       .option(...JSON_OPTION),
   ).action(async (opts: { module?: string; prefix?: string; json?: boolean } & FleetCliOptions) => {
-      if (opts.instances) {
-        const { status } = await import('../../status/status.ts')
-        return runFleetCommand(o, setExit, opts, async (_, base) => (await status(base))[0], (r) => r.state === 'up-to-date', (r) => `${r.state}: ${r.applied.length} applied, ${r.pending.length} pending${r.failed.length ? `, failed ${r.failed.join(', ')}` : ''}`)
-      }
-      const rows = await (await import('../../status/status.ts')).status({ module: opts.module, prefix: opts.prefix })
-      report(o, !!opts.json, rows, text)
-      setExit(outcome(!rows.every((r) => r.state === 'up-to-date')))
-    })
+    if (opts.instances) {
+      const { status } = await import('../../status/status.ts')
+      return runFleetCommand(
+        o,
+        setExit,
+        opts,
+        async (_, base) => (await status(base))[0],
+        (r) => r.state === 'up-to-date',
+        (r) => `${r.state}: ${r.applied.length} applied, ${r.pending.length} pending${r.failed.length ? `, failed ${r.failed.join(', ')}` : ''}`,
+      )
+    }
+    const rows = await (await import('../../status/status.ts')).status({ module: opts.module, prefix: opts.prefix })
+    report(o, !!opts.json, rows, text)
+    setExit(outcome(!rows.every((r) => r.state === 'up-to-date')))
+  })
 }

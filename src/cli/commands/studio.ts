@@ -9,10 +9,15 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .description("open Prisma Studio for one module's database, on 127.0.0.1 (stop it with Ctrl-C)")
     .option(...ONE_MODULE_OPTION)
     .option(...PREFIX_OPTION)
-    .option('--port <port>', 'port on 127.0.0.1', (v: string) => {
-      if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 65535) throw new InvalidArgumentError('a port number from 1 to 65535, e.g. --port 5555')
-      return v
-    }, '5555')
+    .option(
+      '--port <port>',
+      'port on 127.0.0.1',
+      (v: string) => {
+        if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 65535) throw new InvalidArgumentError('a port number from 1 to 65535, e.g. --port 5555')
+        return v
+      },
+      '5555',
+    )
     .action(async (opts: { module?: string; prefix?: string; port: string }) => {
       if (!opts.module) throw new ModuleRequiredError('Studio opens one module at a time', ' (or npm run studio:admin)')
       const { withCheckedTargets } = await import('../../context.ts')

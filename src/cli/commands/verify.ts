@@ -7,7 +7,11 @@ import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../flee
 import { outcome } from '../exit-codes.ts'
 
 function line(i: CheckItem): string {
-  const detail = i.ok ? (i.expected && i.expected !== 'exists' ? `: ${i.expected}` : '') : `: expected ${i.expected ?? 'present'}, found ${i.actual ?? 'nothing'}`
+  const detail = i.ok
+    ? i.expected && i.expected !== 'exists'
+      ? `: ${i.expected}`
+      : ''
+    : `: expected ${i.expected ?? 'present'}, found ${i.actual ?? 'nothing'}`
   return `  ${i.ok ? '✅' : '❌'} ${i.category} ${i.name}${detail}`
 }
 
@@ -25,17 +29,27 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
   withFleetOptions(
     program
       .command('verify')
-      .description('post-migration checklist: every table, column, key, index, enum, check, trigger and function of the whole history, isolation and drift (exit 1 on any ❌)')
+      .description(
+        'post-migration checklist: every table, column, key, index, enum, check, trigger and function of the whole history, isolation and drift (exit 1 on any ❌)',
+      )
       .option(...MODULE_OPTION)
       .option(...PREFIX_OPTION)
       .option(...JSON_OPTION),
   ).action(async (opts: { module?: string; prefix?: string; json?: boolean } & FleetCliOptions) => {
     const { verify } = await import('../../verify/verify.ts')
     if (opts.instances) {
-      return runFleetCommand(o, setExit, opts, async (_, base) => (await verify(base))[0], (r) => r.ok, (r) => {
-        const failing = r.items.filter((i) => !i.ok)
-        return `${r.items.length - failing.length}/${r.items.length} checks pass${failing.length ? `: ${failing.slice(0, 2).map((i) => `${i.category} ${i.name}${i.actual ? ` (${i.actual})` : ''}`).join('; ')}` : ''}`
-      })
+      return runFleetCommand(
+        o,
+        setExit,
+        opts,
+        async (_, base) => (await verify(base))[0],
+        (r) => r.ok,
+        (r) => {
+          const failing = r.items.filter((i) => !i.ok)
+          const first = failing.slice(0, 2).map((i) => `${i.category} ${i.name}${i.actual ? ` (${i.actual})` : ''}`)
+          return `${r.items.length - failing.length}/${r.items.length} checks pass${failing.length ? `: ${first.join('; ')}` : ''}`
+        },
+      )
     }
     const rows = await verify({ module: opts.module, prefix: opts.prefix, onProgress: moduleProgress(o, opts.json, 'verify') })
     report(o, !!opts.json, rows, text)
