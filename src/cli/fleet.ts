@@ -2,9 +2,8 @@
 // one way their per-instance table, summary and exit code are printed.
 import type { Command } from 'commander'
 import { wholeNumber } from './options.ts'
-import type { FleetInstance } from '../fleet/instances.ts'
-import type { FleetReport, InstanceOptions } from '../fleet/run.ts'
 import { ArtstoreError } from '../errors.ts'
+import type { FleetInstance, FleetReport, InstanceOptions } from '../index.ts'
 import { report, type Output } from './output.ts'
 import { outcome } from './exit-codes.ts'
 
@@ -50,8 +49,7 @@ export async function runFleetCommand<T>(
   if (given.prefix !== undefined || (given.module !== undefined && !modules.includes(given.module))) {
     throw new FleetUsageError()
   }
-  const { readInstancesFile } = await import('../fleet/instances.ts')
-  const { instanceOptions, runFleet } = await import('../fleet/run.ts')
+  const { instanceOptions, readInstancesFile, runFleet } = await import('../index.ts')
   const instances = readInstancesFile(opts.instances!)
   let bar: { update(n: number): void; stop(): void } | undefined
   if (process.stderr.isTTY && !opts.json) {

@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { Command, CommanderError } from 'commander'
+// Only the leaf modules start-up needs: the library itself (src/index.ts) loads when a command runs.
 import { maskSecrets, nearMissVariables } from '../config/urls.ts'
 import { connectionLost, isArtstoreError } from '../errors.ts'
 import { projectRoot } from '../modules.ts'

@@ -1,5 +1,5 @@
 import { maskSecrets } from '../config/urls.ts'
-import type { ModuleProgress } from '../context.ts'
+import type { ModuleProgress } from '../index.ts'
 
 /** Where a command writes; tests can capture it. */
 export interface Output {
@@ -11,6 +11,9 @@ export const processOutput: Output = {
   out: (t) => process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
   err: (t) => process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
 }
+
+/** `3 files`, `1 file`. */
+export const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`
 
 /** Prints a report as JSON (--json) or as text; everything printed passes through the password mask. */
 export function report<T>(o: Output, json: boolean, value: T, text: (v: T) => string): void {

@@ -1,6 +1,7 @@
 import { once } from 'node:events'
+import { withCheckedTargets, type CommandOptions } from '../context.ts'
 import type { ModuleTarget } from '../db/targets.ts'
-import { ArtstoreError } from '../errors.ts'
+import { ArtstoreError, ModuleRequiredError } from '../errors.ts'
 import { portAnswers } from '../net/port.ts'
 import { moduleRunOptions, spawnPrisma } from '../prisma/run.ts'
 
@@ -63,4 +64,21 @@ export async function startStudio(t: ModuleTarget, port: number, timeoutMs = 60_
       await exited
     },
   }
+}
+
+export interface StudioOptions extends CommandOptions {
+  /** Port on 127.0.0.1; default 5555. */
+  port?: number
+  /** Called once Studio serves its page, with where it is and which database it shows (the URL masked). */
+  onReady?: (r: { module: string; database: string; url: string }) => void
+}
+
+/** `studio`: Prisma Studio for one module's database, until it exits (Ctrl-C); resolves with its exit code. */
+export function studio(opts: StudioOptions): Promise<number> {
+  if (!opts.module) throw new ModuleRequiredError('Studio opens one module at a time', ' (or npm run studio:admin)')
+  return withCheckedTargets(opts, async ([t]) => {
+    const handle = await startStudio(t, opts.port ?? 5555)
+    opts.onReady?.({ module: t.module.name, database: t.display, url: handle.url })
+    return handle.exited
+  })
 }

@@ -1,8 +1,8 @@
 import type { SingleBar } from 'cli-progress'
 import type { Command } from 'commander'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
-import type { CacheRebuildResult, Progress } from '../../cache/rebuild.ts'
-import { report, type Output } from '../output.ts'
+import type { CacheRebuildResult, Progress } from '../../index.ts'
+import { plural, report, type Output } from '../output.ts'
 import { PREFIX_OPTION } from '../options.ts'
 import { EXIT } from '../exit-codes.ts'
 
@@ -19,8 +19,6 @@ Exit codes:
      deployed, --prune on a root that holds no attr.json at all; one line on stderr, nothing was changed
   3  rebuilt, but some files were skipped (bad or duplicated attr.json, unlistable folders): each is
      listed with its path and reason, and kept out of the cache; --prune never deletes their rows`
-
-const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`
 
 function text(r: CacheRebuildResult): string {
   const verb = r.status === 'rebuilt' ? 'rebuilt' : 'would rebuild'
@@ -107,7 +105,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       if (opts.module === undefined)
         rebuild.error("error: required option '--module <module>' not specified", { code: 'commander.missingMandatoryOptionValue' })
       if (opts.instances) {
-        const { rebuildCache } = await import('../../cache/rebuild.ts')
+        const { rebuildCache } = await import('../../index.ts')
         const query = opts.module === 'query'
         return runFleetCommand(
           o,
@@ -131,7 +129,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       let r: CacheRebuildResult
       try {
         r = await (
-          await import('../../cache/rebuild.ts')
+          await import('../../index.ts')
         ).rebuildCache({ ...opts, module: opts.module!, prune: !!opts.prune, dryRun: !!opts.dryRun, onProgress: bar?.onProgress })
       } finally {
         bar?.stop()

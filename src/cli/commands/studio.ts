@@ -1,5 +1,4 @@
 import { InvalidArgumentError, type Command } from 'commander'
-import { ModuleRequiredError } from '../../errors.ts'
 import type { Output } from '../output.ts'
 import { ONE_MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 
@@ -19,14 +18,10 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       '5555',
     )
     .action(async (opts: { module?: string; prefix?: string; port: string }) => {
-      if (!opts.module) throw new ModuleRequiredError('Studio opens one module at a time', ' (or npm run studio:admin)')
-      const { withCheckedTargets } = await import('../../context.ts')
-      const { startStudio } = await import('../../studio/studio.ts')
-      const code = await withCheckedTargets({ module: opts.module, prefix: opts.prefix }, async ([t]) => {
-        const studio = await startStudio(t, Number(opts.port))
-        o.out(`Prisma Studio for ${t.module.name} (${t.display}) at ${studio.url}`)
-        return studio.exited
-      })
-      setExit(code)
+      const { studio } = await import('../../index.ts')
+      const port = Number(opts.port)
+      setExit(
+        await studio({ module: opts.module, prefix: opts.prefix, port, onReady: (r) => o.out(`Prisma Studio for ${r.module} (${r.database}) at ${r.url}`) }),
+      )
     })
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
-import type { CheckItem } from '../../catalog/compare.ts'
-import type { VerifyReport } from '../../verify/verify.ts'
+import type { CheckItem } from '../../index.ts'
+import type { VerifyReport } from '../../index.ts'
 import { moduleProgress, report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
@@ -36,7 +36,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       .option(...PREFIX_OPTION)
       .option(...JSON_OPTION),
   ).action(async (opts: { module?: string; prefix?: string; json?: boolean } & FleetCliOptions) => {
-    const { verify } = await import('../../verify/verify.ts')
+    const { verify } = await import('../../index.ts')
     if (opts.instances) {
       return runFleetCommand(
         o,
