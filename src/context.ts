@@ -1,7 +1,7 @@
 import { checkConnection, withModuleTargets, type ModuleTarget } from './db/targets.ts'
 import path from 'node:path'
 import { getModule, modules, modulesAt, selectModules, type ModuleInfo } from './modules.ts'
-import { ArtstoreError, OptionForOtherModuleError } from './errors.ts'
+import { OptionForOtherModuleError, UsageError } from './errors.ts'
 import { DEFAULT_PREFIX, storageElementInstance, validatePrefix } from './prefix/prefix.ts'
 
 /** What every database command takes. */
@@ -56,7 +56,7 @@ export async function moduleStep<T>(opts: Pick<CommandOptions, 'onProgress'>, t:
 
 export const LAYOUTS = ['schema', 'shared'] as const
 
-export class UnknownLayoutError extends ArtstoreError {
+export class UnknownLayoutError extends UsageError {
   constructor(given: string) {
     super(
       `storage-element layout "${given}" is not one of ${LAYOUTS.join(', ')}: set STORAGE_ELEMENT_LAYOUT to shared (instances side by side in one schema) or schema (one schema per instance, the default)`,

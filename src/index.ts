@@ -37,5 +37,5 @@ export { verifyArchives, type ArchiveVerifyOptions, type ArchiveVerifyReport } f
 export { rebuildCache, type CacheRebuildOptions, type CacheRebuildResult, type Progress } from './cache/rebuild.ts'
 export { studio, type StudioOptions } from './studio/studio.ts'
 /** Storage elements: every instance of an instances file, a few at a time, the first ones alone first. */
-export { readInstancesFile, type FleetInstance } from './fleet/instances.ts'
+export { InstancesFileError, readInstancesFile, type FleetInstance } from './fleet/instances.ts'
 export { instanceOptions, runFleet, type FleetReport, type InstanceOptions } from './fleet/run.ts'

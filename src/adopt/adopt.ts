@@ -8,7 +8,7 @@ import { describeTarget, withCheckedTargets, type CommandOptions } from '../cont
 import { withDecidedTransaction, withSessionMigrationLock } from '../db/lock.ts'
 import { quoteIdent } from '../db/pg-config.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
-import { ArtstoreError, ConfirmationRequiredError } from '../errors.ts'
+import { ConfirmationRequiredError, FailureError, RefusalError } from '../errors.ts'
 import { driftDiff, tablesTarget, withModuleEngine } from '../engine/module.ts'
 import { readAppliedMigrations } from '../history/history.ts'
 import { expectedCatalog } from '../verify/expected.ts'
@@ -25,8 +25,7 @@ import type { ForeignStep, PlanStep } from './steps.ts'
 /** adopt without --yes or --dry-run. */
 export const adoptConfirmation = () => new ConfirmationRequiredError('adopt changes the database in place', 'see the plan and its proof', 'apply')
 
-export class BaselineTamperedError extends ArtstoreError {
-  override readonly exitCode = 1 as const
+export class BaselineTamperedError extends FailureError {
   constructor(t: ModuleTarget, recorded: string) {
     super(
       `${t.module.name}: the 0_baseline row in ${t.pgSchema}._prisma_migrations has checksum ${recorded.slice(0, 12)}…, not the committed baseline's: find out who changed it, then npx artstore-db verify --module ${t.module.name}`,
@@ -34,7 +33,7 @@ export class BaselineTamperedError extends ArtstoreError {
   }
 }
 
-export class AdoptHistoryError extends ArtstoreError {
+export class AdoptHistoryError extends RefusalError {
   constructor(t: ModuleTarget, failed: readonly string[], twice: readonly string[]) {
     const what = failed.length ? `a failed migration (${failed.join(', ')})` : `a migration recorded twice (${twice.join(', ')})`
     super(

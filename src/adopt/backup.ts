@@ -3,7 +3,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import type pg from 'pg'
 import { quoteIdent } from '../db/pg-config.ts'
-import { ArtstoreError } from '../errors.ts'
+import { UsageError } from '../errors.ts'
 import { projectRoot, type ModuleInfo } from '../modules.ts'
 
 /** The critical data the migration plan names: accounts, key state, element configuration, users. */
@@ -124,7 +124,7 @@ export async function backupTables(
   return dir
 }
 
-export class BackupUnreadableError extends ArtstoreError {
+export class BackupUnreadableError extends UsageError {
   constructor(dir: string, reason: string) {
     super(`${dir} is not a usable backup (${reason}): give the folder adopt printed, under .artstore/backups/`)
   }

@@ -2,11 +2,11 @@ import { describeTarget, modulesFor, withCheckedTargets, type CommandOptions } f
 import { quoteIdent } from '../db/pg-config.ts'
 import { withMigrationTransaction, withTransaction } from '../db/lock.ts'
 import { withClient } from '../db/targets.ts'
-import { ArtstoreError, ConfirmationRequiredError } from '../errors.ts'
+import { ConfirmationRequiredError, RefusalError } from '../errors.ts'
 import { baselineTables } from '../baseline/baseline.ts'
 import { criticalTables, readBackup, sourceOf, type BackupSource } from './backup.ts'
 
-export class RestoreTargetError extends ArtstoreError {
+export class RestoreTargetError extends RefusalError {
   constructor(recorded: BackupSource, target: BackupSource) {
     const where = (s: BackupSource) => `${s.server}/${s.database} schema ${s.pgSchema}`
     super(

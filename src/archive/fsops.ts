@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { sha256Hex } from './source.ts'
+import { ArchiveCopyError } from './errors.ts'
 
 /** Writes `data` to a new file and forces it to disk before returning. */
 export function writeDurable(file: string, data: string | Buffer): void {
@@ -34,9 +35,10 @@ export function fsyncDir(dir: string): void {
  */
 export function copyVerified(src: string, dst: string, sha256: string): void {
   const bytes = fs.readFileSync(src)
-  if (sha256Hex(bytes) !== sha256) throw new Error(`${src} changed while it was being archived; run the command again`)
+  if (sha256Hex(bytes) !== sha256) throw new ArchiveCopyError(`${src} changed while it was being archived: run the command again`)
   writeDurable(dst, bytes)
-  if (sha256Hex(fs.readFileSync(dst)) !== sha256) throw new Error(`the copy of ${src} at ${dst} does not read back identical; check the disk`)
+  if (sha256Hex(fs.readFileSync(dst)) !== sha256)
+    throw new ArchiveCopyError(`the copy of ${src} at ${dst} does not read back identical: check the disk, then run the command again`)
 }
 
 /** Replaces `file` atomically: a temporary sibling, fsync, rename, fsync of the folder. */

@@ -3,8 +3,9 @@ import { functionsCreatedBy } from './extras.ts'
 
 /** Prisma names the schema of the URL it diffed against; a baseline must stay unqualified. */
 const CREATE_PUBLIC_SCHEMA = '-- CreateSchema\nCREATE SCHEMA IF NOT EXISTS "public";\n\n'
+import { FailureError } from '../errors.ts'
 
-export class UnexpectedDiffOutputError extends Error {
+export class UnexpectedDiffOutputError extends FailureError {
   constructor(what: string) {
     super(`prisma migrate diff printed something unexpected (${what}): check the Prisma version against package.json`)
   }

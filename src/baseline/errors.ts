@@ -1,19 +1,20 @@
-import { ArtstoreError } from '../errors.ts'
+import { EnvironmentError, FailureError, RefusalError, UsageError } from '../errors.ts'
 
-export class SchemaInvalidError extends ArtstoreError {
+export class SchemaInvalidError extends UsageError {
   constructor(schemaFile: string, detail: string) {
     super(`${schemaFile} is not a valid Prisma schema: ${detail}: fix it, then run npx artstore-db baseline`)
   }
 }
 
-export class BaselineGenerationError extends ArtstoreError {
-  override readonly exitCode = 1 as const
+export class BaselineGenerationError extends FailureError {
   constructor(module: string, detail: string) {
-    super(`could not generate the ${module} baseline: ${detail}`)
+    super(
+      `could not generate the ${module} baseline (${detail}): check prisma/${module}/schema.prisma and its sql/ extras, then run npx artstore-db baseline --module ${module} again`,
+    )
   }
 }
 
-export class BaselineFrozenError extends ArtstoreError {
+export class BaselineFrozenError extends RefusalError {
   constructor(module: string, later: readonly string[]) {
     super(
       `the ${module} module has migrations after 0_baseline (${later.join(', ')}), so its baseline stays as deployed: put schema changes in the next migration with npx artstore-db migrate new --module ${module} --name <change>`,
@@ -21,7 +22,7 @@ export class BaselineFrozenError extends ArtstoreError {
   }
 }
 
-export class BaselineMissingError extends ArtstoreError {
+export class BaselineMissingError extends EnvironmentError {
   constructor(module: string) {
     super(`the ${module} module has no committed baseline: run npx artstore-db baseline --module ${module}`)
   }

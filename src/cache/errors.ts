@@ -3,27 +3,27 @@
  * and ends with the fix. Bad input exits 2 and nothing was changed; a rebuild that the database
  * refused exits 1 (its transaction was rolled back, so the cache is as it was).
  */
-import { ArtstoreError } from '../errors.ts'
+import { EnvironmentError, FailureError, RefusalError, UsageError } from '../errors.ts'
 
-export class RootMissingError extends ArtstoreError {
+export class RootMissingError extends UsageError {
   constructor() {
     super("no attr.json folder given: pass --root <dir>, the storage element's base folder that holds YYYY/MM/DD/HH/")
   }
 }
 
-export class RootNotFolderError extends ArtstoreError {
+export class RootNotFolderError extends UsageError {
   constructor(root: string, reason: string) {
     super(`--root ${root} ${reason}: point --root at the storage element's base folder (the one that holds YYYY/MM/DD/HH/)`)
   }
 }
 
-export class ModuleWithoutCacheError extends ArtstoreError {
+export class ModuleWithoutCacheError extends UsageError {
   constructor(module: string) {
     super(`module ${module} has no file-metadata cache: use --module storage-element or --module query`)
   }
 }
 
-export class StorageElementIdMissingError extends ArtstoreError {
+export class StorageElementIdMissingError extends UsageError {
   constructor(option: '--storage-element-id' | '--storage-element-url') {
     super(
       `the query cache keeps one storage element's files per rebuild: pass ${option} (e.g. --storage-element-id se-01 --storage-element-url http://se-01:8010)`,
@@ -31,19 +31,19 @@ export class StorageElementIdMissingError extends ArtstoreError {
   }
 }
 
-export class StorageElementOptionError extends ArtstoreError {
+export class StorageElementOptionError extends UsageError {
   constructor(option: string, reason: string) {
     super(`${option} ${reason}`)
   }
 }
 
-export class CacheTableMissingError extends ArtstoreError {
+export class CacheTableMissingError extends EnvironmentError {
   constructor(table: string, pgSchema: string, deploy: string) {
     super(`table ${table} does not exist in schema ${pgSchema}: deploy the module first (${deploy})`)
   }
 }
 
-export class PruneEmptyRootError extends ArtstoreError {
+export class PruneEmptyRootError extends RefusalError {
   constructor(root: string, table: string, rows: number) {
     super(
       `--root ${root} holds no attr.json at all, and --prune would delete all ${rows} rows of ${table}: check --root (an unmounted volume?); if the element really is empty, delete the rows yourself`,
@@ -51,8 +51,7 @@ export class PruneEmptyRootError extends ArtstoreError {
   }
 }
 
-export class CacheRebuildFailedError extends ArtstoreError {
-  override readonly exitCode = 1 as const
+export class CacheRebuildFailedError extends FailureError {
   constructor(table: string, detail: string) {
     super(`cache rebuild of ${table} failed and was rolled back, the cache is unchanged (${detail}): fix the cause and run cache rebuild again`)
   }

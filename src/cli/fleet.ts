@@ -2,12 +2,12 @@
 // one way their per-instance table, summary and exit code are printed.
 import type { Command } from 'commander'
 import { wholeNumber } from './options.ts'
-import { ArtstoreError } from '../errors.ts'
+import { UsageError } from '../errors.ts'
 import type { FleetInstance, FleetReport, InstanceOptions } from '../index.ts'
 import { report, type Output } from './output.ts'
 import { outcome } from './exit-codes.ts'
 
-export class FleetUsageError extends ArtstoreError {
+export class FleetUsageError extends UsageError {
   constructor() {
     super(
       '--instances runs every storage-element instance of the file, each with its own prefix: drop --prefix (and --module, or give --module storage-element)',

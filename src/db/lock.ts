@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import { ArtstoreError } from '../errors.ts'
+import { RefusalError } from '../errors.ts'
 
 /**
  * The advisory-lock key Prisma's migrate takes for deploy and resolve: holding the same one makes our
@@ -7,7 +7,7 @@ import { ArtstoreError } from '../errors.ts'
  */
 export const MIGRATION_LOCK_KEY = 72707369
 
-export class LockTimeoutError extends ArtstoreError {
+export class LockTimeoutError extends RefusalError {
   constructor(seconds: number) {
     super(`another migration holds this database's migration lock (waited ${seconds} s): try again when it has finished`)
   }
@@ -91,7 +91,7 @@ async function cacheLockHolder(c: pg.ClientBase, what: string): Promise<string> 
     : 'a session that has just ended'
 }
 
-export class CacheLockedError extends ArtstoreError {
+export class CacheLockedError extends RefusalError {
   constructor(what: string, seconds: number, holder: string) {
     super(`another cache rebuild of ${what} is running (${holder}; waited ${seconds} s): try again when it has finished`)
   }
@@ -133,7 +133,7 @@ export async function withTransaction<T>(c: pg.ClientBase, fn: () => Promise<T>,
 /** The advisory-lock class of deploy turns (two-key form, apart from Prisma's one-key lock). */
 const DEPLOY_TURN_CLASS = 1095914573 // 'ARTM'
 
-export class DeployTurnTimeoutError extends ArtstoreError {
+export class DeployTurnTimeoutError extends RefusalError {
   constructor(seconds: number) {
     super(
       `another deploy has been applying migrations to this database for over ${seconds} s: try again when it has finished (npx artstore-db status shows what is applied)`,

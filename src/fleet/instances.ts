@@ -1,6 +1,6 @@
 import fs from 'node:fs'
 import { parsePgUrl } from '../config/urls.ts'
-import { ArtstoreError } from '../errors.ts'
+import { UsageError } from '../errors.ts'
 import { validatePrefix } from '../prefix/prefix.ts'
 
 /**
@@ -21,7 +21,7 @@ export interface FleetInstance {
   elementUrl?: string
 }
 
-export class InstancesFileError extends ArtstoreError {
+export class InstancesFileError extends UsageError {
   constructor(file: string, reason: string) {
     super(`${file} is not a usable instances file (${reason}): see README "A fleet of storage elements" for its format`)
   }

@@ -2,13 +2,13 @@ import type pg from 'pg'
 import { baselineChecksum, baselineTables } from '../baseline/baseline.ts'
 import { quoteIdent } from '../db/pg-config.ts'
 import type { ModuleTarget } from '../db/targets.ts'
-import { ArtstoreError } from '../errors.ts'
+import { EnvironmentError } from '../errors.ts'
 import { moduleNames, modules } from '../modules.ts'
 
 // The wrong-database guard every command that writes runs first (deploy, rollback, resolve, adopt),
 // and what the checklist's isolation lines are made of.
 
-export class ModuleDatabaseMismatchError extends ArtstoreError {
+export class ModuleDatabaseMismatchError extends EnvironmentError {
   constructor(t: ModuleTarget, other: string, evidence: string) {
     super(
       `${t.display} (schema ${t.pgSchema}) is the ${other} module's database (${evidence}), not the ${t.module.name} module's: point ${

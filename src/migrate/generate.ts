@@ -5,7 +5,7 @@ import { readExtras, type Extra } from '../baseline/extras.ts'
 import { compareCatalogs, type CheckItem } from '../catalog/compare.ts'
 import type { Catalog } from '../catalog/read.ts'
 import { quoteIdent } from '../db/pg-config.ts'
-import { ArtstoreError } from '../errors.ts'
+import { FailureError } from '../errors.ts'
 import { withTemporaryDatabase } from '../db/scratch.ts'
 import type { ModuleTarget } from '../db/targets.ts'
 import { schemaFilesOf, withSchemaEngine } from '../engine/engine.ts'
@@ -80,8 +80,7 @@ function extrasSteps(expected: Catalog, actual: Catalog, extras: readonly Extra[
   return steps
 }
 
-export class MigrationNotExactError extends ArtstoreError {
-  override readonly exitCode = 1 as const
+export class MigrationNotExactError extends FailureError {
   constructor(
     readonly half: 'migration.sql' | 'down.sql',
     readonly differences: string[],

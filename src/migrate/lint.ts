@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import type { Catalog } from '../catalog/read.ts'
-import { ArtstoreError } from '../errors.ts'
+import { EnvironmentError } from '../errors.ts'
 import { projectRoot } from '../modules.ts'
 import { alterClauses } from '../adopt/plan.ts'
 import { classifyAlterClause, classifyKind, splitScript } from '../adopt/steps.ts'
@@ -37,7 +37,7 @@ export const SQUAWK_FAILING_RULES = [
 /** The project's Squawk settings (rules left out, PostgreSQL version, one transaction per migration). */
 export const squawkConfig = path.join(projectRoot, '.squawk.toml')
 
-export class SquawkUnavailableError extends ArtstoreError {
+export class SquawkUnavailableError extends EnvironmentError {
   constructor(detail: string) {
     super(`the migration linter (squawk-cli) could not run: ${detail}: run npm ci to install it`)
   }

@@ -1,26 +1,26 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { withCheckedTargets, type CommandOptions } from '../context.ts'
-import { ArtstoreError, ModuleRequiredError } from '../errors.ts'
+import { EnvironmentError, ModuleRequiredError, UsageError } from '../errors.ts'
 import { readLocalMigrations } from '../history/history.ts'
 import { projectRoot, type ModuleInfo } from '../modules.ts'
 import { splitScript } from '../adopt/steps.ts'
 import { checkSequence, generateMigration, scriptText, type GeneratedMigration, type MigrationScript } from './generate.ts'
 import { ALLOWANCE_PREFIX, lintMigration, type LintFinding } from './lint.ts'
 
-export class InvalidMigrationNameError extends ArtstoreError {
+export class InvalidMigrationNameError extends UsageError {
   constructor(name: string) {
     super(`migration name "${name}" is not snake_case: use lower-case letters, digits and _, starting with a letter (e.g. --name add_priority)`)
   }
 }
 
-export class InvalidAllowanceError extends ArtstoreError {
+export class InvalidAllowanceError extends UsageError {
   constructor() {
     super('--allow-dangerous needs a reason of one line (e.g. --allow-dangerous "user_id replaced by admin_user_id, backfilled in 2026-11")')
   }
 }
 
-export class HistoryMissingError extends ArtstoreError {
+export class HistoryMissingError extends EnvironmentError {
   constructor(module: string) {
     super(`the ${module} module has no committed 0_baseline to build on: run npx artstore-db baseline --module ${module}`)
   }

@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { ArtstoreError } from '../errors.ts'
+import { UsageError } from '../errors.ts'
 import { modules, type ModuleInfo } from '../modules.ts'
 
 /** The prefix written in prisma/storage-element/: the single source every other instance is rendered from. */
@@ -10,7 +10,7 @@ const PREFIX_PATTERN = /^[a-z][a-z0-9_]{0,40}$/
 /** PostgreSQL truncates longer identifiers, which would silently merge names. */
 const MAX_IDENTIFIER = 63
 
-export class InvalidPrefixError extends ArtstoreError {
+export class InvalidPrefixError extends UsageError {
   constructor(prefix: string, reason: string, fix = 'use lower-case letters, digits and _ (e.g. --prefix storage_elem_02)') {
     super(`storage-element prefix "${prefix}" ${reason}: ${fix}`)
   }

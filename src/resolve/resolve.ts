@@ -1,7 +1,7 @@
 import { describeTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { withModuleEngine } from '../engine/module.ts'
-import { ArtstoreError } from '../errors.ts'
+import { RefusalError, UsageError } from '../errors.ts'
 import { readAppliedMigrations, readLocalMigrations } from '../history/history.ts'
 import { getModule } from '../modules.ts'
 import { assertOwnDatabase } from '../guard/guard.ts'
@@ -26,7 +26,7 @@ export interface ResolveResult extends ReturnType<typeof describeTarget> {
   status: 'resolved' | 'would-resolve'
 }
 
-export class ResolveUsageError extends ArtstoreError {
+export class ResolveUsageError extends UsageError {
   constructor(reason: string) {
     super(
       `${reason}: run npx artstore-db resolve --module <module> --rolled-back <migration> (its changes undone) or --applied <migration> (completed by hand)`,
@@ -34,7 +34,7 @@ export class ResolveUsageError extends ArtstoreError {
   }
 }
 
-export class NothingToResolveError extends ArtstoreError {
+export class NothingToResolveError extends RefusalError {
   constructor(t: ModuleTarget, migration: string, why: string) {
     super(
       `${migration} ${why} in the ${t.module.name} module's history (${t.display}): see npx artstore-db status${t.module.prefix ? ` --module ${t.module.name} --prefix ${t.module.prefix}` : ` --module ${t.module.name}`}`,

@@ -2,7 +2,7 @@ import { BASELINE_NAME } from '../baseline/baseline.ts'
 import { describeTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { retryOnDeadlock, withDeployTurn, withMigrationTransaction } from '../db/lock.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
-import { ArtstoreError, ConfirmationRequiredError, ModuleRequiredError } from '../errors.ts'
+import { ConfirmationRequiredError, ModuleRequiredError, RefusalError, UsageError } from '../errors.ts'
 import { getModule } from '../modules.ts'
 import { readAppliedMigrations, readMigrationFolders, type MigrationFolder } from '../history/history.ts'
 import { assertOwnDatabase } from '../guard/guard.ts'
@@ -11,7 +11,7 @@ import { assertOwnDatabase } from '../guard/guard.ts'
 export const rollbackConfirmation = (module: string) =>
   new ConfirmationRequiredError(`rollback reverts migrations of the ${module} module (the whole history drops every table, with its data)`, 'see the SQL')
 
-export class InvalidRollbackRangeError extends ArtstoreError {
+export class InvalidRollbackRangeError extends UsageError {
   constructor(reason: string) {
     super(
       `${reason}: give --steps N (the last N applied migrations) or --to <migration> (roll back what came after it), not both; neither rolls back the whole history`,
@@ -19,7 +19,7 @@ export class InvalidRollbackRangeError extends ArtstoreError {
   }
 }
 
-export class DownScriptMissingError extends ArtstoreError {
+export class DownScriptMissingError extends RefusalError {
   constructor(module: string, migration: string) {
     super(
       migration === BASELINE_NAME
@@ -29,7 +29,7 @@ export class DownScriptMissingError extends ArtstoreError {
   }
 }
 
-export class RollbackBlockedError extends ArtstoreError {
+export class RollbackBlockedError extends RefusalError {
   constructor(module: string, reason: string, fix: string) {
     super(`cannot roll back the ${module} module: ${reason}: ${fix}`)
   }

@@ -1,18 +1,17 @@
 import { once } from 'node:events'
 import { withCheckedTargets, type CommandOptions } from '../context.ts'
 import type { ModuleTarget } from '../db/targets.ts'
-import { ArtstoreError, ModuleRequiredError } from '../errors.ts'
+import { EnvironmentError, FailureError, ModuleRequiredError } from '../errors.ts'
 import { portAnswers } from '../net/port.ts'
 import { moduleRunOptions, spawnPrisma } from '../prisma/run.ts'
 
-export class StudioPortTakenError extends ArtstoreError {
+export class StudioPortTakenError extends EnvironmentError {
   constructor(port: number) {
     super(`port ${port} on 127.0.0.1 is already in use (another Studio, or another program): choose a free one with --port`)
   }
 }
 
-export class StudioStartError extends ArtstoreError {
-  override readonly exitCode = 1 as const
+export class StudioStartError extends FailureError {
   constructor(port: number, detail: string) {
     super(`Prisma Studio did not start on port ${port} (${detail || 'no output'}): check the module's URL with npx artstore-db info`)
   }

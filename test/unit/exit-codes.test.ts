@@ -59,3 +59,19 @@ test('bad input stays exit 2, --help exit 0', async () => {
   expect(await main(['deploy', '--no-such-option'], quiet)).toBe(2)
   expect(await main(['--help'], quiet)).toBe(0)
 })
+
+test('every named error belongs to one of four families, and its exit code follows from the family', async () => {
+  const { UnknownModuleError, QueryTimeoutError, EnvironmentError, FailureError, RefusalError, UsageError, DatabaseMissingError } =
+    await import('../../src/errors.ts')
+  const { BaselineFrozenError } = await import('../../src/baseline/errors.ts')
+  const cases = [
+    [new UnknownModuleError('x', ['admin']), UsageError, 'usage', 2],
+    [new DatabaseMissingError('d', 'h:5432', 'DATABASE_URL'), EnvironmentError, 'environment', 2],
+    [new BaselineFrozenError('admin', ['1_x']), RefusalError, 'refused', 2],
+    [new QueryTimeoutError(), FailureError, 'failed', 1],
+  ] as const
+  for (const [e, family, kind, code] of cases) {
+    expect(e).toBeInstanceOf(family)
+    expect([e.kind, e.exitCode], e.name).toEqual([kind, code])
+  }
+})

@@ -105,17 +105,17 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       if (opts.module === undefined)
         rebuild.error("error: required option '--module <module>' not specified", { code: 'commander.missingMandatoryOptionValue' })
       if (opts.instances) {
-        const { rebuildCache } = await import('../../index.ts')
+        const { InstancesFileError, rebuildCache } = await import('../../index.ts')
         const query = opts.module === 'query'
         return runFleetCommand(
           o,
           setExit,
           opts,
           async (i, base) => {
-            if (!i.root) throw new Error('the instances file gives it no "root"')
+            if (!i.root) throw new InstancesFileError(opts.instances!, `instance ${i.name} has no "root" (its attr.json folder)`)
             const common = { root: i.root, prune: !!opts.prune, dryRun: !!opts.dryRun }
             if (!query) return rebuildCache({ ...base, ...common })
-            if (!i.elementUrl) throw new Error('the instances file gives it no "elementUrl" (the query cache stores it with each row)')
+            if (!i.elementUrl) throw new InstancesFileError(opts.instances!, `instance ${i.name} has no "elementUrl" (the query cache stores it with each row)`)
             return rebuildCache({ module: 'query', storageElementId: i.elementId ?? i.name, storageElementUrl: i.elementUrl, ...common })
           },
           (r) => r.status === 'rebuilt' || r.status === 'would-rebuild',
