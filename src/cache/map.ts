@@ -132,7 +132,8 @@ export function queryRow(d: AttrDocument): Mapped {
       d.storage_filename,
       d.file_size,
       d.content_type,
-      d.checksum,
+      // sha256_hash is unique: the same digest in upper and lower case must meet there (the services write lower case).
+      d.checksum.toLowerCase(),
       d.created_by_username,
       tags && arrayLiteral(tags),
       d.description ?? null,

@@ -318,6 +318,11 @@ describe('mapping to the cache rows', () => {
     })
   })
 
+  test('query: a checksum in upper case is cached in lower case (sha256_hash is unique: one digest, one spelling)', () => {
+    const r = queryRow({ ...doc(), checksum: doc().checksum.toUpperCase() })
+    expect(r.ok && r.values[5]).toBe(doc().checksum.toLowerCase())
+  })
+
   test('query: file_id as id, content_type as mime_type, checksum as sha256_hash, username, tags from metadata.tags', () => {
     const r = queryRow(doc())
     expect(r.ok && r.values).toEqual([
