@@ -3,7 +3,7 @@
 // PostgreSQL schema per module, as DATABASE_URL lays them out.
 import fs from 'node:fs'
 import path from 'node:path'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest'
 import { baseline, baselineModule, generateBaseline, laterMigrations } from '../../src/baseline/baseline.ts'
 import { SchemaInvalidError } from '../../src/baseline/errors.ts'
 import { deploy } from '../../src/deploy/deploy.ts'
@@ -34,6 +34,16 @@ beforeAll(async () => {
 afterAll(async () => {
   await dropDatabase('schemas')
 })
+
+/** Every module deployed as the committed history makes it: the state each test that needs it sets up itself. */
+async function deployed(): Promise<void> {
+  for (const m of ['admin', 'storage-element', 'query']) {
+    const [r] = await verify({ module: m, env: env() })
+    if (r.ok) continue
+    await rollback({ module: m, yes: true, env: env() }).catch(() => undefined) // a half-changed module: start it over
+    expect((await deploy({ module: m, env: env() }))[0].status).toBe('applied')
+  }
+}
 
 describe('baseline', () => {
   test('baseline --check: the committed baselines are exactly what the schemas and extras produce', async () => {
@@ -84,7 +94,8 @@ describe('baseline', () => {
 
 describe('verify', () => {
   test('on an empty database: a clear ❌ report per module, exit 1', async () => {
-    const run = await runCli(['verify'], env())
+    const empty = await freshDatabase('schemas_empty')
+    const run = await runCli(['verify'], { DATABASE_URL: empty }).finally(() => dropDatabase('schemas_empty'))
     expect(run.exitCode).toBe(1)
     expect(run.stderr).toBe('')
     for (const m of ['admin', 'storage-element', 'query']) {
@@ -94,7 +105,7 @@ describe('verify', () => {
   })
 
   test("after deploy every check passes, and the seed's checklist is visible in the output", async () => {
-    expect((await deploy({ env: env() })).every((r) => r.status === 'applied')).toBe(true)
+    await deployed()
     const run = await runCli(['verify'], env())
     expect(
       run.exitCode,
@@ -127,6 +138,7 @@ describe('verify', () => {
   })
 
   test('catches a dropped index, a changed column, and an FK whose type does not match its target', async () => {
+    await deployed()
     await query(url, 'drop index admin.ix_jwt_keys_is_active')
     await query(url, 'alter table admin.users alter column email type varchar(300)')
     await query(
@@ -147,13 +159,12 @@ describe('verify', () => {
         'drift Prisma sees no drift between the database and schema.prisma',
       ]),
     )
-    // Put admin back as the baseline made it, for the tests below.
-    await rollback({ module: 'admin', yes: true, env: env() })
-    expect((await deploy({ module: 'admin', env: env() }))[0].status).toBe('applied')
   })
 })
 
 describe('rollback', () => {
+  beforeEach(deployed)
+
   test('without --yes: one line, exit 2, nothing changed', async () => {
     const before = await objects('query')
     const run = await runCli(['rollback', '--module', 'query'], env())
@@ -186,6 +197,8 @@ describe('rollback', () => {
 })
 
 describe('isolation', () => {
+  beforeEach(deployed)
+
   test("a module URL that points at another module's database is refused before anything changes", async () => {
     const queryUrl = new URL(url)
     queryUrl.searchParams.set('schema', 'query')
