@@ -23,19 +23,27 @@ const tablesBySchema = async (u: string) =>
     )
   ).map((r) => `${r.s}.${r.t}`)
 
-beforeAll(async () => {
-  url = await freshDatabase('cli')
-  const u = new URL(url)
+/** The URL of a fresh database of its own, as the user gives it (with a password), for one test. */
+const made: string[] = []
+async function fresh(name: string): Promise<{ url: string; urlWithPassword: string }> {
+  made.push(name)
+  const plain = await freshDatabase(name)
+  const u = new URL(plain)
   if (!u.password) u.password = PASSWORD_IN_TEST
-  urlWithPassword = u.toString()
+  return { url: plain, urlWithPassword: u.toString() }
+}
+
+beforeAll(async () => {
+  ;({ url, urlWithPassword } = await fresh('cli'))
 })
 afterAll(async () => {
-  await dropDatabase('cli')
+  for (const name of made) await dropDatabase(name)
   await dropDatabase('cli_admin')
 })
 
 describe('deploy, status and info on a shared database', () => {
   test('status on an empty database: every migration pending, exit 1', async () => {
+    const { urlWithPassword } = await fresh('cli_status')
     const run = await runCli(['status', '--json'], { DATABASE_URL: urlWithPassword })
     expect(run.exitCode).toBe(1)
     const rows = JSON.parse(run.stdout)
@@ -47,6 +55,7 @@ describe('deploy, status and info on a shared database', () => {
   })
 
   test('deploy --dry-run lists what it would apply and changes nothing', async () => {
+    const { url, urlWithPassword } = await fresh('cli_dry')
     const run = await runCli(['deploy', '--dry-run', '--json'], { DATABASE_URL: urlWithPassword })
     expect(run.exitCode, run.stderr).toBe(0)
     expect(JSON.parse(run.stdout).map((r: { status: string }) => r.status)).toEqual(['would-apply', 'would-apply', 'would-apply'])
@@ -54,6 +63,7 @@ describe('deploy, status and info on a shared database', () => {
   })
 
   test('deploy applies each history into its own schema, with its own history table', async () => {
+    const { url, urlWithPassword } = await fresh('cli_deploy')
     const run = await runCli(['deploy'], { DATABASE_URL: urlWithPassword })
     expect(run.exitCode, run.stderr).toBe(0)
     expect(run.stdout.trim().split('\n')).toEqual([
@@ -80,6 +90,7 @@ describe('deploy, status and info on a shared database', () => {
   })
 
   test('a second deploy is a no-op, and status then exits 0', async () => {
+    expect((await runCli(['deploy'], { DATABASE_URL: urlWithPassword })).exitCode).toBe(0)
     const again = await runCli(['deploy', '--json'], { DATABASE_URL: urlWithPassword })
     expect(again.exitCode).toBe(0)
     expect(JSON.parse(again.stdout).map((r: { status: string }) => r.status)).toEqual(['up-to-date', 'up-to-date', 'up-to-date'])
