@@ -7,6 +7,7 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { AttrDocument } from '../../src/cache/attr.ts'
 import { generateAttrs, renderAttr } from '../helpers/attr-tree.ts'
+import { STORAGE_COLUMNS } from '../../src/cache/map.ts'
 import { rebuildCache, type CacheRebuildResult } from '../../src/cache/rebuild.ts'
 import { projectRoot } from '../../src/modules.ts'
 import { runCli } from '../helpers/cli.ts'
@@ -34,32 +35,15 @@ const files = () => snapshot(url, FILES, 'file_id')
 const count = async (table: string) => Number((await query<{ n: string }>(url, `select count(*) as n from ${table}`))[0].n)
 const reset = () => query(url, `truncate ${FILES}, storage_elem_01_config, storage_elem_01_wal`)
 
-/** The row the storage element itself writes when a file is uploaded (what the cache should hold). */
-async function writeOriginal(d: AttrDocument) {
-  await query(
-    url,
-    `insert into ${FILES} (file_id, original_filename, storage_filename, file_size, content_type, created_at, updated_at, created_by_id,
-       created_by_username, created_by_fullname, description, version, storage_path, checksum, metadata_json)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-    [
-      d.file_id,
-      d.original_filename,
-      d.storage_filename,
-      d.file_size,
-      d.content_type,
-      d.created_at,
-      d.updated_at,
-      d.created_by_id,
-      d.created_by_username,
-      d.created_by_fullname,
-      d.description,
-      d.version,
-      d.storage_path,
-      d.checksum,
-      JSON.stringify(d.metadata),
-    ],
-  )
+/** The INSERT the storage element itself runs when a file is uploaded (what the cache should hold), and its parameters. */
+function originalInsert(d: AttrDocument): [sql: string, params: unknown[]] {
+  const columns = STORAGE_COLUMNS.join(', ')
+  const params = STORAGE_COLUMNS.map((c) => (c === 'metadata_json' ? JSON.stringify(d.metadata) : d[c]))
+  return [`insert into ${FILES} (${columns}) values (${params.map((_, i) => `$${i + 1}`).join(', ')})`, params]
 }
+
+/** The row the storage element itself writes when a file is uploaded. */
+const writeOriginal = (d: AttrDocument) => query(url, ...originalInsert(d))
 
 describe('rebuild from a generated tree', () => {
   let root: string
@@ -461,26 +445,7 @@ describe('locks and the log (attacks on cache rebuild)', () => {
 describe('other sessions write while a rebuild runs (attacks on cache rebuild)', () => {
   /** Inserts a cache row from another connection, synchronously (a child process), as the storage element would mid-run. */
   function insertFromAnotherSession(d: AttrDocument): void {
-    const sql = `insert into ${FILES} (file_id, original_filename, storage_filename, file_size, content_type, created_at, updated_at, created_by_id,
-       created_by_username, created_by_fullname, description, version, storage_path, checksum, metadata_json)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
-    const params = [
-      d.file_id,
-      d.original_filename,
-      d.storage_filename,
-      d.file_size,
-      d.content_type,
-      d.created_at,
-      d.updated_at,
-      d.created_by_id,
-      d.created_by_username,
-      d.created_by_fullname,
-      d.description,
-      d.version,
-      d.storage_path,
-      d.checksum,
-      JSON.stringify(d.metadata),
-    ]
+    const [sql, params] = originalInsert(d)
     const script = `const pg = require('pg'); (async () => { const c = new pg.Client(process.argv[1]); await c.connect(); await c.query(process.argv[2], JSON.parse(process.argv[3])); await c.end() })().catch((e) => { console.error(e.message); process.exit(1) })`
     const run = spawnSync(process.execPath, ['-e', script, url, sql, JSON.stringify(params)], { cwd: projectRoot, encoding: 'utf8', timeout: 20_000 })
     if (run.status !== 0) throw new Error(`the other session failed: ${run.stderr}`)

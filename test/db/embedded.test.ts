@@ -75,7 +75,7 @@ describe('embedded PostgreSQL', () => {
   test('attack: a TERM to a command that started the server left the server running; now it is stopped before the command exits (143)', async () => {
     for (const s of servers.splice(0)) await s.stop()
     expect(await portAnswers(options.port)).toBe(false)
-    const env = { ...process.env, ARTSTORE_DOTENV: '0', ARTSTORE_EMBEDDED_DIR: options.dir, ARTSTORE_EMBEDDED_PORT: String(options.port) }
+    const env: NodeJS.ProcessEnv = { ...process.env, ARTSTORE_DOTENV: '0', ARTSTORE_EMBEDDED_DIR: options.dir, ARTSTORE_EMBEDDED_PORT: String(options.port) }
     for (const v of ['DATABASE_URL', 'ADMIN_DATABASE_URL', 'STORAGE_ELEMENT_DATABASE_URL', 'QUERY_DATABASE_URL']) delete env[v]
     const child = spawn(process.execPath, [path.join(projectRoot, 'scripts', 'artstore-db.mjs'), 'deploy'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
     let stderr = ''
