@@ -5,7 +5,8 @@ import globals from 'globals'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'generated/', 'dist/', '.artstore/', 'test/fixtures/', 'prisma/'] },
+  // The deliberately failing test exists only while CI proves that npm test fails (alongside this lint).
+  { ignores: ['node_modules/', 'generated/', 'dist/', '.artstore/', 'test/fixtures/', 'prisma/', 'test/unit/ci-deliberate-failure.test.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
