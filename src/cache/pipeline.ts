@@ -71,6 +71,23 @@ export interface PipelineResult {
   counts: UpsertCounts
 }
 
+/**
+ * A conflict judge for `CacheTable.conflicts`: the batch rows whose `column` value is cached under
+ * another key, in the live table or among the saved old rows (the cache as it was before the run).
+ * `fields` are read from the cached row (alias `hit`) for `reason`, an SQL expression.
+ */
+export const takenElsewhere =
+  (table: string, key: string, column: string, fields: readonly string[], reason: string) =>
+  (batch: string, undo: string): string => {
+    const list = [key, ...fields.filter((f) => f !== key)].map((f) => `f.${f}`).join(', ')
+    // One lookup per staged row (lateral … limit 1): a join would read the whole table for every batch.
+    const hit = (from: string) =>
+      `select s.ctid as at, ${list} from ${batch} s cross join lateral (select ${list} from ${from} f where f.${column} = s.${column} and f.${key} <> s.${key} limit 1) f where s.good`
+    return `with hit as (${hit(table)} union all ${hit(undo)})
+     update ${batch} s set good = false, conflict = true from hit where s.ctid = hit.at
+     returning s.path, ${reason} as reason`
+  }
+
 const copied = (t: CacheTable) => t.columns.filter(([c]) => c !== t.key)
 /** The copied columns as a list, each through `as` (e.g. prefixed with a table alias). */
 const copiedList = (t: CacheTable, as: (column: string, from: string) => string) =>

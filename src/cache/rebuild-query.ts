@@ -5,7 +5,7 @@
 import type pg from 'pg'
 import { withCacheLock } from '../db/lock.ts'
 import { QUERY_COLUMNS, queryRow } from './map.ts'
-import type { CacheTable } from './pipeline.ts'
+import { takenElsewhere, type CacheTable } from './pipeline.ts'
 import type { RebuildRun } from './result.ts'
 import type { StageSpec } from './stage.ts'
 import { writeCache, type RebuildPart } from './write.ts'
@@ -37,13 +37,13 @@ const conflicts = (element: string): CacheTable['conflicts'] => [
   (batch) => `update ${batch} s set good = false, conflict = true from ${QUERY_TABLE} t
       where s.good and t.id = s.id and t.storage_element_id <> ${element}
       returning s.path, 'file_id is cached for another storage element (' || t.storage_element_id || '), whose rows this rebuild never touches' as reason`,
-  (batch, undo) => {
-    const hit = (table: string) =>
-      `select s.ctid as at, f.id, f.storage_element_id from ${batch} s cross join lateral (select f.id, f.storage_element_id from ${table} f where f.sha256_hash = s.sha256_hash and f.id <> s.id limit 1) f where s.good`
-    return `with hit as (${hit(QUERY_TABLE)} union all ${hit(undo)})
-     update ${batch} s set good = false, conflict = true from hit where s.ctid = hit.at
-     returning s.path, 'checksum is already cached for file ' || hit.id || ' (storage element ' || hit.storage_element_id || '; sha256_hash is unique in ${QUERY_TABLE})' as reason`
-  },
+  takenElsewhere(
+    QUERY_TABLE,
+    'id',
+    'sha256_hash',
+    ['storage_element_id'],
+    `'checksum is already cached for file ' || hit.id || ' (storage element ' || hit.storage_element_id || '; sha256_hash is unique in ${QUERY_TABLE})'`,
+  ),
 ]
 
 /** Under the cache lock of file_metadata_cache, rebuilds the rows of one storage element (writeCache). */

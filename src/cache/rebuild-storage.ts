@@ -7,7 +7,7 @@ import type pg from 'pg'
 import { withCacheLock } from '../db/lock.ts'
 import { quoteIdent } from '../db/pg-config.ts'
 import { STORAGE_COLUMNS, storageRow } from './map.ts'
-import type { CacheTable } from './pipeline.ts'
+import { takenElsewhere, type CacheTable } from './pipeline.ts'
 import type { RebuildRun } from './result.ts'
 import type { StageSpec } from './stage.ts'
 import { writeCache, type RebuildPart } from './write.ts'
@@ -81,20 +81,6 @@ async function updateConfig(c: pg.ClientBase, files: string, config: string): Pr
 }
 
 /**
- * Files whose storage_filename is cached under another file_id (the unique index would refuse them),
- * judged against the cache as it was before the run: also against the old version of each row an
- * earlier batch changed.
- */
-const filenameConflicts = (files: string) => (batch: string, undo: string) => {
-  // One lookup per staged row (lateral … limit 1): a join would read the whole table for every batch.
-  const hit = (table: string) =>
-    `select s.ctid as at, f.file_id from ${batch} s cross join lateral (select f.file_id from ${table} f where f.storage_filename = s.storage_filename and f.file_id <> s.file_id limit 1) f where s.good`
-  return `with hit as (${hit(quoteIdent(files))} union all ${hit(undo)})
-   update ${batch} s set good = false, conflict = true from hit where s.ctid = hit.at
-   returning s.path, 'storage_filename is already cached for another file_id (' || hit.file_id || ')' as reason`
-}
-
-/**
  * Under the cache lock of the instance's files table: closes the `pending` log rows of interrupted
  * runs, logs this one, and rebuilds the files table (writeCache), then the config row and the log in
  * the same transaction. A dry run logs nothing and changes nothing.
@@ -109,7 +95,16 @@ export async function rebuildStorage(c: pg.ClientBase, prefix: string, run: Rebu
     keyType: 'uuid',
     columns: STORAGE_COLUMNS.map((col) => [col, `s.${col}`] as const),
     unique: ['storage_filename'],
-    conflicts: [filenameConflicts(t.files)],
+    // The unique index would refuse a storage_filename cached under another file_id.
+    conflicts: [
+      takenElsewhere(
+        quoteIdent(t.files),
+        'file_id',
+        'storage_filename',
+        [],
+        `'storage_filename is already cached for another file_id (' || hit.file_id || ')'`,
+      ),
+    ],
   }
   // A row's attr.json is next to its data file, or in .attrs/ (S3 layout).
   const filesOf = (r: Record<string, string>) =>
