@@ -160,6 +160,11 @@ export function validateAttr(j: unknown, entry: { folder: string; name: string }
   if (!STORAGE_PATH.test(doc.storage_path) || doc.storage_path !== entry.folder) {
     return fail('wrong-folder', `storage_path ${JSON.stringify(doc.storage_path)} does not match the file's folder ${entry.folder}`)
   }
+  // The storage element names its folders after the hour a file arrived: 2025/13/45/99/ is none.
+  const [y, mo, d, h] = doc.storage_path.split('/')
+  if (!isIsoTimestamp(`${y}-${mo}-${d}T${h}:00:00Z`)) {
+    return fail('wrong-folder', `storage_path ${JSON.stringify(doc.storage_path)} is not a date and hour (YYYY/MM/DD/HH/, as the storage element names its folders)`)
+  }
   const inName = uuidOfStorageFilename(doc.storage_filename)
   if (inName !== doc.file_id) {
     return fail(

@@ -141,7 +141,7 @@ describe('validation: every bad file is a reason, never an exception', () => {
     }
   })
 
-  test.each<[string, (d: Record<string, unknown>) => void, string, string]>([
+  test.each<[string, (d: Record<string, unknown>) => void, string, string, typeof EXAMPLE_AT?]>([
     ['a required field missing', (d) => delete d.checksum, 'invalid-field', 'required field checksum is missing'],
     ['a string of the wrong type', (d) => (d.created_by_id = 17), 'invalid-field', 'created_by_id is number, expected a string'],
     ['file_size as a string', (d) => (d.file_size = '734512'), 'invalid-field', 'file_size is string, expected an integer'],
@@ -178,6 +178,13 @@ describe('validation: every bad file is a reason, never an exception', () => {
       'storage_path "2025/12/03/15/" does not match the file\'s folder 2025/12/03/14/',
     ],
     [
+      'storage_path that is no date and hour',
+      (d) => (d.storage_path = '2025/13/45/99/'),
+      'wrong-folder',
+      'storage_path "2025/13/45/99/" is not a date and hour (YYYY/MM/DD/HH/, as the storage element names its folders)',
+      { folder: '2025/13/45/99/', name: EXAMPLE_AT.name },
+    ],
+    [
       'storage_path without trailing slash',
       (d) => (d.storage_path = '2025/12/03/14'),
       'wrong-folder',
@@ -201,10 +208,10 @@ describe('validation: every bad file is a reason, never an exception', () => {
       'invalid-field',
       'the document.metadata.k contains an unpaired UTF-16 surrogate, which PostgreSQL cannot store',
     ],
-  ])('%s', (_name, spoil, code, reason) => {
+  ])('%s', (_name, spoil, code, reason, at) => {
     const d = example()
     spoil(d)
-    expect(reasonOf(d)).toMatchObject({ code, reason })
+    expect(reasonOf(d, at)).toMatchObject({ code, reason })
   })
 
   test('a file not named after its storage_filename', () => {
