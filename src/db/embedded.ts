@@ -119,6 +119,11 @@ export async function startEmbedded(o: EmbeddedOptions = embeddedOptions()): Pro
     onLog: (m) => void logs.push(m),
     onError: (m) => void logs.push(String(m)),
   })
+  // Stopped by the caller; if the command is interrupted first (even while the server starts), by the
+  // signal handler (src/process/cleanup.ts).
+  let stopped: Promise<void> | undefined
+  const stop = () => (stopped ??= server.stop().catch(() => undefined))
+  const forget = onInterrupt(stop)
   try {
     if (!fs.existsSync(path.join(o.dir, 'PG_VERSION'))) {
       fs.mkdirSync(path.dirname(o.dir), { recursive: true })
@@ -136,14 +141,11 @@ export async function startEmbedded(o: EmbeddedOptions = embeddedOptions()): Pro
     }
     await ensureDatabase(o)
   } catch (e) {
-    await server.stop().catch(() => undefined)
+    forget()
+    await stop()
     const last = logs.join('').trim().split('\n').filter(Boolean).at(-1)
     throw new EmbeddedPostgresError(`${(e as Error)?.message || 'postgres exited'}${last ? `; last log line: ${last}` : ''}`)
   }
-  // Stopped by the caller; if the command is interrupted first, by the signal handler (src/process/cleanup.ts).
-  let stopped: Promise<void> | undefined
-  const stop = () => (stopped ??= server.stop())
-  const forget = onInterrupt(stop)
   return {
     url,
     startedHere: true,
