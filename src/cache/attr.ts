@@ -163,7 +163,10 @@ export function validateAttr(j: unknown, entry: { folder: string; name: string }
   // The storage element names its folders after the hour a file arrived: 2025/13/45/99/ is none.
   const [y, mo, d, h] = doc.storage_path.split('/')
   if (!isIsoTimestamp(`${y}-${mo}-${d}T${h}:00:00Z`)) {
-    return fail('wrong-folder', `storage_path ${JSON.stringify(doc.storage_path)} is not a date and hour (YYYY/MM/DD/HH/, as the storage element names its folders)`)
+    return fail(
+      'wrong-folder',
+      `storage_path ${JSON.stringify(doc.storage_path)} is not a date and hour (YYYY/MM/DD/HH/, as the storage element names its folders)`,
+    )
   }
   const inName = uuidOfStorageFilename(doc.storage_filename)
   if (inName !== doc.file_id) {
