@@ -72,7 +72,7 @@ async function killInsideTransaction(url: string, lock: string, args: string[], 
   await settle(url, orphan)
 }
 
-describe('SIGKILL of deploy while its migration waits', () => {
+describe.concurrent('SIGKILL of deploy while its migration waits', () => {
   for (const release of ['rollback', 'commit'] as const) {
     test(`the blocker then does ${release}: the next deploy settles the interrupted migration from the catalog, or names it; no lock is left`, async () => {
       const url = await database(`inject_deploy_${release}`)
@@ -117,7 +117,7 @@ describe('SIGKILL of deploy while its migration waits', () => {
   }
 })
 
-describe('SIGKILL of adopt and rollback in their transaction', () => {
+describe.concurrent('SIGKILL of adopt and rollback in their transaction', () => {
   test('adopt killed while it waits inside its transaction: the database is as before, and adopt runs again', async () => {
     const url = await database('inject_adopt')
     const { loadLegacyFixture } = await import('../helpers/legacy.ts')
@@ -145,7 +145,7 @@ describe('SIGKILL of adopt and rollback in their transaction', () => {
   })
 })
 
-describe('SIGKILL of restore in its transaction', () => {
+describe.concurrent('SIGKILL of restore in its transaction', () => {
   test('restore killed while its last table waits: no table is half put back, no lock is left, and restore runs again', async () => {
     const url = await database('inject_restore')
     const { loadLegacyFixture } = await import('../helpers/legacy.ts')
@@ -177,7 +177,7 @@ describe('SIGKILL of restore in its transaction', () => {
   })
 })
 
-describe('many at once', () => {
+describe.concurrent('many at once', () => {
   test('10 parallel deploys of three modules on a fresh database: all succeed, each migration applied once', async () => {
     const url = await database('inject_parallel')
     const runs = await Promise.all(Array.from({ length: 10 }, () => runCli(['deploy'], { DATABASE_URL: url })))
@@ -196,7 +196,7 @@ describe('many at once', () => {
   })
 })
 
-describe('cache rebuild under faults', () => {
+describe.concurrent('cache rebuild under faults', () => {
   test("SIGKILL mid-rebuild: the cache is as it was, no lock is left, and the next run closes the killed run's log row and succeeds", async () => {
     const url = await database('inject_rebuild')
     const env = { STORAGE_ELEMENT_DATABASE_URL: url }
