@@ -1,7 +1,7 @@
 /**
- * The streaming half of a rebuild: walk the folder, read and validate each attr.json, and COPY one
- * line per file into a temporary stage table, good or not. Nothing is kept in memory per file but
- * the report of a skipped one: duplicates and --prune are resolved later in SQL, from the stage.
+ * The reading half of a rebuild: walk the folder, read and validate each attr.json, and make one COPY
+ * line per file, good or not, for the pipeline (pipeline.ts) to ship. Nothing is kept in memory per
+ * file but the report of a skipped one: duplicates and --prune are resolved later in SQL.
  */
 import { readAttr, type AttrDocument, type SkipCode } from './attr.ts'
 import { copyLine } from './copy.ts'
