@@ -44,7 +44,7 @@ export interface CacheRebuildOptions {
    * root holds no attr.json at all while the cache has rows (a wrong or unmounted --root).
    */
   prune?: boolean
-  /** Read, validate and stage everything, count what would change, and change nothing. */
+  /** The same run, counting each batch where it would write it: what would change, with nothing changed. */
   dryRun?: boolean
   /** Where the database URLs are read from; default process.env. */
   env?: Record<string, string | undefined>
