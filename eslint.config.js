@@ -20,12 +20,9 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
     },
   },
-  // The command line is built on the library's entry point alone (src/index.ts), as any other caller would
-  // be. Its start-up (main.ts, output.ts) may use four leaf modules without I/O besides: importing the
-  // whole library there would cost --help about 70 ms (measured), before any command needs it. Its
-  // signal handler runs the interrupt clean-ups (process/cleanup.ts).
+  // The command line is built on the library's entry point alone (src/index.ts), as any other caller would be.
   ...[
-    ['src/cli/*.ts', '^\\.\\./(?!(index|errors|modules|config/urls|process/cleanup)\\.ts$)'],
+    ['src/cli/*.ts', '^\\.\\./(?!index\\.ts$)'],
     ['src/cli/commands/*.ts', '^\\.\\./\\.\\./(?!index\\.ts$)'],
   ].map(([files, regex]) => ({
     files: [files],

@@ -138,3 +138,10 @@ export class OptionForOtherModuleError extends UsageError {
     super(`${option} applies to the ${owner} module, not ${module}: ${fix}`)
   }
 }
+
+/** adopt without --yes or --dry-run. */
+export const adoptConfirmation = () => new ConfirmationRequiredError('adopt changes the database in place', 'see the plan and its proof', 'apply')
+
+/** rollback without --yes or --dry-run. */
+export const rollbackConfirmation = (module: string) =>
+  new ConfirmationRequiredError(`rollback reverts migrations of the ${module} module (the whole history drops every table, with its data)`, 'see the SQL')

@@ -10,32 +10,61 @@
  * Database URLs come from `env` (default process.env): DATABASE_URL, or ADMIN_DATABASE_URL,
  * STORAGE_ELEMENT_DATABASE_URL and QUERY_DATABASE_URL; with none, the embedded PostgreSQL is started
  * for the call and stopped after it.
+ *
+ * Each command's code loads when it is first called (one command of a CLI process loads one part of
+ * the library: start-up stays short); what is here besides is small and has no I/O.
  */
 export type { CommandOptions, ModuleProgress } from './context.ts'
-export { ArtstoreError, connectionLost, isArtstoreError } from './errors.ts'
+export { adoptConfirmation, ArtstoreError, connectionLost, isArtstoreError, rollbackConfirmation } from './errors.ts'
+export { EnvironmentError, FailureError, RefusalError, UsageError, type ErrorKind } from './errors.ts'
 export { modules, projectRoot, type ModuleInfo } from './modules.ts'
 /** Every password and secret of a text replaced by ***, and the database variables a typo may have meant. */
 export { maskSecrets, nearMissVariables } from './config/urls.ts'
-
-export { info, type Info } from './info/info.ts'
-export { deploy, type DeployOptions, type DeployStatus, type ModuleDeployResult } from './deploy/deploy.ts'
-export { status, type ModuleStatus } from './status/status.ts'
-export { verify, type VerifyReport } from './verify/verify.ts'
-export type { CheckItem } from './catalog/compare.ts'
-export { rollback, rollbackConfirmation, type RollbackOptions, type RollbackResult } from './rollback/rollback.ts'
-export { resolve, type ResolveOptions, type ResolveResult } from './resolve/resolve.ts'
-export { cycle, type CycleResult, type CycleStep } from './cycle/cycle.ts'
-export { baseline, type BaselineOptions, type ModuleBaselineResult } from './baseline/baseline.ts'
-export { migrateNew, type MigrateNewOptions, type MigrateNewResult, type NewMigration } from './migrate/new.ts'
-export type { LintFinding } from './migrate/lint.ts'
-export { migrateCheck, type MigrateCheckResult } from './migrate/check.ts'
-export { adopt, adoptConfirmation, type AdoptOptions, type AdoptReport, type AdoptStatus } from './adopt/adopt.ts'
-export { restore, type RestoreOptions, type RestoreResult } from './adopt/restore.ts'
-export { archive, type ArchiveOptions, type ArchiveResult } from './archive/archive.ts'
-export type { DatabaseVersionRecord } from './archive/manifest.ts'
-export { verifyArchives, type ArchiveVerifyOptions, type ArchiveVerifyReport } from './archive/verify.ts'
-export { rebuildCache, type CacheRebuildOptions, type CacheRebuildResult, type Progress } from './cache/rebuild.ts'
-export { studio, type StudioOptions } from './studio/studio.ts'
+/** For a caller that handles SIGINT or SIGTERM itself: stops what a command started (the embedded server) before it exits. */
+export { runInterruptCleanups } from './process/cleanup.ts'
 /** Storage elements: every instance of an instances file, a few at a time, the first ones alone first. */
 export { InstancesFileError, readInstancesFile, type FleetInstance } from './fleet/instances.ts'
 export { instanceOptions, runFleet, type FleetReport, type InstanceOptions } from './fleet/run.ts'
+
+export type { Info } from './info/info.ts'
+export type { DeployOptions, DeployStatus, ModuleDeployResult } from './deploy/deploy.ts'
+export type { ModuleStatus } from './status/status.ts'
+export type { VerifyReport } from './verify/verify.ts'
+export type { CheckItem } from './catalog/compare.ts'
+export type { RollbackOptions, RollbackResult } from './rollback/rollback.ts'
+export type { ResolveOptions, ResolveResult } from './resolve/resolve.ts'
+export type { CycleResult, CycleStep } from './cycle/cycle.ts'
+export type { BaselineOptions, ModuleBaselineResult } from './baseline/baseline.ts'
+export type { MigrateNewOptions, MigrateNewResult, NewMigration } from './migrate/new.ts'
+export type { LintFinding } from './migrate/lint.ts'
+export type { MigrateCheckResult } from './migrate/check.ts'
+export type { AdoptOptions, AdoptReport, AdoptStatus } from './adopt/adopt.ts'
+export type { RestoreOptions, RestoreResult } from './adopt/restore.ts'
+export type { ArchiveOptions, ArchiveResult } from './archive/archive.ts'
+export type { DatabaseVersionRecord } from './archive/manifest.ts'
+export type { ArchiveVerifyOptions, ArchiveVerifyReport } from './archive/verify.ts'
+export type { CacheRebuildOptions, CacheRebuildResult, Progress } from './cache/rebuild.ts'
+export type { StudioOptions } from './studio/studio.ts'
+
+/** A command whose module loads on its first call; its result is always a promise. */
+const lazy =
+  <A extends unknown[], R>(load: () => Promise<(...args: A) => R>) =>
+  (...args: A): Promise<Awaited<R>> =>
+    load().then((fn) => fn(...args) as Awaited<R>)
+
+export const info = lazy(async () => (await import('./info/info.ts')).info)
+export const deploy = lazy(async () => (await import('./deploy/deploy.ts')).deploy)
+export const status = lazy(async () => (await import('./status/status.ts')).status)
+export const verify = lazy(async () => (await import('./verify/verify.ts')).verify)
+export const rollback = lazy(async () => (await import('./rollback/rollback.ts')).rollback)
+export const resolve = lazy(async () => (await import('./resolve/resolve.ts')).resolve)
+export const cycle = lazy(async () => (await import('./cycle/cycle.ts')).cycle)
+export const baseline = lazy(async () => (await import('./baseline/baseline.ts')).baseline)
+export const migrateNew = lazy(async () => (await import('./migrate/new.ts')).migrateNew)
+export const migrateCheck = lazy(async () => (await import('./migrate/check.ts')).migrateCheck)
+export const adopt = lazy(async () => (await import('./adopt/adopt.ts')).adopt)
+export const restore = lazy(async () => (await import('./adopt/restore.ts')).restore)
+export const archive = lazy(async () => (await import('./archive/archive.ts')).archive)
+export const verifyArchives = lazy(async () => (await import('./archive/verify.ts')).verifyArchives)
+export const rebuildCache = lazy(async () => (await import('./cache/rebuild.ts')).rebuildCache)
+export const studio = lazy(async () => (await import('./studio/studio.ts')).studio)

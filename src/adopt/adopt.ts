@@ -8,7 +8,7 @@ import { describeTarget, withCheckedTargets, type CommandOptions } from '../cont
 import { withDecidedTransaction, withSessionMigrationLock } from '../db/lock.ts'
 import { quoteIdent } from '../db/pg-config.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
-import { ConfirmationRequiredError, FailureError, RefusalError } from '../errors.ts'
+import { adoptConfirmation, FailureError, RefusalError } from '../errors.ts'
 import { driftDiff, tablesTarget, withModuleEngine } from '../engine/module.ts'
 import { readAppliedMigrations } from '../history/history.ts'
 import { expectedCatalog } from '../verify/expected.ts'
@@ -21,9 +21,6 @@ import { planPrismaSteps } from './plan.ts'
 import { compareFingerprints, fingerprints, type TableProof } from './proof.ts'
 import { reconcileSteps, sequenceSteps } from './reconcile.ts'
 import type { ForeignStep, PlanStep } from './steps.ts'
-
-/** adopt without --yes or --dry-run. */
-export const adoptConfirmation = () => new ConfirmationRequiredError('adopt changes the database in place', 'see the plan and its proof', 'apply')
 
 export class BaselineTamperedError extends FailureError {
   constructor(t: ModuleTarget, recorded: string) {

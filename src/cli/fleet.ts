@@ -2,8 +2,7 @@
 // one way their per-instance table, summary and exit code are printed.
 import type { Command } from 'commander'
 import { wholeNumber } from './options.ts'
-import { UsageError } from '../errors.ts'
-import type { FleetInstance, FleetReport, InstanceOptions } from '../index.ts'
+import { UsageError, type FleetInstance, type FleetReport, type InstanceOptions } from '../index.ts'
 import { report, type Output } from './output.ts'
 import { outcome } from './exit-codes.ts'
 

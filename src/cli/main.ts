@@ -1,11 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { Command, CommanderError } from 'commander'
-// Only the leaf modules start-up needs: the library itself (src/index.ts) loads when a command runs.
-import { maskSecrets, nearMissVariables } from '../config/urls.ts'
-import { connectionLost, isArtstoreError } from '../errors.ts'
-import { projectRoot } from '../modules.ts'
-import { runInterruptCleanups } from '../process/cleanup.ts'
+import { connectionLost, isArtstoreError, maskSecrets, nearMissVariables, projectRoot, runInterruptCleanups } from '../index.ts'
 import { EXIT, exitCodesHelp } from './exit-codes.ts'
 import { processOutput, type Output } from './output.ts'
 import * as baselineCommand from './commands/baseline.ts'

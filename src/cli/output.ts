@@ -1,5 +1,4 @@
-import { maskSecrets } from '../config/urls.ts'
-import type { ModuleProgress } from '../index.ts'
+import { maskSecrets, type ModuleProgress } from '../index.ts'
 
 /** Where a command writes; tests can capture it. */
 export interface Output {

@@ -2,14 +2,10 @@ import { BASELINE_NAME } from '../baseline/baseline.ts'
 import { describeTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { retryOnDeadlock, withDeployTurn, withMigrationTransaction } from '../db/lock.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
-import { ConfirmationRequiredError, ModuleRequiredError, RefusalError, UsageError } from '../errors.ts'
+import { ModuleRequiredError, RefusalError, rollbackConfirmation, UsageError } from '../errors.ts'
 import { getModule } from '../modules.ts'
 import { readAppliedMigrations, readMigrationFolders, type MigrationFolder } from '../history/history.ts'
 import { assertOwnDatabase } from '../guard/guard.ts'
-
-/** rollback without --yes or --dry-run. */
-export const rollbackConfirmation = (module: string) =>
-  new ConfirmationRequiredError(`rollback reverts migrations of the ${module} module (the whole history drops every table, with its data)`, 'see the SQL')
 
 export class InvalidRollbackRangeError extends UsageError {
   constructor(reason: string) {

@@ -108,7 +108,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
         if (parent[key] !== undefined) verifyCmd.error(`error: unknown option '${flag}' for archive verify`, { code: 'commander.unknownOption' })
       }
       const opts = { module: own.module ?? parent.module, root: own.root ?? parent.root, json: own.json ?? parent.json }
-      const r = (await import('../../index.ts')).verifyArchives(opts)
+      const r = await (await import('../../index.ts')).verifyArchives(opts)
       report(o, !!opts.json, r, verifyText)
       setExit(outcome(!r.ok))
     })
