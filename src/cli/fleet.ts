@@ -2,7 +2,7 @@
 // one way their per-instance table, summary and exit code are printed.
 import type { Command } from 'commander'
 import { wholeNumber } from './options.ts'
-import { UsageError, type FleetInstance, type FleetReport, type InstanceOptions } from '../index.ts'
+import { instanceOptions, readInstancesFile, runFleet, UsageError, type FleetInstance, type FleetReport, type InstanceOptions } from '../index.ts'
 import { report, type Output } from './output.ts'
 import { outcome } from './exit-codes.ts'
 
@@ -48,7 +48,6 @@ export async function runFleetCommand<T>(
   if (given.prefix !== undefined || (given.module !== undefined && !modules.includes(given.module))) {
     throw new FleetUsageError()
   }
-  const { instanceOptions, readInstancesFile, runFleet } = await import('../index.ts')
   const instances = readInstancesFile(opts.instances!)
   let bar: { update(n: number): void; stop(): void } | undefined
   if (process.stderr.isTTY && !opts.json) {

@@ -1,6 +1,5 @@
 import type { Command } from 'commander'
-import type { AdoptReport } from '../../index.ts'
-import type { RestoreResult } from '../../index.ts'
+import { adopt, adoptConfirmation, restore, type AdoptReport, type RestoreResult } from '../../index.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
@@ -54,9 +53,8 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       .option('--yes', 'apply the plan')
       .option(...JSON_OPTION),
   ).action(async (opts: { module?: string; prefix?: string; dryRun?: boolean; yes?: boolean; json?: boolean } & FleetCliOptions) => {
-    const { adopt } = await import('../../index.ts')
     if (opts.instances) {
-      if (!opts.yes && !opts.dryRun) throw (await import('../../index.ts')).adoptConfirmation()
+      if (!opts.yes && !opts.dryRun) throw adoptConfirmation()
       return runFleetCommand(
         o,
         setExit,
@@ -80,7 +78,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .option('--other-target', 'restore into another database than the one the backup was taken from (it records which, and the instance)')
     .option(...JSON_OPTION)
     .action(async (opts: { from: string; dryRun?: boolean; yes?: boolean; otherTarget?: boolean; json?: boolean }) => {
-      const r = await (await import('../../index.ts')).restore(opts)
+      const r = await restore(opts)
       report(o, !!opts.json, r, (x: RestoreResult) =>
         [`✅ ${x.module}: ${x.status}  (${x.database})`, ...x.tables.map((t) => `   ${t.table}: ${t.rows} rows`)].join('\n'),
       )

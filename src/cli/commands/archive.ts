@@ -1,7 +1,5 @@
 import type { Command } from 'commander'
-import type { ArchiveResult } from '../../index.ts'
-import type { DatabaseVersionRecord } from '../../index.ts'
-import type { ArchiveVerifyReport } from '../../index.ts'
+import { archive, verifyArchives, type ArchiveResult, type ArchiveVerifyReport, type DatabaseVersionRecord } from '../../index.ts'
 import { plural, report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION } from '../options.ts'
 import { EXIT, outcome } from '../exit-codes.ts'
@@ -83,9 +81,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       ] as const) {
         if (value === undefined) cmd.error(`error: required option '${flag}' not specified`, { code: 'commander.missingMandatoryOptionValue' })
       }
-      const r = await (
-        await import('../../index.ts')
-      ).archive({ ...opts, module: opts.module!, from: opts.from!, database: !!opts.database, dryRun: !!opts.dryRun })
+      const r = await archive({ ...opts, module: opts.module!, from: opts.from!, database: !!opts.database, dryRun: !!opts.dryRun })
       report(o, !!opts.json, r, archiveText)
       setExit(EXIT.ok)
     })
@@ -108,7 +104,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
         if (parent[key] !== undefined) verifyCmd.error(`error: unknown option '${flag}' for archive verify`, { code: 'commander.unknownOption' })
       }
       const opts = { module: own.module ?? parent.module, root: own.root ?? parent.root, json: own.json ?? parent.json }
-      const r = await (await import('../../index.ts')).verifyArchives(opts)
+      const r = await verifyArchives(opts)
       report(o, !!opts.json, r, verifyText)
       setExit(outcome(!r.ok))
     })

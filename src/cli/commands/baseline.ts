@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import type { ModuleBaselineResult } from '../../index.ts'
+import { baseline, type ModuleBaselineResult } from '../../index.ts'
 import { moduleProgress, report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { outcome } from '../exit-codes.ts'
@@ -33,9 +33,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .option('--dry-run', 'print what would change, write nothing')
     .option(...JSON_OPTION)
     .action(async (opts: { module?: string; prefix?: string; check?: boolean; dryRun?: boolean; json?: boolean }) => {
-      const rows = await (
-        await import('../../index.ts')
-      ).baseline({
+      const rows = await baseline({
         module: opts.module,
         prefix: opts.prefix,
         check: opts.check,

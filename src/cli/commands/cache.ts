@@ -1,7 +1,7 @@
 import type { SingleBar } from 'cli-progress'
+import { InstancesFileError, rebuildCache, type CacheRebuildResult, type Progress } from '../../index.ts'
 import type { Command } from 'commander'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
-import type { CacheRebuildResult, Progress } from '../../index.ts'
 import { plural, report, type Output } from '../output.ts'
 import { PREFIX_OPTION } from '../options.ts'
 import { EXIT } from '../exit-codes.ts'
@@ -105,7 +105,6 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       if (opts.module === undefined)
         rebuild.error("error: required option '--module <module>' not specified", { code: 'commander.missingMandatoryOptionValue' })
       if (opts.instances) {
-        const { InstancesFileError, rebuildCache } = await import('../../index.ts')
         const query = opts.module === 'query'
         return runFleetCommand(
           o,
@@ -128,9 +127,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       const bar = !opts.json && process.stdout.isTTY ? await progressBar() : undefined
       let r: CacheRebuildResult
       try {
-        r = await (
-          await import('../../index.ts')
-        ).rebuildCache({ ...opts, module: opts.module!, prune: !!opts.prune, dryRun: !!opts.dryRun, onProgress: bar?.onProgress })
+        r = await rebuildCache({ ...opts, module: opts.module!, prune: !!opts.prune, dryRun: !!opts.dryRun, onProgress: bar?.onProgress })
       } finally {
         bar?.stop()
       }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import type { CycleResult } from '../../index.ts'
+import { cycle, type CycleResult } from '../../index.ts'
 import { moduleProgress, report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { outcome } from '../exit-codes.ts'
@@ -23,7 +23,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .option(...PREFIX_OPTION)
     .option(...JSON_OPTION)
     .action(async (opts: { module?: string; prefix?: string; json?: boolean }) => {
-      const rows = await (await import('../../index.ts')).cycle({ module: opts.module, prefix: opts.prefix, onProgress: moduleProgress(o, opts.json, 'cycle') })
+      const rows = await cycle({ module: opts.module, prefix: opts.prefix, onProgress: moduleProgress(o, opts.json, 'cycle') })
       report(o, !!opts.json, rows, text)
       setExit(outcome(!rows.every((r) => r.ok)))
     })

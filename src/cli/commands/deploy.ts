@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import type { ModuleDeployResult } from '../../index.ts'
+import { deploy, type ModuleDeployResult } from '../../index.ts'
 import { moduleProgress, report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
@@ -38,7 +38,6 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       .option('--dry-run', 'list the migrations that would be applied, change nothing')
       .option(...JSON_OPTION),
   ).action(async (opts: { module?: string; prefix?: string; json?: boolean; dryRun?: boolean } & FleetCliOptions) => {
-    const { deploy } = await import('../../index.ts')
     if (opts.instances) {
       return runFleetCommand(
         o,

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import type { Info } from '../../index.ts'
+import { info, type Info } from '../../index.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { EXIT } from '../exit-codes.ts'
@@ -22,7 +22,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .option(...PREFIX_OPTION)
     .option(...JSON_OPTION)
     .action(async (opts: { module?: string; prefix?: string; json?: boolean }) => {
-      report(o, !!opts.json, await (await import('../../index.ts')).info({ module: opts.module, prefix: opts.prefix }), text)
+      report(o, !!opts.json, await info({ module: opts.module, prefix: opts.prefix }), text)
       setExit(EXIT.ok)
     })
 }

@@ -1,7 +1,5 @@
 import type { Command } from 'commander'
-import type { LintFinding } from '../../index.ts'
-import type { MigrateNewResult, NewMigration } from '../../index.ts'
-import type { MigrateCheckResult } from '../../index.ts'
+import { migrateCheck, migrateNew, type LintFinding, type MigrateCheckResult, type MigrateNewResult, type NewMigration } from '../../index.ts'
 import { moduleProgress, report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, ONE_MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
@@ -58,7 +56,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .option(...JSON_OPTION)
     .action(
       async (opts: { module?: string; name: string; prefix?: string; allowDangerous?: string; concurrently?: boolean; dryRun?: boolean; json?: boolean }) => {
-        const r = await (await import('../../index.ts')).migrateNew(opts)
+        const r = await migrateNew(opts)
         report(o, !!opts.json, r, (x) => newText(x, opts.name))
         setExit(outcome(r.status === 'refused'))
       },
@@ -73,7 +71,6 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       .option(...PREFIX_OPTION)
       .option(...JSON_OPTION),
   ).action(async (opts: { module?: string; prefix?: string; json?: boolean } & FleetCliOptions) => {
-    const { migrateCheck } = await import('../../index.ts')
     if (opts.instances) {
       return runFleetCommand(
         o,

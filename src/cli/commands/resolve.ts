@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import type { ResolveResult } from '../../index.ts'
+import { resolve, type ResolveResult } from '../../index.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, ONE_MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { EXIT } from '../exit-codes.ts'
@@ -20,7 +20,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .option('--dry-run', 'check that there is such a failed migration, change nothing')
     .option(...JSON_OPTION)
     .action(async (opts: { module?: string; prefix?: string; rolledBack?: string; applied?: string; dryRun?: boolean; json?: boolean }) => {
-      report(o, !!opts.json, await (await import('../../index.ts')).resolve(opts), text)
+      report(o, !!opts.json, await resolve(opts), text)
       setExit(EXIT.ok)
     })
 }

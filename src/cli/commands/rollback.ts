@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import type { RollbackResult } from '../../index.ts'
+import { rollback, rollbackConfirmation, type RollbackResult } from '../../index.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, ONE_MODULE_OPTION, PREFIX_OPTION, wholeNumber } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
@@ -26,9 +26,8 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       .option(...JSON_OPTION),
   ).action(
     async (opts: { module?: string; prefix?: string; steps?: number; to?: string; yes?: boolean; dryRun?: boolean; json?: boolean } & FleetCliOptions) => {
-      const { rollback } = await import('../../index.ts')
       if (opts.instances) {
-        if (!opts.yes && !opts.dryRun) throw (await import('../../index.ts')).rollbackConfirmation('storage-element')
+        if (!opts.yes && !opts.dryRun) throw rollbackConfirmation('storage-element')
         const { module: _m, instances: _i, concurrency: _c, canary: _k, json: _j, ...range } = opts
         return runFleetCommand(
           o,

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import type { ModuleStatus } from '../../index.ts'
+import { status, type ModuleStatus } from '../../index.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
@@ -41,7 +41,6 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       .option(...JSON_OPTION),
   ).action(async (opts: { module?: string; prefix?: string; json?: boolean } & FleetCliOptions) => {
     if (opts.instances) {
-      const { status } = await import('../../index.ts')
       return runFleetCommand(
         o,
         setExit,
@@ -51,7 +50,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
         (r) => `${r.state}: ${r.applied.length} applied, ${r.pending.length} pending${r.failed.length ? `, failed ${r.failed.join(', ')}` : ''}`,
       )
     }
-    const rows = await (await import('../../index.ts')).status({ module: opts.module, prefix: opts.prefix })
+    const rows = await status({ module: opts.module, prefix: opts.prefix })
     report(o, !!opts.json, rows, text)
     setExit(outcome(!rows.every((r) => r.state === 'up-to-date')))
   })

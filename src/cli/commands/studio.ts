@@ -1,4 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander'
+import { studio } from '../../index.ts'
 import type { Output } from '../output.ts'
 import { ONE_MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 
@@ -18,7 +19,6 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       '5555',
     )
     .action(async (opts: { module?: string; prefix?: string; port: string }) => {
-      const { studio } = await import('../../index.ts')
       const port = Number(opts.port)
       setExit(
         await studio({ module: opts.module, prefix: opts.prefix, port, onReady: (r) => o.out(`Prisma Studio for ${r.module} (${r.database}) at ${r.url}`) }),

@@ -1,6 +1,5 @@
 import type { Command } from 'commander'
-import type { CheckItem } from '../../index.ts'
-import type { VerifyReport } from '../../index.ts'
+import { verify, type CheckItem, type VerifyReport } from '../../index.ts'
 import { moduleProgress, report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
@@ -36,7 +35,6 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       .option(...PREFIX_OPTION)
       .option(...JSON_OPTION),
   ).action(async (opts: { module?: string; prefix?: string; json?: boolean } & FleetCliOptions) => {
-    const { verify } = await import('../../index.ts')
     if (opts.instances) {
       return runFleetCommand(
         o,
