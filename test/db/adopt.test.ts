@@ -14,6 +14,7 @@ import { fingerprint } from '../../src/adopt/proof.ts'
 import { archive } from '../../src/archive/archive.ts'
 import { maskUrl } from '../../src/config/urls.ts'
 import { modules, projectRoot, type ModuleName } from '../../src/modules.ts'
+import { failingChecks } from '../helpers/checks.ts'
 import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
 import { legacyFixtureFiles, loadLegacyFixture, type LegacyState } from '../helpers/legacy.ts'
@@ -108,13 +109,7 @@ describe.each(legacyFixtureFiles().map((f) => [`${f.state}/${f.file}`, f] as con
     expect(deployed.migrations).toEqual(later)
 
     const [checklist] = await verify({ module, env })
-    expect(
-      checklist.ok,
-      checklist.items
-        .filter((i) => !i.ok)
-        .map((i) => `${i.category} ${i.name}: ${i.actual}`)
-        .join('\n'),
-    ).toBe(true)
+    expect(checklist.ok, failingChecks(checklist).join('\n')).toBe(true)
     expect((await status({ module, env }))[0].state).toBe('up-to-date')
     expect((await deploy({ module, env }))[0].status).toBe('up-to-date')
     expect((await adopt({ module, env, yes: true }))[0].status).toBe('already-adopted')
@@ -133,13 +128,7 @@ describe('adopt with another instance prefix', () => {
     expect(await fingerprintsOf(url, tables)).toEqual(before)
     expect(await tablesOf(url)).toEqual(['_prisma_migrations', ...tables])
     const [checklist] = await verify({ module: 'storage-element', prefix: 'test_storage', env })
-    expect(
-      checklist.ok,
-      checklist.items
-        .filter((i) => !i.ok)
-        .map((i) => `${i.category} ${i.name}`)
-        .join('\n'),
-    ).toBe(true)
+    expect(checklist.ok, failingChecks(checklist).join('\n')).toBe(true)
   })
 })
 

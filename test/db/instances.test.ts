@@ -13,6 +13,7 @@ import { deploy } from '../../src/deploy/deploy.ts'
 import { rollback } from '../../src/rollback/rollback.ts'
 import { status } from '../../src/status/status.ts'
 import { verify } from '../../src/verify/verify.ts'
+import { failingChecks } from '../helpers/checks.ts'
 import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
 import { loadServicesSharedDatabase } from '../helpers/legacy.ts'
@@ -80,7 +81,7 @@ describe('three instances in public', () => {
     for (const prefix of PREFIXES) {
       expect((await status(opts(prefix)))[0].state).toBe('up-to-date')
       const [report] = await verify(opts(prefix))
-      expect(report.items.filter((i) => !i.ok).map((i) => `${i.category} ${i.name}: ${i.actual}`)).toEqual([])
+      expect(failingChecks(report)).toEqual([])
       expect(report.items.filter((i) => i.category === 'foreign').map((i) => i.name.split(':')[0])).toHaveLength(6)
     }
   })
@@ -167,7 +168,7 @@ describe("adopting the services' real shared database", () => {
       expect((await deploy(o))[0].status).toBe('up-to-date')
       expect((await status(o))[0].state).toBe('up-to-date')
       const [report] = await verify(o)
-      expect(report.items.filter((i) => !i.ok).map((i) => `${i.category} ${i.name}: ${i.actual}`)).toEqual([])
+      expect(failingChecks(report)).toEqual([])
     }
   })
 })

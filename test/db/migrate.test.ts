@@ -16,6 +16,7 @@ import { migrateNew } from '../../src/migrate/new.ts'
 import { rollback } from '../../src/rollback/rollback.ts'
 import { status } from '../../src/status/status.ts'
 import { verify } from '../../src/verify/verify.ts'
+import { failingChecks } from '../helpers/checks.ts'
 import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
 import { loadLegacyFixture } from '../helpers/legacy.ts'
@@ -39,8 +40,6 @@ const count = async (sql: string) => {
   if (!Number.isInteger(n)) throw new Error(`not a count: ${sql}`)
   return n
 }
-const failing = (r: { items: { ok: boolean; category: string; name: string; actual?: string }[] }) =>
-  r.items.filter((i) => !i.ok).map((i) => `${i.category} ${i.name}: ${i.actual}`)
 
 beforeAll(async () => {
   url = await freshDatabase('migrate')
@@ -68,7 +67,7 @@ async function deployCheckRollBackRedeploy(module: string, pgSchema: string, mig
   expect(applied.status, applied.detail).toBe('applied')
   expect(applied.migrations).toEqual([migration])
   const [checklist] = await verify(opts(target))
-  expect(failing(checklist)).toEqual([])
+  expect(failingChecks(checklist)).toEqual([])
   const history = migrationsOf(module).filter((m) => m <= migration)
   expect(history.at(-1)).toBe(migration)
   expect(checklist.items.filter((i) => i.category === 'history').map((i) => i.name)).toEqual(history.map((m) => `${m} is applied with the committed checksum`))
@@ -235,7 +234,7 @@ model AdminUser {
       const [deployed] = await deploy({ module: 'admin', env, prismaDir })
       expect(deployed.migrations).toEqual(migrationsOf('admin').slice(1))
       const [checklist] = await verify({ module: 'admin', env, prismaDir })
-      expect(failing(checklist)).toEqual([])
+      expect(failingChecks(checklist)).toEqual([])
     } finally {
       await dropDatabase('migrate_legacy')
     }

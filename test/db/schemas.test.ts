@@ -10,6 +10,7 @@ import { deploy } from '../../src/deploy/deploy.ts'
 import { rollback } from '../../src/rollback/rollback.ts'
 import { verify } from '../../src/verify/verify.ts'
 import { modules } from '../../src/modules.ts'
+import { failingChecks } from '../helpers/checks.ts'
 import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
 import { literal, scratchCopy, scratchRootRelative } from '../helpers/workdir.ts'
@@ -234,13 +235,7 @@ describe('storage-element prefixes', () => {
     expect(indexes.map((r) => r.i)).toContain('idx_storage_elem_02_search_vector')
     expect(indexes.map((r) => r.i).filter((i) => i.includes('storage_elem_01'))).toEqual([])
     const [checklist] = await verify(instance)
-    expect(
-      checklist.ok,
-      checklist.items
-        .filter((i) => !i.ok)
-        .map((i) => `${i.category} ${i.name}`)
-        .join('\n'),
-    ).toBe(true)
+    expect(checklist.ok, failingChecks(checklist).join('\n')).toBe(true)
     // Rendering the committed baseline equals regenerating it from the rendered schema.
     expect((await baseline({ ...instance, check: true }))[0].status).toBe('same')
   })
