@@ -60,11 +60,14 @@ async function closeInterrupted(c: pg.ClientBase, wal: string): Promise<void> {
   )
 }
 
-async function logFailed(c: pg.ClientBase, wal: string, id: string, error: unknown, started: number): Promise<void> {
-  await c.query(
-    `update ${quoteIdent(wal)} set status = 'failed', error_message = $2, completed_at = clock_timestamp(), duration_ms = $3 where transaction_id = $1`,
-    [id, String((error as Error)?.message ?? error), Math.round(performance.now() - started)],
-  )
+/** The end of a run's log row: completed_at is now, and duration_ms the time from the row's started_at to it. */
+const ended = `completed_at = clock_timestamp(), duration_ms = round(extract(epoch from clock_timestamp() - started_at) * 1000)::int`
+
+async function logFailed(c: pg.ClientBase, wal: string, id: string, error: unknown): Promise<void> {
+  await c.query(`update ${quoteIdent(wal)} set status = 'failed', error_message = $2, ${ended} where transaction_id = $1`, [
+    id,
+    String((error as Error)?.message ?? error),
+  ])
 }
 
 async function updateConfig(c: pg.ClientBase, files: string, config: string): Promise<NonNullable<RebuildPart['config']>> {
@@ -87,7 +90,6 @@ async function updateConfig(c: pg.ClientBase, files: string, config: string): Pr
  */
 export async function rebuildStorage(c: pg.ClientBase, prefix: string, run: RebuildRun): Promise<RebuildPart> {
   const t = storageTables(prefix)
-  const started = performance.now()
   const target: CacheTable = {
     table: quoteIdent(t.files),
     name: t.files,
@@ -121,16 +123,16 @@ export async function rebuildStorage(c: pg.ClientBase, prefix: string, run: Rebu
       const finish = async (part: RebuildPart) => {
         part.config = await updateConfig(c, t.files, t.config)
         await c.query(
-          `update ${quoteIdent(t.wal)} set status = 'committed', operation_data = operation_data || jsonb_build_object('result', $2::jsonb),
-             completed_at = clock_timestamp(), duration_ms = $3 where transaction_id = $1`,
-          [walId, JSON.stringify({ files: part.files, rows: part.rows }), Math.round(performance.now() - started)],
+          `update ${quoteIdent(t.wal)} set status = 'committed', operation_data = operation_data || jsonb_build_object('result', $2::jsonb), ${ended}
+             where transaction_id = $1`,
+          [walId, JSON.stringify({ files: part.files, rows: part.rows })],
         )
         part.wal = { transactionId: walId, status: 'committed' }
       }
       try {
         return await write(finish)
       } catch (e) {
-        await logFailed(c, t.wal, walId, e, started).catch(() => undefined)
+        await logFailed(c, t.wal, walId, e).catch(() => undefined)
         throw e
       }
     },
