@@ -26,7 +26,8 @@ for (const file of process.argv.slice(2)) {
     const where = path.relative(process.cwd(), suite.name)
     const failedTests = (suite.assertionResults ?? []).filter((t) => t.status === 'failed')
     if (suite.status === 'failed' && failedTests.length === 0) failures.push(`[${run}] ${where}: ${firstLines(suite.message)}`)
-    for (const t of failedTests) failures.push(`[${run}] ${where} > ${t.fullName} (${Math.round(t.duration ?? 0)} ms): ${firstLines(t.failureMessages?.join('\n'))}`)
+    for (const t of failedTests)
+      failures.push(`[${run}] ${where} > ${t.fullName} (${Math.round(t.duration ?? 0)} ms): ${firstLines(t.failureMessages?.join('\n'))}`)
   }
 }
 if (failures.length) console.log(`failed tests:\n${failures.map((f) => `  ${f}`).join('\n')}`)
@@ -34,7 +35,10 @@ console.log(`total: ${passed} passed, ${failed} failed, ${skipped} skipped`)
 process.exit(failed || missing || !passed ? 1 : 0)
 
 function firstLines(text = '') {
-  // eslint-disable-next-line no-control-regex
   const plain = text.replace(/\x1b\[[0-9;]*m/g, '')
-  return plain.split('\n').filter((l) => l.trim()).slice(0, 6).join('\n      ')
+  return plain
+    .split('\n')
+    .filter((l) => l.trim())
+    .slice(0, 6)
+    .join('\n      ')
 }
