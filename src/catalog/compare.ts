@@ -139,6 +139,7 @@ export function withoutTables(cat: Catalog, tables: readonly string[]): Catalog 
     triggers: cat.triggers.filter((x) => keep(x.table)),
     functions: cat.functions.filter((f) => !theirs.has(f.name) || ours.has(f.name)),
     sequences: cat.sequences.filter((x) => keep(x.owner)),
+    comments: cat.comments.filter((x) => keep(x.table)),
     extensions: cat.extensions,
   }
 }

@@ -26,8 +26,10 @@ export interface Catalog {
   enums: { name: string; labels: string[] }[]
   triggers: { name: string; table: string; definition: string }[]
   functions: { name: string; args: string; result: string; language: string; body: string }[]
-  /** `owner`: the table of the serial column that owns the sequence, if any. */
-  sequences: { name: string; type: string; owner: string | null }[]
+  /** `owner` and `ownerColumn`: the table and the serial column that own the sequence, if any. */
+  sequences: { name: string; type: string; owner: string | null; ownerColumn: string | null }[]
+  /** The comments on tables (`column` null) and on their columns: what a legacy database carries, and the baseline does not. */
+  comments: { table: string; column: string | null; text: string }[]
   /**
    * The extensions of the whole database (plpgsql aside): an extension is one per database, in
    * whichever schema it was created, so two schemas of one database are compared with the same list.
@@ -128,11 +130,20 @@ export async function readCatalog(c: pg.ClientBase, schema: string): Promise<Cat
       ),
       sequences: await q(
         c,
-        `select c.relname as name, format_type(s.seqtypid, null) as type, o.relname as owner
+        `select c.relname as name, format_type(s.seqtypid, null) as type, o.relname as owner, a.attname as "ownerColumn"
            from pg_sequence s join pg_class c on c.oid = s.seqrelid join pg_namespace n on n.oid = c.relnamespace
            left join pg_depend d on d.objid = s.seqrelid and d.classid = 'pg_class'::regclass and d.refclassid = 'pg_class'::regclass and d.deptype = 'a'
            left join pg_class o on o.oid = d.refobjid
+           left join pg_attribute a on a.attrelid = d.refobjid and a.attnum = d.refobjsubid
           where n.nspname = $1 order by 1`,
+        schema,
+      ),
+      comments: await q(
+        c,
+        `select c.relname as table, a.attname as column, d.description as text
+           from pg_description d join pg_class c on c.oid = d.objoid join pg_namespace n on n.oid = c.relnamespace
+           left join pg_attribute a on a.attrelid = d.objoid and a.attnum = d.objsubid and d.objsubid > 0
+          where d.classoid = 'pg_class'::regclass and n.nspname = $1 and c.relkind in ('r', 'p') order by c.relname, d.objsubid`,
         schema,
       ),
       extensions: (await c.query<{ name: string }>(`select extname as name from pg_extension where extname <> 'plpgsql' order by 1`)).rows.map((r) => r.name),

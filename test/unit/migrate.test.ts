@@ -14,6 +14,7 @@ const catalog = (columns: Catalog['columns']): Catalog => ({
   triggers: [],
   functions: [],
   sequences: [],
+  comments: [],
   extensions: [],
 })
 
