@@ -131,7 +131,7 @@ export async function withTransaction<T>(c: pg.ClientBase, fn: () => Promise<T>,
 }
 
 /** The advisory-lock class of deploy turns (two-key form, apart from Prisma's one-key lock). */
-const DEPLOY_TURN_CLASS = 1095914573 // 'ARTM'
+export const DEPLOY_TURN_CLASS = 1095914573 // 'ARTM'
 
 export class DeployTurnTimeoutError extends RefusalError {
   constructor(seconds: number) {

@@ -94,43 +94,54 @@ function historyProblem(t: ModuleTarget, s: ModuleStatus): string | undefined {
  * Applies a module's pending migrations with the schema engine in this process: the same engine call
  * (applyMigrations, under Prisma's advisory lock, one transaction per migration) and the same history
  * rows as `prisma migrate deploy`. With nothing pending or failed the engine is not even loaded.
- * "Applied" is what the engine says it applied, so of parallel deploys only the one that did the work
- * claims it. An applied history that changed or went missing fails at once; a migration an earlier
- * deploy left interrupted is settled from the catalog first (see recoverInterrupted).
+ * An applied history that changed or went missing fails at once.
+ *
+ * The work happens in this database's deploy turn (one deploy at a time, see withDeployTurn), on the
+ * history as it is read there: a deploy that waited for the turn sees what the one before it did. So
+ * of parallel deploys only the one that applied a migration claims it, and a migration another deploy
+ * is still applying is never taken for one an earlier deploy left interrupted (which is settled from
+ * the catalog first, see recoverInterrupted).
  */
 export async function deployModule(t: ModuleTarget, dryRun = false, known?: ModuleStatus): Promise<ModuleDeployResult> {
-  let before = known ?? (await moduleStatus(t))
-  const problem = historyProblem(t, before)
+  const seen = known ?? (await moduleStatus(t))
+  const problem = historyProblem(t, seen)
   if (problem) return { ...describeTarget(t), status: 'failed', migrations: [], detail: problem }
-  const recovered = before.state === 'failed' && !dryRun ? await recoverInterrupted(t, before) : undefined
-  if (recovered) before = await moduleStatus(t)
-  const extra = recovered ? { recovered } : {}
-  if (dryRun) return { ...describeTarget(t), status: before.pending.length ? 'would-apply' : 'up-to-date', migrations: before.pending }
-  if (before.state === 'up-to-date' && before.applied.length) return { ...describeTarget(t), status: 'up-to-date', migrations: [], durationMs: 0, ...extra }
+  if (dryRun) return { ...describeTarget(t), status: seen.pending.length ? 'would-apply' : 'up-to-date', migrations: seen.pending }
+  if (seen.state === 'up-to-date' && seen.applied.length) return { ...describeTarget(t), status: 'up-to-date', migrations: [], durationMs: 0 }
   const started = performance.now()
   const durationMs = () => Math.round(performance.now() - started)
   await withClient(t, async (c) => {
     await ensureSchema(c, t.pgSchema)
     if (t.module.historySchema) await ensureHistoryTable(c, t.module.historySchema)
   })
-  try {
-    // A deadlock victim has changed nothing: the engine waited for the lock and gave up (see retryOnDeadlock).
-    const { appliedMigrationNames } = await withClient(t, (c) =>
-      withDeployTurn(c, () => retryOnDeadlock(() => withModuleEngine(t, (e) => e.applyMigrations(t.module.migrationsDir)))),
-    )
-    return {
-      ...describeTarget(t),
-      status: appliedMigrationNames.length ? 'applied' : 'up-to-date',
-      migrations: appliedMigrationNames,
-      durationMs: durationMs(),
-      ...extra,
-    }
-  } catch (e) {
-    if (!(e instanceof SchemaEngineError)) throw e
-    const after = await moduleStatus(t)
-    const migrations = after.applied.filter((m) => !before.applied.includes(m))
-    return { ...describeTarget(t), status: 'failed', migrations, detail: failureDetail(e), durationMs: durationMs() }
-  }
+  return withClient(t, (c) =>
+    withDeployTurn(c, async (): Promise<ModuleDeployResult> => {
+      let before = await moduleStatus(t)
+      const changed = historyProblem(t, before)
+      if (changed) return { ...describeTarget(t), status: 'failed', migrations: [], detail: changed }
+      const recovered = before.state === 'failed' ? await recoverInterrupted(t, before) : undefined
+      if (recovered) before = await moduleStatus(t)
+      const extra = recovered ? { recovered } : {}
+      if (before.state === 'up-to-date' && before.applied.length)
+        return { ...describeTarget(t), status: 'up-to-date', migrations: [], durationMs: durationMs(), ...extra }
+      try {
+        // A deadlock victim has changed nothing: the engine waited for the lock and gave up (see retryOnDeadlock).
+        const { appliedMigrationNames } = await retryOnDeadlock(() => withModuleEngine(t, (e) => e.applyMigrations(t.module.migrationsDir)))
+        return {
+          ...describeTarget(t),
+          status: appliedMigrationNames.length ? 'applied' : 'up-to-date',
+          migrations: appliedMigrationNames,
+          durationMs: durationMs(),
+          ...extra,
+        }
+      } catch (e) {
+        if (!(e instanceof SchemaEngineError)) throw e
+        const after = await moduleStatus(t)
+        const migrations = after.applied.filter((m) => !before.applied.includes(m))
+        return { ...describeTarget(t), status: 'failed', migrations, detail: failureDetail(e), durationMs: durationMs(), ...extra }
+      }
+    }),
+  )
 }
 
 /**

@@ -32,14 +32,15 @@ export async function recoverInterrupted(t: ModuleTarget, status: ModuleStatus):
   const at = history.findIndex((m) => m.name === migration)
   if (at < 0) return undefined
   const as = await withClient(t, async (c): Promise<Recovery['as'] | undefined> => {
-    const { rows } = await c.query<{ logs: string | null }>(
-      `select logs from _prisma_migrations where migration_name = $1 and finished_at is null and rolled_back_at is null`,
-      [migration],
-    )
-    if (rows.length !== 1 || rows[0].logs !== null) return undefined // a logged failure is a person's to settle
     const { rows: lock } = await c.query<{ free: boolean }>('select pg_try_advisory_lock($1) as free', [MIGRATION_LOCK_KEY])
     if (!lock[0].free) return undefined // a deploy is running it right now
     try {
+      // Read under the lock: a deploy that held it a moment ago may have finished the row since.
+      const { rows } = await c.query<{ logs: string | null }>(
+        `select logs from _prisma_migrations where migration_name = $1 and finished_at is null and rolled_back_at is null`,
+        [migration],
+      )
+      if (rows.length !== 1 || rows[0].logs !== null) return undefined // finished since, or a logged failure (a person's to settle)
       const after = await expectedCatalog(
         c,
         history.slice(0, at + 1).map((m) => m.up),

@@ -6,6 +6,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
 import { afterAll, describe, expect, test } from 'vitest'
+import { DEPLOY_TURN_CLASS } from '../../src/db/lock.ts'
 import { projectRoot } from '../../src/modules.ts'
 import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
@@ -193,6 +194,36 @@ describe.concurrent('many at once', () => {
       expect(rows.every((r) => r.n === 1)).toBe(true)
     }
     expect((await runCli(['verify'], { DATABASE_URL: url })).exitCode).toBe(0)
+  })
+
+  test('attack: one of 10 parallel deploys took a migration another was finishing for an interrupted one ("already recorded as applied", exit 1); now a deploy reads the history in its turn and leaves it alone', async () => {
+    const url = await database('inject_turn')
+    const env = { ADMIN_DATABASE_URL: url }
+    expect((await runCli(['deploy', '--module', 'admin'], env)).exitCode).toBe(0)
+    // Another deploy at the end of its work: its turn held, its migration applied, the history row not yet finished.
+    const other = new pg.Client({ connectionString: url })
+    await other.connect()
+    try {
+      await other.query('select pg_advisory_lock($1, 0)', [DEPLOY_TURN_CLASS])
+      await other.query(`update _prisma_migrations set finished_at = null where migration_name = '0_baseline'`)
+      const { child, exited } = startCli(['deploy', '--module', 'admin'], env)
+      let out = ''
+      child.stdout.on('data', (d) => (out += d))
+      // Wait until it asks for the turn (or has ended, which it must not have).
+      const asking = `select 1 from pg_stat_activity where datname = current_database() and query like '%pg_try_advisory_lock($1, 0)%' and pid <> pg_backend_pid()`
+      for (let i = 0; i < 400 && !(await query(url, asking)).length && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50))
+      expect(child.exitCode).toBeNull()
+      // While the other deploy has the turn, this one has not touched the history.
+      expect(await query(url, `select finished_at from _prisma_migrations`)).toEqual([{ finished_at: null }])
+      await other.query(`update _prisma_migrations set finished_at = now() where migration_name = '0_baseline'`)
+      await other.query('select pg_advisory_unlock($1, 0)', [DEPLOY_TURN_CLASS])
+      expect(await exited).toBe(0)
+      expect(out).toMatch(/✅ admin: up-to-date/)
+      expect(out).not.toMatch(/interrupted/)
+    } finally {
+      await other.end()
+    }
+    expect(await query(url, `select count(*)::int as n from _prisma_migrations where finished_at is not null and rolled_back_at is null`)).toEqual([{ n: 1 }])
   })
 })
 
