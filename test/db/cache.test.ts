@@ -408,7 +408,7 @@ describe('locks and the log (attacks on cache rebuild)', () => {
       const deploy = await runCli(['deploy', '--module', 'storage-element'], env)
       expect(deploy.exitCode, deploy.stdout + deploy.stderr).toBe(0)
       const error = await rebuild(root, { lockWaitSeconds: 1 }).catch((e) => e)
-      expect(error.message).toMatch(
+      expect(error.message, `the whole message: ${error.message}`).toMatch(
         new RegExp(
           `^another cache rebuild of ${FILES} is running \\(backend pid ${(await holder.query('select pg_backend_pid() as p')).rows[0].p} \\(the other rebuild\\).*; waited 1 s\\): try again when it has finished$`,
         ),
