@@ -76,12 +76,13 @@ export async function retryOnDeadlock<T>(fn: () => Promise<T>, attempts = 20, pa
 /** The advisory-lock class of cache rebuilds: the two-key form, a space apart from Prisma's one-key migration lock. */
 export const CACHE_LOCK_CLASS = 1095914563 // 'ARTC'
 
-/** Who holds a cache lock, for the message: pid, since when, from where. */
+/** Who holds a cache lock in this database (pg_locks lists every database's), for the message: pid, since when, from where. */
 async function cacheLockHolder(c: pg.ClientBase, what: string): Promise<string> {
   const { rows } = await c.query<{ pid: number; since: string; app: string | null; addr: string | null }>(
     `select a.pid, to_char(a.xact_start at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC' as since, nullif(a.application_name, '') as app, a.client_addr::text as addr
        from pg_locks l join pg_stat_activity a on a.pid = l.pid
-      where l.locktype = 'advisory' and l.granted and l.classid = $1::bigint::oid
+      where l.locktype = 'advisory' and l.granted and l.database = (select oid from pg_database where datname = current_database())
+        and l.classid = $1::bigint::oid
         and l.objid = ((hashtext(current_schema() || '.' || $2)::bigint + 4294967296) % 4294967296)::oid and l.objsubid = 2`,
     [CACHE_LOCK_CLASS, what],
   )

@@ -2,7 +2,16 @@
 // kind of work; a transaction commits, rolls back on error, and a dry run's never commits.
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { LockTimeoutError, MIGRATION_LOCK_KEY, withMigrationTransaction, withSessionMigrationLock, withTransaction } from '../../src/db/lock.ts'
+import {
+  CACHE_LOCK_CLASS,
+  CacheLockedError,
+  LockTimeoutError,
+  MIGRATION_LOCK_KEY,
+  withCacheLock,
+  withMigrationTransaction,
+  withSessionMigrationLock,
+  withTransaction,
+} from '../../src/db/lock.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
 
 let url: string
@@ -10,10 +19,12 @@ beforeAll(async () => {
   url = await freshDatabase('lock')
   await query(url, 'create table t (n int)')
 })
-afterAll(() => dropDatabase('lock'))
+afterAll(async () => {
+  for (const name of ['lock', 'lock_elsewhere_1', 'lock_elsewhere_2']) await dropDatabase(name)
+})
 
-async function withClient<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: url })
+async function withClient<T>(fn: (c: pg.Client) => Promise<T>, on = url): Promise<T> {
+  const c = new pg.Client({ connectionString: on })
   await c.connect()
   try {
     return await fn(c)
@@ -47,6 +58,32 @@ describe('the migration lock', () => {
         `select 1 from pg_locks where locktype = 'advisory' and granted and database = (select oid from pg_database where datname = current_database())`,
       ),
     ).toEqual([])
+  })
+})
+
+describe('the cache lock', () => {
+  test("attack: a holder of the same cache in another database was named as the one running; now the message names this database's", async () => {
+    const take = `select pg_advisory_lock($1, hashtext(current_schema() || '.' || 'cache_files'))`
+    const holders: pg.Client[] = []
+    try {
+      // The same schema and table in two other databases, each cache held there.
+      for (const name of ['lock_elsewhere_1', 'lock_elsewhere_2']) {
+        const c = new pg.Client({ connectionString: await freshDatabase(name), application_name: 'elsewhere' })
+        await c.connect()
+        holders.push(c)
+        await c.query(take, [CACHE_LOCK_CLASS])
+      }
+      const here = new pg.Client({ connectionString: url, application_name: 'the rebuild here' })
+      await here.connect()
+      holders.push(here)
+      await here.query(take, [CACHE_LOCK_CLASS])
+      const pid = (await here.query('select pg_backend_pid() as p')).rows[0].p
+      const e = await withClient((c) => withCacheLock(c, 'cache_files', async () => 'ran', 1)).catch((err: unknown) => err)
+      expect(e).toBeInstanceOf(CacheLockedError)
+      expect((e as Error).message).toMatch(new RegExp(`^another cache rebuild of cache_files is running \\(backend pid ${pid} \\(the rebuild here\\)`))
+    } finally {
+      for (const c of holders) await c.end()
+    }
   })
 })
 
