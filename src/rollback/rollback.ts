@@ -1,3 +1,4 @@
+import type pg from 'pg'
 import { BASELINE_NAME } from '../baseline/baseline.ts'
 import { describeTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { retryOnDeadlock, withDeployTurn, withMigrationTransaction } from '../db/lock.ts'
@@ -72,64 +73,95 @@ function selectRange(applied: readonly string[], opts: Pick<RollbackOptions, 'st
   return newestFirst
 }
 
+/** What a rollback reverts, newest first, and the SQL it runs; refuses (throws) what it cannot revert. */
+async function planRollback(
+  c: pg.ClientBase,
+  t: ModuleTarget,
+  folders: ReadonlyMap<string, MigrationFolder>,
+  opts: Pick<RollbackOptions, 'steps' | 'to'>,
+): Promise<{ selected: string[]; sql: string }> {
+  const rows = (await readAppliedMigrations(c)).filter((m) => !m.rolledBack)
+  const failed = rows.filter((m) => !m.finished).map((m) => m.name)
+  if (failed.length) {
+    throw new RollbackBlockedError(
+      t.module.name,
+      `${failed.join(', ')} failed and is not resolved`,
+      `settle it first with npx artstore-db resolve --module ${t.module.name} --rolled-back ${failed[0]}`,
+    )
+  }
+  const selected = selectRange(
+    rows.map((m) => m.name),
+    opts,
+  )
+  for (const name of selected) {
+    const folder = folders.get(name)
+    if (!folder)
+      throw new RollbackBlockedError(
+        t.module.name,
+        `${name} is applied but not in ${t.module.migrationsDir}`,
+        'check out the migrations this database was deployed from',
+      )
+    if (folder.down === undefined) throw new DownScriptMissingError(t.module.name, name)
+    const row = rows.find((r) => r.name === name)!
+    if (row.checksum !== folder.checksum) {
+      throw new RollbackBlockedError(
+        t.module.name,
+        `${name}/migration.sql changed since it was applied, so its down.sql may not fit`,
+        'restore the migration as it was deployed',
+      )
+    }
+  }
+  const sql = selected.map((name) => `-- Roll back ${name}\n${folders.get(name)!.down!.replace(/\n*$/, '\n')}${forget(name)}`).join('\n')
+  return { selected, sql }
+}
+
+/**
+ * Under the migration lock, before a migration is reverted: it must still be the newest applied one (a
+ * `prisma migrate deploy`, which takes no deploy turn, may have applied another since the plan).
+ */
+async function assertStillNewest(c: pg.ClientBase, t: ModuleTarget, name: string): Promise<void> {
+  const newest = (await readAppliedMigrations(c)).filter((m) => !m.rolledBack).at(-1)?.name
+  if (newest !== name) {
+    throw new RollbackBlockedError(
+      t.module.name,
+      `the history changed while rollback waited (${newest ? `${newest} is now the newest applied migration` : 'nothing is applied now'}, not ${name})`,
+      'check npx artstore-db status, then run the rollback again',
+    )
+  }
+}
+
 /**
  * Reverts a module's migrations, newest first: each one's down.sql and the removal of its history row
  * in one transaction under the migration lock. The whole history by default, else the last `steps`,
  * or those after `to`. Refuses without `yes`, when a migration to revert has no down.sql or changed
  * since it was applied, when a migration is failed, or when the database is another module's;
- * nothing is changed then.
+ * nothing is changed then. The history is read in the database's deploy turn, so two rollbacks, or a
+ * rollback and a deploy, never act on what the other has just changed.
  */
 export async function rollbackModule(t: ModuleTarget, opts: Pick<RollbackOptions, 'yes' | 'dryRun' | 'steps' | 'to'>): Promise<RollbackResult> {
   if (!opts.yes && !opts.dryRun) throw rollbackConfirmation(t.module.name)
   const folders = new Map<string, MigrationFolder>(readMigrationFolders(t.module.migrationsDir).map((f) => [f.name, f]))
   return withClient(t, async (c) => {
     await assertOwnDatabase(c, t)
-    const rows = (await readAppliedMigrations(c)).filter((m) => !m.rolledBack)
-    const failed = rows.filter((m) => !m.finished).map((m) => m.name)
-    if (failed.length) {
-      throw new RollbackBlockedError(
-        t.module.name,
-        `${failed.join(', ')} failed and is not resolved`,
-        `settle it first with npx artstore-db resolve --module ${t.module.name} --rolled-back ${failed[0]}`,
-      )
+    if (opts.dryRun) {
+      const { selected, sql } = await planRollback(c, t, folders, opts)
+      return { ...describeTarget(t), status: selected.length ? 'would-roll-back' : 'not-applied', migrations: selected, sql }
     }
-    const selected = selectRange(
-      rows.map((m) => m.name),
-      opts,
-    )
-    for (const name of selected) {
-      const folder = folders.get(name)
-      if (!folder)
-        throw new RollbackBlockedError(
-          t.module.name,
-          `${name} is applied but not in ${t.module.migrationsDir}`,
-          'check out the migrations this database was deployed from',
-        )
-      if (folder.down === undefined) throw new DownScriptMissingError(t.module.name, name)
-      const row = rows.find((r) => r.name === name)!
-      if (row.checksum !== folder.checksum) {
-        throw new RollbackBlockedError(
-          t.module.name,
-          `${name}/migration.sql changed since it was applied, so its down.sql may not fit`,
-          'restore the migration as it was deployed',
-        )
-      }
-    }
-    const sql = selected.map((name) => `-- Roll back ${name}\n${folders.get(name)!.down!.replace(/\n*$/, '\n')}${forget(name)}`).join('\n')
-    if (!selected.length) return { ...describeTarget(t), status: 'not-applied', migrations: [], sql }
-    if (opts.dryRun) return { ...describeTarget(t), status: 'would-roll-back', migrations: selected, sql }
     // In the database's deploy turn: never blocked on the migration lock while a deploy builds an index CONCURRENTLY.
-    await withDeployTurn(c, async () => {
+    return withDeployTurn(c, async (): Promise<RollbackResult> => {
+      const { selected, sql } = await planRollback(c, t, folders, opts)
+      if (!selected.length) return { ...describeTarget(t), status: 'not-applied', migrations: [], sql }
       for (const name of selected) {
         await retryOnDeadlock(() =>
           withMigrationTransaction(c, async () => {
+            await assertStillNewest(c, t, name)
             await c.query(folders.get(name)!.down!)
             await c.query(forget(name))
           }),
         )
       }
+      return { ...describeTarget(t), status: 'rolled-back', migrations: selected, sql }
     })
-    return { ...describeTarget(t), status: 'rolled-back', migrations: selected, sql }
   })
 }
 

@@ -6,7 +6,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
 import { afterAll, describe, expect, test } from 'vitest'
-import { DEPLOY_TURN_CLASS } from '../../src/db/lock.ts'
+import { DEPLOY_TURN_CLASS, MIGRATION_LOCK_KEY } from '../../src/db/lock.ts'
 import { projectRoot } from '../../src/modules.ts'
 import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
@@ -224,6 +224,80 @@ describe.concurrent('many at once', () => {
       await other.end()
     }
     expect(await query(url, `select count(*)::int as n from _prisma_migrations where finished_at is not null and rolled_back_at is null`)).toEqual([{ n: 1 }])
+  })
+})
+
+describe('rollbacks at once', () => {
+  test('attack: two `rollback --steps 1` at once both took the newest migration, and the second ran its down.sql again; now each reads the history in its turn: two steps, each once', async () => {
+    const url = await database('inject_rollbacks')
+    const env = { QUERY_DATABASE_URL: url }
+    expect((await runCli(['deploy', '--module', 'query'], env)).exitCode).toBe(0)
+    const applied = async () =>
+      (
+        await query<{ name: string }>(
+          url,
+          `select migration_name as name from _prisma_migrations where rolled_back_at is null order by started_at, migration_name`,
+        )
+      ).map((r) => r.name)
+    const before = await applied()
+    expect(before.length).toBeGreaterThanOrEqual(3)
+    // Both start while another deploy has the turn, and wait for it.
+    const other = new pg.Client({ connectionString: url })
+    await other.connect()
+    const runs: ReturnType<typeof startCli>[] = []
+    const outs = ['', '']
+    try {
+      await other.query('select pg_advisory_lock($1, 0)', [DEPLOY_TURN_CLASS])
+      for (const i of [0, 1]) {
+        const run = startCli(['rollback', '--module', 'query', '--steps', '1', '--yes', '--json'], env)
+        run.child.stdout.on('data', (d) => (outs[i] += d))
+        runs.push(run)
+      }
+      const asking = `select count(*)::int as n from pg_stat_activity where datname = current_database() and query like '%pg_try_advisory_lock($1, 0)%' and pid <> pg_backend_pid()`
+      for (let i = 0; i < 400 && (await query<{ n: number }>(url, asking))[0].n < 2; i++) await new Promise((r) => setTimeout(r, 50))
+      expect((await query<{ n: number }>(url, asking))[0].n).toBe(2)
+    } finally {
+      await other.query('select pg_advisory_unlock($1, 0)', [DEPLOY_TURN_CLASS]).catch(() => undefined)
+      await other.end()
+    }
+    const codes = await Promise.all(runs.map((r) => r.exited))
+    expect(codes, outs.join('\n')).toEqual([0, 0])
+    const rolledBack = outs.flatMap((o) => (JSON.parse(o) as { migrations: string[] }).migrations)
+    expect(rolledBack.sort()).toEqual(before.slice(-2).sort())
+    expect(await applied()).toEqual(before.slice(0, -2))
+    expect((await runCli(['deploy', '--module', 'query'], env)).exitCode).toBe(0)
+    expect((await runCli(['verify', '--module', 'query'], env)).exitCode).toBe(0)
+  })
+})
+
+describe('a history that changes under rollback', () => {
+  test('a migration applied (as `prisma migrate deploy` would, outside the deploy turn) while rollback waits for the migration lock: refused (exit 2), nothing reverted', async () => {
+    const url = await database('inject_rollback_moved')
+    const env = { QUERY_DATABASE_URL: url }
+    expect((await runCli(['deploy', '--module', 'query'], env)).exitCode).toBe(0)
+    const rows = async () => (await query<{ n: number }>(url, `select count(*)::int as n from _prisma_migrations where rolled_back_at is null`))[0].n
+    const before = await rows()
+    const other = new pg.Client({ connectionString: url })
+    await other.connect()
+    try {
+      await other.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY])
+      const { child, exited } = startCli(['rollback', '--module', 'query', '--steps', '1', '--yes'], env)
+      let stderr = ''
+      child.stderr.on('data', (d) => (stderr += d))
+      await waitingBackend(url, (await other.query('select pg_backend_pid() as p')).rows[0].p)
+      await other.query(
+        `insert into _prisma_migrations (id, checksum, finished_at, migration_name, applied_steps_count) values (gen_random_uuid()::text, repeat('0', 64), now(), '29991231000000_later', 1)`,
+      )
+      await other.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY])
+      expect(await exited).toBe(2)
+      expect(stderr.trim()).toMatch(
+        /^error: cannot roll back the query module: the history changed while rollback waited \(29991231000000_later is now the newest applied migration, not 20\d+_trigram_search_idx_file_metadata_description_trgm\): check npx artstore-db status, then run the rollback again$/,
+      )
+    } finally {
+      await other.end()
+    }
+    expect(await rows()).toBe(before + 1)
+    expect(await query(url, `select 1 from pg_indexes where indexname = 'idx_file_metadata_description_trgm'`)).toHaveLength(1)
   })
 })
 
