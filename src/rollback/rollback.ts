@@ -73,6 +73,9 @@ function selectRange(applied: readonly string[], opts: Pick<RollbackOptions, 'st
   return newestFirst
 }
 
+/** The history rows that stand (not rolled back), oldest first. */
+const standing = async (c: pg.ClientBase) => (await readAppliedMigrations(c)).filter((m) => !m.rolledBack)
+
 /** What a rollback reverts, newest first, and the SQL it runs; refuses (throws) what it cannot revert. */
 async function planRollback(
   c: pg.ClientBase,
@@ -80,7 +83,7 @@ async function planRollback(
   folders: ReadonlyMap<string, MigrationFolder>,
   opts: Pick<RollbackOptions, 'steps' | 'to'>,
 ): Promise<{ selected: string[]; sql: string }> {
-  const rows = (await readAppliedMigrations(c)).filter((m) => !m.rolledBack)
+  const rows = await standing(c)
   const failed = rows.filter((m) => !m.finished).map((m) => m.name)
   if (failed.length) {
     throw new RollbackBlockedError(
@@ -120,7 +123,7 @@ async function planRollback(
  * `prisma migrate deploy`, which takes no deploy turn, may have applied another since the plan).
  */
 async function assertStillNewest(c: pg.ClientBase, t: ModuleTarget, name: string): Promise<void> {
-  const newest = (await readAppliedMigrations(c)).filter((m) => !m.rolledBack).at(-1)?.name
+  const newest = (await standing(c)).at(-1)?.name
   if (newest !== name) {
     throw new RollbackBlockedError(
       t.module.name,
