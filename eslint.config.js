@@ -30,5 +30,20 @@ export default tseslint.config(
       'no-restricted-imports': ['error', { patterns: [{ regex, message: 'the CLI imports the library from src/index.ts only: export what it needs there' }] }],
     },
   })),
+  // A pg client nobody listens to crashes the process when the server ends its connection: src/ makes
+  // its clients with quietClient or withClientOf (src/db/pg-config.ts), which listen.
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/db/pg-config.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "NewExpression[callee.object.name='pg'][callee.property.name='Client']",
+          message: 'make the client with quietClient or withClientOf (src/db/pg-config.ts), which listen for its errors',
+        },
+      ],
+    },
+  },
   { files: ['**/*.mjs', '**/*.js'], ...tseslint.configs.disableTypeChecked },
 )

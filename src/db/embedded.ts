@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import pg from 'pg'
+import { quietClient, withClientOf } from './pg-config.ts'
 import { EmbeddedPostgresError } from '../errors.ts'
 import { projectRoot } from '../modules.ts'
 import { portAnswers } from '../net/port.ts'
@@ -52,7 +52,7 @@ const urlOf = (o: EmbeddedOptions, database: string) => `postgresql://${o.user}:
 
 /** The data folder of the server that answers at `url` with our credentials, or undefined if none does. */
 async function runningDataDir(url: string): Promise<string | undefined> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 })
+  const client = quietClient({ connectionString: url, connectionTimeoutMillis: 3000 })
   try {
     await client.connect()
     return (await client.query(`select current_setting('data_directory') as dir`)).rows[0].dir as string
@@ -72,17 +72,15 @@ const samePath = (a: string, b: string) => {
 }
 
 async function ensureDatabase(o: EmbeddedOptions): Promise<void> {
-  const client = new pg.Client({ connectionString: urlOf(o, 'postgres') })
-  await client.connect()
-  try {
-    const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [o.database])
-    if (!rowCount) await client.query(`create database "${o.database}"`)
-  } catch (e) {
-    // Another process may have created it between the check and the create.
-    if ((e as { code?: string }).code !== '42P04') throw e
-  } finally {
-    await client.end()
-  }
+  await withClientOf({ connectionString: urlOf(o, 'postgres') }, async (client) => {
+    try {
+      const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [o.database])
+      if (!rowCount) await client.query(`create database "${o.database}"`)
+    } catch (e) {
+      // Another process may have created it between the check and the create.
+      if ((e as { code?: string }).code !== '42P04') throw e
+    }
+  })
 }
 
 /**

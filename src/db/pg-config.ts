@@ -32,12 +32,21 @@ export function withPgClient<T>(url: string, fn: (c: pg.Client) => Promise<T>, c
   return withClientOf({ ...pgConfigFromUrl(url).config, ...(connectTimeoutMs ? { connectionTimeoutMillis: connectTimeoutMs } : {}) }, fn)
 }
 
+/**
+ * A client made from `config`, as every client of the project is made: a connection the server ends
+ * (a terminated backend, a restart, the embedded server stopped by an interrupt) fails the query in
+ * flight, and the client's own 'error' event, which would crash the process with a stack trace when
+ * nobody listens, is heard and dropped.
+ */
+export function quietClient(config: pg.ClientConfig): pg.Client {
+  const client = new pg.Client(config)
+  client.on('error', () => undefined)
+  return client
+}
+
 /** Runs `fn` with a client of its own made from `config`, always closing it. */
 export async function withClientOf<T>(config: pg.ClientConfig, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client(config)
-  // A connection the server ends (a terminated backend, a restart) fails the query in flight; the
-  // client's own 'error' event must not also crash the process with a stack trace.
-  client.on('error', () => undefined)
+  const client = quietClient(config)
   await client.connect()
   try {
     return await fn(client)

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import pg from 'pg'
+import type pg from 'pg'
 import { HISTORY_PARAM } from '../config/urls.ts'
-import { quoteIdent } from './pg-config.ts'
+import { quietClient, quoteIdent, withClientOf } from './pg-config.ts'
 
 /** The URL of `database` on the same server as `serverUrl`. */
 export function databaseUrl(serverUrl: string, database: string): string {
@@ -13,13 +13,7 @@ export function databaseUrl(serverUrl: string, database: string): string {
 }
 
 async function onServer(serverUrl: string, sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: databaseUrl(serverUrl, new URL(serverUrl).pathname.slice(1)) })
-  await c.connect()
-  try {
-    await c.query(sql)
-  } finally {
-    await c.end()
-  }
+  await withClientOf({ connectionString: databaseUrl(serverUrl, new URL(serverUrl).pathname.slice(1)) }, (c) => c.query(sql))
 }
 
 /** Drops and recreates a scratch database (benchmarks); returns its URL. */
@@ -55,8 +49,7 @@ const SCRATCH_PATTERN = /^artstore_(cycle|new|check)_[0-9a-f]{8}$/
  */
 async function guardSession(serverUrl: string): Promise<pg.Client> {
   for (const database of ['postgres', new URL(serverUrl).pathname.slice(1)]) {
-    const client = new pg.Client({ connectionString: databaseUrl(serverUrl, decodeURIComponent(database)), connectionTimeoutMillis: 5000 })
-    client.on('error', () => undefined)
+    const client = quietClient({ connectionString: databaseUrl(serverUrl, decodeURIComponent(database)), connectionTimeoutMillis: 5000 })
     try {
       await client.connect()
       return client

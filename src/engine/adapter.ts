@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
-import pg from 'pg'
+import type pg from 'pg'
 import { PrismaPg } from '@prisma/adapter-pg'
 import { ColumnTypeEnum, bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils'
-import { databaseOf, pgConfigFromUrl, quoteIdent } from '../db/pg-config.ts'
+import { databaseOf, pgConfigFromUrl, quietClient, quoteIdent, withClientOf } from '../db/pg-config.ts'
 import { recordDatabaseError } from './database-error.ts'
 
 const PG_CHAR_OID = 18
@@ -134,21 +134,17 @@ class BridgeFactory extends PrismaPg {
     const shadow = new URL(shadowUrl)
     if (main.host === shadow.host && databaseOf(this.url) === databaseOf(shadowUrl)) throw new ShadowIsMainDatabaseError()
     // Like the native engine, start from an empty shadow database.
-    const client = new pg.Client(pgConfigFromUrl(shadowUrl).config)
-    await client.connect()
-    try {
+    await withClientOf(pgConfigFromUrl(shadowUrl).config, async (client) => {
       const { rows } = await client.query<{ nspname: string }>(`select nspname from pg_namespace where nspname !~ '^pg_' and nspname <> 'information_schema'`)
       for (const { nspname } of rows) await client.query(`drop schema ${quoteIdent(nspname)} cascade`)
       await client.query('create schema public')
-    } finally {
-      await client.end()
-    }
+    })
     return this.track((await new BridgeFactory(shadowUrl).connect()) as unknown as PgAdapter) as unknown as PrismaPgAdapter
   }
 
   private async connectTemporaryShadow() {
     const name = `prisma_migrate_shadow_db_${randomUUID()}`
-    const admin = new pg.Client(pgConfigFromUrl(this.url).config)
+    const admin = quietClient(pgConfigFromUrl(this.url).config)
     await admin.connect()
     await admin.query(`CREATE DATABASE ${quoteIdent(name)}`)
     let dropped = false

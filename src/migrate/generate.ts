@@ -1,10 +1,10 @@
 import path from 'node:path'
-import pg from 'pg'
+import type pg from 'pg'
 import { generateBaseline } from '../baseline/baseline.ts'
 import { readExtras, type Extra } from '../baseline/extras.ts'
 import { compareCatalogs, type CheckItem } from '../catalog/compare.ts'
 import type { Catalog } from '../catalog/read.ts'
-import { quoteIdent } from '../db/pg-config.ts'
+import { quoteIdent, withClientOf } from '../db/pg-config.ts'
 import { FailureError } from '../errors.ts'
 import { withTemporaryDatabase } from '../db/scratch.ts'
 import type { ModuleTarget } from '../db/targets.ts'
@@ -124,13 +124,7 @@ export async function prismaDiffs(t: ModuleTarget, url: string): Promise<{ up: s
 /** Runs `fn` with a client on a temporary database of the target's server (dropped afterwards) and its URL. */
 export async function withScratchClient<T>(t: ModuleTarget, label: string, fn: (c: pg.Client, url: string) => Promise<T>): Promise<T> {
   return withTemporaryDatabase(t.url, label, async (url) => {
-    const c = new pg.Client({ connectionString: url })
-    await c.connect()
-    try {
-      return await fn(c, url)
-    } finally {
-      await c.end()
-    }
+    return withClientOf({ connectionString: url }, (c) => fn(c, url))
   })
 }
 
