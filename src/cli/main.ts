@@ -28,6 +28,9 @@ export async function main(argv: readonly string[], o: Output = processOutput): 
   // An embedded server the command started is stopped first (a TERM reaches this process alone).
   const onSignal = (signal: NodeJS.Signals) => {
     o.err(`error: interrupted (${signal}): the step in progress was not committed, and the server rolls it back; run the command again`)
+    // From here on the command only ends: what its connections raise as their server goes away (the
+    // embedded server stopped below, above all) must not turn into a stack trace and another exit code.
+    process.on('uncaughtException', () => undefined).on('unhandledRejection', () => undefined)
     void runInterruptCleanups().finally(() => process.exit(signal === 'SIGINT' ? EXIT.interrupted : EXIT.terminated))
   }
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal)
