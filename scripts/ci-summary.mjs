@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Adds up vitest JSON reports (one per CI run) and prints, last, each failed test with the first
 // lines of its failure, then one plain closing line: "total: N passed, N failed, N skipped".
-// Exits 1 if any test failed or no test ran. A report that is brokenRuns (its run never wrote one), or
+// Exits 1 if any test failed or no test ran. A report that is missing (its run never wrote one), or
 // that says its run failed outside its tests, is named and counts as a failure.
 import fs from 'node:fs'
 import path from 'node:path'
