@@ -46,6 +46,26 @@ async function waitingBackend(url: string, except: number): Promise<number> {
   throw new Error('no backend ever waited')
 }
 
+/**
+ * Waits (at most 20 s) until `n` sessions of `url`'s database ask for the deploy turn (a deploy or a
+ * rollback polls for it while another holds it), or until `stop()`; how many ask then.
+ */
+async function turnAskers(url: string, n: number, stop = () => false): Promise<number> {
+  const asking = async () =>
+    (
+      await query<{ n: number }>(
+        url,
+        `select count(*)::int as n from pg_stat_activity where datname = current_database() and query like '%pg_try_advisory_lock($1, 0)%' and pid <> pg_backend_pid()`,
+      )
+    )[0].n
+  for (let i = 0; i < 400; i++) {
+    const k = await asking()
+    if (k >= n || stop()) return k
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return asking()
+}
+
 async function settle(url: string, pid: number): Promise<void> {
   for (let i = 0; i < 200; i++) {
     if (!(await query(url, 'select 1 from pg_stat_activity where pid = $1', [pid])).length) return
@@ -210,8 +230,7 @@ describe.concurrent('many at once', () => {
       let out = ''
       child.stdout.on('data', (d) => (out += d))
       // Wait until it asks for the turn (or has ended, which it must not have).
-      const asking = `select 1 from pg_stat_activity where datname = current_database() and query like '%pg_try_advisory_lock($1, 0)%' and pid <> pg_backend_pid()`
-      for (let i = 0; i < 400 && !(await query(url, asking)).length && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50))
+      await turnAskers(url, 1, () => child.exitCode !== null)
       expect(child.exitCode).toBeNull()
       // While the other deploy has the turn, this one has not touched the history.
       expect(await query(url, `select finished_at from _prisma_migrations`)).toEqual([{ finished_at: null }])
@@ -253,9 +272,7 @@ describe('rollbacks at once', () => {
         run.child.stdout.on('data', (d) => (outs[i] += d))
         runs.push(run)
       }
-      const asking = `select count(*)::int as n from pg_stat_activity where datname = current_database() and query like '%pg_try_advisory_lock($1, 0)%' and pid <> pg_backend_pid()`
-      for (let i = 0; i < 400 && (await query<{ n: number }>(url, asking))[0].n < 2; i++) await new Promise((r) => setTimeout(r, 50))
-      expect((await query<{ n: number }>(url, asking))[0].n).toBe(2)
+      expect(await turnAskers(url, 2)).toBe(2)
     } finally {
       await other.query('select pg_advisory_unlock($1, 0)', [DEPLOY_TURN_CLASS]).catch(() => undefined)
       await other.end()
