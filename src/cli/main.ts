@@ -120,7 +120,7 @@ async function run(argv: readonly string[], o: Output): Promise<number> {
       return lost.exitCode
     }
     if (isArtstoreError(e)) {
-      o.err(`error: ${maskSecrets(e.message)}`)
+      o.err(`error: ${e.message}`)
       return e.exitCode
     }
     o.err(`error: ${maskSecrets(String((e as Error)?.message ?? e))}`)
