@@ -39,7 +39,7 @@ beforeAll(async () => {
   // small), with the dependencies npm ci installed.
   fs.mkdirSync(checkout)
   for (const entry of fs.readdirSync(projectRoot)) {
-    if (['node_modules', 'dist', 'generated', 'test', '.artstore', '.git'].includes(entry)) continue
+    if (['node_modules', 'dist', 'generated', 'test', '.artstore', '.git', '.env'].includes(entry)) continue
     fs.cpSync(path.join(projectRoot, entry), path.join(checkout, entry), { recursive: true })
   }
   fs.symlinkSync(path.join(projectRoot, 'node_modules'), path.join(checkout, 'node_modules'))
