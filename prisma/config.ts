@@ -1,21 +1,20 @@
 // Shared by the three prisma.config.ts files: one module's schema, migrations and database URL.
 import { modules, type ModuleName } from '../src/modules.ts'
-import { resolveModuleUrl } from '../src/config/urls.ts'
+import { resolveModuleUrl, splitPassword } from '../src/config/urls.ts'
 import { storageElementInstance } from '../src/prefix/prefix.ts'
 
 /**
  * The Prisma CLI hands the datasource URL to the schema engine on its command line, where every local
  * user can read it (/proc/<pid>/cmdline). When the engine is the offline bridge, the password travels
  * in PGPASSWORD instead (the environment is readable by the same user only), which pg reads for any
- * URL without a password. Studio connects by itself and keeps the URL whole.
+ * URL without a password: the userinfo's or a `?password=` (which pg, like libpq, takes over the
+ * userinfo's). Studio connects by itself and keeps the URL whole.
  */
 function withoutPassword(url: string | undefined): string | undefined {
   if (!url || !process.env.PRISMA_SCHEMA_ENGINE_BINARY?.endsWith('schema-engine.mjs') || process.argv.includes('studio')) return url
-  const u = new URL(url)
-  if (!u.password) return url
-  process.env.PGPASSWORD = decodeURIComponent(u.password)
-  u.password = ''
-  return u.toString()
+  const split = splitPassword(url)
+  if (split.password) process.env.PGPASSWORD = split.password
+  return split.url
 }
 
 /** One module's schema, migrations and URL; STORAGE_ELEMENT_PREFIX selects a storage-element instance. */

@@ -1,23 +1,34 @@
 #!/usr/bin/env node
 // npm run build — also run by `npm ci` / `npm install` (`prepare`) and before `npm test`: bundles the command line
-// (src/cli/main.ts) and the offline schema engine (src/engine/main.ts) into dist/ as plain JavaScript,
-// so that no command pays for transpiling TypeScript at start. Each command's code is a chunk of its
-// own, loaded only when that command runs.
+// (src/cli/main.ts), the offline schema engine (src/engine/main.ts) and the library entry (src/index.ts,
+// the package's `exports`) into dist/ as plain JavaScript, so that no command and no program that
+// imports the package pays for transpiling TypeScript (nor needs tsx). Each command's code is a chunk
+// of its own, loaded only when that command runs.
+//
+// --types also writes the library's type declarations into dist/types/ (tsc, without type checking:
+// `npm run typecheck` checks): `npm run build` and `npm pack` (prepack) do, while `prepare` and
+// `pretest` leave them out, which would double their time.
+import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
+import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 import { BUILD_INFO, builtIsFresh, DIST, newestMtime, projectRoot } from './entry.mjs'
 
-// --if-stale (npm ci, npm test) builds only when dist/ is missing or older than its sources, so that
-// two test runs started side by side never rebuild it under each other's feet.
-if (process.argv.includes('--if-stale') && builtIsFresh()) process.exit(0)
+// --if-stale (npm ci, npm test, npm pack) builds only when dist/ is missing or older than its sources, so
+// that two test runs started side by side never rebuild it under each other's feet. Declarations
+// found in a fresh dist/ are current: every rebuild starts from an empty dist/.
+if (process.argv.includes('--if-stale') && builtIsFresh()) {
+  if (process.argv.includes('--types') && !fs.existsSync(path.join(projectRoot, DIST, 'types', 'index.d.ts'))) emitTypes()
+  process.exit(0)
+}
 const started = performance.now()
 fs.rmSync(path.join(projectRoot, DIST), { recursive: true, force: true })
 const { metafile } = await build({
   metafile: true,
   absWorkingDir: projectRoot,
-  entryPoints: { cli: 'src/cli/main.ts', 'schema-engine': 'src/engine/main.ts' },
+  entryPoints: { cli: 'src/cli/main.ts', 'schema-engine': 'src/engine/main.ts', index: 'src/index.ts' },
   outdir: DIST,
   entryNames: '[name]',
   chunkNames: 'chunks/[name]-[hash]',
@@ -58,6 +69,7 @@ const { metafile } = await build({
 // take dist/ only while none of them is newer (see entry.mjs).
 const sources = Object.keys(metafile.inputs).filter((f) => !f.includes('node_modules/'))
 fs.writeFileSync(path.join(projectRoot, DIST, BUILD_INFO), JSON.stringify({ sourcesMtimeMs: newestMtime(sources), sources }) + '\n')
+if (process.argv.includes('--types')) emitTypes()
 if (process.argv[1] === fileURLToPath(import.meta.url) && !process.argv.includes('--quiet')) {
   console.log(`built ${DIST}/ in ${Math.round(performance.now() - started)} ms`)
 }
@@ -72,5 +84,15 @@ function externalPackagesExcept(bundled) {
         return bundled.includes(name) ? undefined : { path: args.path, external: true }
       })
     },
+  }
+}
+
+/** The library's declarations (tsconfig.build.json: src/index.ts and what it reaches) into dist/types/. */
+function emitTypes() {
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
+  const run = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: projectRoot, encoding: 'utf8' })
+  if (run.status !== 0) {
+    process.stderr.write(`${run.stdout}${run.stderr}`)
+    throw new Error(`tsc could not write the type declarations (exit ${run.status}): fix the errors above, then npm run build`)
   }
 }

@@ -22,10 +22,15 @@ export function newestMtime(files) {
   return newest
 }
 
-/** True when dist/ was built from the files as they are now. */
+/**
+ * True when dist/ was built from the files as they are now. A copy installed as a package (under
+ * node_modules) is taken as built: npm gives each of its files the time of the install, later than
+ * the build, and nobody edits an installed package.
+ */
 export function builtIsFresh() {
   try {
     const info = JSON.parse(fs.readFileSync(path.join(projectRoot, DIST, BUILD_INFO), 'utf8'))
+    if (projectRoot.split(path.sep).includes('node_modules')) return true
     return info.sourcesMtimeMs >= newestMtime(info.sources)
   } catch {
     return false

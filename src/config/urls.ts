@@ -85,30 +85,121 @@ export function needsEmbedded(selected: readonly ModuleInfo[], env: Env): boolea
   return selected.some((m) => !env[m.urlVariable] && !env.DATABASE_URL)
 }
 
-/** The URL with its password replaced by `****`, safe to print. */
-export function maskUrl(raw: string): string {
+/**
+ * Whether a URL query parameter holds a secret, masked wherever a URL is shown. libpq's and pg's
+ * `password` (pg, like libpq, connects with it: it wins over the userinfo's) and `sslpassword` (the
+ * client key's passphrase), and any parameter whose name says it holds a password, passphrase,
+ * secret or token (e.g. a cloud provider's IAM token). Parameters that name files (`passfile`,
+ * `sslkey`, `sslcert`, `sslrootcert`, Prisma's `sslidentity`) hold paths, not secrets, and stay shown.
+ */
+export const isSecretParam = (name: string): boolean => /password|passphrase|secret|token|api[-_]?key/i.test(name)
+
+const MASK = '****'
+
+/** A query parameter's name or value as pg reads it (`+` is a space); as written when malformed. */
+const decodeParam = (s: string): string => {
   try {
-    const u = new URL(raw)
-    if (u.password) u.password = '****'
-    return u.toString()
+    return decodeURIComponent(s.replace(/\+/g, ' '))
   } catch {
-    return maskSecrets(raw)
+    return s
   }
 }
 
+/** A userinfo part decoded as pg decodes it (`+` is a plus); as written when malformed. */
+const decodeUserinfo = (s: string): string => {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    return s
+  }
+}
+
+/** `name=value` pairs of a raw query string (no `?`), each secret value replaced by ****. */
+function maskQuery(query: string): string {
+  return query
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=')
+      if (eq < 0 || eq === pair.length - 1 || !isSecretParam(decodeParam(pair.slice(0, eq)))) return pair
+      return `${pair.slice(0, eq + 1)}${MASK}`
+    })
+    .join('&')
+}
+
 /**
- * Masks every `scheme://user:password@` password in free text, plus each literal secret given
- * (a password may also appear outside a URL, e.g. in a driver's error message).
+ * The URL with every secret replaced by `****`, safe to print: the userinfo's password and every
+ * secret query parameter (isSecretParam). The rest stays as written: a URL's text is masked, not
+ * re-serialised, so that it reads as the user wrote it. The one mask every printed URL goes through.
+ */
+export function maskUrl(raw: string): string {
+  if (!URL.canParse(raw)) {
+    // Not a URL a driver would take (e.g. an unencoded # in the password): everything between the
+    // user's colon and the last @ goes.
+    return raw.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)(.*)@/i, `$1${MASK}@`).replace(KEYWORD_IN_TEXT, `$1$2=${MASK}`)
+  }
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(raw)
+  const at = scheme ? scheme[0].length : 0
+  // The authority ends at the first / ? or # (a password holds none of them unencoded); its userinfo
+  // at its last @.
+  const authorityEnd = scheme ? at + raw.slice(at).search(/[/?#]|$/) : 0
+  const authority = raw.slice(at, authorityEnd)
+  const userinfoEnd = authority.lastIndexOf('@')
+  const colon = authority.indexOf(':')
+  let head = raw.slice(0, authorityEnd)
+  if (userinfoEnd > 0 && colon >= 0 && colon < userinfoEnd - 1) head = `${raw.slice(0, at + colon + 1)}${MASK}${raw.slice(at + userinfoEnd, authorityEnd)}`
+  const rest = raw.slice(authorityEnd)
+  const q = rest.indexOf('?')
+  if (q < 0) return head + rest
+  const hash = rest.indexOf('#', q)
+  const query = hash < 0 ? rest.slice(q + 1) : rest.slice(q + 1, hash)
+  return `${head}${rest.slice(0, q + 1)}${maskQuery(query)}${hash < 0 ? '' : rest.slice(hash)}`
+}
+
+/** A URL in free text: up to the first space, quote or angle bracket (JSON strings and messages quote URLs). */
+const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>`\\]+/gi
+/** A libpq-style `password=value` outside a URL (a conninfo string in a driver's message). */
+const KEYWORD_IN_TEXT = /(^|[\s,;(?&])([a-z_]*(?:password|passphrase|secret|token)[a-z_]*)=(?!\*\*\*\*)('[^']*'|[^\s,;)&"']+)/gim
+
+/**
+ * Masks every secret in free text: each URL's password and secret query parameters (maskUrl), a
+ * conninfo-style `password=…`, plus each literal secret given (a password may also appear outside a
+ * URL, e.g. in a driver's error message). Everything the CLI prints goes through this.
  */
 export function maskSecrets(text: string, secrets: readonly string[] = []): string {
-  let out = text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#\s@]*:)([^@\s/]+)@/gi, '$1****@')
+  let out = text.replace(URL_IN_TEXT, (url) => {
+    // Closing punctuation of the sentence the URL stands in is not part of it.
+    const trail = /[),\]]+$/.exec(url)?.[0] ?? ''
+    return maskUrl(url.slice(0, url.length - trail.length)) + trail
+  })
+  out = out.replace(KEYWORD_IN_TEXT, `$1$2=${MASK}`)
   for (const s of secrets) {
-    if (s.length >= 3) out = out.split(s).join('****')
+    if (s.length >= 3) out = out.split(s).join(MASK)
   }
   return out
 }
 
-/** The decoded passwords of the given URLs, to be masked wherever they might be echoed. */
+/**
+ * The password a URL connects with, decoded: its `?password=` when set (pg and libpq both take it over
+ * the userinfo's), else the userinfo's; '' when it has none.
+ */
+export function connectPassword(u: URL): string {
+  return u.searchParams.get('password') || decodeUserinfo(u.password)
+}
+
+/** The URL without any password (userinfo and `?password=`) and the password it connected with. */
+export function splitPassword(url: string): { url: string; password: string } {
+  const u = new URL(url)
+  const password = connectPassword(u)
+  if (!password && !u.searchParams.has('password')) return { url, password }
+  u.password = ''
+  u.searchParams.delete('password')
+  return { url: u.toString(), password }
+}
+
+/**
+ * The secrets of the given URLs (passwords and secret query parameters, raw and decoded), to be masked
+ * wherever they might be echoed apart from their URL.
+ */
 export function passwordsOf(urls: readonly string[]): string[] {
   const out = new Set<string>()
   for (const raw of urls) {
@@ -116,7 +207,12 @@ export function passwordsOf(urls: readonly string[]): string[] {
       const u = new URL(raw)
       if (u.password) {
         out.add(u.password)
-        out.add(decodeURIComponent(u.password))
+        out.add(decodeUserinfo(u.password))
+      }
+      for (const [name, value] of u.searchParams) if (value && isSecretParam(name)) out.add(value)
+      for (const pair of u.search.slice(1).split('&')) {
+        const eq = pair.indexOf('=')
+        if (eq > 0 && isSecretParam(decodeParam(pair.slice(0, eq))) && pair.length > eq + 1) out.add(pair.slice(eq + 1))
       }
     } catch {
       /* not a URL: nothing to mask */

@@ -49,7 +49,7 @@ function historyChecks(t: ModuleTarget, history: readonly MigrationFolder[], app
               ? row.finished
                 ? `checksum ${row.checksum.slice(0, 16)}`
                 : 'failed'
-              : `not applied: run npx artstore-db deploy --module ${t.module.name}`,
+              : `not applied: run npx artstore-db deploy --module ${t.module.name}${t.module.prefix ? ` --prefix ${t.module.prefix}` : ''}`,
           }),
     }
   })
@@ -76,7 +76,7 @@ export async function verifyModule(t: ModuleTarget): Promise<VerifyReport> {
         category: 'tables',
         name: `the module's tables are in schema ${t.pgSchema}`,
         ok: false,
-        actual: `none: run npx artstore-db deploy --module ${t.module.name}`,
+        actual: `none: run npx artstore-db deploy --module ${t.module.name}${t.module.prefix ? ` --prefix ${t.module.prefix}` : ''}`,
       })
     }
     // Tables that are not the module's (another instance's prefix, an app's leftovers) are listed and

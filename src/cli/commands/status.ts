@@ -17,8 +17,8 @@ function text(rows: ModuleStatus[]): string {
   return rows
     .map((s) => {
       const lines = [`${icon[s.state]} ${s.module}: ${s.state} — ${s.applied.length} applied, ${s.pending.length} pending  (${s.database})`]
-      if (s.pending.length) lines.push(`   pending: ${s.pending.join(', ')}  → npx artstore-db deploy --module ${s.module}`)
       const instance = s.prefix ? ` --prefix ${s.prefix}` : ''
+      if (s.pending.length) lines.push(`   pending: ${s.pending.join(', ')}  → npx artstore-db deploy --module ${s.module}${instance}`)
       for (const f of s.failed) {
         lines.push(
           `   failed: ${f}  → undo what it did, then npx artstore-db resolve --module ${s.module}${instance} --rolled-back ${f} (or, completed by hand, --applied ${f}); see README "Recovering from a failed migration"`,
