@@ -201,7 +201,7 @@ export class DeployTurnTimeoutError extends RefusalError {
 /** One try for the turn; when it is taken, who holds it (pg_locks lists every database's: this one's only). */
 const TRY_TURN = `with try as (select pg_try_advisory_lock($1, 0) as ok)
 select try.ok, h.pid, h.app, h.addr from try left join lateral (
-  select a.pid, nullif(a.application_name, '') as app, a.client_addr::text as addr
+  select a.pid, nullif(a.application_name, '') as app, host(a.client_addr) as addr
     from pg_locks l join pg_stat_activity a on a.pid = l.pid
    where not try.ok and l.locktype = 'advisory' and l.granted and l.classid = $1::bigint::oid and l.objid = 0 and l.objsubid = 2
      and l.database = (select oid from pg_database where datname = current_database())
