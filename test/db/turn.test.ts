@@ -104,6 +104,8 @@ describe('waiting for the deploy turn', () => {
       spawnSync('script', ['-qefc', `${process.execPath} ${cli} ${args}`, '/dev/null'], {
         env: { ...process.env, ...env(), DATABASE_URL: '', ARTSTORE_DOTENV: '0', ARTSTORE_TURN_TIMEOUT: '2s' },
         encoding: 'utf8',
+        // Far above the 2 s bound: a command that does not give up fails the test rather than hang it.
+        timeout: 60_000,
       })
     const shown = onTerminal('rollback --module query --steps 1 --yes')
     expect(shown.stdout).toMatch(
