@@ -1,4 +1,5 @@
 import { checkConnection, withModuleTargets, type ModuleTarget } from './db/targets.ts'
+import type { TurnWait } from './db/lock.ts'
 import path from 'node:path'
 import { getModule, modules, modulesAt, selectModules, type ModuleInfo } from './modules.ts'
 import { OptionForOtherModuleError, UsageError } from './errors.ts'
@@ -26,6 +27,8 @@ export interface CommandOptions {
   layout?: string
   /** Called as each module's work starts and ends (the CLI shows it on a terminal); never with results. */
   onProgress?: (e: ModuleProgress) => void
+  /** Called while a deploy or rollback waits for the database's deploy turn, with who holds it (the CLI shows it on a terminal). */
+  onTurnWait?: (w: TurnWait) => void
 }
 
 /** One module's work starting or ending, for progress shown while a long command runs. */

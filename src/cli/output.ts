@@ -1,4 +1,4 @@
-import { maskSecrets, type ModuleProgress } from '../index.ts'
+import { maskSecrets, type ModuleProgress, type TurnWait } from '../index.ts'
 
 /** Where a command writes; tests can capture it. */
 export interface Output {
@@ -33,5 +33,20 @@ export function moduleProgress(
   return (e) => {
     const who = e.prefix ? `${e.module} (${e.prefix})` : e.module
     o.err(e.phase === 'start' ? `… ${verb} ${who}` : `${e.phase === 'done' ? '✔' : '✖'} ${verb} ${who}: ${((e.ms ?? 0) / 1000).toFixed(1)} s`)
+  }
+}
+
+/**
+ * What a deploy or rollback waits for while another holds the database's deploy turn, on stderr: only
+ * on a terminal, never with --json. Shown as the wait starts and whenever another session takes the turn.
+ */
+export function turnProgress(o: Output, json: boolean | undefined, terminal = !!process.stderr.isTTY): ((w: TurnWait) => void) | undefined {
+  if (json || !terminal) return undefined
+  return (w) => {
+    const h = w.holder
+    const who = h
+      ? `backend pid ${h.pid}${h.application ? ` (${h.application})` : ''}${h.address ? ` from ${h.address}` : ''}`
+      : 'a session that has just let go'
+    o.err(`… waiting for this database's deploy turn, held by ${who}: up to ${w.waitSeconds} s (ARTSTORE_TURN_TIMEOUT)`)
   }
 }

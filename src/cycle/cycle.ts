@@ -7,7 +7,7 @@ import { compareCatalogs } from '../catalog/compare.ts'
 import { BASELINE_NAME } from '../baseline/baseline.ts'
 import { expectedCatalog } from '../verify/expected.ts'
 import { deployModule } from '../deploy/deploy.ts'
-import { rollbackModule } from '../rollback/rollback.ts'
+import { rollbackFailureLine, rollbackModule } from '../rollback/rollback.ts'
 import { verifyModule } from '../verify/verify.ts'
 
 export interface CycleStep {
@@ -102,7 +102,8 @@ const verifyStep = (t: ModuleTarget) => async () => {
  * history before it builds.
  */
 const stepBack = (t: ModuleTarget, before: readonly string[]) => async () => {
-  await rollbackModule(t, { yes: true, steps: 1 })
+  const back = rollbackFailureLine(await rollbackModule(t, { yes: true, steps: 1 }))
+  if (back) return back
   return withClient(t, async (c) => {
     const expected = await expectedCatalog(c, before)
     const differs = compareCatalogs(expected, await readCatalog(c, t.pgSchema), ['_prisma_migrations'], 'required').filter((i) => !i.ok)
@@ -130,7 +131,7 @@ async function cycleOn(target: ModuleTarget): Promise<CycleResult> {
   }
   // The rest, in order, each only if every step before it passed.
   const rest: [string, () => Promise<string | undefined>][] = [
-    ['rollback', async () => void (await rollbackModule(target, { yes: true }))],
+    ['rollback', async () => rollbackFailureLine(await rollbackModule(target, { yes: true, all: true }))],
     ['nothing left', () => leftovers(target)],
     ['re-deploy', deployStep(target)],
     ['re-verify', verifyStep(target)],

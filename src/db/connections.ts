@@ -36,6 +36,8 @@ export function commandConfig(url: string): pg.PoolConfig {
     ...config,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     keepAlive: true,
+    // What pg_stat_activity shows for the session (a URL's own application_name wins): a deploy waiting for the turn names its holder by it.
+    fallback_application_name: 'artstore-db',
     ...(timeout ? { query_timeout: timeout } : {}),
     options: [config.options, `-c idle_in_transaction_session_timeout=${IDLE_IN_TRANSACTION}`].filter(Boolean).join(' '),
   }

@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import { RefusalError } from '../errors.ts'
+import { RefusalError, UsageError } from '../errors.ts'
 
 /**
  * The advisory-lock key Prisma's migrate takes for deploy and resolve: holding the same one makes our
@@ -134,28 +134,105 @@ export async function withTransaction<T>(c: pg.ClientBase, fn: () => Promise<T>,
 /** The advisory-lock class of deploy turns (two-key form, apart from Prisma's one-key lock). */
 export const DEPLOY_TURN_CLASS = 1095914573 // 'ARTM'
 
+/** How long a deploy or rollback waits for the deploy turn unless ARTSTORE_TURN_TIMEOUT says otherwise. */
+export const DEFAULT_TURN_TIMEOUT_SECONDS = 30
+
+/** The session that holds a database's deploy turn: what a waiting deploy shows, and names when it gives up. */
+export interface TurnHolder {
+  pid: number
+  /** Its application_name (`artstore-db` for this tool's own sessions), when it set one. */
+  application?: string
+  /** Its client address; none for a local socket. */
+  address?: string
+}
+
+/** The deploy turn is taken: reported as the wait starts, and again whenever another session takes it meanwhile. */
+export interface TurnWait {
+  /** Who holds it; none when its holder let go between the try and the look. */
+  holder?: TurnHolder
+  /** The bound of the wait, in seconds. */
+  waitSeconds: number
+  /** How long this wait has lasted so far. */
+  waitedMs: number
+}
+
+export interface DeployTurnOptions {
+  /** How long to wait for the turn, in seconds (0: do not wait); default ARTSTORE_TURN_TIMEOUT, else 30. */
+  waitSeconds?: number
+  /** Told who holds the turn while this one waits (the CLI shows it on a terminal); never called when the turn is free. */
+  onWait?: (w: TurnWait) => void
+}
+
+export class InvalidDurationError extends UsageError {
+  constructor(variable: string, given: string) {
+    super(`${variable} "${given}" is not a duration: give seconds or a number with s, m or h (e.g. ${variable}=30s, 2m; 0 to not wait)`)
+  }
+}
+
+/** Seconds of a duration as people write it: `30`, `30s`, `2m`, `1.5h`. */
+export function parseDuration(given: string, variable: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$/i.exec(given)
+  if (!m) throw new InvalidDurationError(variable, given)
+  return Number(m[1]) * { s: 1, m: 60, h: 3600 }[(m[2] ?? 's').toLowerCase() as 's' | 'm' | 'h']
+}
+
+/** The deploy turn's bound from ARTSTORE_TURN_TIMEOUT (bad input refused), else 30 s. */
+export function turnTimeoutSeconds(env: Record<string, string | undefined> = process.env): number {
+  const given = env.ARTSTORE_TURN_TIMEOUT
+  return given === undefined || given === '' ? DEFAULT_TURN_TIMEOUT_SECONDS : parseDuration(given, 'ARTSTORE_TURN_TIMEOUT')
+}
+
+/** The turn options of a command: its ARTSTORE_TURN_TIMEOUT (from `env`, default process.env) and its `onTurnWait`. */
+export const turnOptions = (o: { env?: Record<string, string | undefined>; onTurnWait?: (w: TurnWait) => void }): DeployTurnOptions => ({
+  waitSeconds: turnTimeoutSeconds(o.env ?? process.env),
+  ...(o.onTurnWait ? { onWait: o.onTurnWait } : {}),
+})
+
+const describeHolder = (h: TurnHolder) => `backend pid ${h.pid}${h.application ? ` (${h.application})` : ''}${h.address ? ` from ${h.address}` : ''}`
+
 export class DeployTurnTimeoutError extends RefusalError {
-  constructor(seconds: number) {
+  constructor(seconds: number, holder?: TurnHolder) {
     super(
-      `another deploy has been applying migrations to this database for over ${seconds} s: try again when it has finished (npx artstore-db status shows what is applied)`,
+      `another deploy or rollback has held this database's deploy turn for over ${seconds} s${holder ? ` (${describeHolder(holder)})` : ''}: try again when it has finished, or wait longer with ARTSTORE_TURN_TIMEOUT (e.g. 5m) (npx artstore-db status shows what is applied)`,
     )
   }
 }
+
+/** One try for the turn; when it is taken, who holds it (pg_locks lists every database's: this one's only). */
+const TRY_TURN = `with try as (select pg_try_advisory_lock($1, 0) as ok)
+select try.ok, h.pid, h.app, h.addr from try left join lateral (
+  select a.pid, nullif(a.application_name, '') as app, host(a.client_addr) as addr
+    from pg_locks l join pg_stat_activity a on a.pid = l.pid
+   where not try.ok and l.locktype = 'advisory' and l.granted and l.classid = $1::bigint::oid and l.objid = 0 and l.objsubid = 2
+     and l.database = (select oid from pg_database where datname = current_database())
+   limit 1) h on true`
 
 /**
  * Runs `fn` (which applies migrations through the schema engine) in this database's deploy turn:
  * one deploy at a time, the others waiting by polling a lock rather than blocking on it. A deploy
  * blocked on Prisma's migration lock is a transaction that a CREATE INDEX CONCURRENTLY of the deploy
  * in progress waits for, and PostgreSQL breaks that cycle by failing one of them, the index build
- * itself sometimes; an idle session that polls is never waited for.
+ * itself sometimes; an idle session that polls is never waited for. Waits at most `waitSeconds`
+ * (ARTSTORE_TURN_TIMEOUT, default 30 s), telling `onWait` who holds the turn; then refuses, naming
+ * the holder. A number as the third argument is the bound alone.
  */
-export async function withDeployTurn<T>(c: pg.ClientBase, fn: () => Promise<T>, waitSeconds = 900): Promise<T> {
-  const deadline = Date.now() + waitSeconds * 1000
+export async function withDeployTurn<T>(c: pg.ClientBase, fn: () => Promise<T>, options: DeployTurnOptions | number = {}): Promise<T> {
+  const o = typeof options === 'number' ? { waitSeconds: options } : options
+  const waitSeconds = o.waitSeconds ?? turnTimeoutSeconds()
+  const started = Date.now()
+  let shown: number | undefined | null = null
   for (let pause = 50; ; pause = Math.min(pause * 2, 500)) {
-    const { rows } = await c.query<{ ok: boolean }>('select pg_try_advisory_lock($1, 0) as ok', [DEPLOY_TURN_CLASS])
-    if (rows[0].ok) break
-    if (Date.now() > deadline) throw new DeployTurnTimeoutError(waitSeconds)
-    await new Promise((r) => setTimeout(r, pause))
+    const { rows } = await c.query<{ ok: boolean; pid: number | null; app: string | null; addr: string | null }>(TRY_TURN, [DEPLOY_TURN_CLASS])
+    const r = rows[0]
+    if (r.ok) break
+    const holder: TurnHolder | undefined =
+      r.pid === null ? undefined : { pid: r.pid, ...(r.app ? { application: r.app } : {}), ...(r.addr ? { address: r.addr } : {}) }
+    if (Date.now() - started >= waitSeconds * 1000) throw new DeployTurnTimeoutError(waitSeconds, holder)
+    if (holder?.pid !== shown && (holder || shown === null)) {
+      shown = holder?.pid
+      o.onWait?.({ ...(holder ? { holder } : {}), waitSeconds, waitedMs: Date.now() - started })
+    }
+    await new Promise((res) => setTimeout(res, pause))
   }
   try {
     return await fn()
@@ -163,6 +240,12 @@ export async function withDeployTurn<T>(c: pg.ClientBase, fn: () => Promise<T>, 
     await c.query('select pg_advisory_unlock($1, 0)', [DEPLOY_TURN_CLASS]).catch(() => undefined)
   }
 }
+
+/** withDeployTurn with these options, for a caller whose work is the last argument. */
+export const inDeployTurn =
+  (o: DeployTurnOptions = {}) =>
+  <T>(c: pg.ClientBase, fn: () => Promise<T>): Promise<T> =>
+    withDeployTurn(c, fn, o)
 
 /**
  * Runs `fn` holding Prisma's migration lock for the session (longer than one transaction: adopt plans

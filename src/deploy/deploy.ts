@@ -8,7 +8,7 @@ import { SchemaEngineError } from '../engine/engine.ts'
 import { withModuleEngine } from '../engine/module.ts'
 import { moduleStatus, type ModuleStatus } from '../status/status.ts'
 import { assertOwnDatabase } from '../guard/guard.ts'
-import { retryOnDeadlock, withDeployTurn } from '../db/lock.ts'
+import { inDeployTurn, retryOnDeadlock, turnOptions, type DeployTurnOptions } from '../db/lock.ts'
 import { recoverInterrupted, type Recovery } from './recover.ts'
 
 export interface DeployOptions extends CommandOptions {
@@ -102,7 +102,7 @@ function historyProblem(t: ModuleTarget, s: ModuleStatus): string | undefined {
  * is still applying is never taken for one an earlier deploy left interrupted (which is settled from
  * the catalog first, see recoverInterrupted).
  */
-export async function deployModule(t: ModuleTarget, dryRun = false, known?: ModuleStatus): Promise<ModuleDeployResult> {
+export async function deployModule(t: ModuleTarget, dryRun = false, known?: ModuleStatus, turn?: DeployTurnOptions): Promise<ModuleDeployResult> {
   const seen = known ?? (await moduleStatus(t))
   const problem = historyProblem(t, seen)
   if (problem) return { ...describeTarget(t), status: 'failed', migrations: [], detail: problem }
@@ -115,7 +115,7 @@ export async function deployModule(t: ModuleTarget, dryRun = false, known?: Modu
     if (t.module.historySchema) await ensureHistoryTable(c, t.module.historySchema)
   })
   return withClient(t, (c) =>
-    withDeployTurn(c, async (): Promise<ModuleDeployResult> => {
+    inDeployTurn(turn)(c, async (): Promise<ModuleDeployResult> => {
       let before = await moduleStatus(t)
       const changed = historyProblem(t, before)
       if (changed) return { ...describeTarget(t), status: 'failed', migrations: [], detail: changed }
@@ -162,7 +162,9 @@ export function deploy(opts: DeployOptions = {}): Promise<ModuleDeployResult[]> 
     for (const [i, t] of targets.entries()) {
       const failedBefore = results.some((r) => r.status === 'failed')
       results.push(
-        failedBefore ? { ...describeTarget(t), status: 'not-run', migrations: [] } : await moduleStep(opts, t, () => deployModule(t, !!opts.dryRun, before[i])),
+        failedBefore
+          ? { ...describeTarget(t), status: 'not-run', migrations: [] }
+          : await moduleStep(opts, t, () => deployModule(t, !!opts.dryRun, before[i], turnOptions(opts))),
       )
     }
     return results

@@ -1,20 +1,20 @@
+import path from 'node:path'
 import type pg from 'pg'
 import { BASELINE_NAME } from '../baseline/baseline.ts'
 import { describeTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
-import { retryOnDeadlock, withDeployTurn, withMigrationTransaction } from '../db/lock.ts'
+import { retryOnDeadlock, turnOptions, turnTimeoutSeconds, withDeployTurn, withMigrationTransaction } from '../db/lock.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
-import { ModuleRequiredError, RefusalError, rollbackConfirmation, UsageError } from '../errors.ts'
-import { getModule } from '../modules.ts'
+import { connectionLost, ModuleRequiredError, RefusalError, rollbackConfirmation } from '../errors.ts'
+import { getModule, projectRoot } from '../modules.ts'
 import { readAppliedMigrations, readMigrationFolders, type MigrationFolder } from '../history/history.ts'
 import { assertOwnDatabase } from '../guard/guard.ts'
+import { rowsLost, type RowsLost } from './data-loss.ts'
+import { withoutTransactionControl } from './script.ts'
+import { checkRollbackRange, InvalidRollbackRangeError, StepsPastBaselineError } from './range.ts'
 
-export class InvalidRollbackRangeError extends UsageError {
-  constructor(reason: string) {
-    super(
-      `${reason}: give --steps N (the last N applied migrations) or --to <migration> (roll back what came after it), not both; neither rolls back the whole history`,
-    )
-  }
-}
+export { InvalidRollbackRangeError, StepsPastBaselineError } from './range.ts'
+
+export type { RowsLost } from './data-loss.ts'
 
 export class DownScriptMissingError extends RefusalError {
   constructor(module: string, migration: string) {
@@ -35,36 +35,57 @@ export class RollbackBlockedError extends RefusalError {
 export interface RollbackOptions extends CommandOptions {
   /** Confirms the destructive run; without it (and without dryRun) the library refuses. */
   yes?: boolean
-  /** Return the SQL that would run, change nothing. */
+  /** Return the SQL that would run and the rows it would take, change nothing. */
   dryRun?: boolean
-  /** Roll back the last N applied migrations. */
+  /** Roll back the last N applied migrations; never 0_baseline (refused when fewer than N come after it). */
   steps?: number
   /** Roll back every migration applied after this one (it stays applied). */
   to?: string
+  /** Roll back the whole history, 0_baseline included: every table of the module goes, with its rows. */
+  all?: boolean
+}
+
+/** A down.sql the database refused: nothing of that step was changed, and the migration stays applied. */
+export interface RollbackFailure {
+  migration: string
+  /** The database's SQLSTATE, e.g. 23505. */
+  sqlState: string
+  /** The database's message, e.g. `could not create unique index "…"`. */
+  message: string
+  detail?: string
+  hint?: string
+  /** The line of down.sql the error points at, when the database says where. */
+  line?: number
+  /** What to do about it, ending with the command to run. */
+  next: string
 }
 
 export interface RollbackResult extends ReturnType<typeof describeTarget> {
-  status: 'rolled-back' | 'would-roll-back' | 'not-applied'
-  /** The migrations rolled back (or that would be), newest first. */
+  status: 'rolled-back' | 'would-roll-back' | 'not-applied' | 'failed'
+  /** The migrations rolled back (or that would be), newest first; `failed`: those rolled back before the failure. */
   migrations: string[]
   /** Everything that runs, in order: each migration's down.sql and history row in one transaction. */
   sql: string
+  /** Dry run: every table whose rows would go, and every column whose values would, counted exactly now. */
+  rowsLost?: RowsLost[]
+  /** `failed`: the step that failed, with the database's error. */
+  failure?: RollbackFailure
+  /** `failed`: the migrations of the range still applied (the failed one first). */
+  notRun?: string[]
 }
 
 const forget = (name: string) => `DELETE FROM "_prisma_migrations" WHERE "migration_name" = '${name.replace(/'/g, "''")}';\n`
 
-/** Refuses a range that cannot mean anything, before any connection is made. */
-function validateRange(opts: Pick<RollbackOptions, 'steps' | 'to'>): void {
-  if (opts.steps !== undefined && opts.to !== undefined) throw new InvalidRollbackRangeError('--steps and --to were both given')
-  if (opts.steps !== undefined && (!Number.isInteger(opts.steps) || opts.steps < 1))
-    throw new InvalidRollbackRangeError(`--steps ${opts.steps} is not a positive whole number`)
-}
-
 /** The migrations to revert, newest first, from what is applied and the range asked for. */
-function selectRange(applied: readonly string[], opts: Pick<RollbackOptions, 'steps' | 'to'>): string[] {
-  validateRange(opts)
+function selectRange(module: string, applied: readonly string[], opts: Pick<RollbackOptions, 'steps' | 'to' | 'all'>): string[] {
+  checkRollbackRange(opts)
   const newestFirst = [...applied].reverse()
-  if (opts.steps !== undefined) return newestFirst.slice(0, opts.steps)
+  if (opts.steps !== undefined) {
+    const later = applied.filter((name) => name !== BASELINE_NAME)
+    // Nothing applied: nothing to take, and no baseline to protect.
+    if (applied.length && opts.steps > later.length) throw new StepsPastBaselineError(module, opts.steps, later)
+    return newestFirst.slice(0, opts.steps)
+  }
   if (opts.to !== undefined) {
     const at = applied.indexOf(opts.to)
     if (at < 0) throw new InvalidRollbackRangeError(`--to ${opts.to} is not an applied migration (applied: ${applied.join(', ') || 'none'})`)
@@ -76,13 +97,20 @@ function selectRange(applied: readonly string[], opts: Pick<RollbackOptions, 'st
 /** The history rows that stand (not rolled back), oldest first. */
 const standing = async (c: pg.ClientBase) => (await readAppliedMigrations(c)).filter((m) => !m.rolledBack)
 
+/** One step of a rollback: a migration's down.sql as it runs (transaction control made harmless), and its folder. */
+interface Step {
+  name: string
+  down: string
+  folder: MigrationFolder
+}
+
 /** What a rollback reverts, newest first, and the SQL it runs; refuses (throws) what it cannot revert. */
 async function planRollback(
   c: pg.ClientBase,
   t: ModuleTarget,
   folders: ReadonlyMap<string, MigrationFolder>,
-  opts: Pick<RollbackOptions, 'steps' | 'to'>,
-): Promise<{ selected: string[]; sql: string }> {
+  opts: Pick<RollbackOptions, 'steps' | 'to' | 'all'>,
+): Promise<{ steps: Step[]; sql: string }> {
   const rows = await standing(c)
   const failed = rows.filter((m) => !m.finished).map((m) => m.name)
   if (failed.length) {
@@ -93,9 +121,11 @@ async function planRollback(
     )
   }
   const selected = selectRange(
+    t.module.name,
     rows.map((m) => m.name),
     opts,
   )
+  const steps: Step[] = []
   for (const name of selected) {
     const folder = folders.get(name)
     if (!folder)
@@ -113,9 +143,10 @@ async function planRollback(
         'restore the migration as it was deployed',
       )
     }
+    steps.push({ name, down: withoutTransactionControl(folder.down, t.module.name, name).sql, folder })
   }
-  const sql = selected.map((name) => `-- Roll back ${name}\n${folders.get(name)!.down!.replace(/\n*$/, '\n')}${forget(name)}`).join('\n')
-  return { selected, sql }
+  const sql = steps.map((s) => `-- Roll back ${s.name}\n${s.down.replace(/\n*$/, '\n')}${forget(s.name)}`).join('\n')
+  return { steps, sql }
 }
 
 /**
@@ -133,46 +164,97 @@ async function assertStillNewest(c: pg.ClientBase, t: ModuleTarget, name: string
   }
 }
 
+/** The command that takes up a rollback where it failed, `done` steps in. */
+function againCommand(t: ModuleTarget, opts: Pick<RollbackOptions, 'steps' | 'to' | 'all'>, done: number): string {
+  const range = opts.all ? '--all' : opts.to !== undefined ? `--to ${opts.to}` : `--steps ${(opts.steps ?? 1) - done}`
+  return `npx artstore-db rollback --module ${t.module.name}${t.module.prefix ? ` --prefix ${t.module.prefix}` : ''} ${range} --yes`
+}
+
+/** An error the database raised in a step (it carries its SQLSTATE) as the step's failure; anything else is not one. */
+function stepFailure(e: unknown, t: ModuleTarget, step: Step, again: string): RollbackFailure | undefined {
+  const err = e as { code?: unknown; message?: string; detail?: string; hint?: string; position?: string }
+  if (typeof err?.code !== 'string' || !/^[0-9A-Z]{5}$/.test(err.code) || connectionLost(e)) return undefined
+  const position = Number(err.position)
+  const file = path.relative(projectRoot, path.join((t.module.template ?? t.module).migrationsDir, step.name, 'down.sql'))
+  return {
+    migration: step.name,
+    sqlState: err.code,
+    message: String(err.message),
+    ...(err.detail ? { detail: err.detail } : {}),
+    ...(err.hint ? { hint: err.hint } : {}),
+    ...(position > 0 ? { line: step.down.slice(0, position - 1).split('\n').length } : {}),
+    next: `nothing of ${step.name} was changed (its step was rolled back) and it stays applied: fix what the error names (the rows in the way, or ${file}), then run ${again}`,
+  }
+}
+
 /**
  * Reverts a module's migrations, newest first: each one's down.sql and the removal of its history row
- * in one transaction under the migration lock. The whole history by default, else the last `steps`,
- * or those after `to`. Refuses without `yes`, when a migration to revert has no down.sql or changed
- * since it was applied, when a migration is failed, or when the database is another module's;
- * nothing is changed then. The history is read in the database's deploy turn, so two rollbacks, or a
- * rollback and a deploy, never act on what the other has just changed.
+ * in one transaction under the migration lock (a `BEGIN`/`COMMIT` of the script, as Prisma writes
+ * around an enum's recreation, is made a comment: it would end that transaction). The last `steps`
+ * (never 0_baseline), those after `to`, or with `all` the whole history. Refuses without `yes`, without
+ * a range, when a migration to revert has no down.sql or changed since it was applied, when a
+ * migration is failed, or when the database is another module's; nothing is changed then. A down.sql
+ * the database refuses ends the rollback there with status `failed`: that step changed nothing, the
+ * ones before it stay rolled back. The history is read in the database's deploy turn, so two
+ * rollbacks, or a rollback and a deploy, never act on what the other has just changed.
  */
-export async function rollbackModule(t: ModuleTarget, opts: Pick<RollbackOptions, 'yes' | 'dryRun' | 'steps' | 'to'>): Promise<RollbackResult> {
+export async function rollbackModule(
+  t: ModuleTarget,
+  opts: Pick<RollbackOptions, 'yes' | 'dryRun' | 'steps' | 'to' | 'all' | 'env' | 'onTurnWait'>,
+): Promise<RollbackResult> {
   if (!opts.yes && !opts.dryRun) throw rollbackConfirmation(t.module.name)
   const folders = new Map<string, MigrationFolder>(readMigrationFolders(t.module.migrationsDir).map((f) => [f.name, f]))
   return withClient(t, async (c) => {
     await assertOwnDatabase(c, t)
     if (opts.dryRun) {
-      const { selected, sql } = await planRollback(c, t, folders, opts)
-      return { ...describeTarget(t), status: selected.length ? 'would-roll-back' : 'not-applied', migrations: selected, sql }
+      const { steps, sql } = await planRollback(c, t, folders, opts)
+      const lost = await rowsLost(
+        c,
+        steps.map((s) => ({ migration: s.name, down: s.down })),
+      )
+      return { ...describeTarget(t), status: steps.length ? 'would-roll-back' : 'not-applied', migrations: steps.map((s) => s.name), sql, rowsLost: lost }
     }
     // In the database's deploy turn: never blocked on the migration lock while a deploy builds an index CONCURRENTLY.
-    return withDeployTurn(c, async (): Promise<RollbackResult> => {
-      const { selected, sql } = await planRollback(c, t, folders, opts)
-      if (!selected.length) return { ...describeTarget(t), status: 'not-applied', migrations: [], sql }
-      for (const name of selected) {
-        await retryOnDeadlock(() =>
-          withMigrationTransaction(c, async () => {
-            await assertStillNewest(c, t, name)
-            await c.query(folders.get(name)!.down!)
-            await c.query(forget(name))
-          }),
-        )
-      }
-      return { ...describeTarget(t), status: 'rolled-back', migrations: selected, sql }
-    })
+    return withDeployTurn(
+      c,
+      async (): Promise<RollbackResult> => {
+        const { steps, sql } = await planRollback(c, t, folders, opts)
+        const names = steps.map((s) => s.name)
+        if (!steps.length) return { ...describeTarget(t), status: 'not-applied', migrations: [], sql }
+        for (const [i, step] of steps.entries()) {
+          try {
+            await retryOnDeadlock(() =>
+              withMigrationTransaction(c, async () => {
+                await assertStillNewest(c, t, step.name)
+                await c.query(step.down)
+                await c.query(forget(step.name))
+              }),
+            )
+          } catch (e) {
+            const failure = stepFailure(e, t, step, againCommand(t, opts, i))
+            if (!failure) throw e
+            return { ...describeTarget(t), status: 'failed', migrations: names.slice(0, i), sql, failure, notRun: names.slice(i) }
+          }
+        }
+        return { ...describeTarget(t), status: 'rolled-back', migrations: names, sql }
+      },
+      turnOptions(opts),
+    )
   })
 }
 
-/** `rollback --module m [--steps N | --to <migration>] --yes`: revert that module's migrations. */
+/** A failed rollback's error in one line (undefined when it did not fail): for reports that show one line per step. */
+export const rollbackFailureLine = (r: RollbackResult): string | undefined =>
+  r.failure
+    ? `${r.failure.migration}/down.sql failed: ${r.failure.sqlState} ${r.failure.message}${r.failure.detail ? ` (${r.failure.detail})` : ''}`
+    : undefined
+
+/** `rollback --module m (--steps N | --to <migration> | --all) --yes`: revert that module's migrations. */
 export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
   if (!opts.module) throw new ModuleRequiredError('rollback acts on one module at a time')
   getModule(opts.module)
   if (!opts.yes && !opts.dryRun) throw rollbackConfirmation(opts.module)
-  validateRange(opts)
+  checkRollbackRange(opts)
+  turnTimeoutSeconds(opts.env ?? process.env)
   return withCheckedTargets(opts, async ([t]) => rollbackModule(t, opts))
 }

@@ -75,7 +75,10 @@ describe('in-process deploy and prisma migrate deploy', () => {
 
   test('five deploys at once on a fresh database: all succeed, one applies and says so, one history row each', async () => {
     const url = await freshDatabase('deploy_engine_parallel')
-    const runs = await Promise.all([1, 2, 3, 4, 5].map(() => deploy({ module: 'admin', env: { ADMIN_DATABASE_URL: withSchema(url, 'admin') } })))
+    // Each waits for the deploy turn while the others apply (ARTSTORE_TURN_TIMEOUT: longer than 30 s on a busy machine).
+    const runs = await Promise.all(
+      [1, 2, 3, 4, 5].map(() => deploy({ module: 'admin', env: { ADMIN_DATABASE_URL: withSchema(url, 'admin'), ARTSTORE_TURN_TIMEOUT: '10m' } })),
+    )
     const statuses = runs.map(([r]) => r.status)
     expect(statuses.filter((s) => s === 'applied')).toHaveLength(1)
     expect(statuses.filter((s) => s === 'up-to-date')).toHaveLength(4)

@@ -201,7 +201,8 @@ describe.concurrent('SIGKILL of restore in its transaction', () => {
 describe.concurrent('many at once', () => {
   test('10 parallel deploys of three modules on a fresh database: all succeed, each migration applied once', async () => {
     const url = await database('inject_parallel')
-    const runs = await Promise.all(Array.from({ length: 10 }, () => runCli(['deploy'], { DATABASE_URL: url })))
+    // Each waits for the deploy turn while the others apply: far longer than 30 s on a busy machine.
+    const runs = await Promise.all(Array.from({ length: 10 }, () => runCli(['deploy'], { DATABASE_URL: url, ARTSTORE_TURN_TIMEOUT: '10m' })))
     expect(
       runs.map((r) => r.exitCode),
       runs.map((r) => r.stdout + r.stderr).join('\n'),

@@ -87,7 +87,7 @@ describe('the fleet', () => {
     const f = file('three-again', three())
     const refused = await runCli(['rollback', '--instances', f], env())
     expect(refused.exitCode).toBe(2)
-    const run = await runCli(['rollback', '--instances', f, '--yes'], env())
+    const run = await runCli(['rollback', '--instances', f, '--all', '--yes'], env())
     expect(run.exitCode, run.stdout + run.stderr).toBe(0)
     expect(await tables()).toEqual(['storage_elem_04_files'])
     expect((await runCli(['deploy', '--instances', f], env())).exitCode).toBe(0)

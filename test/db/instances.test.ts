@@ -88,7 +88,7 @@ describe('three instances in public', () => {
 
   test('rolling back 02 leaves 01 and 03, their rows and their histories untouched; 02 deploys again', async () => {
     const before = { one: await rows('storage_elem_01'), three: await rows('storage_elem_03') }
-    const back = await rollback({ ...opts('storage_elem_02'), yes: true })
+    const back = await rollback({ ...opts('storage_elem_02'), all: true, yes: true })
     expect(back.migrations).toEqual(['0_baseline'])
     expect(await tablesIn('public')).toEqual([
       'storage_elem_01_config',

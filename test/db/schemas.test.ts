@@ -162,7 +162,7 @@ describe('verify', () => {
       )
     } finally {
       // Put admin back as its history makes it.
-      await rollback({ module: 'admin', yes: true, env: env() })
+      await rollback({ module: 'admin', all: true, yes: true, env: env() })
       expect((await deploy({ module: 'admin', env: env() }))[0].status).toBe('applied')
     }
   })
@@ -183,7 +183,7 @@ describe('rollback', () => {
 
   test('--dry-run prints the whole SQL and changes nothing', async () => {
     const before = await objects('query')
-    const run = await runCli(['rollback', '--module', 'query', '--dry-run'], env())
+    const run = await runCli(['rollback', '--module', 'query', '--all', '--dry-run'], env())
     expect(run.exitCode).toBe(0)
     expect(run.stdout).toContain('DROP TABLE "file_metadata_cache";')
     expect(run.stdout).toContain('DROP FUNCTION IF EXISTS "update_file_metadata_search_vector"();')
@@ -192,11 +192,11 @@ describe('rollback', () => {
   })
 
   test('--yes drops every table, enum type, function and sequence, and the history row', async () => {
-    const run = await runCli(['rollback', '--module', 'admin', '--yes'], env())
+    const run = await runCli(['rollback', '--module', 'admin', '--all', '--yes'], env())
     expect(run.exitCode, run.stderr).toBe(0)
     expect(await objects('admin')).toEqual(['table _prisma_migrations']) // no enum left behind (upstream bug 2)
     expect(await query(url, 'select count(*)::int as n from admin._prisma_migrations')).toEqual([{ n: 0 }])
-    const again = await runCli(['rollback', '--module', 'admin', '--yes'], env())
+    const again = await runCli(['rollback', '--module', 'admin', '--all', '--yes'], env())
     expect(again.stdout).toContain('nothing applied to roll back')
     expect((await deploy({ module: 'admin', env: env() }))[0].status).toBe('applied')
   })

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { deploy, type ModuleDeployResult } from '../../index.ts'
-import { moduleProgress, report, type Output } from '../output.ts'
+import { moduleProgress, report, turnProgress, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
 import { outcome } from '../exit-codes.ts'
@@ -48,7 +48,13 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
         (r) => [`${r.status}${r.migrations.length ? `: ${r.migrations.join(', ')}` : ''}`, r.detail?.split('\n')[0]].filter(Boolean).join(' — '),
       )
     }
-    const rows = await deploy({ module: opts.module, prefix: opts.prefix, dryRun: opts.dryRun, onProgress: moduleProgress(o, opts.json, 'deploy') })
+    const rows = await deploy({
+      module: opts.module,
+      prefix: opts.prefix,
+      dryRun: opts.dryRun,
+      onProgress: moduleProgress(o, opts.json, 'deploy'),
+      onTurnWait: turnProgress(o, opts.json),
+    })
     report(o, !!opts.json, rows, text)
     setExit(outcome(rows.some((r) => r.status === 'failed')))
   })
