@@ -26,16 +26,24 @@ export async function main(argv: readonly string[], o: Output = processOutput): 
   // Ctrl-C or a TERM: one line, and the usual codes. Each step of a command is one transaction (or
   // none), which the server rolls back when this process's connections close; nothing is left half done.
   // An embedded server the command started is stopped first (a TERM reaches this process alone).
+  // Once interrupted, the command only waits for the clean-up (scratch databases dropped, the embedded
+  // server stopped) and ends with the signal's code; what it still writes (the errors of connections
+  // the clean-up ended) is not shown.
+  let interrupted: Promise<number> | undefined
   const onSignal = (signal: NodeJS.Signals) => {
     o.err(`error: interrupted (${signal}): the step in progress was not committed, and the server rolls it back; run the command again`)
     // From here on the command only ends: what its connections raise as their server goes away (the
     // embedded server stopped below, above all) must not turn into a stack trace and another exit code.
     process.on('uncaughtException', () => undefined).on('unhandledRejection', () => undefined)
-    void runInterruptCleanups().finally(() => process.exit(signal === 'SIGINT' ? EXIT.interrupted : EXIT.terminated))
+    const code = signal === 'SIGINT' ? EXIT.interrupted : EXIT.terminated
+    interrupted = runInterruptCleanups().then(() => code)
+    void interrupted.then((c) => process.exit(c))
   }
+  const shown: Output = { out: (t) => void (interrupted || o.out(t)), err: (t) => void (interrupted || o.err(t)) }
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal)
   try {
-    return await run(argv, o)
+    const code = await run(argv, shown)
+    return interrupted ? await interrupted : code
   } finally {
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal)
   }
