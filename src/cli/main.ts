@@ -17,6 +17,7 @@ import * as adoptCommand from './commands/adopt.ts'
 import * as archiveCommand from './commands/archive.ts'
 import * as cacheCommand from './commands/cache.ts'
 import * as verifyCommand from './commands/verify.ts'
+import * as rehearseCommand from './commands/rehearse.ts'
 
 /**
  * Runs the artstore-db command line and returns its exit code. It is the only place that turns
@@ -91,6 +92,7 @@ async function run(argv: readonly string[], o: Output): Promise<number> {
     rollbackCommand,
     resolveCommand,
     cycleCommand,
+    rehearseCommand,
     studioCommand,
     adoptCommand,
     archiveCommand,
