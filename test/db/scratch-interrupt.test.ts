@@ -86,6 +86,12 @@ describe('issue 19 item 7: an interrupt drops the scratch database the command c
     expect(await exists(r.database)).toBe(false)
   })
 
+  test('TERM on rehearse drops its artstore_rehearse_<hex> before exit 143', async () => {
+    const r = await interrupt(['rehearse', '--module', 'admin'], 'SIGTERM', /^artstore_rehearse_[0-9a-f]{8}$/)
+    expect(r.exitCode, r.stderr).toBe(143)
+    expect(await exists(r.database)).toBe(false)
+  })
+
   test('a SIGKILL cannot clean up: the database stays, and the next run drops it', async () => {
     const r = await interrupt(['migrate', 'check', '--module', 'admin'], 'SIGKILL', /^artstore_check_[0-9a-f]{8}$/)
     expect(r.exitCode).toBe(null)

@@ -68,6 +68,17 @@ describe('ARTSTORE_SCRATCH_URL: where scratch databases are made', () => {
     expect(made.stdout).toMatch(/nothing to migrate/)
   })
 
+  test('rehearse copies into the scratch server too', async () => {
+    const without = await runCli(['rehearse', '--module', 'admin'], env())
+    expect(without.exitCode, without.stderr).toBe(1)
+    expect(without.stderr).toMatch(/permission denied to create database/)
+    const run = await runCli(['rehearse', '--module', 'admin', '--json'], env({ ARTSTORE_SCRATCH_URL: as(scratchRole, 'postgres') }))
+    expect(run.exitCode, run.stderr).toBe(0)
+    const [r] = JSON.parse(run.stdout) as { status: string; scratch: string }[]
+    expect(r.status).toBe('rehearsed')
+    expect(new URL(r.scratch).username).toBe(scratchRole)
+  })
+
   test('a malformed ARTSTORE_SCRATCH_URL is refused in one line (exit 2)', async () => {
     const run = await runCli(['migrate', 'check', '--module', 'admin'], env({ ARTSTORE_SCRATCH_URL: 'http://somewhere/x' }))
     expect(run.exitCode).toBe(2)
