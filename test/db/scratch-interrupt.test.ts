@@ -102,3 +102,23 @@ describe('issue 19 item 7: an interrupt drops the scratch database the command c
     expect(await exists(next.database)).toBe(false)
   })
 })
+
+describe("issue 19 item 7: Prisma's temporary shadow database (adopt with later migrations)", () => {
+  test('an interrupt drops it: the clean-up the signal handler runs drops the shadow database the engine made', async () => {
+    const { createAdapterFactory } = await import('../../src/engine/adapter.ts')
+    const { runInterruptCleanups } = await import('../../src/process/cleanup.ts')
+    const bridge = createAdapterFactory(url)
+    type Bound = { queryRaw(q: { sql: string; args: unknown[]; argTypes: unknown[] }): Promise<{ ok: boolean; value: { rows: unknown[][] } }> }
+    const shadow = await (bridge.factory as unknown as { connectToShadowDb(): Promise<{ ok: boolean; value: Bound }> }).connectToShadowDb()
+    try {
+      const answer = await shadow.value.queryRaw({ sql: 'select current_database()', args: [], argTypes: [] })
+      const name = String(answer.value.rows[0][0])
+      expect(name).toMatch(/^prisma_migrate_shadow_db_/)
+      expect(await exists(name)).toBe(true)
+      await runInterruptCleanups()
+      expect(await exists(name)).toBe(false)
+    } finally {
+      await bridge.dispose()
+    }
+  })
+})
