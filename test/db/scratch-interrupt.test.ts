@@ -35,6 +35,17 @@ const sleepingIn = async () =>
     )
   ).map((r) => r.datname)
 
+/** True while a session holds the advisory lock that marks `database` as a live run's (src/db/scratch.ts). */
+const marked = async (database: string) =>
+  (
+    await query(
+      urlFor('postgres'),
+      `select 1 from pg_locks where locktype = 'advisory' and objsubid = 2 and classid = 1095914564
+          and objid::bigint = (hashtext($1)::bigint + 4294967296) % 4294967296`,
+      [database],
+    )
+  ).length > 0
+
 const exists = async (database: string) => (await query(urlFor('postgres'), 'select 1 from pg_database where datname = $1', [database])).length === 1
 
 /** Starts the CLI, waits until its slow migration runs in a scratch database, sends `signal`; returns that database and the exit code. */
@@ -96,10 +107,13 @@ describe('issue 19 item 7: an interrupt drops the scratch database the command c
     const r = await interrupt(['migrate', 'check', '--module', 'admin'], 'SIGKILL', /^artstore_check_[0-9a-f]{8}$/)
     expect(r.exitCode).toBe(null)
     expect(await exists(r.database)).toBe(true)
+    // The next run drops it once no session holds its mark: the server ends the killed run's session as it notices.
+    for (let i = 0; i < 200 && (await marked(r.database)); i++) await new Promise((res) => setTimeout(res, 50))
+    expect(await marked(r.database)).toBe(false)
     const next = await interrupt(['migrate', 'check', '--module', 'admin'], 'SIGINT', /^artstore_check_[0-9a-f]{8}$/, r.database)
-    expect(next.exitCode).toBe(130)
-    expect(await exists(r.database)).toBe(false)
-    expect(await exists(next.database)).toBe(false)
+    expect(next.exitCode, next.stderr).toBe(130)
+    expect(await exists(r.database), `the killed run's ${r.database}`).toBe(false)
+    expect(await exists(next.database), `the next run's ${next.database}`).toBe(false)
   })
 })
 
