@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type pg from 'pg'
 import { HISTORY_PARAM, parsePgUrl } from '../config/urls.ts'
+import { EnvironmentError } from '../errors.ts'
 import { onInterrupt } from '../process/cleanup.ts'
 import { quietClient, quoteIdent, withClientOf } from './pg-config.ts'
 
@@ -83,6 +84,16 @@ async function guardSession(serverUrl: string): Promise<pg.Client> {
   throw new Error('unreachable')
 }
 
+/** The role may not create databases on the scratch server. */
+export class ScratchPrivilegeError extends EnvironmentError {
+  constructor(serverUrl: string, reason: string) {
+    const u = new URL(serverUrl)
+    super(
+      `cannot create a scratch database on ${u.hostname}:${u.port || 5432} as ${decodeURIComponent(u.username) || 'the default user'} (${reason}): grant that role CREATEDB, or set ${SCRATCH_URL_VARIABLE} to a server and role that may create databases (see README "Scratch databases")`,
+    )
+  }
+}
+
 /** A scratch database of this run: its URL, and `release`, which drops it and lets go of its mark. */
 export interface ScratchDatabase {
   name: string
@@ -129,6 +140,7 @@ export async function claimScratchDatabase(serverUrl: string, label: string): Pr
     await q(`create database ${quoteIdent(name)}`)
   } catch (e) {
     await release().catch(() => undefined)
+    if ((e as { code?: string }).code === '42501') throw new ScratchPrivilegeError(serverUrl, (e as Error).message)
     throw e
   }
   return { name, url: databaseUrl(serverUrl, name), release }

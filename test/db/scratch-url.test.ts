@@ -14,18 +14,22 @@ const scratchRole = `artstore_t_scratch_${suffix}`
 let url: string
 let prismaDir: string
 
+/** The roles' password: the embedded server asks for one (scram), a trust server ignores it. */
+const PASSWORD = 'scratch-test'
 const as = (role: string, database: string) => {
   const u = new URL(urlFor(database))
   u.username = role
+  u.password = PASSWORD
   return u.toString()
 }
+const hostPort = () => new URL(urlFor('postgres')).host
 const env = (extra: Record<string, string> = {}) => ({ ADMIN_DATABASE_URL: as(moduleRole, 'artstore_t_scratch_url'), ARTSTORE_PRISMA_DIR: prismaDir, ...extra })
 
 beforeAll(async () => {
   url = await freshDatabase('scratch_url')
   prismaDir = copyPrismaDir('scratch-url')
-  await query(urlFor('postgres'), `create role ${moduleRole} login nocreatedb`)
-  await query(urlFor('postgres'), `create role ${scratchRole} login createdb`)
+  await query(urlFor('postgres'), `create role ${moduleRole} login nocreatedb password '${PASSWORD}'`)
+  await query(urlFor('postgres'), `create role ${scratchRole} login createdb password '${PASSWORD}'`)
   await query(urlFor('postgres'), `alter database artstore_t_scratch_url owner to ${moduleRole}`)
   await query(url, `alter schema public owner to ${moduleRole}`)
 })
@@ -44,8 +48,10 @@ afterAll(async () => {
 describe('ARTSTORE_SCRATCH_URL: where scratch databases are made', () => {
   test('without it, a module role without CREATEDB cannot run migrate check (the scratch database is made with its URL)', async () => {
     const run = await runCli(['migrate', 'check', '--module', 'admin'], env())
-    expect(run.exitCode).toBe(1)
-    expect(run.stderr).toMatch(/permission denied to create database/)
+    expect(run.exitCode).toBe(2)
+    expect(run.stderr.trim()).toBe(
+      `error: cannot create a scratch database on ${hostPort()} as ${moduleRole} (permission denied to create database): grant that role CREATEDB, or set ARTSTORE_SCRATCH_URL to a server and role that may create databases (see README "Scratch databases")`,
+    )
   })
 
   test('attack: migrate check with a module role without CREATEDB had no way out; with ARTSTORE_SCRATCH_URL it checks out, nothing left there', async () => {
@@ -63,6 +69,7 @@ describe('ARTSTORE_SCRATCH_URL: where scratch databases are made', () => {
     const [row] = JSON.parse(cycle.stdout) as { database: string; ok: boolean }[]
     expect(row.ok).toBe(true)
     expect(new URL(row.database).username).toBe(scratchRole)
+    expect(cycle.stdout + cycle.stderr).not.toContain(PASSWORD)
     const made = await runCli(['migrate', 'new', '--module', 'admin', '--name', 'nothing', '--dry-run'], env({ ARTSTORE_SCRATCH_URL: scratch }))
     expect(made.exitCode, made.stderr).toBe(0)
     expect(made.stdout).toMatch(/nothing to migrate/)
@@ -70,13 +77,14 @@ describe('ARTSTORE_SCRATCH_URL: where scratch databases are made', () => {
 
   test('rehearse copies into the scratch server too', async () => {
     const without = await runCli(['rehearse', '--module', 'admin'], env())
-    expect(without.exitCode, without.stderr).toBe(1)
-    expect(without.stderr).toMatch(/permission denied to create database/)
+    expect(without.exitCode, without.stderr).toBe(2)
+    expect(without.stderr).toMatch(/^error: cannot create a scratch database on .* as .*set ARTSTORE_SCRATCH_URL/)
     const run = await runCli(['rehearse', '--module', 'admin', '--json'], env({ ARTSTORE_SCRATCH_URL: as(scratchRole, 'postgres') }))
     expect(run.exitCode, run.stderr).toBe(0)
     const [r] = JSON.parse(run.stdout) as { status: string; scratch: string }[]
     expect(r.status).toBe('rehearsed')
     expect(new URL(r.scratch).username).toBe(scratchRole)
+    expect(run.stdout + run.stderr).not.toContain(PASSWORD)
   })
 
   test('a malformed ARTSTORE_SCRATCH_URL is refused in one line (exit 2)', async () => {
