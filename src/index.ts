@@ -47,6 +47,7 @@ export type { DatabaseVersionRecord } from './archive/manifest.ts'
 export type { ArchiveVerifyOptions, ArchiveVerifyReport } from './archive/verify.ts'
 export type { CacheRebuildOptions, CacheRebuildResult, Progress } from './cache/rebuild.ts'
 export type { StudioOptions } from './studio/studio.ts'
+export type { RehearseOptions, RehearseResult, RehearseStep, RehearseTable } from './rehearse/rehearse.ts'
 
 /** A command whose module loads on its first call; its result is always a promise. */
 const lazy =
@@ -70,3 +71,4 @@ export const archive = lazy(async () => (await import('./archive/archive.ts')).a
 export const verifyArchives = lazy(async () => (await import('./archive/verify.ts')).verifyArchives)
 export const rebuildCache = lazy(async () => (await import('./cache/rebuild.ts')).rebuildCache)
 export const studio = lazy(async () => (await import('./studio/studio.ts')).studio)
+export const rehearse = lazy(async () => (await import('./rehearse/rehearse.ts')).rehearse)

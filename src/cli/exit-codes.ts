@@ -25,11 +25,11 @@ export const EXIT_MEANINGS: readonly (readonly [codes: string, meaning: string])
   ['0', 'done; for `status`, every module is up to date'],
   [
     '1',
-    'a check failed: a migration, or a `down.sql` of `rollback`, failed; `status` found pending, failed or modified migrations; `verify` found a ❌ (an empty database included); `baseline --check` found a difference; `migrate check` found a problem; `migrate new` refused dangerous steps (nothing written); a `cycle` step failed; `archive verify` found a changed, missing or extra file',
+    'a check failed: a migration, or a `down.sql` of `rollback`, failed; `status` found pending, failed or modified migrations; `verify` found a ❌ (an empty database included); `baseline --check` found a difference; `migrate check` found a problem; `migrate new` refused dangerous steps (nothing written); a `cycle` or `rehearse` step failed; `archive verify` found a changed, missing or extra file',
   ],
   [
     '2',
-    "bad input or configuration: unknown module or option, malformed URL, unreachable server, wrong password, missing database, a URL that points at another module's database, a schema that fails validation, a bad prefix, `rollback` without `--yes` or a range (or with `--steps` past `0_baseline`), or of a migration without `down.sql`, `baseline` over a frozen baseline, a migration name that is not snake_case. One line on stderr names the thing and the fix; nothing was changed",
+    "bad input or configuration: unknown module or option, malformed URL, unreachable server, wrong password, missing database, a URL that points at another module's database, a schema that fails validation, a bad prefix, `rollback` without `--yes` or a range (or with `--steps` past `0_baseline`), or of a migration without `down.sql`, `baseline` over a frozen baseline, a migration name that is not snake_case, `rehearse` of tables larger than its bound, a role that may not create a scratch database. One line on stderr names the thing and the fix; nothing was changed",
   ],
   ['3', '`cache rebuild` only: rebuilt, but some attr.json files were skipped (each listed with its reason)'],
   [

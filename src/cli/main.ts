@@ -17,6 +17,7 @@ import * as adoptCommand from './commands/adopt.ts'
 import * as archiveCommand from './commands/archive.ts'
 import * as cacheCommand from './commands/cache.ts'
 import * as verifyCommand from './commands/verify.ts'
+import * as rehearseCommand from './commands/rehearse.ts'
 
 /**
  * Runs the artstore-db command line and returns its exit code. It is the only place that turns
@@ -26,16 +27,24 @@ export async function main(argv: readonly string[], o: Output = processOutput): 
   // Ctrl-C or a TERM: one line, and the usual codes. Each step of a command is one transaction (or
   // none), which the server rolls back when this process's connections close; nothing is left half done.
   // An embedded server the command started is stopped first (a TERM reaches this process alone).
+  // Once interrupted, the command only waits for the clean-up (scratch databases dropped, the embedded
+  // server stopped) and ends with the signal's code; what it still writes (the errors of connections
+  // the clean-up ended) is not shown.
+  let interrupted: Promise<number> | undefined
   const onSignal = (signal: NodeJS.Signals) => {
     o.err(`error: interrupted (${signal}): the step in progress was not committed, and the server rolls it back; run the command again`)
     // From here on the command only ends: what its connections raise as their server goes away (the
     // embedded server stopped below, above all) must not turn into a stack trace and another exit code.
     process.on('uncaughtException', () => undefined).on('unhandledRejection', () => undefined)
-    void runInterruptCleanups().finally(() => process.exit(signal === 'SIGINT' ? EXIT.interrupted : EXIT.terminated))
+    const code = signal === 'SIGINT' ? EXIT.interrupted : EXIT.terminated
+    interrupted = runInterruptCleanups().then(() => code)
+    void interrupted.then((c) => process.exit(c))
   }
+  const shown: Output = { out: (t) => void (interrupted || o.out(t)), err: (t) => void (interrupted || o.err(t)) }
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal)
   try {
-    return await run(argv, o)
+    const code = await run(argv, shown)
+    return interrupted ? await interrupted : code
   } finally {
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal)
   }
@@ -83,6 +92,7 @@ async function run(argv: readonly string[], o: Output): Promise<number> {
     rollbackCommand,
     resolveCommand,
     cycleCommand,
+    rehearseCommand,
     studioCommand,
     adoptCommand,
     archiveCommand,

@@ -1,6 +1,7 @@
 import { readCatalog } from '../catalog/read.ts'
 import { eachTarget, moduleStep, withCheckedTargets, type CommandOptions } from '../context.ts'
-import { claimScratchDatabase, type ScratchDatabase } from '../db/scratch.ts'
+import { claimScratchDatabase, scratchServer, type ScratchDatabase } from '../db/scratch.ts'
+import { HISTORY_PARAM, maskUrl } from '../config/urls.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { readAppliedMigrations, readMigrationFolders } from '../history/history.ts'
 import { compareCatalogs } from '../catalog/compare.ts'
@@ -33,23 +34,25 @@ const serverOf = (url: string) => {
 }
 
 /**
- * Runs `fn` with every target moved to a scratch database on its own server (one per server, of a
- * name no other run uses, so that two cycles never drop each other's), each module in its own
- * PostgreSQL schema there. The databases are created here and dropped on every path.
+ * Runs `fn` with every target moved to a scratch database on the scratch server (ARTSTORE_SCRATCH_URL,
+ * else its own; one per server, of a name no other run uses, so that two cycles never drop each
+ * other's), each module in its own PostgreSQL schema there. The databases are created here and
+ * dropped on every path (and by an interrupt).
  */
 async function withScratchTargets<T>(targets: readonly ModuleTarget[], fn: (scratch: ModuleTarget[]) => Promise<T>): Promise<T> {
   const servers = new Map<string, string>()
-  for (const t of targets) if (!servers.has(serverOf(t.url))) servers.set(serverOf(t.url), t.url)
+  for (const t of targets) servers.set(serverOf(scratchServer(t.url)), scratchServer(t.url))
   const claimed = new Map<string, ScratchDatabase>()
   try {
     for (const [server, url] of servers) claimed.set(server, await claimScratchDatabase(url, 'cycle'))
-    const move = (raw: string, t: ModuleTarget) => {
-      const u = new URL(raw)
-      u.pathname = `/${claimed.get(serverOf(t.url))!.name}`
+    const move = (t: ModuleTarget) => {
+      const u = new URL(claimed.get(serverOf(scratchServer(t.url)))!.url)
       u.searchParams.set('schema', t.module.pgSchema)
+      const history = new URL(t.url).searchParams.get(HISTORY_PARAM)
+      if (history) u.searchParams.set(HISTORY_PARAM, history)
       return u.toString()
     }
-    return await fn(targets.map((t) => ({ ...t, url: move(t.url, t), display: move(t.display, t), pgSchema: t.module.pgSchema })))
+    return await fn(targets.map((t) => ({ ...t, url: move(t), display: maskUrl(move(t)), pgSchema: t.module.pgSchema })))
   } finally {
     await Promise.all([...claimed.values()].map((d) => d.release()))
   }

@@ -3,6 +3,7 @@ import type pg from 'pg'
 import { PrismaPg } from '@prisma/adapter-pg'
 import { ColumnTypeEnum, bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils'
 import { databaseOf, pgConfigFromUrl, quietClient, quoteIdent, withClientOf } from '../db/pg-config.ts'
+import { onInterrupt } from '../process/cleanup.ts'
 import { recordDatabaseError } from './database-error.ts'
 
 const PG_CHAR_OID = 18
@@ -148,9 +149,11 @@ class BridgeFactory extends PrismaPg {
     await admin.connect()
     await admin.query(`CREATE DATABASE ${quoteIdent(name)}`)
     let dropped = false
+    // An interrupted command (Ctrl-C, TERM) drops it before it exits, too.
     const drop = async () => {
       if (dropped) return
       dropped = true
+      forget()
       liveShadowDatabases.delete(name)
       try {
         await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`)
@@ -159,6 +162,7 @@ class BridgeFactory extends PrismaPg {
       }
     }
     liveShadowDatabases.set(name, drop)
+    const forget = onInterrupt(drop)
     // Not `{ ...config, database }` as adapter-pg does: pg lets connectionString override `database`,
     // so that "shadow" database would silently be the main one.
     const shadowUrl = new URL(this.url)

@@ -6,7 +6,7 @@ import { compareCatalogs, type CheckItem } from '../catalog/compare.ts'
 import type { Catalog } from '../catalog/read.ts'
 import { quoteIdent, withClientOf } from '../db/pg-config.ts'
 import { FailureError } from '../errors.ts'
-import { withTemporaryDatabase } from '../db/scratch.ts'
+import { scratchServer, withTemporaryDatabase } from '../db/scratch.ts'
 import type { ModuleTarget } from '../db/targets.ts'
 import { schemaFilesOf, withSchemaEngine } from '../engine/engine.ts'
 import { readMigrationFolders } from '../history/history.ts'
@@ -121,9 +121,9 @@ export async function prismaDiffs(t: ModuleTarget, url: string): Promise<{ up: s
   })
 }
 
-/** Runs `fn` with a client on a temporary database of the target's server (dropped afterwards) and its URL. */
+/** Runs `fn` with a client on a temporary database (dropped afterwards) of the scratch server (ARTSTORE_SCRATCH_URL, else the target's) and its URL. */
 export async function withScratchClient<T>(t: ModuleTarget, label: string, fn: (c: pg.Client, url: string) => Promise<T>): Promise<T> {
-  return withTemporaryDatabase(t.url, label, async (url) => {
+  return withTemporaryDatabase(scratchServer(t.url), label, async (url) => {
     return withClientOf({ connectionString: url }, (c) => fn(c, url))
   })
 }

@@ -21,6 +21,7 @@ test('src/index.ts exports every command as a function', () => {
     'verifyArchives',
     'rebuildCache',
     'studio',
+    'rehearse',
   ]
   for (const name of commands) expect(typeof (lib as Record<string, unknown>)[name], name).toBe('function')
 })
