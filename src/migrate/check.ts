@@ -71,13 +71,18 @@ export function spellingHints(drift: string, state: Catalog): string[] {
   const hints: string[] = []
   for (const m of drift.matchAll(/CREATE (?:UNIQUE )?INDEX "((?:[^"]|"")+)"[^;]*\bWHERE\b/g)) {
     const index = state.indexes.find((i) => i.name === m[1].replace(/""/g, '"'))
-    if (index?.predicate) hints.push(`index ${index.name}: PostgreSQL stores its predicate as ${index.predicate}: write where: raw(${prismaString(index.predicate)}) in schema.prisma`)
+    if (index?.predicate)
+      hints.push(
+        `index ${index.name}: PostgreSQL stores its predicate as ${index.predicate}: write where: raw(${prismaString(index.predicate)}) in schema.prisma`,
+      )
   }
   for (const m of drift.matchAll(/ALTER TABLE "((?:[^"]|"")+)" ([^;]*);/g)) {
     for (const d of m[2].matchAll(/ALTER COLUMN "((?:[^"]|"")+)" SET DEFAULT/g)) {
       const column = state.columns.find((c) => c.table === m[1] && c.name === d[1])
       if (column?.default)
-        hints.push(`column ${column.table}.${column.name}: PostgreSQL stores its default as ${column.default}: write @default(dbgenerated(${prismaString(column.default)})) in schema.prisma`)
+        hints.push(
+          `column ${column.table}.${column.name}: PostgreSQL stores its default as ${column.default}: write @default(dbgenerated(${prismaString(column.default)})) in schema.prisma`,
+        )
     }
   }
   return hints
@@ -132,8 +137,12 @@ export async function checkHistory(t: ModuleTarget, history: readonly CheckedMig
       if (missing.length && !recordedAllowance(m.up)) {
         problems.push(`${m.name} has dangerous steps and no recorded allowance (${missing[0]}): make it safe, or record why with ${allow}`)
       } else if (missing.length || stale.length) {
-        const what = [missing.length ? `not allowed: ${missing.join('; ')}` : '', stale.length ? `allowed, no longer found: ${stale.join('; ')}` : ''].filter(Boolean)
-        problems.push(`${m.name}: its allowance records other dangerous steps than it has (${what.join('; ')}): review them, then record them again with ${allow}`)
+        const what = [missing.length ? `not allowed: ${missing.join('; ')}` : '', stale.length ? `allowed, no longer found: ${stale.join('; ')}` : ''].filter(
+          Boolean,
+        )
+        problems.push(
+          `${m.name}: its allowance records other dangerous steps than it has (${what.join('; ')}): review them, then record them again with ${allow}`,
+        )
       }
       for (const f of found.filter((x) => x.level === 'warning'))
         warnings.push(`${m.name}: ${f.source === 'squawk' ? `squawk ${f.rule}` : f.rule}${f.line ? ` (line ${f.line})` : ''}: ${f.message.split('\n')[0]}`)
@@ -179,7 +188,10 @@ export async function orderProblems(t: ModuleTarget, folders: readonly string[])
   } catch {
     return []
   }
-  const newest = [...applied].filter((n) => folders.includes(n)).sort().at(-1)
+  const newest = [...applied]
+    .filter((n) => folders.includes(n))
+    .sort()
+    .at(-1)
   if (!newest) return []
   return folders
     .filter((f) => f < newest && !applied.includes(f))
@@ -196,7 +208,12 @@ export async function orderProblems(t: ModuleTarget, folders: readonly string[])
 export async function checkModule(t: ModuleTarget): Promise<MigrateCheckResult> {
   const history = readMigrationFolders(t.module.migrationsDir)
   const problems = baselineProblems(t.module)
-  problems.push(...(await orderProblems(t, history.map((m) => m.name))))
+  problems.push(
+    ...(await orderProblems(
+      t,
+      history.map((m) => m.name),
+    )),
+  )
   const found = await checkHistory(t, history, 'check', `write the next migration with npx artstore-db migrate new --module ${t.module.name} --name <change>`)
   problems.push(...found.problems)
   return {

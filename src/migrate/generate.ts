@@ -104,9 +104,6 @@ export function withoutTransactionControl(script: string): string {
   return script.replace(/^[ \t]*(BEGIN|COMMIT)[ \t]*;[ \t]*\n?/gim, '')
 }
 
-/** Time types whose precision 6 is PostgreSQL's default, spelt as Prisma renders them. */
-const DEFAULT_PRECISION_TYPE = /^(time|timestamp|interval)\(6\)( with(?:out)? time zone)?$/
-
 /**
  * Prisma's reverse diff spells a time column without a precision as `TIMESTAMPTZ(6)` (6 is the
  * default, but the catalog then holds `timestamp(6) with time zone`, not what the history built).

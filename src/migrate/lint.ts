@@ -85,8 +85,20 @@ export function squawk(sql: string): LintFinding[] {
   }))
 }
 
-const error = (message: string, line?: number): LintFinding => ({ source: 'artstore-db', rule: 'data-loss', level: 'error', message, ...(line ? { line } : {}) })
-const warning = (rule: string, message: string, line?: number): LintFinding => ({ source: 'artstore-db', rule, level: 'warning', message, ...(line ? { line } : {}) })
+const error = (message: string, line?: number): LintFinding => ({
+  source: 'artstore-db',
+  rule: 'data-loss',
+  level: 'error',
+  message,
+  ...(line ? { line } : {}),
+})
+const warning = (rule: string, message: string, line?: number): LintFinding => ({
+  source: 'artstore-db',
+  rule,
+  level: 'warning',
+  message,
+  ...(line ? { line } : {}),
+})
 
 /** The last name of a (possibly qualified, possibly quoted) name: `"public"."Users"` → `Users`, `public.users` → `users`. */
 export function nameOf(text: string): string {
@@ -207,7 +219,12 @@ export async function dataLossFindings(sql: string, before: Catalog): Promise<Li
     const labels = created.get(e.name)
     if (!labels) continue
     const removed = e.labels.filter((l) => !labels.includes(l))
-    if (removed.length) findings.push(error(`enum ${e.name}: removes label(s) ${removed.map((l) => `'${l}'`).join(', ')}: a row holding one fails the migration, and clients that use it break`))
+    if (removed.length)
+      findings.push(
+        error(
+          `enum ${e.name}: removes label(s) ${removed.map((l) => `'${l}'`).join(', ')}: a row holding one fails the migration, and clients that use it break`,
+        ),
+      )
     else if (e.labels.join('\u0000') !== labels.filter((l) => e.labels.includes(l)).join('\u0000'))
       findings.push(warning('enum-order', `enum ${e.name}: reorders its labels (every column of the type is rewritten, under an exclusive lock)`))
   }
@@ -233,7 +250,12 @@ export async function dataLossFindings(sql: string, before: Catalog): Promise<Li
           if (action.kind === 'DROP_COLUMN') push(dropped, table, column)
           const setType = /^ALTER COLUMN "(?:[^"]|"")+" SET DATA TYPE (.+)$/.exec(clause)
           const current = before.columns.find((c) => c.table === table && c.name === column)
-          if (setType && current && created.has(nameOf(setType[1].replace(/\[\]$/, ''))) && before.enums.some((e) => e.name === current.type.replace(/\[\]$/, ''))) {
+          if (
+            setType &&
+            current &&
+            created.has(nameOf(setType[1].replace(/\[\]$/, ''))) &&
+            before.enums.some((e) => e.name === current.type.replace(/\[\]$/, ''))
+          ) {
             continue // an enum recreated: judged by its labels, above
           }
           const r = await classifyAlterClause(clause, { table, live: before, nullCount: async () => Number.NaN })
@@ -260,17 +282,28 @@ export async function dataLossFindings(sql: string, before: Catalog): Promise<Li
         break
       case 'DROP_FUNCTION':
       case 'DROP_TRIGGER':
-        findings.push(warning('behaviour-change', `drops ${st.kind === 'DROP_TRIGGER' ? 'trigger' : 'function'} ${nameOf(/^DROP\s+\w+\s+(?:IF\s+EXISTS\s+)?([^\s(]+)/i.exec(oneLine(st.text))?.[1] ?? '')}`, line))
+        findings.push(
+          warning(
+            'behaviour-change',
+            `drops ${st.kind === 'DROP_TRIGGER' ? 'trigger' : 'function'} ${nameOf(/^DROP\s+\w+\s+(?:IF\s+EXISTS\s+)?([^\s(]+)/i.exec(oneLine(st.text))?.[1] ?? '')}`,
+            line,
+          ),
+        )
         break
       case 'ALTER_TYPE':
-        if (/\bRENAME\s+VALUE\b/i.test(st.text)) findings.push(warning('behaviour-change', `${oneLine(st.text).slice(0, 80)}: clients that use the old label break`, line))
-        else if (!/\b(ADD\s+VALUE|RENAME\s+TO|OWNER\s+TO)\b/i.test(st.text)) findings.push(error(`${oneLine(st.text).slice(0, 60)}: not a change the lint knows to keep the data`, line))
+        if (/\bRENAME\s+VALUE\b/i.test(st.text))
+          findings.push(warning('behaviour-change', `${oneLine(st.text).slice(0, 80)}: clients that use the old label break`, line))
+        else if (!/\b(ADD\s+VALUE|RENAME\s+TO|OWNER\s+TO)\b/i.test(st.text))
+          findings.push(error(`${oneLine(st.text).slice(0, 60)}: not a change the lint knows to keep the data`, line))
         break
       case 'ERROR':
-        findings.push(warning('unreadable', `${oneLine(st.text).slice(0, 60)}: the lint cannot read this statement (PostgreSQL will say whether it runs)`, line))
+        findings.push(
+          warning('unreadable', `${oneLine(st.text).slice(0, 60)}: the lint cannot read this statement (PostgreSQL will say whether it runs)`, line),
+        )
         break
       default:
-        if (!SAFE_STATEMENTS.has(st.kind)) findings.push(warning('unclassified', `${oneLine(st.text).slice(0, 60)}: not a statement the lint classifies: review what it does to the rows`, line))
+        if (!SAFE_STATEMENTS.has(st.kind))
+          findings.push(warning('unclassified', `${oneLine(st.text).slice(0, 60)}: not a statement the lint classifies: review what it does to the rows`, line))
     }
   }
   for (const [table, gone] of dropped) {
@@ -309,7 +342,13 @@ const commitsInside = (st: SqlStatement) =>
  */
 export function transactionFindings(sql: string, stmts: SqlStatement[] = parseStatements(sql)): LintFinding[] {
   const findings: LintFinding[] = []
-  const rule = (name: string, message: string, line?: number): LintFinding => ({ source: 'artstore-db', rule: name, level: 'error', message, ...(line ? { line } : {}) })
+  const rule = (name: string, message: string, line?: number): LintFinding => ({
+    source: 'artstore-db',
+    rule: name,
+    level: 'error',
+    message,
+    ...(line ? { line } : {}),
+  })
   const declared = readMigrationHeader(sql).noTransaction
   if (!declared) {
     for (const st of stmts) {

@@ -54,7 +54,11 @@ describe('the data-loss rules', () => {
       '-- DropTable\nDROP TABLE "jwt_keys";',
       '-- AlterEnum\nBEGIN;\nCREATE TYPE "role_new" AS ENUM (\'a\');\nALTER TABLE "audit_logs" ALTER COLUMN "role" TYPE "role_new" USING ("role"::text::"role_new");\nALTER TYPE "role" RENAME TO "role_old";\nALTER TYPE "role_new" RENAME TO "role";\nDROP TYPE "role_old";\nCOMMIT;',
     ].join('\n\n')
-    const withEnum = { ...before, enums: [{ name: 'role', labels: ['a', 'b'] }], columns: [...before.columns, { table: 'audit_logs', name: 'role', type: 'role', notNull: false, default: null }] }
+    const withEnum = {
+      ...before,
+      enums: [{ name: 'role', labels: ['a', 'b'] }],
+      columns: [...before.columns, { table: 'audit_logs', name: 'role', type: 'role', notNull: false, default: null }],
+    }
     const messages = (await dataLossFindings(sql, withEnum)).map((f) => `${f.level} ${f.message}`)
     expect(messages).toEqual([
       "error enum role: removes label(s) 'b': a row holding one fails the migration, and clients that use it break",
@@ -72,7 +76,7 @@ describe('the data-loss rules', () => {
       '-- CreateIndex',
       'CREATE INDEX "i" ON "audit_logs"("note");',
       'alter table audit_logs alter note set not null;',
-      "-- CreateIndex\nALTER TABLE public.audit_logs ALTER COLUMN note TYPE varchar(20) USING note::varchar(20), DROP COLUMN IF EXISTS user_id;",
+      '-- CreateIndex\nALTER TABLE public.audit_logs ALTER COLUMN note TYPE varchar(20) USING note::varchar(20), DROP COLUMN IF EXISTS user_id;',
       "DO $$ BEGIN UPDATE audit_logs SET note = 'a;b'; END $$;",
       'DELETE FROM audit_logs WHERE note IS NULL;',
       'TRUNCATE audit_logs;',
@@ -91,7 +95,8 @@ describe('the data-loss rules', () => {
 
   test('enum labels in another order: a warning, not data loss', async () => {
     const cat = { ...catalog([{ table: 't', name: 's', type: 'state', notNull: true, default: null }]), enums: [{ name: 'state', labels: ['a', 'b'] }] }
-    const sql = 'ALTER TYPE "state" RENAME TO "state_old";\nCREATE TYPE "state" AS ENUM (\'b\', \'a\');\nALTER TABLE "t" ALTER COLUMN "s" SET DATA TYPE "state" USING ("s"::text::"state");\nDROP TYPE "state_old";\n'
+    const sql =
+      'ALTER TYPE "state" RENAME TO "state_old";\nCREATE TYPE "state" AS ENUM (\'b\', \'a\');\nALTER TABLE "t" ALTER COLUMN "s" SET DATA TYPE "state" USING ("s"::text::"state");\nDROP TYPE "state_old";\n'
     expect((await dataLossFindings(sql, cat)).map((f) => `${f.level} ${f.rule} ${f.message}`)).toEqual([
       'warning enum-order enum state: reorders its labels (every column of the type is rewritten, under an exclusive lock)',
     ])
@@ -145,7 +150,10 @@ describe('transactions', () => {
     const sql = `-- 2026_x: …\n${NO_TRANSACTION_LINE}\n-- Dangerous steps allowed: users replaced\n--   data-loss: users: drops the table, with its rows\n--   squawk ban-drop-table: Dropping a table may break existing clients.\n\nDROP TABLE "users";\n-- Dangerous steps allowed: not in the header\n`
     expect(readMigrationHeader(sql)).toEqual({
       noTransaction: true,
-      allowance: { reason: 'users replaced', findings: ['data-loss: users: drops the table, with its rows', 'squawk ban-drop-table: Dropping a table may break existing clients.'] },
+      allowance: {
+        reason: 'users replaced',
+        findings: ['data-loss: users: drops the table, with its rows', 'squawk ban-drop-table: Dropping a table may break existing clients.'],
+      },
     })
     expect(readMigrationHeader('DROP TABLE "users";\n-- artstore: no-transaction\n')).toEqual({ noTransaction: false })
     expect(runsOutsideTransaction('-- CreateIndex\nCREATE INDEX CONCURRENTLY "i" ON "t"("a");\n')).toBe(true)

@@ -35,7 +35,9 @@ function newText(r: MigrateNewResult, name: string, dryRun: boolean): string {
   const lint = `lint: ${errors} dangerous, ${r.findings.length - errors} warning(s)${r.allowance ? `; allowed: ${r.allowance}` : ''}`
   if (r.status === 'refused') {
     const dangerous = r.findings.some((f) => f.level === 'error')
-    lines.push(`❌ ${r.module}: ${r.migration ?? 'the migration'} ${r.problems.length ? 'would not pass migrate check' : 'has dangerous steps'}: nothing written`)
+    lines.push(
+      `❌ ${r.module}: ${r.migration ?? 'the migration'} ${r.problems.length ? 'would not pass migrate check' : 'has dangerous steps'}: nothing written`,
+    )
     lines.push(...r.problems.map((p) => `   ❌ ${p}`), ...r.findings.map(finding))
     if (dangerous && !r.allowance)
       lines.push(`   if they are intended, record why: npx artstore-db migrate new --module ${r.module} --name ${name} --allow-dangerous "<reason>"`)
