@@ -8,8 +8,10 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { deploy } from '../../src/deploy/deploy.ts'
 import { migrateCheck } from '../../src/migrate/check.ts'
 import { migrateNew } from '../../src/migrate/new.ts'
+import { rollback } from '../../src/rollback/rollback.ts'
+import { verify } from '../../src/verify/verify.ts'
 import { runCli } from '../helpers/cli.ts'
-import { dropDatabase, freshDatabase } from '../helpers/db.ts'
+import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
 import { copyPrismaDir, edit } from '../helpers/prisma-copy.ts'
 
 let url: string
@@ -218,5 +220,115 @@ describe('folder order', () => {
     expect(checked.problems).toEqual([
       expect.stringMatching(new RegExp(`^20000101000000_early sorts before ${later.migration}, which is applied on .*, and is not applied there`)),
     ])
+  })
+})
+
+describe('the upstream admin change, with data: users → admin_users by expand → backfill → contract (README "Data migrations")', () => {
+  test('deployed over 5 users and 577 audit rows, every user and link carried over; the contract rolled back gives them back; deployed again', async () => {
+    const p = project('upstream')
+    const db = await freshDatabase('migrate_steps_upstream')
+    try {
+      const opts = <T extends object>(extra: T) => ({ env: { DATABASE_URL: db }, prismaDir: p.prismaDir, module: 'admin', ...extra })
+      expect((await deploy(opts({})))[0].status).toBe('applied')
+      await query(
+        db,
+        `insert into admin.users (username, email, role, status, is_system, failed_login_attempts)
+         select 'user' || g, 'user' || g || '@example.org', case when g = 1 then 'ADMIN' else 'USER' end::admin.user_role_enum, 'ACTIVE', false, 0
+           from generate_series(1, 5) g`,
+      )
+      await query(
+        db,
+        `insert into admin.audit_logs (event_type, actor_type, action, success, hmac_signature, user_id)
+         select 'login_success', 'user', 'login', true, repeat('a', 64), case when g % 4 = 0 then null else (select id from admin.users order by id offset g % 5 limit 1) end
+           from generate_series(1, 577) g`,
+      )
+      const one = async (sql: string) => Object.values((await query(db, sql))[0])[0]
+      const linked = Number(await one('select count(*) from admin.audit_logs where user_id is not null'))
+      /** Each audit row with the name of its user, in order: what the links say, whichever table holds the users. */
+      const linksVia = (join: string) =>
+        one(`select md5(string_agg(a.id || ':' || coalesce(x.username, '-'), ',' order by a.id)) from admin.audit_logs a ${join}`)
+      const linksBefore = await linksVia('left join admin.users x on x.id = a.user_id')
+      const usersBefore = await one("select md5(string_agg(username, ',' order by username)) from admin.users")
+
+      // 1. Expand: the new table and column, generated.
+      edit(
+        p.schema,
+        '/// A storage element registered with the admin module.',
+        `enum AdminRole {\n  super_admin\n  admin\n  readonly\n\n  @@map("admin_role")\n}\n\n/// An administrator of the admin UI.\nmodel AdminUser {\n  id        String     @id @db.Uuid\n  username  String     @unique(map: "uq_admin_users_username") @db.VarChar(100)\n  role      AdminRole  @default(readonly)\n  createdAt DateTime   @default(now()) @map("created_at") @db.Timestamptz\n  updatedAt DateTime   @default(now()) @updatedAt @map("updated_at") @db.Timestamptz\n  auditLogs AuditLog[]\n\n  @@map("admin_users")\n}\n\n/// A storage element registered with the admin module.`,
+      )
+      edit(
+        p.schema,
+        '  @@index([createdAt], map: "ix_audit_logs_created_at")',
+        `  adminUserId      String?         @map("admin_user_id") @db.Uuid\n  adminUser        AdminUser?      @relation(fields: [adminUserId], references: [id], onDelete: SetNull, map: "audit_logs_admin_user_id_fkey")\n\n  @@index([createdAt], map: "ix_audit_logs_created_at")`,
+      )
+      const expand = await migrateNew(opts({ name: 'admin_users' }))
+      expect(expand.status, expand.problems.join('\n')).toBe('written')
+
+      // 2. Backfill: a data migration, hand-written (the README's recipe).
+      const backfill = await migrateNew(opts({ name: 'copy_users', empty: true }))
+      expect(backfill.status).toBe('written')
+      fs.appendFileSync(
+        path.join(p.folder(backfill.migration!), 'migration.sql'),
+        `INSERT INTO "admin_users" ("id", "username", "role", "created_at", "updated_at")
+SELECT gen_random_uuid(), u."username",
+       CASE u."role" WHEN 'ADMIN' THEN 'admin' ELSE 'readonly' END::"admin_role",
+       u."created_at", u."updated_at"
+  FROM "users" u;
+UPDATE "audit_logs" a SET "admin_user_id" = au."id"
+  FROM "users" u JOIN "admin_users" au ON au."username" = u."username"
+ WHERE a."user_id" = u."id";
+`,
+      )
+      fs.appendFileSync(path.join(p.folder(backfill.migration!), 'down.sql'), 'UPDATE "audit_logs" SET "admin_user_id" = NULL;\nDELETE FROM "admin_users";\n')
+      expect((await migrateCheck(opts({})))[0].problems).toEqual([])
+      const [expanded] = await deploy(opts({}))
+      expect(expanded.migrations).toEqual([expand.migration, backfill.migration])
+      expect(await one("select md5(string_agg(username, ',' order by username)) from admin.admin_users")).toBe(usersBefore)
+      expect(Number(await one('select count(*) from admin.audit_logs where admin_user_id is not null'))).toBe(linked)
+      expect(await linksVia('left join admin.admin_users x on x.id = a.admin_user_id')).toBe(linksBefore)
+
+      // 3. Contract: users and user_id dropped, generated, allowed; its down.sql refills users from admin_users.
+      edit(p.schema, /\/\/\/ [^\n]*\nmodel User \{[\s\S]*?\n\}\n/, '')
+      edit(p.schema, / {2}\/\/\/ NULL for system events\.\n {2}userId +Int\? +@map\("user_id"\)\n/, '')
+      edit(p.schema, / {2}user +User\? +@relation\(fields: \[userId\][^\n]*\n/, '')
+      edit(p.schema, / {2}@@index\(\[userId\], map: "ix_audit_logs_user_id"\)\n/, '')
+      edit(path.join(p.prismaDir, 'admin', 'sql', '10_unique_constraints.sql'), /^ALTER TABLE "users".*\n/gm, '')
+      const refused = await migrateNew(opts({ name: 'drop_users' }))
+      expect(refused.status).toBe('refused')
+      expect(refused.findings.filter((f) => f.level === 'error').map((f) => f.message)).toEqual(
+        expect.arrayContaining(['users: drops the table, with its rows', 'audit_logs: drops column user_id and its data']),
+      )
+      const contract = await migrateNew(opts({ name: 'drop_users', allowDangerous: 'users replaced by admin_users (copied in copy_users)' }))
+      expect(contract.status, contract.problems.join('\n')).toBe('written')
+      fs.appendFileSync(
+        path.join(p.folder(contract.migration!), 'down.sql'),
+        `
+INSERT INTO "users" ("username", "email", "role", "status", "is_system", "failed_login_attempts", "created_at", "updated_at")
+SELECT au."username", au."username" || '@example.org', CASE au."role" WHEN 'admin' THEN 'ADMIN' ELSE 'USER' END::"user_role_enum",
+       'ACTIVE', false, 0, au."created_at", au."updated_at"
+  FROM "admin_users" au;
+UPDATE "audit_logs" a SET "user_id" = u."id"
+  FROM "admin_users" au JOIN "users" u ON u."username" = au."username"
+ WHERE a."admin_user_id" = au."id";
+`,
+      )
+      expect((await migrateCheck(opts({})))[0].problems).toEqual([])
+      const [contracted] = await deploy(opts({}))
+      expect(contracted.migrations).toEqual([contract.migration])
+      expect(await one(`select to_regclass('admin.users') is null`)).toBe(true)
+      expect(await linksVia('left join admin.admin_users x on x.id = a.admin_user_id')).toBe(linksBefore)
+      expect(Number(await one('select count(*) from admin.audit_logs'))).toBe(577)
+
+      const back = await rollback(opts({ steps: 1, yes: true }))
+      expect(back.migrations).toEqual([contract.migration])
+      expect(await one("select md5(string_agg(username, ',' order by username)) from admin.users")).toBe(usersBefore)
+      expect(await linksVia('left join admin.users x on x.id = a.user_id')).toBe(linksBefore)
+      const [again] = await deploy(opts({}))
+      expect(again.migrations).toEqual([contract.migration])
+      expect(await linksVia('left join admin.admin_users x on x.id = a.admin_user_id')).toBe(linksBefore)
+      expect((await verify(opts({})))[0].ok).toBe(true)
+    } finally {
+      await dropDatabase('migrate_steps_upstream')
+    }
   })
 })
