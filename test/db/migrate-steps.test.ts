@@ -22,6 +22,9 @@ afterAll(async () => {
   await dropDatabase('migrate_steps')
 })
 
+/** Why migrate new refused, for the assertion's message. */
+const why = (r: { problems?: string[] }) => (r.problems ?? []).join('\n')
+
 /** A scratch copy of the module folders and what the commands need to use it. */
 function project(name: string) {
   const prismaDir = copyPrismaDir(`migrate-steps-${name}`)
@@ -45,7 +48,7 @@ describe('dropping columns and tables of any type', () => {
     const p = project('timestamptz')
     edit(p.schema, /\n {2}lastLogin +DateTime\? +@map\("last_login"\) @db\.Timestamptz/, '')
     const r = await migrateNew(p.opts({ module: 'admin', name: 'drop_last_login', allowDangerous: 'last_login is kept by the identity service now' }))
-    expect(r.status, r.problems.join('\n')).toBe('written')
+    expect(r.status, why(r)).toBe('written')
     expect(r.up).toContain('DROP COLUMN "last_login"')
     expect(r.down).toMatch(/ADD COLUMN\s+"last_login" TIMESTAMPTZ;/)
     expect(r.down).not.toContain('TIMESTAMPTZ(6)')
@@ -71,7 +74,7 @@ describe("an expression PostgreSQL stores in its own spelling: a partial index's
 
     edit(p.schema, index("status IN ('ACTIVE','LOCKED')"), index(stored))
     const r = await migrateNew(p.opts({ module: 'admin', name: 'live_role' }))
-    expect(r.status, r.problems.join('\n')).toBe('written')
+    expect(r.status, why(r)).toBe('written')
     const [checked] = await migrateCheck(p.opts({ module: 'admin' }))
     expect(checked.problems).toEqual([])
   })
@@ -82,7 +85,7 @@ describe('enum labels', () => {
     const p = project('enum-order')
     edit(p.schema, '  ADMIN\n  OPERATOR\n  USER\n', '  USER\n  OPERATOR\n  ADMIN\n')
     const r = await migrateNew(p.opts({ module: 'admin', name: 'role_order' }))
-    expect(r.status, r.problems.join('\n')).toBe('written')
+    expect(r.status, why(r)).toBe('written')
     expect(r.up).toContain(`CREATE TYPE "user_role_enum" AS ENUM ('USER', 'OPERATOR', 'ADMIN');`)
     expect(r.down).toContain(`CREATE TYPE "user_role_enum" AS ENUM ('ADMIN', 'OPERATOR', 'USER');`)
     expect(r.findings.map((f) => f.rule)).toContain('enum-order')
@@ -99,7 +102,7 @@ describe('enum labels', () => {
       "enum user_role_enum: removes label(s) 'OPERATOR': a row holding one fails the migration, and clients that use it break",
     )
     const r = await migrateNew(p.opts({ module: 'admin', name: 'no_operator', allowDangerous: 'no operator is left' }))
-    expect(r.status, r.problems.join('\n')).toBe('written')
+    expect(r.status, why(r)).toBe('written')
     expect(r.up).toContain(`CREATE TYPE "user_role_enum_new" AS ENUM ('ADMIN', 'USER');`)
     for (const script of [r.up!, r.down!]) expect(script).not.toMatch(/^\s*(BEGIN|COMMIT)\s*;/im)
     const [checked] = await migrateCheck(p.opts({ module: 'admin' }))
@@ -139,7 +142,7 @@ describe('hand-written steps', () => {
     const p = project('allow')
     edit(p.schema, /\n {2}lockoutUntil +DateTime\? +@map\("lockout_until"\) @db\.Timestamptz/, '')
     const r = await migrateNew(p.opts({ module: 'admin', name: 'drop_lockout', allowDangerous: 'lockouts are the identity service’s' }))
-    expect(r.status, r.problems.join('\n')).toBe('written')
+    expect(r.status, why(r)).toBe('written')
     const file = path.join(p.folder(r.migration!), 'migration.sql')
     expect((await migrateCheck(p.opts({ module: 'admin' })))[0].problems).toEqual([])
 
@@ -199,7 +202,7 @@ describe('folder order', () => {
     fs.writeFileSync(path.join(p.folder('20991231_hand'), 'down.sql'), 'DROP TABLE "hand";\n')
     fs.appendFileSync(p.schema, '\nmodel Hand {\n  id   Int     @id\n  note String?\n\n  @@map("hand")\n}\n')
     const r = await migrateNew(p.opts({ module: 'admin', name: 'hand_note' }))
-    expect(r.status, r.problems.join('\n')).toBe('written')
+    expect(r.status, why(r)).toBe('written')
     // Prisma applies by name: the new folder comes after the hand-named one, on every database.
     expect(r.migration).toBe('20991232000000_hand_note')
     expect(p.migrations()).toEqual(['0_baseline', '20991231_hand', r.migration])
@@ -209,7 +212,7 @@ describe('folder order', () => {
     const p = project('order-check')
     fs.appendFileSync(p.schema, '\nmodel Later {\n  id Int @id\n\n  @@map("later")\n}\n')
     const later = await migrateNew(p.opts({ module: 'admin', name: 'later' }))
-    expect(later.status, later.problems.join('\n')).toBe('written')
+    expect(later.status, why(later)).toBe('written')
     const [deployed] = await deploy(p.opts({ module: 'admin' }))
     expect(deployed.status, deployed.detail).toBe('applied')
     fs.mkdirSync(p.folder('20000101000000_early'))
@@ -262,7 +265,7 @@ describe('the upstream admin change, with data: users → admin_users by expand 
         `  adminUserId      String?         @map("admin_user_id") @db.Uuid\n  adminUser        AdminUser?      @relation(fields: [adminUserId], references: [id], onDelete: SetNull, map: "audit_logs_admin_user_id_fkey")\n\n  @@index([createdAt], map: "ix_audit_logs_created_at")`,
       )
       const expand = await migrateNew(opts({ name: 'admin_users' }))
-      expect(expand.status, expand.problems.join('\n')).toBe('written')
+      expect(expand.status, why(expand)).toBe('written')
 
       // 2. Backfill: a data migration, hand-written (the README's recipe).
       const backfill = await migrateNew(opts({ name: 'copy_users', empty: true }))
@@ -299,7 +302,7 @@ UPDATE "audit_logs" a SET "admin_user_id" = au."id"
         expect.arrayContaining(['users: drops the table, with its rows', 'audit_logs: drops column user_id and its data']),
       )
       const contract = await migrateNew(opts({ name: 'drop_users', allowDangerous: 'users replaced by admin_users (copied in copy_users)' }))
-      expect(contract.status, contract.problems.join('\n')).toBe('written')
+      expect(contract.status, why(contract)).toBe('written')
       fs.appendFileSync(
         path.join(p.folder(contract.migration!), 'down.sql'),
         `
