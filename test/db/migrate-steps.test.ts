@@ -191,6 +191,25 @@ describe('hand-written steps', () => {
   })
 })
 
+describe('outside a transaction', () => {
+  test('migrate new --concurrently declares the no-transaction header in the index migration it writes; migrate check accepts it without a warning', async () => {
+    const p = project('concurrently')
+    edit(p.schema, '  @@map("users")', '  @@index([failedLoginAttempts], map: "ix_users_failed_login_attempts")\n  @@map("users")')
+    const r = await migrateNew(p.opts({ module: 'admin', name: 'failed_logins', concurrently: true }))
+    expect(r.status, why(r)).toBe('written')
+    expect(r.up!.split('\n').slice(0, 4)).toEqual([
+      expect.stringMatching(/^-- \d{14}_failed_logins_ix_users_failed_login_attempts: /),
+      '-- artstore: no-transaction',
+      '',
+      '-- CreateIndex',
+    ])
+    expect(r.up).toContain('CREATE INDEX CONCURRENTLY "ix_users_failed_login_attempts" ON "users"("failed_login_attempts");')
+    const [checked] = await migrateCheck(p.opts({ module: 'admin' }))
+    expect(checked.problems).toEqual([])
+    expect(checked.warnings.filter((w) => w.includes('no-transaction'))).toEqual([])
+  })
+})
+
 describe('folder order', () => {
   test('a new migration is named after the last folder, whatever its name', async () => {
     const p = project('order-name')
