@@ -40,6 +40,7 @@ export type { BaselineOptions, ModuleBaselineResult } from './baseline/baseline.
 export type { MigrateNewOptions, MigrateNewResult, NewMigration } from './migrate/new.ts'
 export type { LintFinding } from './migrate/lint.ts'
 export type { MigrateCheckResult } from './migrate/check.ts'
+export type { MigrateAllowOptions, MigrateAllowResult } from './migrate/allow.ts'
 export type { AdoptOptions, AdoptReport, AdoptStatus } from './adopt/adopt.ts'
 export type { RestoreOptions, RestoreResult } from './adopt/restore.ts'
 export type { ArchiveOptions, ArchiveResult } from './archive/archive.ts'
@@ -65,6 +66,7 @@ export const cycle = lazy(async () => (await import('./cycle/cycle.ts')).cycle)
 export const baseline = lazy(async () => (await import('./baseline/baseline.ts')).baseline)
 export const migrateNew = lazy(async () => (await import('./migrate/new.ts')).migrateNew)
 export const migrateCheck = lazy(async () => (await import('./migrate/check.ts')).migrateCheck)
+export const migrateAllow = lazy(async () => (await import('./migrate/allow.ts')).migrateAllow)
 export const adopt = lazy(async () => (await import('./adopt/adopt.ts')).adopt)
 export const restore = lazy(async () => (await import('./adopt/restore.ts')).restore)
 export const archive = lazy(async () => (await import('./archive/archive.ts')).archive)

@@ -25,7 +25,7 @@ export const EXIT_MEANINGS: readonly (readonly [codes: string, meaning: string])
   ['0', 'done; for `status`, every module is up to date'],
   [
     '1',
-    'a check failed: a migration, or a `down.sql` of `rollback`, failed; `status` found pending, failed or modified migrations; `verify` found a ❌ (an empty database included); `baseline --check` found a difference; `migrate check` found a problem; `migrate new` refused dangerous steps (nothing written); a `cycle` or `rehearse` step failed; `archive verify` found a changed, missing or extra file',
+    'a check failed: a migration, or a `down.sql` of `rollback`, failed; `status` found pending, failed or modified migrations; `verify` found a ❌ (an empty database included); `baseline --check` found a difference; `migrate check` found a problem; `migrate new` refused dangerous steps or a migration `migrate check` would reject (nothing written); a `cycle` or `rehearse` step failed; `archive verify` found a changed, missing or extra file',
   ],
   [
     '2',

@@ -64,6 +64,7 @@ function extrasSteps(expected: Catalog, actual: Catalog, extras: readonly Extra[
   const steps: PlanStep[] = expected.extensions
     .filter((e) => !actual.extensions.includes(e))
     .map((e) => ({ kind: 'Extra', sql: `CREATE EXTENSION IF NOT EXISTS ${quoteIdent(e)};`, safety: 'safe', reason: `extension ${e}` }))
+  steps.push(...enumOrderSteps(expected, actual))
   steps.push(...reconcileSteps(expected, actual, extras, tables))
   for (const f of actual.functions.filter((a) => !expected.functions.some((e) => e.name === a.name && e.args === a.args))) {
     steps.push({
@@ -81,6 +82,9 @@ function extrasSteps(expected: Catalog, actual: Catalog, extras: readonly Extra[
 }
 
 export class MigrationNotExactError extends FailureError {
+  /** The scripts as far as they were worked out (migrate new --dry-run prints them). */
+  up?: MigrationScript
+  down?: MigrationScript
   constructor(
     readonly half: 'migration.sql' | 'down.sql',
     readonly differences: string[],
@@ -89,6 +93,70 @@ export class MigrationNotExactError extends FailureError {
       `the generated ${half} would not reach the expected catalog (${differences.slice(0, 3).join('; ')}): nothing was written; make the change in smaller steps with npx artstore-db migrate new, or write that part by hand and run npx artstore-db migrate check`,
     )
   }
+}
+
+/**
+ * Prisma's script without its own transaction control: Prisma wraps an enum recreation in
+ * `BEGIN; … COMMIT;` (its migrations run outside a transaction), which would end the one transaction
+ * a migration runs in here. The statements inside stay, in order.
+ */
+export function withoutTransactionControl(script: string): string {
+  return script.replace(/^[ \t]*(BEGIN|COMMIT)[ \t]*;[ \t]*\n?/gim, '')
+}
+
+/**
+ * Prisma's reverse diff spells a time column without a precision as `TIMESTAMPTZ(6)` (6 is the
+ * default, but the catalog then holds `timestamp(6) with time zone`, not what the history built).
+ * Gives each column of `before` without a precision its spelling back, in the statements that
+ * create or change its table. Only `(6)` after a time type is touched.
+ */
+export function restoreDefaultPrecision(script: string, before: Catalog): string {
+  const plain = before.columns.filter((c) => /^(time|timestamp|interval)( with(?:out)? time zone)?$/.test(c.type))
+  if (!plain.length) return script
+  return script
+    .split(/(?<=;)(?=\s*\n)/)
+    .map((stmt) => {
+      const table = /(?:CREATE|ALTER) TABLE\s+(?:"[^"]+"\.)?"((?:[^"]|"")+)"/.exec(stmt)?.[1]?.replace(/""/g, '"')
+      if (!table) return stmt
+      for (const c of plain.filter((x) => x.table === table)) {
+        const name = `"${c.name.replace(/"/g, '""')}"`.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+        stmt = stmt.replace(new RegExp(`(${name}\\s+(?:SET DATA TYPE\\s+)?(?:TIMESTAMPTZ|TIMESTAMP|TIMETZ|TIME|INTERVAL))\\(6\\)`, 'g'), '$1')
+      }
+      return stmt
+    })
+    .join('')
+}
+
+/** `e` or `"E"`: an enum name as format_type prints it, unquoted. */
+const unquoted = (t: string) => (t.startsWith('"') ? t.slice(1, -1).replace(/""/g, '"') : t)
+
+/**
+ * What Prisma's diff does not see: an enum whose labels are the same but in another order (or an
+ * order Prisma's ADD VALUE cannot give). Each such enum is recreated in the expected order, in plain
+ * statements (no transaction control): the old type renamed away, the new one created, each column of
+ * it converted through text (its default set again), the old type dropped.
+ */
+export function enumOrderSteps(expected: Catalog, actual: Catalog): PlanStep[] {
+  const steps: PlanStep[] = []
+  for (const e of expected.enums) {
+    const have = actual.enums.find((a) => a.name === e.name)
+    if (!have || have.labels.join('\u0000') === e.labels.join('\u0000')) continue
+    const type = quoteIdent(e.name)
+    const old = quoteIdent(`${e.name}_old`)
+    const sql = [`ALTER TYPE ${type} RENAME TO ${old};`, `CREATE TYPE ${type} AS ENUM (${e.labels.map((l) => `'${l.replace(/'/g, "''")}'`).join(', ')});`]
+    for (const c of actual.columns.filter((x) => unquoted(x.type.replace(/\[\]$/, '')) === e.name)) {
+      const array = c.type.endsWith('[]')
+      const col = `ALTER TABLE ${quoteIdent(c.table)} ALTER COLUMN ${quoteIdent(c.name)}`
+      const target = expected.columns.find((x) => x.table === c.table && x.name === c.name)
+      if (c.default !== null) sql.push(`${col} DROP DEFAULT;`)
+      sql.push(`${col} SET DATA TYPE ${type}${array ? '[]' : ''} USING (${quoteIdent(c.name)}::text${array ? '[]' : ''}::${type}${array ? '[]' : ''});`)
+      const def = target?.default ?? null
+      if (def !== null) sql.push(`${col} SET DEFAULT ${def};`)
+    }
+    sql.push(`DROP TYPE ${old};`)
+    steps.push({ kind: 'Extra', sql: sql.join('\n'), safety: 'safe', reason: `enum ${e.name}: labels in the order ${e.labels.join(', ')}` })
+  }
+  return steps
 }
 
 /**
@@ -149,24 +217,27 @@ export async function generateMigration(t: ModuleTarget): Promise<GeneratedMigra
     for (const m of history) await runIn(c, HISTORY_SCHEMA, m.up)
     const before = await runAndRead(c, HISTORY_SCHEMA, '')
     const after = await targetCatalog(c, t, url)
-    const { up: prismaUp, down: prismaDown } = await prismaDiffs(t, url)
+    const diffs = await prismaDiffs(t, url)
+    const prismaUp = withoutTransactionControl(diffs.up)
+    const prismaDown = restoreDefaultPrecision(withoutTransactionControl(diffs.down), before)
+    const fail = (e: MigrationNotExactError, up: MigrationScript, down?: MigrationScript) => Object.assign(e, { up, down })
 
     const afterPrisma = await runAndRead(c, HISTORY_SCHEMA, prismaUp)
     const up: MigrationScript = { prisma: prismaUp, extras: extrasSteps(after, afterPrisma, readExtras(t.module)) }
     if (!prismaUp && !up.extras.length) return { empty: true, up, down: { prisma: '', extras: [] }, before, after }
     const reached = await runAndRead(c, HISTORY_SCHEMA, up.extras.map((s) => s.sql).join('\n'))
     const upShort = catalogDifferences(after, reached)
-    if (upShort.length) throw new MigrationNotExactError('migration.sql', upShort)
+    if (upShort.length) throw fail(new MigrationNotExactError('migration.sql', upShort), up)
 
     const afterPrismaDown = await runAndRead(c, HISTORY_SCHEMA, prismaDown)
     const down: MigrationScript = { prisma: prismaDown, extras: extrasSteps(before, afterPrismaDown, catalogExtras(before)) }
     const returned = await runAndRead(c, HISTORY_SCHEMA, down.extras.map((s) => s.sql).join('\n'))
     const downShort = catalogDifferences(before, returned)
-    if (downShort.length) throw new MigrationNotExactError('down.sql', downShort)
+    if (downShort.length) throw fail(new MigrationNotExactError('down.sql', downShort), up, down)
 
     const again = await runAndRead(c, HISTORY_SCHEMA, scriptText(up))
     const againShort = catalogDifferences(after, again)
-    if (againShort.length) throw new MigrationNotExactError('migration.sql', againShort)
+    if (againShort.length) throw fail(new MigrationNotExactError('migration.sql', againShort), up, down)
     return { empty: false, up, down, before, after }
   })
 }

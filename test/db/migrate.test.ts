@@ -195,7 +195,7 @@ model AdminUser {
     edit(schemaFile('admin'), /(model User \{[\s\S]*?) {2}auditLogs +AuditLog\[\]\n/, '$1')
     const refused = await runCli(['migrate', 'new', '--module', 'admin', '--name', 'drop_audit_user_id'], cliEnv())
     expect(refused.exitCode, refused.stderr).toBe(1)
-    expect(refused.stdout).toMatch(/❌ data-loss: audit_logs: drops column user_id and its data/)
+    expect(refused.stdout).toMatch(/❌ data-loss \(line \d+\): audit_logs: drops column user_id and its data/)
     expect(refused.stdout).toMatch(/❌ squawk ban-drop-column \(line \d+\)/)
     expect(refused.stdout).toContain('nothing written')
     expect(migrationsOf('admin')).toEqual(['0_baseline', first])

@@ -15,6 +15,7 @@ test('src/index.ts exports every command as a function', () => {
     'baseline',
     'migrateNew',
     'migrateCheck',
+    'migrateAllow',
     'adopt',
     'restore',
     'archive',
