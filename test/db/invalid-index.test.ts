@@ -8,6 +8,7 @@ import path from 'node:path'
 import pg from 'pg'
 import { afterAll, describe, expect, test } from 'vitest'
 import { deploy } from '../../src/deploy/deploy.ts'
+import { migrateCheck } from '../../src/migrate/check.ts'
 import { projectRoot } from '../../src/modules.ts'
 import { rollback } from '../../src/rollback/rollback.ts'
 import { status } from '../../src/status/status.ts'
@@ -222,5 +223,27 @@ describe.concurrent('an INVALID index is never green', () => {
     expect((await deploy({ module: 'query', env }))[0]).toMatchObject({ status: 'applied', migrations: [UNIQUE] })
     expect(await validity(url, 'ix_file_metadata_cache_sha256_hash')).toEqual([true])
     expect((await verify({ module: 'query', env }))[0].ok).toBe(true)
+  })
+
+  test('migrate check: a history whose replay leaves an INVALID index (ON ONLY a partitioned table, a partition left unattached) passed that point unseen; now it is a problem naming the migration', async () => {
+    const url = await database('invalid_check')
+    const prismaDir = copyPrismaDir('invalid-index-check')
+    const env = { QUERY_DATABASE_URL: `${url}?schema=query`, ARTSTORE_PRISMA_DIR: prismaDir }
+    const name = '29991231000000_events'
+    const folder = path.join(prismaDir, 'query', 'migrations', name)
+    fs.mkdirSync(folder)
+    fs.writeFileSync(
+      path.join(folder, 'migration.sql'),
+      `CREATE TABLE "events" ("id" INTEGER NOT NULL, "at" DATE NOT NULL) PARTITION BY RANGE ("at");
+CREATE TABLE "events_2026" PARTITION OF "events" FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+CREATE INDEX "idx_events_at" ON ONLY "events" ("at");
+`,
+    )
+    fs.writeFileSync(path.join(folder, 'down.sql'), 'DROP TABLE "events";\n')
+    const [r] = await migrateCheck({ module: 'query', env })
+    expect(r.ok).toBe(false)
+    expect(r.problems).toContain(
+      `the history leaves index idx_events_at on events INVALID (pg_index.indisvalid: never used by a query): fix ${name} (an index ON ONLY a partitioned table needs every partition's index attached)`,
+    )
   })
 })
