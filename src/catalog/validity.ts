@@ -61,8 +61,8 @@ const instanceFlags = (t: ModuleTarget) => `--module ${t.module.name}${t.module.
 /**
  * The fix of one invalid index, by where the migration that creates it stands: applied → rebuilt in
  * place (REINDEX … CONCURRENTLY keeps its name and blocks no writer); failed → dropped, the migration
- * marked rolled back and deployed again; not applied → dropped, deploy builds it. A unique index first
- * needs its duplicate rows gone.
+ * marked rolled back and deployed again; not applied → dropped, deploy builds it; no migration creates
+ * it → dropped. A unique index first needs its duplicate rows gone.
  */
 export function describeInvalidIndex(
   t: ModuleTarget,
@@ -75,8 +75,9 @@ export function describeInvalidIndex(
   const migrationState = !migration ? undefined : !row ? 'not-applied' : row.finished ? 'applied' : 'failed'
   const qualified = `${quoteIdent(t.pgSchema)}.${quoteIdent(index.name)}`
   const duplicates = index.unique ? `remove the rows its key duplicates, then ` : ''
-  const fix =
-    migrationState === 'failed'
+  const fix = !migration
+    ? `no migration of the module creates it (a leftover of a failed REINDEX … CONCURRENTLY?): DROP INDEX CONCURRENTLY ${qualified}; then npx artstore-db verify ${instanceFlags(t)}`
+    : migrationState === 'failed'
       ? `${duplicates}DROP INDEX CONCURRENTLY ${qualified}; then npx artstore-db resolve ${instanceFlags(t)} --rolled-back ${migration} and npx artstore-db deploy ${instanceFlags(t)} (it builds it again)`
       : migrationState === 'not-applied'
         ? `${duplicates}DROP INDEX CONCURRENTLY ${qualified}; then npx artstore-db deploy ${instanceFlags(t)} (it builds it again)`

@@ -56,10 +56,17 @@ export class NothingToResolveError extends RefusalError {
   }
 }
 
-/** `--applied` of a migration whose index is INVALID (a failed or interrupted CONCURRENTLY build): never "completed". */
+/**
+ * A failed migration whose index is there, INVALID (a failed or interrupted CONCURRENTLY build): never
+ * "completed" (`--applied`), nor "undone" (`--rolled-back`: deploy would fail on the index that is there).
+ */
 export class InvalidIndexResolveError extends RefusalError {
-  constructor(migration: string, index: string, fix: string) {
-    super(`${migration} cannot be marked applied: its index ${index} is INVALID (a CREATE INDEX CONCURRENTLY that did not finish): ${fix}`)
+  constructor(action: 'rolled-back' | 'applied', migration: string, index: string, fix: string) {
+    super(
+      action === 'applied'
+        ? `${migration} cannot be marked applied: its index ${index} is INVALID (a CREATE INDEX CONCURRENTLY that did not finish): ${fix}`
+        : `${migration} cannot be marked rolled back: its index ${index} is still there, INVALID (a CREATE INDEX CONCURRENTLY that did not finish), and deploy would fail on it: ${fix.replace(/; then npx artstore-db resolve .*$/, '; then run this again')}`,
+    )
   }
 }
 
@@ -70,7 +77,7 @@ export class UnapplyRefusedError extends RefusalError {
   }
 }
 
-/** The checks of `--rolled-back` and `--applied`: a failed row, a folder, and (applied) no INVALID index of its. */
+/** The checks of `--rolled-back` and `--applied`: a failed row, (applied) a folder, and no INVALID index of its. */
 async function checkFailed(c: pg.ClientBase, t: ModuleTarget, action: 'rolled-back' | 'applied', migration: string): Promise<void> {
   const history = readMigrationFolders(t.module.migrationsDir)
   if (action === 'applied' && !history.some((m) => m.name === migration)) {
@@ -89,9 +96,8 @@ async function checkFailed(c: pg.ClientBase, t: ModuleTarget, action: 'rolled-ba
     }
     throw new NothingToResolveError(t, migration, 'has no failed row (it never ran here, or was settled already)')
   }
-  if (action === 'rolled-back') return
   const invalid = (await readInvalidIndexes(c, t.pgSchema)).map((i) => describeInvalidIndex(t, i, history, all)).find((i) => i.migration === migration)
-  if (invalid) throw new InvalidIndexResolveError(migration, invalid.name, invalid.fix)
+  if (invalid) throw new InvalidIndexResolveError(action, migration, invalid.name, invalid.fix)
 }
 
 /**
