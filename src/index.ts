@@ -28,7 +28,8 @@ export { instanceOptions, runFleet, type FleetReport, type InstanceOptions } fro
 
 export type { Info } from './info/info.ts'
 export type { DeployOptions, DeployStatus, ModuleDeployResult } from './deploy/deploy.ts'
-export type { ModuleStatus } from './status/status.ts'
+export type { ModuleStatus, StatusReport } from './status/status.ts'
+export type { InvalidIndex } from './catalog/validity.ts'
 export type { VerifyReport } from './verify/verify.ts'
 export type { CheckItem } from './catalog/compare.ts'
 export type { RollbackFailure, RollbackOptions, RollbackResult, RowsLost } from './rollback/rollback.ts'

@@ -22,6 +22,12 @@ export interface Catalog {
     opclasses: string[]
     predicate: string | null
     definition: string
+    /**
+     * pg_index.indisvalid and indisready: false for what an interrupted or failed CREATE INDEX
+     * CONCURRENTLY (or REINDEX CONCURRENTLY) leaves, an index that queries never use. Not part of the
+     * index's definition: compareCatalogs leaves it out, see invalidIndexes (validity.ts).
+     */
+    valid: boolean
   }[]
   enums: { name: string; labels: string[] }[]
   triggers: { name: string; table: string; definition: string }[]
@@ -94,7 +100,8 @@ export async function readCatalog(c: pg.ClientBase, schema: string): Promise<Cat
                 array(select pg_get_indexdef(x.indexrelid, k, true) from generate_series(1, x.indnkeyatts) k order by k) as columns,
                 array(select opc.opcname::text from unnest(x.indclass) with ordinality k(oid, i) join pg_opclass opc on opc.oid = k.oid
                        where not opc.opcdefault order by k.i) as opclasses,
-                pg_get_expr(x.indpred, x.indrelid, true) as predicate, pg_get_indexdef(x.indexrelid) as definition
+                pg_get_expr(x.indpred, x.indrelid, true) as predicate, pg_get_indexdef(x.indexrelid) as definition,
+                x.indisvalid and x.indisready as valid
            from pg_index x join pg_class i on i.oid = x.indexrelid join pg_class t on t.oid = x.indrelid
            join pg_am am on am.oid = i.relam join pg_namespace n on n.oid = t.relnamespace
           where n.nspname = $1 order by t.relname, i.relname`,

@@ -20,8 +20,10 @@ export type DeployStatus = 'applied' | 'up-to-date' | 'would-apply' | 'failed' |
 
 export interface ModuleDeployResult extends ReturnType<typeof describeTarget> {
   status: DeployStatus
-  /** Migrations applied by this run (or, with dryRun, that would be). */
+  /** Migrations applied by this run (or, with dryRun, that would be); for a failure, those applied before it. */
   migrations: string[]
+  /** For a failure: the migration that failed (or, refused with P3009, the earlier failed one that stops deploy). */
+  failedMigration?: string
   /** For a failure: the engine's explanation as Prisma prints it (error code, migration, database error). */
   detail?: string
   /** A migration an earlier deploy left interrupted, settled from what the database shows before going on. */
@@ -138,7 +140,16 @@ export async function deployModule(t: ModuleTarget, dryRun = false, known?: Modu
         if (!(e instanceof SchemaEngineError)) throw e
         const after = await moduleStatus(t)
         const migrations = after.applied.filter((m) => !before.applied.includes(m))
-        return { ...describeTarget(t), status: 'failed', migrations, detail: failureDetail(e), durationMs: durationMs(), ...extra }
+        const failedMigration = after.failed[0]
+        return {
+          ...describeTarget(t),
+          status: 'failed',
+          migrations,
+          ...(failedMigration ? { failedMigration } : {}),
+          detail: failureDetail(e),
+          durationMs: durationMs(),
+          ...extra,
+        }
       }
     }),
   )

@@ -2,6 +2,7 @@ import { BASELINE_NAME, BASELINE_RECORD, recordedBaselineChecksum, sha256 } from
 import { eachTarget, moduleStep, withCheckedTargets, type CommandOptions } from '../context.ts'
 import type { ModuleTarget } from '../db/targets.ts'
 import { readMigrationFolders } from '../history/history.ts'
+import { invalidIndexesOf, migrationCreatingIndex } from '../catalog/validity.ts'
 import type { ModuleInfo } from '../modules.ts'
 import { withClient } from '../db/targets.ts'
 import { readAppliedMigrations } from '../history/history.ts'
@@ -146,6 +147,11 @@ export async function checkHistory(t: ModuleTarget, history: readonly CheckedMig
       }
       for (const f of found.filter((x) => x.level === 'warning'))
         warnings.push(`${m.name}: ${f.source === 'squawk' ? `squawk ${f.rule}` : f.rule}${f.line ? ` (line ${f.line})` : ''}: ${f.message.split('\n')[0]}`)
+    }
+    for (const i of invalidIndexesOf(state)) {
+      problems.push(
+        `the history leaves index ${i.name} on ${i.table} INVALID (pg_index.indisvalid: never used by a query): fix ${migrationCreatingIndex(history, i.name) ?? 'the migration that creates it'} (an index ON ONLY a partitioned table needs every partition's index attached)`,
+      )
     }
     const expected = await targetCatalog(c, t, url)
     const differences = catalogDifferences(expected, state)

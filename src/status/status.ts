@@ -1,9 +1,20 @@
+import path from 'node:path'
 import type pg from 'pg'
+import { describeInvalidIndex, historyObjects, readInvalidIndexes, type InvalidIndex } from '../catalog/validity.ts'
 import { describeTarget, eachTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
-import { compareHistory, readAppliedMigrations, readLocalMigrations, type HistoryComparison } from '../history/history.ts'
+import { compareHistory, readAppliedMigrations, readLocalMigrations, readMigrationFolders, type HistoryComparison } from '../history/history.ts'
+import { projectRoot } from '../modules.ts'
 
 export interface ModuleStatus extends HistoryComparison, ReturnType<typeof describeTarget> {}
+
+/** What `status` reports of one module: its history's state, the indexes left INVALID, and the next command. */
+export interface StatusReport extends ModuleStatus {
+  /** The module's indexes that PostgreSQL keeps but never uses (an interrupted or failed CONCURRENTLY build), each with its fix. */
+  invalidIndexes: InvalidIndex[]
+  /** The next command for this state; absent when the history is up to date and every index valid. */
+  next?: string
+}
 
 /** The migration state of one module's database: applied, pending, failed, modified, unknown. */
 export async function moduleStatus(t: ModuleTarget, client?: pg.ClientBase): Promise<ModuleStatus> {
@@ -11,9 +22,45 @@ export async function moduleStatus(t: ModuleTarget, client?: pg.ClientBase): Pro
   return { ...describeTarget(t), ...compareHistory(readLocalMigrations(t.module.migrationsDir), applied) }
 }
 
+const flags = (t: ModuleTarget) => `--module ${t.module.name}${t.module.prefix ? ` --prefix ${t.module.prefix}` : ''}`
+
+/**
+ * The next command for a state, as deploy will take it: deploy only for pending migrations of a
+ * history it accepts (it refuses a diverged or modified one, and a failed one until it is settled).
+ */
+function nextCommand(t: ModuleTarget, s: ModuleStatus, invalid: readonly InvalidIndex[]): string | undefined {
+  const dir = path.relative(projectRoot, t.module.migrationsDir)
+  switch (s.state) {
+    case 'failed':
+      return `undo what ${s.failed[0]} did, then npx artstore-db resolve ${flags(t)} --rolled-back ${s.failed[0]} (or, completed by hand, --applied ${s.failed[0]}); see README "Recovering from a failed migration"`
+    case 'diverged':
+      return `deploy refuses this history (${s.unknown.join(', ')} applied here, not in ${dir}): run artstore-db from the checkout that has these migrations (a newer branch, or an archived history), then npx artstore-db status ${flags(t)}`
+    case 'modified':
+      return `restore ${s.modified.map((m) => `${dir}/${m}/migration.sql`).join(', ')} as it was deployed (git checkout <commit> -- <file>; every database holds its checksum); a wanted change goes in a new migration: npx artstore-db migrate new --module ${t.module.name} --name <change>`
+    case 'pending':
+      return `npx artstore-db deploy ${flags(t)}`
+    default:
+      return invalid[0]?.fix
+  }
+}
+
+/** `status` of one module on an open client: the history, the module's invalid indexes and the next command. */
+async function statusReport(t: ModuleTarget, c: pg.ClientBase): Promise<StatusReport> {
+  const rows = await readAppliedMigrations(c)
+  const history = readMigrationFolders(t.module.migrationsDir)
+  const s: ModuleStatus = { ...describeTarget(t), ...compareHistory(history, rows) }
+  // In a shared schema, only what this module's history creates is its own.
+  const own = historyObjects(history)
+  const invalidIndexes = (await readInvalidIndexes(c, t.pgSchema))
+    .filter((i) => own.indexes.has(i.name) || own.tables.has(i.table))
+    .map((i) => describeInvalidIndex(t, i, history, rows))
+  const next = nextCommand(t, s, invalidIndexes)
+  return { ...s, invalidIndexes, ...(next ? { next } : {}) }
+}
+
 /** `status`: each selected module's state. Read-only. */
-export function status(opts: CommandOptions = {}): Promise<ModuleStatus[]> {
+export function status(opts: CommandOptions = {}): Promise<StatusReport[]> {
   return withCheckedTargets(opts, async (targets) => {
-    return eachTarget(targets, (t) => moduleStatus(t))
+    return eachTarget(targets, (t) => withClient(t, (c) => statusReport(t, c)))
   })
 }

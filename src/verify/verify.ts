@@ -1,6 +1,7 @@
 import { BASELINE_NAME } from '../baseline/baseline.ts'
 import { compareCatalogs, foreignKeyTypeChecks, withoutTables, type CheckItem } from '../catalog/compare.ts'
 import { readCatalog } from '../catalog/read.ts'
+import { describeInvalidIndex, indexValidityChecks, invalidIndexesOf } from '../catalog/validity.ts'
 import { describeTarget, eachTarget, moduleStep, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { BaselineMissingError } from '../baseline/errors.ts'
@@ -58,7 +59,8 @@ function historyChecks(t: ModuleTarget, history: readonly MigrationFolder[], app
 /**
  * The post-migration checklist of one module: every object its whole history creates (the baseline and
  * every later migration, derived from the schema and the extras) compared with the live schema, FK
- * type matches, the history rows, isolation, and Prisma's drift check. Read-only.
+ * type matches, every index valid (not left INVALID by a CONCURRENTLY build), the history rows,
+ * isolation, and Prisma's drift check. Read-only.
  */
 export async function verifyModule(t: ModuleTarget): Promise<VerifyReport> {
   const history = readMigrationFolders(t.module.migrationsDir)
@@ -85,7 +87,11 @@ export async function verifyModule(t: ModuleTarget): Promise<VerifyReport> {
     items.push(...compareCatalogs(expected, withoutTables(actual, foreign), ['_prisma_migrations'], 'required'))
     items.push(...foreign.map((name) => ({ category: 'foreign', name: `${name}: not the module's table, left alone`, ok: true })))
     items.push(...foreignKeyTypeChecks(actual))
-    items.push(...historyChecks(t, history, await readAppliedMigrations(c)))
+    const rows = await readAppliedMigrations(c)
+    // An index whose definition compares equal may still be INVALID (never used): every one is a ❌ of its own.
+    const invalid = invalidIndexesOf(actual, (table) => !foreign.includes(table)).map((i) => describeInvalidIndex(t, i, history, rows))
+    if (!empty || invalid.length) items.push(...indexValidityChecks(invalid))
+    items.push(...historyChecks(t, history, rows))
     items.push(...(await isolationChecks(c, t, expected.tables)))
     return { items, empty, foreign }
   })

@@ -1,5 +1,7 @@
 // Recovering from a failed migration (P3009), as the README tells it: status names the command,
 // resolve settles the migration, deploy goes on. Both ways: rolled back (then re-run) and applied by hand.
+// Issue 19, item 2: both need a failed row, and --unapplied is the way out of a migration recorded
+// applied whose changes are not there.
 import fs from 'node:fs'
 import path from 'node:path'
 import { afterAll, describe, expect, test } from 'vitest'
@@ -11,6 +13,7 @@ import { status } from '../../src/status/status.ts'
 import { verify } from '../../src/verify/verify.ts'
 import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
+import { ConfirmationRequiredError } from '../../src/errors.ts'
 
 const created: string[] = []
 afterAll(async () => {
@@ -75,11 +78,11 @@ describe('a failed migration', () => {
     const { url, env } = await failedAdmin('resolve_refused')
     const cases = [
       [['resolve', '--rolled-back', BASELINE_NAME], /^error: resolve acts on one module at a time: run npx artstore-db resolve --module/],
-      [['resolve', '--module', 'admin'], /^error: give exactly one of --rolled-back and --applied: run/],
+      [['resolve', '--module', 'admin'], /^error: give exactly one of --rolled-back, --applied and --unapplied: run/],
       [['resolve', '--module', 'admin', '--rolled-back', BASELINE_NAME, '--applied', BASELINE_NAME], /^error: give exactly one of/],
       [
         ['resolve', '--module', 'admin', '--rolled-back', '1_nothing'],
-        /^error: 1_nothing has no failed row in the admin module's history .*: see npx artstore-db status --module admin$/,
+        /^error: 1_nothing has no failed row \(it never ran here, or was settled already\) in the admin module's history .*: see npx artstore-db status --module admin$/,
       ],
       [
         ['resolve', '--module', 'admin', '--applied', '1_nothing'],
@@ -93,5 +96,83 @@ describe('a failed migration', () => {
       expect(run.stderr.trim()).toMatch(message)
     }
     expect(await history(url)).toEqual([{ migration_name: BASELINE_NAME, finished: false, rolled_back: false }])
+  })
+})
+
+describe('issue 19, item 2: a migration that never ran is not "applied"', () => {
+  test('attack: resolve --applied of a pending migration (no failed row) exited 0, and status and deploy then said up to date; now refused, exit 2, nothing written', async () => {
+    created.push('resolve_pending')
+    const url = await freshDatabase('resolve_pending')
+    const env = { ADMIN_DATABASE_URL: `${url}?schema=admin` }
+    for (const flag of ['--applied', '--rolled-back']) {
+      const run = await runCli(['resolve', '--module', 'admin', flag, BASELINE_NAME], env)
+      expect(run.exitCode, `${flag}: ${run.stdout}`).toBe(2)
+      expect(run.stderr.trim().split('\n')).toHaveLength(1)
+      expect(run.stderr.trim()).toMatch(
+        new RegExp(
+          `^error: ${BASELINE_NAME} has no failed row \\(it never ran here, or was settled already\\) in the admin module's history .*: see npx artstore-db status --module admin$`,
+        ),
+      )
+    }
+    expect(await query(url, `select to_regclass('admin._prisma_migrations') as t`)).toEqual([{ t: null }])
+    expect((await status({ module: 'admin', env }))[0]).toMatchObject({ state: 'pending', pending: [BASELINE_NAME] })
+  })
+
+  test('resolve --unapplied: the newest applied migration whose changes are not there loses its row (dry run, --yes, --json), deploy runs it again; refused for an older one, one whose changes are there, and without --yes', async () => {
+    created.push('resolve_unapplied')
+    const url = await freshDatabase('resolve_unapplied')
+    const env = { QUERY_DATABASE_URL: `${url}?schema=query` }
+    expect((await deploy({ module: 'query', env }))[0].status).toBe('applied')
+    const NEWEST = '20261127155152_trigram_search_idx_file_metadata_description_trgm'
+    const OLDER = '20261127155151_trigram_search_idx_file_metadata_filename_trgm'
+    // Recorded applied, its change gone (what an edited history or an earlier release's resolve --applied leaves).
+    await query(url, 'drop index query.idx_file_metadata_description_trgm')
+    const rows = () => query(url, `select migration_name from query._prisma_migrations order by started_at, migration_name`)
+    const all = await rows()
+    expect(all).toHaveLength(4)
+
+    expect(() => resolve({ module: 'query', env, unapplied: NEWEST })).toThrow(ConfirmationRequiredError)
+    const refusals = [
+      [
+        ['--unapplied', NEWEST],
+        /^error: resolve --unapplied removes the history row of .*: add --yes to remove it, or --dry-run to check it, changing nothing$/,
+      ],
+      [
+        ['--unapplied', OLDER, '--yes'],
+        new RegExp(
+          `^error: cannot mark ${OLDER} of the query module unapplied: ${NEWEST} was applied after it: .*rollback --module query --to ${OLDER} --yes\\)$`,
+        ),
+      ],
+      [['--unapplied', '1_nothing', '--yes'], /^error: 1_nothing is not applied in the query module's history/],
+      [
+        ['--applied', NEWEST],
+        /^error: .* is already applied in the query module's history .*: if its changes are not in the database, npx artstore-db resolve --module query --unapplied .* --yes; else see npx artstore-db status --module query$/,
+      ],
+    ] as const
+    for (const [args, message] of refusals) {
+      const run = await runCli(['resolve', '--module', 'query', ...args], env)
+      expect(run.exitCode, args.join(' ')).toBe(2)
+      expect(run.stderr.trim().split('\n')).toHaveLength(1)
+      expect(run.stderr.trim()).toMatch(message)
+    }
+    expect(await rows()).toEqual(all)
+
+    const dry = await runCli(['resolve', '--module', 'query', '--unapplied', NEWEST, '--dry-run', '--json'], env)
+    expect(dry.exitCode, dry.stderr).toBe(0)
+    expect(JSON.parse(dry.stdout)).toMatchObject({ module: 'query', migration: NEWEST, action: 'unapplied', status: 'would-resolve' })
+    expect(await rows()).toEqual(all)
+
+    const run = await runCli(['resolve', '--module', 'query', '--unapplied', NEWEST, '--yes'], env)
+    expect(run.exitCode, run.stderr).toBe(0)
+    expect(run.stdout).toContain(`✅ query: ${NEWEST} marked unapplied (its history row removed): the next deploy runs it again`)
+    expect(await rows()).toEqual(all.slice(0, 3))
+    expect((await status({ module: 'query', env }))[0]).toMatchObject({ state: 'pending', pending: [NEWEST] })
+    expect((await deploy({ module: 'query', env }))[0]).toMatchObject({ status: 'applied', migrations: [NEWEST] })
+    expect((await verify({ module: 'query', env }))[0].ok).toBe(true)
+
+    // Its changes are there now: that is a rollback's work, not this.
+    const there = await runCli(['resolve', '--module', 'query', '--unapplied', NEWEST, '--yes'], env)
+    expect(there.exitCode).toBe(2)
+    expect(there.stderr.trim()).toMatch(/its changes are in the database: to revert them, npx artstore-db rollback --module query --steps 1 --yes$/)
   })
 })

@@ -13,15 +13,27 @@ const icon: Record<ModuleDeployResult['status'], string> = {
   'not-run': '⏭️',
 }
 
+/** What a result names: the migrations applied, and apart from them the one that failed. */
+function migrationsOf(r: ModuleDeployResult): string {
+  if (r.status !== 'failed') return r.migrations.length ? `: ${r.migrations.join(', ')}` : ''
+  const applied = r.migrations.length ? `; applied before it: ${r.migrations.join(', ')}` : ''
+  return `${r.failedMigration ? `: ${r.failedMigration}` : ''}${applied}`
+}
+
+function recoveryLine(rec: NonNullable<ModuleDeployResult['recovered']>): string {
+  const shows = rec.droppedInvalid?.length
+    ? `had not finished building ${rec.droppedInvalid.join(', ')} (left INVALID): dropped, marked rolled back, and applied again`
+    : rec.as === 'applied'
+      ? 'had committed: marked applied'
+      : 'had not committed: marked rolled back, and applied again'
+  return `   ${rec.migration} was left interrupted by an earlier deploy; the database shows it ${shows}`
+}
+
 function text(rows: ModuleDeployResult[]): string {
   return rows
     .map((r) => {
-      const what = r.migrations.length ? `: ${r.migrations.join(', ')}` : ''
-      const lines = [`${icon[r.status]} ${r.module}: ${r.status}${what}  (${r.database})`]
-      if (r.recovered) {
-        const shows = r.recovered.as === 'applied' ? 'had committed: marked applied' : 'had not committed: marked rolled back, and applied again'
-        lines.push(`   ${r.recovered.migration} was left interrupted by an earlier deploy; the database shows it ${shows}`)
-      }
+      const lines = [`${icon[r.status]} ${r.module}: ${r.status}${migrationsOf(r)}  (${r.database})`]
+      if (r.recovered) lines.push(recoveryLine(r.recovered))
       if (r.detail) lines.push(r.detail.replace(/^/gm, '   '))
       return lines.join('\n')
     })
@@ -45,7 +57,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
         opts,
         async (_, base) => (await deploy({ ...base, dryRun: opts.dryRun }))[0],
         (r) => r.status !== 'failed',
-        (r) => [`${r.status}${r.migrations.length ? `: ${r.migrations.join(', ')}` : ''}`, r.detail?.split('\n')[0]].filter(Boolean).join(' — '),
+        (r) => [`${r.status}${migrationsOf(r)}`, r.detail?.split('\n')[0]].filter(Boolean).join(' — '),
       )
     }
     const rows = await deploy({

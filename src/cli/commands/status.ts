@@ -1,11 +1,11 @@
 import type { Command } from 'commander'
-import { status, type ModuleStatus } from '../../index.ts'
+import { status, type StatusReport } from '../../index.ts'
 import { report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
 import { outcome } from '../exit-codes.ts'
 
-const icon: Record<ModuleStatus['state'], string> = {
+const icon: Record<StatusReport['state'], string> = {
   'up-to-date': '✅',
   pending: '⏳',
   failed: '❌',
@@ -13,19 +13,32 @@ const icon: Record<ModuleStatus['state'], string> = {
   diverged: '❌',
 }
 
-function text(rows: ModuleStatus[]): string {
+/** Up to date and every index valid: what exit 0 means. */
+const green = (s: StatusReport) => s.state === 'up-to-date' && !s.invalidIndexes.length
+
+function text(rows: StatusReport[]): string {
   return rows
     .map((s) => {
-      const lines = [`${icon[s.state]} ${s.module}: ${s.state} — ${s.applied.length} applied, ${s.pending.length} pending  (${s.database})`]
-      const instance = s.prefix ? ` --prefix ${s.prefix}` : ''
-      if (s.pending.length) lines.push(`   pending: ${s.pending.join(', ')}  → npx artstore-db deploy --module ${s.module}${instance}`)
+      const invalid = s.invalidIndexes.length ? `, ${s.invalidIndexes.length} INVALID ${s.invalidIndexes.length === 1 ? 'index' : 'indexes'}` : ''
+      const lines = [
+        `${green(s) ? icon[s.state] : '❌'} ${s.module}: ${s.state} — ${s.applied.length} applied, ${s.pending.length} pending${invalid}  (${s.database})`,
+      ]
       for (const f of s.failed) {
+        const instance = s.prefix ? ` --prefix ${s.prefix}` : ''
         lines.push(
           `   failed: ${f}  → undo what it did, then npx artstore-db resolve --module ${s.module}${instance} --rolled-back ${f} (or, completed by hand, --applied ${f}); see README "Recovering from a failed migration"`,
         )
       }
-      if (s.modified.length) lines.push(`   modified after being applied: ${s.modified.join(', ')}`)
-      if (s.unknown.length) lines.push(`   in the database but not on disk: ${s.unknown.join(', ')}`)
+      if (s.modified.length) lines.push(`   modified after being applied: ${s.modified.join(', ')}${s.state === 'modified' ? `  → ${s.next}` : ''}`)
+      if (s.unknown.length) lines.push(`   in the database but not on disk: ${s.unknown.join(', ')}${s.state === 'diverged' ? `  → ${s.next}` : ''}`)
+      for (const i of s.invalidIndexes) {
+        lines.push(
+          `   INVALID index: ${i.name} on ${i.table}${i.migration ? ` (from ${i.migration}, ${i.migrationState})` : ''}, never used by a query  → ${i.fix}`,
+        )
+      }
+      // deploy is the next command only for a pending history it accepts; otherwise the state's own comes first.
+      if (s.pending.length)
+        lines.push(`   pending: ${s.pending.join(', ')}${s.state === 'pending' ? `  → ${s.next}` : ' (deploy applies them once the above is put right)'}`)
       return lines.join('\n')
     })
     .join('\n')
@@ -35,7 +48,9 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
   withFleetOptions(
     program
       .command('status')
-      .description("compare each module's migrations folder with its _prisma_migrations table (exit 1 unless all are up to date)")
+      .description(
+        "compare each module's migrations folder with its _prisma_migrations table, and name indexes left INVALID (exit 1 unless all are up to date and valid)",
+      )
       .option(...MODULE_OPTION)
       .option(...PREFIX_OPTION)
       .option(...JSON_OPTION),
@@ -46,12 +61,15 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
         setExit,
         opts,
         async (_, base) => (await status(base))[0],
-        (r) => r.state === 'up-to-date',
-        (r) => `${r.state}: ${r.applied.length} applied, ${r.pending.length} pending${r.failed.length ? `, failed ${r.failed.join(', ')}` : ''}`,
+        green,
+        (r) =>
+          `${r.state}: ${r.applied.length} applied, ${r.pending.length} pending${r.failed.length ? `, failed ${r.failed.join(', ')}` : ''}${
+            r.invalidIndexes.length ? `, INVALID ${r.invalidIndexes.map((i) => i.name).join(', ')}` : ''
+          }${r.next ? ` → ${r.next}` : ''}`,
       )
     }
     const rows = await status({ module: opts.module, prefix: opts.prefix })
     report(o, !!opts.json, rows, text)
-    setExit(outcome(!rows.every((r) => r.state === 'up-to-date')))
+    setExit(outcome(!rows.every(green)))
   })
 }
