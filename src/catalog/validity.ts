@@ -28,7 +28,7 @@ const createTableName = /\bCREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(?:"((?:[^"
 const namesOf = (sql: string, re: RegExp) => [...sql.matchAll(re)].map((m) => (m[1] !== undefined ? m[1].replace(/""/g, '"') : m[2].toLowerCase()))
 
 /** The last migration of the history whose migration.sql creates the index `name`. */
-export function migrationCreatingIndex(history: readonly (LocalMigration & { up: string })[], name: string): string | undefined {
+export function migrationCreatingIndex(history: readonly { name: string; up: string }[], name: string): string | undefined {
   return [...history].reverse().find((m) => namesOf(m.up, createIndexName).includes(name))?.name
 }
 
