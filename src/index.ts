@@ -23,7 +23,7 @@ export { maskSecrets, nearMissVariables } from './config/urls.ts'
 /** For a caller that handles SIGINT or SIGTERM itself: stops what a command started (the embedded server) before it exits. */
 export { runInterruptCleanups } from './process/cleanup.ts'
 /** Storage elements: every instance of an instances file, a few at a time, the first ones alone first. */
-export { InstancesFileError, readInstancesFile, type FleetInstance } from './fleet/instances.ts'
+export { assertDistinctElements, InstancesFileError, readInstancesFile, type FleetInstance } from './fleet/instances.ts'
 export { instanceOptions, runFleet, type FleetReport, type InstanceOptions } from './fleet/run.ts'
 
 export type { Info } from './info/info.ts'

@@ -2,7 +2,16 @@
 // one way their per-instance table, summary and exit code are printed.
 import type { Command } from 'commander'
 import { wholeNumber } from './options.ts'
-import { instanceOptions, readInstancesFile, runFleet, UsageError, type FleetInstance, type FleetReport, type InstanceOptions } from '../index.ts'
+import {
+  assertDistinctElements,
+  instanceOptions,
+  readInstancesFile,
+  runFleet,
+  UsageError,
+  type FleetInstance,
+  type FleetReport,
+  type InstanceOptions,
+} from '../index.ts'
 import { report, type Output } from './output.ts'
 import { outcome } from './exit-codes.ts'
 
@@ -49,6 +58,8 @@ export async function runFleetCommand<T>(
     throw new FleetUsageError()
   }
   const instances = readInstancesFile(opts.instances!)
+  // The query module's cache is one table for every storage element: each writes its rows under its element id.
+  if (given.module === 'query') assertDistinctElements(opts.instances!, instances)
   let bar: { update(n: number): void; stop(): void } | undefined
   if (process.stderr.isTTY && !opts.json) {
     const { default: progress } = await import('cli-progress')

@@ -12,10 +12,11 @@ import { scratchTree } from './cache-helpers.ts'
 
 let url: string
 const dir = path.join(scratchRoot, 'fleet')
-const file = (name: string, instances: unknown[]) => {
+// The services' layout for the whole file (its instances share one schema), unless a test says otherwise.
+const file = (name: string, instances: unknown[], top: Record<string, unknown> = { layout: 'shared' }) => {
   fs.mkdirSync(dir, { recursive: true })
   const f = path.join(dir, `${name}.json`)
-  fs.writeFileSync(f, JSON.stringify({ instances }, null, 2))
+  fs.writeFileSync(f, JSON.stringify({ ...top, instances }, null, 2))
   return f
 }
 const three = () => [
@@ -108,6 +109,63 @@ describe('the fleet', () => {
   })
 })
 
+describe('duplicate targets are refused, as duplicate names are', () => {
+  // The same database as `url`, written otherwise: another scheme spelling, a password, the default port spelt out, ?schema=public.
+  const sameDatabase = () => {
+    const u = new URL(url.replace(/^postgresql:/, 'postgres:'))
+    u.password = 'not-the-point'
+    if (!u.port) u.port = '5432'
+    u.searchParams.set('schema', 'public')
+    return u.toString()
+  }
+
+  test('attack: two names, one database, layout and prefix: cache rebuild --prune of the second deleted the rows the first wrote; now exit 2 naming both, nothing read or written', async () => {
+    const lenv = { STORAGE_ELEMENT_DATABASE_URL: url, STORAGE_ELEMENT_LAYOUT: 'shared' }
+    expect((await runCli(['deploy', '--module', 'storage-element', '--prefix', 'storage_elem_07'], lenv)).exitCode).toBe(0)
+    const a = (await scratchTree('fleet-dup-a', { count: 20, seed: 91 })).root
+    const b = (await scratchTree('fleet-dup-b', { count: 5, seed: 92 })).root
+    const alone = await runCli(['cache', 'rebuild', '--module', 'storage-element', '--prefix', 'storage_elem_07', '--root', a], lenv)
+    expect(alone.exitCode, alone.stderr).toBe(0)
+    const rows = async () => Number((await query<{ n: string }>(url, 'select count(*) as n from public.storage_elem_07_files'))[0].n)
+    expect(await rows()).toBe(20)
+    const f = file('duplicate', [
+      { name: 'se-01', urlEnv: 'SE_DATABASE_URL', prefix: 'storage_elem_07', root: a },
+      { name: 'se-02', url: sameDatabase(), prefix: 'storage_elem_07', root: b },
+    ])
+    const run = await runCli(['cache', 'rebuild', '--module', 'storage-element', '--instances', f, '--prune'], env())
+    expect(run.exitCode, run.stdout + run.stderr).toBe(2)
+    const database = decodeURIComponent(new URL(url).pathname.slice(1))
+    expect(run.stderr.trim()).toBe(
+      `error: ${f} is not a usable instances file (se-01 (urlEnv SE_DATABASE_URL) and se-02 (url) are one target (database ${database} on ${new URL(url).hostname}:5432, schema public, prefix storage_elem_07): each would undo the other's work; remove one, or give it its own prefix or database): see README "A fleet of storage elements" for its format`,
+    )
+    expect(run.stdout).toBe('')
+    expect(await rows()).toBe(20)
+    for (const command of [['deploy'], ['status'], ['verify']]) expect((await runCli([...command, '--instances', f], env())).exitCode).toBe(2)
+  })
+
+  test('the schema layout: two prefixes in one schema would share one history table: refused, naming both and the shared layout', async () => {
+    const f = file(
+      'one-history',
+      [
+        { name: 'se-01', urlEnv: 'SE_DATABASE_URL', prefix: 'storage_elem_01', layout: 'schema' },
+        { name: 'se-02', url: sameDatabase(), prefix: 'storage_elem_02', layout: 'schema' },
+      ],
+      {},
+    )
+    const run = await runCli(['status', '--instances', f], env())
+    expect(run.exitCode, run.stdout + run.stderr).toBe(2)
+    expect(run.stderr).toContain(
+      `se-01 (urlEnv SE_DATABASE_URL) and se-02 (url) would keep their histories in one table (public._prisma_migrations of database ${decodeURIComponent(new URL(url).pathname.slice(1))} on ${new URL(url).hostname}:5432): give each its own database or ?schema=, or "layout": "shared"`,
+    )
+    // Apart they are two targets: another schema, or another database.
+    const apart = file('apart', [
+      { name: 'se-01', url: `${url}?schema=se_one`, prefix: 'storage_elem_01', layout: 'schema' },
+      { name: 'se-02', url: `${url}?schema=se_two`, prefix: 'storage_elem_01', layout: 'schema' },
+    ])
+    expect((await runCli(['status', '--instances', apart], env())).stderr).not.toContain('not a usable instances file')
+  })
+})
+
 describe('cache rebuild across the fleet', () => {
   test("the query module's cache rebuilt for two storage elements from their roots, a third's rows untouched", async () => {
     const queryUrl = await freshDatabase('fleet_query')
@@ -139,6 +197,15 @@ describe('cache rebuild across the fleet', () => {
         { e: 'se-c', n: 32 },
       ])
       expect(await theirs()).toEqual(before)
+      // Two entries that write one element id: the second took the first's rows for its own, and --prune deleted them.
+      const twice = file('query-twice', [
+        { name: 'se-a', url, prefix: 'storage_elem_01', root: roots[0], elementUrl: 'http://se-a:8010' },
+        { name: 'se-b2', url, prefix: 'storage_elem_02', root: roots[1], elementId: 'se-a', elementUrl: 'http://se-b:8010' },
+      ])
+      const refused = await runCli(['cache', 'rebuild', '--module', 'query', '--instances', twice, '--prune'], qenv)
+      expect(refused.exitCode, refused.stdout + refused.stderr).toBe(2)
+      expect(refused.stderr).toContain('(se-a and se-b2 both write the storage element id se-a into the query cache: give each its own "elementId")')
+      expect(await query(queryUrl, `select storage_element_id as e, count(*)::int as n from file_metadata_cache group by 1 order by 1`)).toEqual(counts)
     } finally {
       await dropDatabase('fleet_query')
     }
