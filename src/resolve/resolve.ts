@@ -2,7 +2,8 @@ import { describeTarget, withCheckedTargets, type CommandOptions } from '../cont
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { withModuleEngine } from '../engine/module.ts'
 import { RefusalError, UsageError } from '../errors.ts'
-import { readAppliedMigrations, readLocalMigrations } from '../history/history.ts'
+import { readLocalMigrations } from '../history/history.ts'
+import { readOwnHistory } from '../history/owner.ts'
 import { getModule } from '../modules.ts'
 import { assertOwnDatabase } from '../guard/guard.ts'
 
@@ -45,7 +46,7 @@ export class NothingToResolveError extends RefusalError {
 async function resolveModule(t: ModuleTarget, action: ResolveResult['action'], migration: string, dryRun: boolean): Promise<ResolveResult> {
   await withClient(t, async (c) => {
     await assertOwnDatabase(c, t)
-    const rows = (await readAppliedMigrations(c)).filter((r) => r.name === migration && !r.rolledBack)
+    const rows = (await readOwnHistory(c, t)).filter((r) => r.name === migration && !r.rolledBack)
     const failed = rows.some((r) => !r.finished)
     if (action === 'rolled-back' && !failed) throw new NothingToResolveError(t, migration, rows.length ? 'is applied, not failed,' : 'has no failed row')
     if (action === 'applied') {

@@ -6,6 +6,7 @@ import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { ModuleRequiredError, RefusalError, rollbackConfirmation, UsageError } from '../errors.ts'
 import { getModule } from '../modules.ts'
 import { readAppliedMigrations, readMigrationFolders, type MigrationFolder } from '../history/history.ts'
+import { assertOwnHistory } from '../history/owner.ts'
 import { assertOwnDatabase } from '../guard/guard.ts'
 
 export class InvalidRollbackRangeError extends UsageError {
@@ -146,6 +147,7 @@ export async function rollbackModule(t: ModuleTarget, opts: Pick<RollbackOptions
   const folders = new Map<string, MigrationFolder>(readMigrationFolders(t.module.migrationsDir).map((f) => [f.name, f]))
   return withClient(t, async (c) => {
     await assertOwnDatabase(c, t)
+    await assertOwnHistory(c, t)
     if (opts.dryRun) {
       const { selected, sql } = await planRollback(c, t, folders, opts)
       return { ...describeTarget(t), status: selected.length ? 'would-roll-back' : 'not-applied', migrations: selected, sql }

@@ -4,7 +4,8 @@ import { readCatalog } from '../catalog/read.ts'
 import { describeTarget, eachTarget, moduleStep, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { BaselineMissingError } from '../baseline/errors.ts'
-import { readAppliedMigrations, readMigrationFolders, type AppliedMigration, type MigrationFolder } from '../history/history.ts'
+import { readMigrationFolders, type AppliedMigration, type MigrationFolder } from '../history/history.ts'
+import { readOwnHistory } from '../history/owner.ts'
 import { driftDiff, tablesTarget, withModuleEngine } from '../engine/module.ts'
 import { expectedCatalog } from './expected.ts'
 import { isolationChecks } from './isolation.ts'
@@ -85,7 +86,7 @@ export async function verifyModule(t: ModuleTarget): Promise<VerifyReport> {
     items.push(...compareCatalogs(expected, withoutTables(actual, foreign), ['_prisma_migrations'], 'required'))
     items.push(...foreign.map((name) => ({ category: 'foreign', name: `${name}: not the module's table, left alone`, ok: true })))
     items.push(...foreignKeyTypeChecks(actual))
-    items.push(...historyChecks(t, history, await readAppliedMigrations(c)))
+    items.push(...historyChecks(t, history, await readOwnHistory(c, t)))
     items.push(...(await isolationChecks(c, t, expected.tables)))
     return { items, empty, foreign }
   })
