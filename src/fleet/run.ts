@@ -1,6 +1,7 @@
 import { maskUrl } from '../config/urls.ts'
+import { originKey } from '../config/origin.ts'
 import { isArtstoreError } from '../errors.ts'
-import type { FleetInstance } from './instances.ts'
+import { entryOf, type FleetInstance } from './instances.ts'
 
 /** The outcome of one instance. */
 export interface FleetRow<T> {
@@ -40,7 +41,8 @@ export const instanceOptions = (i: FleetInstance) => ({
   module: 'storage-element',
   prefix: i.prefix,
   layout: i.layout,
-  env: { STORAGE_ELEMENT_DATABASE_URL: i.url },
+  // Errors name the file's entry, not the variable the URL is handed over in.
+  env: { STORAGE_ELEMENT_DATABASE_URL: i.url, [originKey('STORAGE_ELEMENT_DATABASE_URL')]: `the instances file entry ${entryOf(i)}` },
 })
 
 /**

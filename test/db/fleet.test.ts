@@ -71,6 +71,32 @@ describe('the fleet', () => {
     expect(run.stdout.trim().split('\n').at(-1)).toBe('4 instance(s): 3 ok, 1 failed, 0 skipped')
   })
 
+  test("attack: a fleet's errors named STORAGE_ELEMENT_DATABASE_URL, which the user never set; now they name the instances file entry", async () => {
+    const missing = new URL(url)
+    missing.pathname = '/artstore_t_fleet_no_such_database'
+    const queryDb = await freshDatabase('fleet_wrong_module')
+    try {
+      expect((await runCli(['deploy', '--module', 'query'], { QUERY_DATABASE_URL: queryDb })).exitCode).toBe(0)
+      const f = file('origins', [
+        { name: 'se-gone', url: 'postgresql://postgres@127.0.0.1:1/artstore', prefix: 'storage_elem_09' },
+        { name: 'se-missing', urlEnv: 'SE_MISSING_URL', prefix: 'storage_elem_09' },
+        { name: 'se-query', urlEnv: 'SE_QUERY_URL', prefix: 'storage_elem_09' },
+      ])
+      const run = await runCli(['deploy', '--instances', f], { SE_MISSING_URL: missing.toString(), SE_QUERY_URL: queryDb })
+      expect(run.exitCode).toBe(1)
+      expect(run.stdout).not.toContain('STORAGE_ELEMENT_DATABASE_URL')
+      expect(run.stdout).toContain(
+        'cannot reach the database server at 127.0.0.1:1: start it, or fix the host and port in the instances file entry se-gone (url)',
+      )
+      expect(run.stdout).toContain('or point the instances file entry se-missing (urlEnv SE_MISSING_URL) at an existing one')
+      expect(run.stdout).toContain(
+        "not the storage-element module's: point the instances file entry se-query (urlEnv SE_QUERY_URL) at the storage-element database",
+      )
+    } finally {
+      await dropDatabase('fleet_wrong_module')
+    }
+  })
+
   test('the canary stops a rollout: its failure leaves the rest untouched (skipped, exit 1)', async () => {
     const f = file('canary', [
       { name: 'se-gone', url: 'postgresql://postgres@127.0.0.1:1/artstore', prefix: 'storage_elem_09' },
