@@ -5,6 +5,7 @@ import { wholeNumber } from './options.ts'
 import {
   assertDistinctElements,
   instanceOptions,
+  onInterrupt,
   readInstancesFile,
   runFleet,
   UsageError,
@@ -38,7 +39,27 @@ export function withFleetOptions(c: Command): Command {
     .option('--canary <n>', 'with --instances: the first n instances first, alone; stop if any fails', wholeNumber(1, '--canary 1'))
 }
 
-const icon = { ok: '✅', failed: '❌', skipped: '⏭️' } as const
+const icon = { ok: '✅', failed: '❌', skipped: '⏭️', interrupted: '⛔', 'not-started': '⏸️' } as const
+
+/** One line per instance and a summary line; for an interrupted run, what was running and what was not started too. */
+function fleetText<T>(x: FleetReport<T>, line: (result: T) => string): string {
+  const what = (row: FleetReport<T>['rows'][number]) =>
+    row.status === 'skipped'
+      ? 'skipped: a canary failed'
+      : row.status === 'interrupted'
+        ? 'interrupted: what it had not committed is rolled back'
+        : row.status === 'not-started'
+          ? 'not started'
+          : (row.error ?? line(row.result as T))
+  const stopped = x.interrupted !== undefined ? `, ${x.interrupted} interrupted, ${x.notStarted} not started` : ''
+  return [
+    ...x.rows.map(
+      (row) =>
+        `${icon[row.status]} ${row.instance} (${row.prefix}): ${what(row)}  (${row.database}${row.status === 'not-started' ? '' : `, ${row.durationMs} ms`})`,
+    ),
+    `${x.rows.length} instance(s): ${x.ok} ok, ${x.failed} failed, ${x.skipped} skipped${stopped}`,
+  ].join('\n')
+}
 
 /**
  * Runs `op` for each instance of the file and prints one line per instance and a summary line (or
@@ -68,19 +89,24 @@ export async function runFleetCommand<T>(
     bar = { update: (n) => b.update(n), stop: () => b.stop() }
   }
   let r: FleetReport<T>
+  // Ctrl-C or TERM mid-fleet: the per-instance report of what finished, what was running and what had
+  // not started is printed before the command ends (exit 130/143, see main).
+  let current: (() => FleetReport<unknown>) | undefined
+  const offInterrupt = onInterrupt(async () => {
+    bar?.stop()
+    if (current) report(o, !!opts.json, current() as FleetReport<T>, (x) => fleetText(x, line))
+  })
   try {
-    r = await runFleet(instances, (i) => op(i, instanceOptions(i)), ok, { concurrency: opts.concurrency, canary: opts.canary, onDone: (n) => bar?.update(n) })
+    r = await runFleet(instances, (i) => op(i, instanceOptions(i)), ok, {
+      concurrency: opts.concurrency,
+      canary: opts.canary,
+      onDone: (n) => bar?.update(n),
+      onRun: (c) => (current = c),
+    })
   } finally {
+    offInterrupt()
     bar?.stop()
   }
-  report(o, !!opts.json, r, (x) =>
-    [
-      ...x.rows.map(
-        (row) =>
-          `${icon[row.status]} ${row.instance} (${row.prefix}): ${row.status === 'skipped' ? 'skipped: a canary failed' : (row.error ?? line(row.result as T))}  (${row.database}, ${row.durationMs} ms)`,
-      ),
-      `${x.rows.length} instance(s): ${x.ok} ok, ${x.failed} failed, ${x.skipped} skipped`,
-    ].join('\n'),
-  )
+  report(o, !!opts.json, r, (x) => fleetText(x, line))
   setExit(outcome(r.failed > 0 || r.skipped > 0))
 }

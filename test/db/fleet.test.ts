@@ -1,9 +1,12 @@
 // A fleet of storage elements through an instances file: deploy, status, verify and rollback of every
 // instance, bounded concurrency, a canary that stops a rollout, a failing instance reported while the
 // others succeed, a bad file refused.
+import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
+import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { projectRoot } from '../../src/modules.ts'
 import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
 import { loadServicesSharedDatabase } from '../helpers/legacy.ts'
@@ -132,6 +135,78 @@ describe('the fleet', () => {
     expect(unset.stderr).toContain('x: the variable NOT_SET_ANYWHERE is not set')
     const withPrefix = await runCli(['status', '--instances', file('three', three()), '--prefix', 'storage_elem_01'], env())
     expect(withPrefix.exitCode).toBe(2)
+  })
+})
+
+describe('an interrupted fleet reports what finished, what was interrupted and what had not started', () => {
+  /** The command line as a child of its own, to be signalled; resolves with its exit code and output. */
+  const start = (args: string[], extra: Record<string, string>) => {
+    const base = { ...process.env }
+    for (const v of ['DATABASE_URL', 'ADMIN_DATABASE_URL', 'STORAGE_ELEMENT_DATABASE_URL', 'QUERY_DATABASE_URL']) delete base[v]
+    const child = spawn(process.execPath, [path.join(projectRoot, 'scripts', 'artstore-db.mjs'), ...args], {
+      cwd: projectRoot,
+      env: { ...base, ARTSTORE_DOTENV: '0', ...extra },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    const done = new Promise<{ exitCode: number; stdout: string; stderr: string }>((resolve) =>
+      child.on('close', (code) => resolve({ exitCode: code ?? -1, stdout, stderr })),
+    )
+    return { child, done }
+  }
+
+  test.each([
+    ['SIGTERM', 143, false],
+    ['SIGINT', 130, true],
+  ] as const)('attack: %s mid-fleet printed no per-instance report; now the lines of every instance, then exit %i (json: %s)', async (signal, code, json) => {
+    const f = file('interrupted', three())
+    // se-02's history is locked: its status waits there, se-01 has finished, se-03 waits its turn (one at a time).
+    const holder = new pg.Client({ connectionString: url })
+    holder.on('error', () => undefined)
+    await holder.connect()
+    try {
+      await holder.query('begin')
+      await holder.query('lock table artstore_storage_elem_02._prisma_migrations in access exclusive mode')
+      const run = start(['status', '--instances', f, '--concurrency', '1', ...(json ? ['--json'] : [])], env())
+      let waiting = false
+      let exited = false
+      void run.done.then(() => (exited = true))
+      while (!waiting && !exited) {
+        // Not on the holder: inside its transaction pg_stat_activity stays the snapshot of its first read.
+        const r = await query(
+          url,
+          `select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like '%_prisma_migrations%'`,
+        )
+        waiting = r.length > 0
+        if (!waiting) await new Promise((r) => setTimeout(r, 100))
+      }
+      run.child.kill(signal)
+      const out = await run.done
+      expect(out.exitCode, out.stdout + out.stderr).toBe(code)
+      expect(out.stderr).toContain(`error: interrupted (${signal})`)
+      if (json) {
+        const r = JSON.parse(out.stdout)
+        expect(r.rows.map((x: { instance: string; status: string }) => [x.instance, x.status])).toEqual([
+          ['se-01', 'ok'],
+          ['se-02', 'interrupted'],
+          ['se-03', 'not-started'],
+        ])
+        expect([r.ok, r.failed, r.skipped, r.interrupted, r.notStarted]).toEqual([1, 0, 0, 1, 1])
+      } else {
+        const lines = out.stdout.trim().split('\n')
+        expect(lines).toHaveLength(4)
+        expect(lines[0]).toMatch(/^✅ se-01 \(storage_elem_01\): up-to-date/)
+        expect(lines[1]).toMatch(/^⛔ se-02 \(storage_elem_02\): interrupted: what it had not committed is rolled back {2}\(/)
+        expect(lines[2]).toMatch(/^⏸️ se-03 \(storage_elem_03\): not started {2}\(/)
+        expect(lines[3]).toBe('3 instance(s): 1 ok, 0 failed, 0 skipped, 1 interrupted, 1 not started')
+      }
+    } finally {
+      await holder.query('rollback')
+      await holder.end()
+    }
   })
 })
 
