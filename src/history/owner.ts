@@ -57,15 +57,17 @@ async function ownerOf(c: pg.ClientBase, t: ModuleTarget, checksum: string, sche
   const suffixes = tablesOf(template)
     .filter((n) => n.startsWith(DEFAULT_PREFIX))
     .map((n) => n.slice(DEFAULT_PREFIX.length))
-  const { rows } = await c.query<{ name: string }>(
-    `select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = any($1) and c.relkind in ('r', 'p')
-      union select substr(nspname, 10) from pg_namespace where nspname like 'artstore\\_%'`,
+  const { rows } = await c.query<{ name: string; schema: boolean }>(
+    `select c.relname as name, false as schema from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = any($1) and c.relkind in ('r', 'p')
+      union select substr(nspname, 10), true from pg_namespace where nspname like 'artstore\\_%'`,
     [schemas],
   )
   const candidates = new Set([DEFAULT_PREFIX])
-  for (const { name } of rows) {
-    const suffix = suffixes.find((s) => s && name.endsWith(s) && name.length > s.length)
-    candidates.add(suffix ? name.slice(0, -suffix.length) : name)
+  for (const { name, schema } of rows) {
+    // A table <p>_files, <p>_config, …, or a history schema artstore_<p>.
+    const suffix = schema ? '' : suffixes.find((s) => s && name.endsWith(s) && name.length > s.length)
+    if (suffix !== undefined) candidates.add(suffix ? name.slice(0, -suffix.length) : name)
   }
   const own = t.module.prefix ?? DEFAULT_PREFIX
   return [...candidates].find((p) => p !== own && sha256(renderPrefix(template, p)) === checksum)
