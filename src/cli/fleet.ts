@@ -91,10 +91,15 @@ export async function runFleetCommand<T>(
   let r: FleetReport<T>
   // Ctrl-C or TERM mid-fleet: the per-instance report of what finished, what was running and what had
   // not started is printed before the command ends (exit 130/143, see main).
+  // The report is taken as the signal arrives (what the clean-up stops after it must not count as failed).
   let current: (() => FleetReport<unknown>) | undefined
+  let atSignal: FleetReport<unknown> | undefined
+  const freeze = () => (atSignal ??= current?.())
+  process.once('SIGINT', freeze).once('SIGTERM', freeze)
   const offInterrupt = onInterrupt(async () => {
     bar?.stop()
-    if (current) report(o, !!opts.json, current() as FleetReport<T>, (x) => fleetText(x, line))
+    const r = freeze()
+    if (r) report(o, !!opts.json, r as FleetReport<T>, (x) => fleetText(x, line))
   })
   try {
     r = await runFleet(instances, (i) => op(i, instanceOptions(i)), ok, {
@@ -105,6 +110,7 @@ export async function runFleetCommand<T>(
     })
   } finally {
     offInterrupt()
+    process.off('SIGINT', freeze).off('SIGTERM', freeze)
     bar?.stop()
   }
   report(o, !!opts.json, r, (x) => fleetText(x, line))
