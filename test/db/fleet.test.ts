@@ -211,6 +211,7 @@ describe('an interrupted fleet reports what finished, what was interrupted and w
 })
 
 describe('duplicate targets are refused, as duplicate names are', () => {
+  const where = () => `${new URL(url).hostname}:${new URL(url).port || '5432'}`
   // The same database as `url`, written otherwise: another scheme spelling, a password, the default port spelt out, ?schema=public.
   const sameDatabase = () => {
     const u = new URL(url.replace(/^postgresql:/, 'postgres:'))
@@ -237,7 +238,7 @@ describe('duplicate targets are refused, as duplicate names are', () => {
     expect(run.exitCode, run.stdout + run.stderr).toBe(2)
     const database = decodeURIComponent(new URL(url).pathname.slice(1))
     expect(run.stderr.trim()).toBe(
-      `error: ${f} is not a usable instances file (se-01 (urlEnv SE_DATABASE_URL) and se-02 (url) are one target (database ${database} on ${new URL(url).hostname}:5432, schema public, prefix storage_elem_07): each would undo the other's work; remove one, or give it its own prefix or database): see README "A fleet of storage elements" for its format`,
+      `error: ${f} is not a usable instances file (se-01 (urlEnv SE_DATABASE_URL) and se-02 (url) are one target (database ${database} on ${where()}, schema public, prefix storage_elem_07): each would undo the other's work; remove one, or give it its own prefix or database): see README "A fleet of storage elements" for its format`,
     )
     expect(run.stdout).toBe('')
     expect(await rows()).toBe(20)
@@ -256,7 +257,7 @@ describe('duplicate targets are refused, as duplicate names are', () => {
     const run = await runCli(['status', '--instances', f], env())
     expect(run.exitCode, run.stdout + run.stderr).toBe(2)
     expect(run.stderr).toContain(
-      `se-01 (urlEnv SE_DATABASE_URL) and se-02 (url) would keep their histories in one table (public._prisma_migrations of database ${decodeURIComponent(new URL(url).pathname.slice(1))} on ${new URL(url).hostname}:5432): give each its own database or ?schema=, or "layout": "shared"`,
+      `se-01 (urlEnv SE_DATABASE_URL) and se-02 (url) would keep their histories in one table (public._prisma_migrations of database ${decodeURIComponent(new URL(url).pathname.slice(1))} on ${where()}): give each its own database or ?schema=, or "layout": "shared"`,
     )
     // Apart they are two targets: another schema, or another database.
     const apart = file('apart', [
