@@ -21,9 +21,9 @@ export { modules, projectRoot, type ModuleInfo } from './modules.ts'
 /** Every password and secret of a text replaced by ***, and the database variables a typo may have meant. */
 export { maskSecrets, nearMissVariables } from './config/urls.ts'
 /** For a caller that handles SIGINT or SIGTERM itself: stops what a command started (the embedded server) before it exits. */
-export { runInterruptCleanups } from './process/cleanup.ts'
+export { onInterrupt, runInterruptCleanups } from './process/cleanup.ts'
 /** Storage elements: every instance of an instances file, a few at a time, the first ones alone first. */
-export { InstancesFileError, readInstancesFile, type FleetInstance } from './fleet/instances.ts'
+export { assertDistinctElements, InstancesFileError, readInstancesFile, type FleetInstance } from './fleet/instances.ts'
 export { instanceOptions, runFleet, type FleetReport, type InstanceOptions } from './fleet/run.ts'
 
 export type { Info } from './info/info.ts'

@@ -10,7 +10,7 @@ import { quoteIdent } from '../db/pg-config.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { adoptConfirmation, FailureError, RefusalError } from '../errors.ts'
 import { driftDiff, tablesTarget, withModuleEngine } from '../engine/module.ts'
-import { readAppliedMigrations } from '../history/history.ts'
+import { readOwnHistory } from '../history/owner.ts'
 import { expectedCatalog } from '../verify/expected.ts'
 import { baselineChecksum } from '../baseline/baseline.ts'
 import { BaselineMissingError } from '../baseline/errors.ts'
@@ -157,7 +157,7 @@ export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes
         const expected = await expectedCatalog(c, [baselineSql])
         const live = await readCatalog(c, t.pgSchema)
         const cls = await classifyDatabase(c, t.module, t.pgSchema, live, expected.tables, checksum, t.module.historySchema)
-        const history = await readAppliedMigrations(c)
+        const history = await readOwnHistory(c, t)
         const rows = history.filter((m) => !m.rolledBack)
         const failed = rows.filter((m) => !m.finished).map((m) => m.name)
         const twice = rows.map((m) => m.name).filter((n, i, all) => all.indexOf(n) !== i)

@@ -1,5 +1,6 @@
 import type pg from 'pg'
 import { maskUrl, needsEmbedded, resolveModuleUrl, type ModuleUrl } from '../config/urls.ts'
+import { originKey } from '../config/origin.ts'
 import { AuthenticationError, DatabaseMissingError, DatabaseUnreachableError } from '../errors.ts'
 import type { ModuleInfo } from '../modules.ts'
 import { withConnection, withConnectionScope } from './connections.ts'
@@ -10,6 +11,8 @@ export interface ModuleTarget extends ModuleUrl {
   module: ModuleInfo
   /** The URL with its password masked: the only form that is ever printed. */
   display: string
+  /** Where the URL came from, as errors name it, when not a variable of this process (an instances file's entry). */
+  origin?: string
 }
 
 type Env = Record<string, string | undefined>
@@ -27,7 +30,8 @@ export async function withModuleTargets<T>(selected: readonly ModuleInfo[], env:
   try {
     const targets = selected.map((module) => {
       const resolved = resolveModuleUrl(module, env, embedded?.url)!
-      return { module, ...resolved, display: maskUrl(resolved.url) }
+      const origin = resolved.source === module.urlVariable ? env[originKey(module.urlVariable)] : undefined
+      return { module, ...resolved, display: maskUrl(resolved.url), ...(origin ? { origin } : {}) }
     })
     return await withConnectionScope(() => fn(targets))
   } finally {
@@ -35,7 +39,7 @@ export async function withModuleTargets<T>(selected: readonly ModuleInfo[], env:
   }
 }
 
-const variableOf = (t: ModuleTarget) => (t.source === 'embedded' ? 'DATABASE_URL' : t.source)
+const variableOf = (t: ModuleTarget) => t.origin ?? (t.source === 'embedded' ? 'DATABASE_URL' : t.source)
 
 /**
  * Connects once and turns the usual failures into named one-line errors (unreachable server, wrong

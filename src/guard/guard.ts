@@ -12,7 +12,7 @@ export class ModuleDatabaseMismatchError extends EnvironmentError {
   constructor(t: ModuleTarget, other: string, evidence: string) {
     super(
       `${t.display} (schema ${t.pgSchema}) is the ${other} module's database (${evidence}), not the ${t.module.name} module's: point ${
-        t.source === 'embedded' || t.source === 'DATABASE_URL' ? t.module.urlVariable : t.source
+        t.origin ?? (t.source === 'embedded' || t.source === 'DATABASE_URL' ? t.module.urlVariable : t.source)
       } at the ${t.module.name} database`,
     )
   }

@@ -6,7 +6,8 @@ import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { catalogsAround, matches } from '../deploy/recover.ts'
 import { withModuleEngine } from '../engine/module.ts'
 import { ConfirmationRequiredError, RefusalError, UsageError } from '../errors.ts'
-import { readAppliedMigrations, readMigrationFolders, type AppliedMigration, type MigrationFolder } from '../history/history.ts'
+import { readMigrationFolders, type AppliedMigration, type MigrationFolder } from '../history/history.ts'
+import { readOwnHistory } from '../history/owner.ts'
 import { getModule } from '../modules.ts'
 import { assertOwnDatabase } from '../guard/guard.ts'
 
@@ -83,7 +84,7 @@ async function checkFailed(c: pg.ClientBase, t: ModuleTarget, action: 'rolled-ba
   if (action === 'applied' && !history.some((m) => m.name === migration)) {
     throw new NothingToResolveError(t, migration, `is not a migration folder of ${t.module.migrationsDir} and so not`)
   }
-  const all = await readAppliedMigrations(c)
+  const all = await readOwnHistory(c, t)
   const rows = all.filter((r) => r.name === migration && !r.rolledBack)
   if (!rows.some((r) => !r.finished)) {
     if (rows.some((r) => r.finished)) {
@@ -158,7 +159,7 @@ async function unapply(c: pg.ClientBase, t: ModuleTarget, migration: string, dry
   const around = at < 0 ? undefined : await catalogsAround(c, t, history, at)
   await withDeployTurn(c, () =>
     withMigrationTransaction(c, async () => {
-      await checkUnapplied(t, history, around, migration, await readAppliedMigrations(c))
+      await checkUnapplied(t, history, around, migration, await readOwnHistory(c, t))
       if (dryRun) return
       await c.query(`delete from "_prisma_migrations" where migration_name = $1 and finished_at is not null and rolled_back_at is null`, [migration])
     }),

@@ -7,6 +7,7 @@ import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { connectionLost, ModuleRequiredError, RefusalError, rollbackConfirmation } from '../errors.ts'
 import { getModule, projectRoot } from '../modules.ts'
 import { readAppliedMigrations, readMigrationFolders, type MigrationFolder } from '../history/history.ts'
+import { assertOwnHistory } from '../history/owner.ts'
 import { assertOwnDatabase } from '../guard/guard.ts'
 import { rowsLost, type RowsLost } from './data-loss.ts'
 import { withoutTransactionControl } from './script.ts'
@@ -206,6 +207,7 @@ export async function rollbackModule(
   const folders = new Map<string, MigrationFolder>(readMigrationFolders(t.module.migrationsDir).map((f) => [f.name, f]))
   return withClient(t, async (c) => {
     await assertOwnDatabase(c, t)
+    await assertOwnHistory(c, t)
     if (opts.dryRun) {
       const { steps, sql } = await planRollback(c, t, folders, opts)
       const lost = await rowsLost(

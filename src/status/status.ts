@@ -3,7 +3,8 @@ import type pg from 'pg'
 import { describeInvalidIndex, historyObjects, readInvalidIndexes, type InvalidIndex } from '../catalog/validity.ts'
 import { describeTarget, eachTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
-import { compareHistory, readAppliedMigrations, readLocalMigrations, readMigrationFolders, type HistoryComparison } from '../history/history.ts'
+import { compareHistory, readLocalMigrations, readMigrationFolders, type HistoryComparison } from '../history/history.ts'
+import { readOwnHistory } from '../history/owner.ts'
 import { projectRoot } from '../modules.ts'
 
 export interface ModuleStatus extends HistoryComparison, ReturnType<typeof describeTarget> {}
@@ -18,7 +19,7 @@ export interface StatusReport extends ModuleStatus {
 
 /** The migration state of one module's database: applied, pending, failed, modified, unknown. */
 export async function moduleStatus(t: ModuleTarget, client?: pg.ClientBase): Promise<ModuleStatus> {
-  const applied = client ? await readAppliedMigrations(client) : await withClient(t, readAppliedMigrations)
+  const applied = client ? await readOwnHistory(client, t) : await withClient(t, (c) => readOwnHistory(c, t))
   return { ...describeTarget(t), ...compareHistory(readLocalMigrations(t.module.migrationsDir), applied) }
 }
 
@@ -46,7 +47,7 @@ function nextCommand(t: ModuleTarget, s: ModuleStatus, invalid: readonly Invalid
 
 /** `status` of one module on an open client: the history, the module's invalid indexes and the next command. */
 async function statusReport(t: ModuleTarget, c: pg.ClientBase): Promise<StatusReport> {
-  const rows = await readAppliedMigrations(c)
+  const rows = await readOwnHistory(c, t)
   const history = readMigrationFolders(t.module.migrationsDir)
   const s: ModuleStatus = { ...describeTarget(t), ...compareHistory(history, rows) }
   // In a shared schema, only what this module's history creates is its own.

@@ -5,7 +5,8 @@ import { describeInvalidIndex, indexValidityChecks, invalidIndexesOf } from '../
 import { describeTarget, eachTarget, moduleStep, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { BaselineMissingError } from '../baseline/errors.ts'
-import { readAppliedMigrations, readMigrationFolders, type AppliedMigration, type MigrationFolder } from '../history/history.ts'
+import { readMigrationFolders, type AppliedMigration, type MigrationFolder } from '../history/history.ts'
+import { readOwnHistory } from '../history/owner.ts'
 import { driftDiff, tablesTarget, withModuleEngine } from '../engine/module.ts'
 import { expectedCatalog } from './expected.ts'
 import { isolationChecks } from './isolation.ts'
@@ -87,7 +88,7 @@ export async function verifyModule(t: ModuleTarget): Promise<VerifyReport> {
     items.push(...compareCatalogs(expected, withoutTables(actual, foreign), ['_prisma_migrations'], 'required'))
     items.push(...foreign.map((name) => ({ category: 'foreign', name: `${name}: not the module's table, left alone`, ok: true })))
     items.push(...foreignKeyTypeChecks(actual))
-    const rows = await readAppliedMigrations(c)
+    const rows = await readOwnHistory(c, t)
     // An index whose definition compares equal may still be INVALID (never used): every one is a ❌ of its own.
     const invalid = invalidIndexesOf(actual, (table) => !foreign.includes(table)).map((i) => describeInvalidIndex(t, i, history, rows))
     if (!empty || invalid.length) items.push(...indexValidityChecks(invalid))

@@ -40,7 +40,7 @@ export async function benchFleet(serverUrl: string, instances = 20, runs = 3): P
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'artstore-fleet-'))
   const write = (name: string, prefixes: string[]) => {
     const f = path.join(dir, `${name}.json`)
-    fs.writeFileSync(f, JSON.stringify({ instances: prefixes.map((p) => ({ name: p, urlEnv: 'BENCH_FLEET_URL', prefix: p })) }))
+    fs.writeFileSync(f, JSON.stringify({ layout: 'shared', instances: prefixes.map((p) => ({ name: p, urlEnv: 'BENCH_FLEET_URL', prefix: p })) }))
     return f
   }
   try {
