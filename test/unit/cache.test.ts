@@ -224,9 +224,61 @@ describe('validation: every bad file is a reason, never an exception', () => {
   })
 
   test('timestamps: offsets, fractions up to microseconds, calendar', () => {
-    for (const ok of ['2025-12-03T14:27:55.804211+00:00', '2025-12-03T14:27:55Z', '2024-02-29T23:59:59.1-05:30']) expect(isIsoTimestamp(ok), ok).toBe(true)
-    for (const bad of ['2025-02-29T00:00:00Z', '2025-12-03 14:27:55Z', '2025-12-03T24:00:00Z', '2025-12-03T14:27:55.1234567Z', '2025-12-03T14:27:55+16:00'])
+    for (const ok of ['2025-12-03T14:27:55.804211+00:00', '2025-12-03T14:27:55Z', '2024-02-29T23:59:59.1-05:30', '2025-12-03 14:27:55Z'])
+      expect(isIsoTimestamp(ok), ok).toBe(true)
+    for (const bad of [
+      '2025-02-29T00:00:00Z',
+      '2025-12-03t14:27:55Z',
+      '2025-12-03  14:27:55Z',
+      '2025-12-03T24:00:00Z',
+      '2025-12-03T14:27:55.1234567Z',
+      '2025-12-03T14:27:55+16:00',
+    ])
       expect(isIsoTimestamp(bad), bad).toBe(false)
+  })
+})
+
+// The bucket writer (legacy-schema.md §9.5): json.dumps(model_dump(), indent=2, ensure_ascii=False,
+// default=str), as Python 3 prints it for this document (updated_at with microseconds 0).
+const BUCKET_EXAMPLE = `{
+  "file_id": "9c1e7d2a-4b3f-4e8a-a1d5-6f0b2c3d4e5f",
+  "original_filename": "Smeta 2025 v2.xlsx",
+  "storage_filename": "Smeta 2025 v2_a.ivanov_20251203T142755_9c1e7d2a-4b3f-4e8a-a1d5-6f0b2c3d4e5f.xlsx",
+  "file_size": 734512,
+  "content_type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+  "created_at": "2025-12-03 14:27:55.804211+00:00",
+  "updated_at": "2025-12-03 15:02:10+00:00",
+  "created_by_id": "17",
+  "created_by_username": "a.ivanov",
+  "created_by_fullname": "Алексей Иванов",
+  "description": "Смета на 2025 год, вторая редакция",
+  "version": null,
+  "storage_path": "2025/12/03/14/",
+  "checksum": "5d41c0a9e3b27f8864aa10f3c2b9d7e6a1f0c4b8e2d9735c6a0b1f2e3d4c5b6a",
+  "metadata": {}
+}`
+
+describe('the bucket writer (issue 22)', () => {
+  test('its exact output is good: str(datetime) with a space, no fraction when the microseconds are 0', () => {
+    const r = check(BUCKET_EXAMPLE)
+    expect(r.ok, JSON.stringify(r)).toBe(true)
+    if (!r.ok) return
+    expect(r.doc).toMatchObject({ created_at: '2025-12-03 14:27:55.804211+00:00', updated_at: '2025-12-03 15:02:10+00:00', version: null, metadata: {} })
+    // Into both caches as written: PostgreSQL reads the space as it reads the T.
+    expect(storageRow(r.doc)).toMatchObject({ ok: true })
+    expect(queryRow(r.doc)).toMatchObject({ ok: true })
+  })
+
+  test('an edited file holds one of each: created_at str(datetime), updated_at isoformat()', () => {
+    const edited = BUCKET_EXAMPLE.replace('"2025-12-03 15:02:10+00:00"', '"2025-12-04T09:00:01.250000+00:00"')
+    expect(check(edited).ok).toBe(true)
+  })
+
+  test('still refused: no offset, a lower-case t, two spaces, a bad date', () => {
+    for (const at of ['2025-12-03 14:27:55', '2025-12-03t14:27:55+00:00', '2025-12-03  14:27:55+00:00', '2025-02-30 14:27:55+00:00']) {
+      const r = reasonOf(BUCKET_EXAMPLE.replace('"2025-12-03 14:27:55.804211+00:00"', JSON.stringify(at)))
+      expect(r, at).toMatchObject({ code: 'invalid-field', reason: `created_at ${JSON.stringify(at)} is not an ISO-8601 timestamp with offset` })
+    }
   })
 })
 
