@@ -13,10 +13,13 @@ const printable = (text: string) =>
 const rebuildExitCodes = `
 Exit codes:
   0  every attr.json was good; the cache is rebuilt (with --dry-run: would be, nothing was changed)
-  1  the database refused the rebuild: it was rolled back, the cache is unchanged (one line on stderr)
+  1  the database refused the rebuild, or a bucket listing still failed after its retries: it was
+     rolled back, the cache is unchanged and nothing pruned (one line on stderr)
   2  bad input: unknown module or one without a cache, missing or bad --root, bad --prefix, missing
      --storage-element-id or --storage-element-url for query, unreachable database, cache tables not
-     deployed, --prune on a root that holds no attr.json at all; one line on stderr, nothing was changed
+     deployed, --prune on a root that holds no attr.json at all; for an s3:// root, a missing
+     STORAGE_S3_* variable, an unknown bucket, refused credentials or an unreachable endpoint; one line
+     on stderr, nothing was changed
   3  rebuilt, but some files were skipped (bad or duplicated attr.json, unlistable folders): each is
      listed with its path and reason, and kept out of the cache; --prune never deletes their rows`
 
@@ -36,6 +39,11 @@ function text(r: CacheRebuildResult): string {
       `   config: total_files ${r.config.totalFiles}, total_size_bytes ${r.config.totalSizeBytes}, last_cache_rebuild ${r.config.lastCacheRebuild}${r.config.created ? ' (row created)' : ''}`,
     )
   if (r.wal) lines.push(`   wal: cache_rebuild ${r.wal.transactionId} ${r.wal.status}`)
+  if (r.gone) lines.push(`   gone: ${plural(r.gone, 'object')} deleted after the listing (as if never listed)`)
+  if (r.superseded?.length) {
+    lines.push(`   superseded ${plural(r.superseded.length, 'file')} (the same file_id in another root, updated later):`)
+    for (const s of r.superseded) lines.push(`     ${printable(s.path)}: ${printable(s.reason)}`)
+  }
   if (r.trimmed.length) {
     lines.push(`   trimmed ${plural(r.trimmed.length, 'file')}:`)
     for (const t of r.trimmed) lines.push(`     ${printable(t.path)}: ${t.notes.join('; ')}`)
@@ -47,6 +55,13 @@ function text(r: CacheRebuildResult): string {
   return lines.join('\n')
 }
 
+/** Repeatable: a local folder and the bucket in one run (the same file id in both: the one updated later is cached). */
+const ROOT_OPTION = [
+  '--root <dir>',
+  "required: the storage element's base folder (holds YYYY/MM/DD/HH/), or s3://<bucket>/<app folder> (STORAGE_S3_* variables); repeatable",
+  (v: string, prev: string[] = []) => [...prev, v],
+] as const
+
 const BAR_WIDTH = 30
 
 /** A progress bar on stderr, drawn from the library's progress callback. */
@@ -57,9 +72,10 @@ async function progressBar(): Promise<{ onProgress: (p: Progress) => void; stop:
     hideCursor: true,
     clearOnComplete: true,
     fps: 5,
-    format: (_o, params, payload: { phase?: string; skipped?: number }) => {
+    format: (_o, params, payload: { phase?: string; skipped?: number; listed?: number }) => {
       const skipped = payload.skipped ? `, ${payload.skipped} skipped` : ''
-      if (payload.phase !== 'write') return `reading attr.json  ${params.value} files${skipped}`
+      const listed = payload.listed ? `${payload.listed} listed, ` : ''
+      if (payload.phase !== 'write') return `reading attr.json  ${listed}${params.value} read${skipped}`
       const full = Math.round(params.progress * BAR_WIDTH)
       return `writing the cache  ${'█'.repeat(full)}${'░'.repeat(BAR_WIDTH - full)} ${params.value}/${params.total} rows${skipped}`
     },
@@ -68,7 +84,7 @@ async function progressBar(): Promise<{ onProgress: (p: Progress) => void; stop:
   return {
     onProgress: (p) => {
       if (p.phase === 'write') bar.setTotal(p.totalRows ?? 0)
-      bar.update(p.phase === 'write' ? (p.rows ?? 0) : p.files, { phase: p.phase, skipped: p.skipped })
+      bar.update(p.phase === 'write' ? (p.rows ?? 0) : p.files, { phase: p.phase, skipped: p.skipped, listed: p.listed })
     },
     stop: () => bar.stop(),
   }
@@ -76,7 +92,7 @@ async function progressBar(): Promise<{ onProgress: (p: Progress) => void; stop:
 
 type RebuildFlags = FleetCliOptions & {
   module?: string
-  root?: string
+  root?: string[]
   prefix?: string
   storageElementId?: string
   storageElementUrl?: string
@@ -91,7 +107,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
   const rebuild = withFleetOptions(cmd.command('rebuild'))
     .description('rebuild a file-metadata cache from <root>/YYYY/MM/DD/HH/[.attrs/]*.attr.json: bad files are reported and skipped')
     .option('--module <module>', 'required: storage-element (<prefix>_files, _config, _wal) or query (file_metadata_cache)')
-    .option('--root <dir>', "required: the storage element's base folder, which holds YYYY/MM/DD/HH/")
+    .option(...ROOT_OPTION)
     .option(...PREFIX_OPTION)
     .option('--storage-element-id <id>', "query, required: the storage element whose rows are rebuilt; no other element's rows are touched")
     .option('--storage-element-url <url>', 'query, required: its URL, stored with each row')
@@ -113,7 +129,9 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
           async (i, base) => {
             if (!i.root) throw new InstancesFileError(opts.instances!, `instance ${i.name} has no "root" (its attr.json folder)`)
             const common = { root: i.root, prune: !!opts.prune, dryRun: !!opts.dryRun }
-            if (!query) return rebuildCache({ ...base, ...common })
+            // The instance's database, and the S3 settings of this environment for an s3:// root.
+            const s3 = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('STORAGE_S3_')))
+            if (!query) return rebuildCache({ ...base, ...common, env: { ...s3, ...base.env } })
             if (!i.elementUrl) throw new InstancesFileError(opts.instances!, `instance ${i.name} has no "elementUrl" (the query cache stores it with each row)`)
             return rebuildCache({ module: 'query', storageElementId: i.elementId ?? i.name, storageElementUrl: i.elementUrl, ...common })
           },
