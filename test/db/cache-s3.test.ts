@@ -6,6 +6,7 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { type AttrDocument } from '../../src/cache/attr.ts'
 import { STORAGE_COLUMNS } from '../../src/cache/map.ts'
+import { checkCache } from '../../src/cache/check.ts'
 import { rebuildCache, type CacheRebuildResult } from '../../src/cache/rebuild.ts'
 import { generateAttrs, renderAttr, storageFilename } from '../helpers/attr-tree.ts'
 import { runCli } from '../helpers/cli.ts'
@@ -279,6 +280,26 @@ describe('the bucket changing under a run', () => {
     } finally {
       await proxy.close()
     }
+  })
+})
+
+test('cache check from the bucket: consistent after a rebuild; an object removed is a row without a file (exit 1)', async () => {
+  await reset()
+  const folder = 'storage_element_25'
+  const list = docs(5, 25)
+  await uploadAll(folder, list)
+  await rebuild(root(folder))
+  expect(await checkCache({ module: 'storage-element', root: root(folder), env })).toMatchObject({
+    status: 'consistent',
+    rows: 5,
+    files: { found: 5, good: 5 },
+  })
+  await remove(s3, BUCKET, attrKey(folder, list[2]))
+  const run = await runCli(['cache', 'check', '--module', 'storage-element', '--root', root(folder), '--json'], env)
+  expect(run.exitCode, run.stderr).toBe(1)
+  expect(JSON.parse(run.stdout)).toMatchObject({
+    status: 'inconsistent',
+    rowsWithoutFile: [{ key: list[2].file_id, storageFilename: list[2].storage_filename }],
   })
 })
 

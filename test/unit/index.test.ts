@@ -20,6 +20,7 @@ test('src/index.ts exports every command as a function', () => {
     'archive',
     'verifyArchives',
     'rebuildCache',
+    'checkCache',
     'studio',
   ]
   for (const name of commands) expect(typeof (lib as Record<string, unknown>)[name], name).toBe('function')

@@ -1,10 +1,10 @@
 import type { SingleBar } from 'cli-progress'
-import { InstancesFileError, rebuildCache, type CacheRebuildResult, type Progress } from '../../index.ts'
+import { checkCache, InstancesFileError, rebuildCache, type CacheCheckResult, type CacheRebuildResult, type Progress } from '../../index.ts'
 import type { Command } from 'commander'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
 import { plural, report, type Output } from '../output.ts'
 import { PREFIX_OPTION } from '../options.ts'
-import { EXIT } from '../exit-codes.ts'
+import { EXIT, outcome } from '../exit-codes.ts'
 
 /** A file name as one report line: control characters (a newline in a name could forge a line) escaped as in JSON. */
 const printable = (text: string) =>
@@ -101,6 +101,76 @@ type RebuildFlags = FleetCliOptions & {
   json?: boolean
 }
 
+const checkExitCodes = `
+Exit codes:
+  0  consistent: every row has its file and says what it says, no file lacks a row, none expired
+  1  inconsistent: each difference is listed (rows without a file, files without a row, differing
+     columns, expired rows, files that could not be read or checked)
+  2  bad input, as for cache rebuild; one line on stderr`
+
+/** At most this many lines of each kind in text output; --json lists everything. */
+const SHOWN = 20
+
+function checkText(r: CacheCheckResult): string {
+  const whose = r.storageElementId ? ` (storage element ${r.storageElementId})` : ''
+  const lines = [
+    `${r.status === 'consistent' ? '✅' : '❌'} ${r.module}: ${r.table}${whose} is ${r.status} with ${r.root}  (${r.database})`,
+    `   files: ${plural(r.files.found, 'attr.json file')} found, ${r.files.good} good, ${r.files.skipped} skipped; ${plural(r.rows, 'row')}`,
+  ]
+  const list = <T>(title: string, items: readonly T[], line: (x: T) => string) => {
+    if (!items.length) return
+    lines.push(`   ${title}: ${items.length}`)
+    for (const x of items.slice(0, SHOWN)) lines.push(`     ${printable(line(x))}`)
+    if (items.length > SHOWN) lines.push(`     … and ${items.length - SHOWN} more (--json lists them all)`)
+  }
+  list('rows without a file', r.rowsWithoutFile, (x) => `${x.key} ${x.storageFilename}`)
+  list('files without a row', r.filesWithoutRow, (x) => `${x.path} (${x.key})`)
+  list('rows that differ from their file', r.differing, (x) => `${x.path}: ${x.columns.join(', ')}`)
+  if (r.ttl) list('expired rows', r.expired, (x) => `${x.key} expired ${x.expiredAt}`)
+  else lines.push('   expiry: not checked (the table has no cache_updated_at and cache_ttl_hours)')
+  list('skipped files', r.skipped, (x) => `${x.path}: ${x.reason}`)
+  list('superseded files', r.superseded ?? [], (x) => `${x.path}: ${x.reason}`)
+  return lines.join('\n')
+}
+
+type CheckFlags = FleetCliOptions & { module?: string; root?: string[]; prefix?: string; storageElementId?: string; json?: boolean }
+
+function registerCheck(cmd: Command, o: Output, setExit: (code: number) => void) {
+  const check = withFleetOptions(cmd.command('check'))
+    .description('compare a file-metadata cache with its attr.json files (read-only): missing, extra, differing and expired rows')
+    .option('--module <module>', 'required: storage-element (<prefix>_files) or query (file_metadata_cache)')
+    .option(...ROOT_OPTION)
+    .option(...PREFIX_OPTION)
+    .option('--storage-element-id <id>', 'query, required: the storage element whose rows are compared with these files')
+    .option('--json', 'print the report as JSON')
+    .addHelpText('after', checkExitCodes)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => o.out(s), writeErr: () => undefined })
+    .action(async (opts: CheckFlags) => {
+      if (opts.module === undefined) check.error("error: required option '--module <module>' not specified", { code: 'commander.missingMandatoryOptionValue' })
+      if (opts.instances) {
+        const s3 = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('STORAGE_S3_')))
+        return runFleetCommand(
+          o,
+          setExit,
+          opts,
+          async (i, base) => {
+            if (!i.root) throw new InstancesFileError(opts.instances!, `instance ${i.name} has no "root" (its attr.json folder)`)
+            if (opts.module === 'query') return checkCache({ module: 'query', root: i.root, storageElementId: i.elementId ?? i.name })
+            return checkCache({ ...base, root: i.root, env: { ...s3, ...base.env } })
+          },
+          (r) => r.status === 'consistent',
+          (r) =>
+            `${r.status}: ${r.files.found} files, ${r.rows} rows, ${r.rowsWithoutFile.length} without a file, ${r.filesWithoutRow.length} files without a row, ${r.differing.length} differing, ${r.expired.length} expired, ${r.files.skipped} skipped`,
+          ['storage-element', 'query'],
+        )
+      }
+      const r = await checkCache({ ...opts, module: opts.module! })
+      report(o, !!opts.json, r, checkText)
+      setExit(outcome(r.status !== 'consistent'))
+    })
+}
+
 export function register(program: Command, o: Output, setExit: (code: number) => void) {
   const cmd = program.command('cache').description('file-metadata caches (storage element, query) rebuilt from the attr.json files')
   // With --instances: each storage element's cache from its "root" (query: its rows, as "elementId" with "elementUrl").
@@ -152,4 +222,5 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       report(o, !!opts.json, r, text)
       setExit(r.files.skipped ? EXIT.rebuiltWithSkips : EXIT.ok)
     })
+  registerCheck(cmd, o, setExit)
 }
