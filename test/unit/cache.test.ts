@@ -282,6 +282,24 @@ describe('the bucket writer (issue 22)', () => {
   })
 })
 
+test("docs/attr-json.md: every example, each writer's among them, parses good at the place the page gives it", () => {
+  const page = fs.readFileSync(path.join(projectRoot, 'docs', 'attr-json.md'), 'utf8')
+  const examples = [...page.matchAll(/```json\n([\s\S]*?)\n```/g)].map((m) => {
+    const before = page.slice(0, m.index)
+    const where = [...before.matchAll(/`([^`\n]*\.attr\.json)`/g)].at(-1)![1]
+    const at = /(\d{4}\/\d{2}\/\d{2}\/\d{2}\/)(?:\.attrs\/)?([^/]+)\.attr\.json$/.exec(where)!
+    return { where, text: m[1], at: { folder: at[1], name: at[2] } }
+  })
+  expect(examples.map((e) => e.where.split('/')[0])).toEqual(['<root>', '<root>', 'storage_element_01'])
+  for (const e of examples) {
+    const r = parseAttr(Buffer.from(e.text), e.at)
+    expect(r, e.where).toMatchObject({ ok: true })
+    // The local writer's bytes are what the generator renders; the bucket writer's are the unit example above.
+    if (e.where.startsWith('<root>') && r.ok) expect(renderAttr(r.doc)).toBe(e.text)
+  }
+  expect(examples[2].text).toBe(BUCKET_EXAMPLE)
+})
+
 describe('reading files', () => {
   const dir = path.join(projectRoot, '.artstore', 'tmp', 'cache-unit-read')
   beforeEach(() => {
