@@ -14,7 +14,7 @@ export interface FleetInstance {
   prefix: string
   /** `shared` (the services' layout) or `schema`; default `shared`. */
   layout: 'shared' | 'schema'
-  /** The instance's attr.json root, for cache rebuild. */
+  /** The instance's attr.json root, for cache rebuild and check: a folder, or s3://<bucket>/<app folder>. */
   root?: string
   /** For the query module's cache: the storage element's id in it (default the name) and its URL. */
   elementId?: string
