@@ -534,3 +534,71 @@ test('attack: an attr.json whose name is not UTF-8 is reported as such, not as a
   const [e] = found.filter((x): x is Extract<WalkEntry, { kind: 'file' }> => x.kind === 'file')
   expect(readAttr(e)).toEqual({ ok: false, code: 'unreadable', reason: 'could not be read (its name is not valid UTF-8: rename the file)' })
 })
+
+describe('sources (issue 22)', () => {
+  test('s3:// roots: the bucket and the app folder, matched whole; bad ones named', async () => {
+    const { parseS3Root } = await import('../../src/cache/source-s3.ts')
+    expect(parseS3Root('s3://artstore-files/storage_element_01')).toEqual({ bucket: 'artstore-files', prefix: 'storage_element_01/' })
+    expect(parseS3Root('s3://artstore-files/storage_element_01/')).toEqual({ bucket: 'artstore-files', prefix: 'storage_element_01/' })
+    expect(parseS3Root('s3://artstore-files')).toEqual({ bucket: 'artstore-files', prefix: '' })
+    expect(() => parseS3Root('s3://Bad_Bucket/x')).toThrow(/names the bucket "Bad_Bucket", which is not a valid bucket name/)
+    expect(() => parseS3Root('s3://artstore-files/a//b')).toThrow(/has an empty, \. or \.\. part in its folder/)
+    expect(() => parseS3Root('s3://artstore-files/../x')).toThrow(/has an empty, \. or \.\. part in its folder/)
+  })
+
+  test('retried: throttling, 5xx, dropped and refused connections; not retried: 4xx answers', async () => {
+    const { isTransient } = await import('../../src/cache/source-s3.ts')
+    const status = (n: number, name = 'Error') => Object.assign(new Error('x'), { name, $metadata: { httpStatusCode: n } })
+    for (const e of [
+      status(503, 'SlowDown'),
+      status(500),
+      status(429),
+      Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }),
+      Object.assign(new Error('x'), { code: 'ECONNREFUSED' }),
+    ])
+      expect(isTransient(e), String(e)).toBe(true)
+    for (const e of [status(404, 'NoSuchKey'), status(403, 'InvalidAccessKeyId'), status(404, 'NoSuchBucket'), new Error('bad')])
+      expect(isTransient(e), e.name).toBe(false)
+  })
+
+  test('readEntries: every entry once, at most twice the concurrency held, gone ones counted; a listing that fails is raised', async () => {
+    const { readEntries, newStats } = await import('../../src/cache/source.ts')
+    let inFlight = 0
+    let most = 0
+    const source = (n: number, failAt?: number) => ({
+      label: 'fake',
+      concurrency: 4,
+      stats: newStats(),
+      open: async () => undefined,
+      close: async () => undefined,
+      has: async () => false,
+      async *list() {
+        for (let i = 0; i < n; i++) {
+          if (i === failAt) throw new Error('listing failed')
+          yield { kind: 'file' as const, rel: `f${i}`, folder: '2025/01/01/00/', name: `f${i}` }
+        }
+      },
+      async read(e: { rel: string }) {
+        most = Math.max(most, ++inFlight)
+        await new Promise((r) => setTimeout(r, Number(e.rel.slice(1)) % 3))
+        inFlight--
+        return e.rel.endsWith('7') ? { gone: true as const } : { ok: false as const, code: 'unreadable' as const, reason: e.rel }
+      },
+    })
+    const s = source(100)
+    const seen: string[] = []
+    for await (const item of readEntries(s)) if (item.kind === 'file') seen.push(item.entry.rel)
+    expect(seen.sort()).toEqual(
+      Array.from({ length: 100 }, (_, i) => `f${i}`)
+        .filter((r) => !r.endsWith('7'))
+        .sort(),
+    )
+    expect(s.stats.gone).toBe(10)
+    expect(most).toBeLessThanOrEqual(4 * 2)
+    await expect(
+      (async () => {
+        for await (const _ of readEntries(source(50, 20)));
+      })(),
+    ).rejects.toThrow('listing failed')
+  })
+})
