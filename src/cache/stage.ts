@@ -55,7 +55,7 @@ export interface StageResult {
 const PROGRESS_EVERY = 1000
 
 /** Reads, validates and maps one file into its stage line (path, name, claim, good, columns), noting why it was skipped. */
-export function lineMaker(spec: StageSpec, result: Pick<StageResult, 'skipped' | 'trimmed'>): (e: SourceEntry, check: AttrCheck) => string {
+function lineMaker(spec: StageSpec, result: Pick<StageResult, 'skipped' | 'trimmed'>): (e: SourceEntry, check: AttrCheck) => string {
   const empty = spec.columns.map(() => null)
   return (e, check) => {
     if (check.ok) {
