@@ -1,7 +1,8 @@
 // npm run bench: timings as ratios against a baseline measured in the same run, on TEST_DATABASE_URL's
 // server or the embedded PostgreSQL. `-- --only bridge|cycle|rebuild|adopt|commands|search|fleet` runs one part; `-- --json` prints JSON;
 // `-- --rows N` sets the search benchmark's number of rows (default 1 000 000);
-// `-- --files N` sets the rebuild benchmark's number of attr.json files (default 100 000).
+// `-- --files N` sets the rebuild benchmark's number of attr.json files (default 100 000; with --only s3, 10 000).
+// `-- --only s3` (only when named) rebuilds from s3rver; `--services-sample N`, `--s3-concurrency N`.
 // `commands` times the CLI's commands as child processes against `node -e 0` (F) and checks them against
 // their goals; `-- --before <dir>` also measures another checkout of the project (with its own
 // node_modules) in the same run, printed as a "before" column next to this checkout's "after".
@@ -11,6 +12,7 @@ import { benchBridge } from '../test/bench/bench.ts'
 import { benchCommands, type CommandsBench } from '../test/bench/commands.ts'
 import { benchCycle } from '../test/bench/cycle.ts'
 import { benchRebuild } from '../test/bench/rebuild.ts'
+import { benchS3 } from '../test/bench/s3.ts'
 import { benchSearch, type SearchBench } from '../test/bench/search.ts'
 import { benchFleet } from '../test/bench/fleet.ts'
 import { startEmbedded } from '../src/db/embedded.ts'
@@ -104,6 +106,24 @@ try {
         `${r.ratio.toFixed(2).padStart(7)}×  ${r.rebuildFilesPerSec} files/s rebuild (${r.rebuildMs} ms) vs ${r.copyRowsPerSec} rows/s COPY (${r.copyMs} ms)`,
       )
       console.log(`           peak RSS while rebuilding ${r.peakRssMiB} MiB (process high-water mark ${r.maxRssMiB} MiB)`)
+    }
+  }
+  // Only when asked for (-- --only s3): it starts an S3 server and reads N files through it.
+  if (only === 's3') {
+    announce('s3')
+    const flag = (name: string) => (argv.includes(name) ? Number(argv[argv.indexOf(name) + 1]) : undefined)
+    const r = await benchS3(server, flag('--files'), flag('--services-sample'), flag('--s3-concurrency'))
+    results.s3 = r
+    if (!json) {
+      console.log(`\ncache rebuild of ${r.files} attr.json objects (each beside its data object) from s3rver, ${r.concurrency} GETs in flight`)
+      console.log(
+        `${r.vsBare.toFixed(2).padStart(7)}×  rebuild ${r.rebuildMs} ms vs a bare SDK loop (list + GET, same concurrency) ${r.bareMs} ms (goal ≥ 0.8)`,
+      )
+      console.log(
+        `${r.vsServices.toFixed(2).padStart(7)}×  ${r.rebuildFilesPerSec} files/s vs the services' method ${r.servicesFilesPerSec} files/s (sequential GETs, a client per file, a commit per 100 rows; ${r.servicesSample} files) (goal ≥ 5)`,
+      )
+      console.log(`${r.checkVsList.toFixed(2).padStart(7)}×  cache check ${r.checkMs} ms vs a bare listing of the same keys ${r.listMs} ms`)
+      console.log(`           peak RSS while rebuilding ${r.peakRssMiB} MiB`)
     }
   }
   if (wanted('adopt')) {

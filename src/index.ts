@@ -48,6 +48,7 @@ export type { ArchiveOptions, ArchiveResult } from './archive/archive.ts'
 export type { DatabaseVersionRecord } from './archive/manifest.ts'
 export type { ArchiveVerifyOptions, ArchiveVerifyReport } from './archive/verify.ts'
 export type { CacheRebuildOptions, CacheRebuildResult, Progress } from './cache/rebuild.ts'
+export type { CacheCheckOptions, CacheCheckResult } from './cache/check.ts'
 export type { StudioOptions } from './studio/studio.ts'
 export type { RehearseOptions, RehearseResult, RehearseStep, RehearseTable } from './rehearse/rehearse.ts'
 
@@ -73,5 +74,6 @@ export const restore = lazy(async () => (await import('./adopt/restore.ts')).res
 export const archive = lazy(async () => (await import('./archive/archive.ts')).archive)
 export const verifyArchives = lazy(async () => (await import('./archive/verify.ts')).verifyArchives)
 export const rebuildCache = lazy(async () => (await import('./cache/rebuild.ts')).rebuildCache)
+export const checkCache = lazy(async () => (await import('./cache/check.ts')).checkCache)
 export const studio = lazy(async () => (await import('./studio/studio.ts')).studio)
 export const rehearse = lazy(async () => (await import('./rehearse/rehearse.ts')).rehearse)

@@ -6,8 +6,15 @@
 import fs from 'node:fs'
 import { insideRoot, type WalkEntry } from './walk.ts'
 
-/** The storage element refuses attr.json files larger than this, on write and on read. */
+/** The storage element's local writer refuses attr.json files larger than this, on write and on read. */
 export const MAX_ATTR_BYTES = 4096
+
+/**
+ * The bound for attr.json objects in the bucket: the bucket writer has no limit of its own (§9.5),
+ * and a real one is well under 1 KiB, so 64 KiB leaves room for large metadata while a stray big
+ * object (a data object misnamed `.attr.json`) is skipped from its listed size, never fetched.
+ */
+export const MAX_BUCKET_ATTR_BYTES = 64 * 1024
 
 /** An attr.json as the storage element writes it (§7.2), after validation. */
 export interface AttrDocument {
@@ -59,7 +66,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const UUID_IN_NAME = /_([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})/g
 const CHECKSUM = /^[0-9a-fA-F]{64}$/
 const STORAGE_PATH = /^\d{4}\/\d{2}\/\d{2}\/\d{2}\/$/
-const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(Z|[+-](\d{2}):(\d{2}))$/
+// `T` (isoformat) or a space (Python's str(datetime), the bucket writer's): both are what PostgreSQL reads.
+const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(Z|[+-](\d{2}):(\d{2}))$/
 
 const REQUIRED_STRINGS = [
   'file_id',

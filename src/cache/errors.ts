@@ -56,3 +56,41 @@ export class CacheRebuildFailedError extends FailureError {
     super(`cache rebuild of ${table} failed and was rolled back, the cache is unchanged (${detail}): fix the cause and run cache rebuild again`)
   }
 }
+
+export class S3RootError extends UsageError {
+  constructor(root: string, reason: string) {
+    super(`--root ${root} ${reason}: give the bucket and the element's app folder, e.g. --root s3://artstore-files/storage_element_01`)
+  }
+}
+
+export class S3SettingMissingError extends UsageError {
+  constructor(variable: string) {
+    super(
+      `${variable} is not set, and an s3:// root needs it: set it as the storage element has it (STORAGE_S3_ENDPOINT_URL, STORAGE_S3_ACCESS_KEY_ID, STORAGE_S3_SECRET_ACCESS_KEY)`,
+    )
+  }
+}
+
+export class S3BucketMissingError extends EnvironmentError {
+  constructor(bucket: string, endpoint: string) {
+    super(`bucket ${bucket} does not exist at ${endpoint}: fix the bucket in --root, or STORAGE_S3_ENDPOINT_URL if this is the wrong server`)
+  }
+}
+
+export class S3CredentialsRefusedError extends EnvironmentError {
+  constructor(bucket: string, endpoint: string, code: string) {
+    super(`${endpoint} refused the credentials for bucket ${bucket} (${code}): fix STORAGE_S3_ACCESS_KEY_ID and STORAGE_S3_SECRET_ACCESS_KEY`)
+  }
+}
+
+export class S3UnreachableError extends EnvironmentError {
+  constructor(endpoint: string, reason: string) {
+    super(`cannot reach the S3 endpoint ${endpoint} (${reason}): start it, or fix STORAGE_S3_ENDPOINT_URL`)
+  }
+}
+
+export class S3ListingFailedError extends FailureError {
+  constructor(root: string, reason: string) {
+    super(`listing ${root} failed after retries (${reason}): nothing was changed or pruned; run cache rebuild again when the bucket answers`)
+  }
+}

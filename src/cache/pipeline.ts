@@ -13,6 +13,7 @@
 import type pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 import { CopyWriter } from './copy.ts'
+import type { AttrSource } from './source.ts'
 import { forEachStageLine, type Progress, type SkippedFile, type StageResult, type StageSpec } from './stage.ts'
 
 /** Every file of the run, good or not, kept for the end: path, name, claim, verdict, unique values. */
@@ -55,6 +56,8 @@ export interface CacheTable {
 
 export interface PipelineRun {
   root: string
+  /** Where the attr.json files come from. */
+  source: AttrSource
   dryRun: boolean
   onProgress?: (p: Progress) => void
   /** Files per batch; default DEFAULT_BATCH_FILES. */
@@ -172,7 +175,7 @@ async function skipShared(
   return rows
 }
 
-/** Stages, judges and writes (or counts) every attr.json under `run.root`; see the module comment. Call inside a transaction. */
+/** Stages, judges and writes (or counts) every attr.json of `run.source`; see the module comment. Call inside a transaction. */
 export async function runPipeline(c: pg.ClientBase, spec: StageSpec, t: CacheTable, run: PipelineRun): Promise<PipelineResult> {
   await createTables(c, spec, t)
   const xid = `'${(await c.query<{ x: string }>('select pg_current_xact_id()::xid::text as x')).rows[0].x}'::xid`
@@ -214,7 +217,7 @@ export async function runPipeline(c: pg.ClientBase, spec: StageSpec, t: CacheTab
     inflight = ship(batch).catch((error) => void (failure = { error }))
   }
   try {
-    await forEachStageLine(run.root, spec, result, run.onProgress, (line) => {
+    await forEachStageLine(run.source, spec, result, run.onProgress, (line) => {
       lines.push(line)
       if (lines.length >= batchFiles) return send()
     })

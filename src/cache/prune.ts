@@ -2,7 +2,6 @@
  * `--prune`: deletes (or, in a dry run, counts) the cache rows no attr.json stands for any more. Only
  * rows the cache held when the run started, and only while their file is still absent at the end.
  */
-import fs from 'node:fs'
 import type pg from 'pg'
 import { quoteIdent } from '../db/pg-config.ts'
 import { STAGE } from './pipeline.ts'
@@ -19,8 +18,8 @@ export interface PruneTarget {
   name: string
   /** The key column; a staged file that claims the key keeps the row. */
   id: string
-  /** Where a row's attr.json may be (absolute paths): a row whose file has appeared since it was walked is kept. */
-  filesOf?: (row: Record<string, string>) => string[]
+  /** Whether a row's attr.json exists now: a row whose file has appeared since it was listed is kept. */
+  stillThere?: (row: Record<string, string>) => Promise<boolean>
 }
 
 /** Remembers the keys of the rows `p` covers, before anything is staged. */
@@ -45,7 +44,8 @@ export async function pruneUnseen(c: pg.ClientBase, p: PruneTarget, dryRun: bool
   const unseen = `${p.where ? `${p.where} and ` : ''}not exists (select 1 from ${STAGE} s where s.name = t.${p.name})
     and not exists (select 1 from ${STAGE} s where s.claim::text = t.${p.id}::text) and t.${p.id} in (select id from ${BEFORE})`
   const { rows } = await c.query<Record<string, string>>(`select t.*, t.${p.id}::text as artstore_key from ${table} t where ${unseen}`)
-  const absent = rows.filter((r) => !p.filesOf?.(r).some((f) => fs.existsSync(f))).map((r) => r.artstore_key)
+  const absent: string[] = []
+  for (const r of rows) if (!(await p.stillThere?.(r))) absent.push(r.artstore_key)
   if (dryRun || !absent.length) return absent.length
   const { rowCount } = await c.query(`delete from ${table} t where t.${p.id}::text = any($1::text[]) and ${unseen}`, [absent])
   return rowCount ?? 0

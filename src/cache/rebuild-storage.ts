@@ -2,7 +2,6 @@
  * Rebuilds a storage element's `<prefix>_files` from its attr.json files, updates `<prefix>_config`
  * and logs the run in `<prefix>_wal` (cache_rebuild: pending, then committed or failed).
  */
-import path from 'node:path'
 import type pg from 'pg'
 import { withCacheLock } from '../db/lock.ts'
 import { quoteIdent } from '../db/pg-config.ts'
@@ -108,11 +107,15 @@ export async function rebuildStorage(c: pg.ClientBase, prefix: string, run: Rebu
       ),
     ],
   }
-  // A row's attr.json is next to its data file, or in .attrs/ (S3 layout).
-  const filesOf = (r: Record<string, string>) =>
-    [r.storage_path, `${r.storage_path}.attrs/`].map((dir) => path.join(run.root, dir, `${r.storage_filename}.attr.json`))
+  const stillThere = (r: Record<string, string>) => run.source.has(r.storage_path, r.storage_filename)
   const write = (finish?: (part: RebuildPart) => Promise<void>) =>
-    writeCache(c, run, { spec: storageStage, target, prune: { table: t.files, name: 'storage_filename', id: 'file_id', filesOf }, describe: t.files, finish })
+    writeCache(c, run, {
+      spec: storageStage,
+      target,
+      prune: { table: t.files, name: 'storage_filename', id: 'file_id', stillThere },
+      describe: t.files,
+      finish,
+    })
   return withCacheLock(
     c,
     t.files,

@@ -3,8 +3,6 @@
  * `file_metadata_cache`, rebuilt from the attr.json files under a storage element's folder.
  * Streams the files (memory stays flat), skips and reports bad ones, and never prints or exits.
  */
-import fs from 'node:fs'
-import path from 'node:path'
 import { describeTarget, withCheckedTargets } from '../context.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { isArtstoreError, OptionForOtherModuleError } from '../errors.ts'
@@ -15,13 +13,13 @@ import {
   CacheTableMissingError,
   ModuleWithoutCacheError,
   RootMissingError,
-  RootNotFolderError,
   StorageElementIdMissingError,
   StorageElementOptionError,
 } from './errors.ts'
 import { QUERY_TABLE, rebuildQuery } from './rebuild-query.ts'
 import { rebuildStorage, storageTables } from './rebuild-storage.ts'
 import type { CacheRebuildResult } from './result.ts'
+import { sourceOf, type AttrSource } from './source.ts'
 import type { Progress } from './stage.ts'
 
 export type { CacheRebuildResult } from './result.ts'
@@ -30,8 +28,15 @@ export type { Progress } from './stage.ts'
 export interface CacheRebuildOptions {
   /** storage-element or query (admin has no file cache). */
   module: string
-  /** The storage element's base folder, holding YYYY/MM/DD/HH/. Required. */
-  root?: string
+  /**
+   * Required: the storage element's base folder, holding YYYY/MM/DD/HH/, or its bucket folder,
+   * `s3://<bucket>/<app folder>` (endpoint and credentials from STORAGE_S3_ENDPOINT_URL,
+   * STORAGE_S3_ACCESS_KEY_ID, STORAGE_S3_SECRET_ACCESS_KEY, STORAGE_S3_REGION). Several roots are read
+   * as one: a file id in two of them is cached from the one updated later.
+   */
+  root?: string | readonly string[]
+  /** s3:// roots: GETs in flight at once; default DEFAULT_S3_CONCURRENCY (64). */
+  readConcurrency?: number
   /** Storage element: the instance's table prefix; default STORAGE_ELEMENT_PREFIX, else storage_elem_01. */
   prefix?: string
   /** Query: the storage element whose rows are rebuilt (required, at most 50 characters). */
@@ -56,17 +61,29 @@ export interface CacheRebuildOptions {
   batchFiles?: number
 }
 
-function checkRoot(root: string | undefined): string {
-  if (root === undefined || root === '') throw new RootMissingError()
-  const abs = path.resolve(root)
-  let st: fs.Stats
+/** The roots as given: at least one, none empty. */
+export function checkRoots(root: string | readonly string[] | undefined): string[] {
+  const roots = root === undefined ? [] : typeof root === 'string' ? [root] : [...root]
+  if (!roots.length || roots.some((r) => r === '')) throw new RootMissingError()
+  return roots
+}
+
+/**
+ * Opens the source of `roots` (a root that cannot be read is a named error, before anything is
+ * changed), runs `fn` with it, and closes it.
+ */
+export async function withSource<T>(
+  roots: string[],
+  opts: { env?: Record<string, string | undefined>; readConcurrency?: number },
+  fn: (s: AttrSource) => Promise<T>,
+): Promise<T> {
+  const source = await sourceOf(roots, opts.env ?? process.env, opts.readConcurrency)
   try {
-    st = fs.statSync(abs)
-  } catch {
-    throw new RootNotFolderError(root, 'does not exist')
+    await source.open()
+    return await fn(source)
+  } finally {
+    await source.close()
   }
-  if (!st.isDirectory()) throw new RootNotFolderError(root, 'is not a folder')
-  return abs
 }
 
 function checkElement(opts: CacheRebuildOptions): { id: string; url: string } {
@@ -111,7 +128,7 @@ function failed(table: string, e: unknown): unknown {
 export async function rebuildCache(opts: CacheRebuildOptions): Promise<CacheRebuildResult> {
   const module = getModule(opts.module).name
   if (module === 'admin') throw new ModuleWithoutCacheError(module)
-  const root = checkRoot(opts.root)
+  const roots = checkRoots(opts.root)
   const element = module === 'query' ? checkElement(opts) : undefined
   if (module === 'storage-element') {
     for (const [flag, v] of [
@@ -121,15 +138,27 @@ export async function rebuildCache(opts: CacheRebuildOptions): Promise<CacheRebu
       if (v !== undefined) throw new OptionForOtherModuleError(flag, module, 'query')
     }
   }
+  const started = performance.now()
+  return withSource(roots, opts, (source) => rebuildFrom(source, module, element, opts, started))
+}
+
+async function rebuildFrom(
+  source: AttrSource,
+  module: 'storage-element' | 'query',
+  element: { id: string; url: string } | undefined,
+  opts: CacheRebuildOptions,
+  started: number,
+): Promise<CacheRebuildResult> {
+  const root = source.label
   const run = {
     root,
+    source,
     dryRun: !!opts.dryRun,
     prune: !!opts.prune,
     onProgress: opts.onProgress,
     lockWaitSeconds: opts.lockWaitSeconds,
     batchFiles: opts.batchFiles,
   }
-  const started = performance.now()
   return withCheckedTargets({ module, prefix: opts.prefix, env: opts.env }, ([t]) =>
     withClient(t, async (c) => {
       const where = describeTarget(t)
@@ -149,9 +178,14 @@ export async function rebuildCache(opts: CacheRebuildOptions): Promise<CacheRebu
         part = await rebuildStorage(c, prefix, run).catch((e) => Promise.reject(failed(table, e)))
       }
       part.skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+      source.stats.superseded.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
       part.trimmed.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
       opts.onProgress?.({ phase: 'done', files: part.files.found, skipped: part.files.skipped })
-      return { ...head, table, ...(element ? { storageElementId: element.id } : {}), ...part, durationMs: Math.round(performance.now() - started) }
+      const seen = {
+        ...(source.stats.superseded.length ? { superseded: source.stats.superseded } : {}),
+        ...(source.stats.gone ? { gone: source.stats.gone } : {}),
+      }
+      return { ...head, table, ...(element ? { storageElementId: element.id } : {}), ...part, ...seen, durationMs: Math.round(performance.now() - started) }
     }),
   )
 }

@@ -1,9 +1,12 @@
 /** The typed input and output of a cache rebuild, shared by both modules. */
+import type { AttrSource, SupersededFile } from './source.ts'
 import type { Progress, SkippedFile, TrimmedFile } from './stage.ts'
 
 export interface RebuildRun {
-  /** Absolute path of the folder that holds YYYY/MM/DD/HH/. */
+  /** The root(s) as reports show them: absolute folders, s3:// URLs. */
   root: string
+  /** Where the attr.json files come from (opened). */
+  source: AttrSource
   dryRun: boolean
   prune: boolean
   onProgress?: (p: Progress) => void
@@ -38,6 +41,10 @@ export interface CacheRebuildResult {
   prune: 'off' | 'done' | 'would' | 'refused'
   /** Every file left out, sorted by path, with its reason. */
   skipped: SkippedFile[]
+  /** With several roots: files whose file_id another root holds, updated later (that one is cached). */
+  superseded?: SupersededFile[]
+  /** Objects listed but deleted before they were read: gone, as if never listed. */
+  gone?: number
   /** Files cached with something cut (query cache: tags). */
   trimmed: TrimmedFile[]
   /** Storage element: the config row after the rebuild. */

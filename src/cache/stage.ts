@@ -3,10 +3,10 @@
  * line per file, good or not, for the pipeline (pipeline.ts) to ship. Nothing is kept in memory per
  * file but the report of a skipped one: duplicates and --prune are resolved later in SQL.
  */
-import { readAttr, type AttrDocument, type SkipCode } from './attr.ts'
+import type { AttrCheck, AttrDocument, SkipCode } from './attr.ts'
 import { copyLine } from './copy.ts'
 import type { Mapped } from './map.ts'
-import { walkAttrFiles, type WalkEntry } from './walk.ts'
+import { readEntries, type AttrSource, type SourceEntry } from './source.ts'
 
 /** A file (or folder) left out of the cache, and why. */
 export interface SkippedFile {
@@ -37,6 +37,8 @@ export interface Progress {
   skipped: number
   rows?: number
   totalRows?: number
+  /** attr.json files listed so far (ahead of `files` when reads are in flight). */
+  listed?: number
 }
 
 export interface StageResult {
@@ -53,10 +55,9 @@ export interface StageResult {
 const PROGRESS_EVERY = 1000
 
 /** Reads, validates and maps one file into its stage line (path, name, claim, good, columns), noting why it was skipped. */
-function lineMaker(spec: StageSpec, result: Pick<StageResult, 'skipped' | 'trimmed'>): (e: Extract<WalkEntry, { kind: 'file' }>) => string {
+function lineMaker(spec: StageSpec, result: Pick<StageResult, 'skipped' | 'trimmed'>): (e: SourceEntry, check: AttrCheck) => string {
   const empty = spec.columns.map(() => null)
-  return (e) => {
-    const check = readAttr(e)
+  return (e, check) => {
     if (check.ok) {
       const mapped = spec.map(check.doc)
       if (mapped.ok) {
@@ -72,26 +73,26 @@ function lineMaker(spec: StageSpec, result: Pick<StageResult, 'skipped' | 'trimm
 }
 
 /**
- * Hands `sink` the stage line of every attr.json under `root`, in walk order (listing streamed, nothing
+ * Hands `sink` the stage line of every attr.json of `source`, as it is read (listing streamed, nothing
  * kept per file), counting the files and reporting progress; unreadable folders and skipped files go
  * into `result`. The sink is awaited only when it returns a promise: this runs once per file.
  */
 export async function forEachStageLine(
-  root: string,
+  source: AttrSource,
   spec: StageSpec,
   result: Pick<StageResult, 'found' | 'skipped' | 'trimmed' | 'folderErrors'>,
   onProgress: ((p: Progress) => void) | undefined,
   sink: (line: string) => void | Promise<void>,
 ): Promise<void> {
   const one = lineMaker(spec, result)
-  for await (const e of walkAttrFiles(root)) {
+  for await (const e of readEntries(source)) {
     if (e.kind === 'folder-error') {
       result.folderErrors++
       result.skipped.push({ path: e.rel, code: 'folder-unreadable', reason: e.reason })
       continue
     }
-    const line = one(e)
-    if (++result.found % PROGRESS_EVERY === 0) onProgress?.({ phase: 'read', files: result.found, skipped: result.skipped.length })
+    const line = one(e.entry, e.result)
+    if (++result.found % PROGRESS_EVERY === 0) onProgress?.({ phase: 'read', files: result.found, skipped: result.skipped.length, listed: source.stats.listed })
     const waiting = sink(line)
     if (waiting) await waiting
   }

@@ -50,13 +50,18 @@ export async function main(argv: readonly string[], o: Output = processOutput): 
   }
 }
 
+/** Options a command takes more than once: cache's --root (a local folder and a bucket in one run). */
+const REPEATABLE: Record<string, readonly string[]> = { cache: ['--root'] }
+
 /** The first long option that appears twice in `argv` (before a bare `--`), if any. */
 export function repeatedOption(argv: readonly string[]): string | undefined {
   const seen = new Set<string>()
+  const repeatable = REPEATABLE[argv[0]] ?? []
   for (const arg of argv) {
     if (arg === '--') return undefined
     if (!arg.startsWith('--')) continue
     const name = arg.split('=')[0]
+    if (repeatable.includes(name)) continue
     if (seen.has(name)) return name
     seen.add(name)
   }

@@ -19,7 +19,7 @@ export interface FleetInstance {
    * STORAGE_ELEMENT_LAYOUT, else `schema`: the same default as a single command's.
    */
   layout: 'shared' | 'schema'
-  /** The instance's attr.json root, for cache rebuild. */
+  /** The instance's attr.json root, for cache rebuild and check: a folder, or s3://<bucket>/<app folder>. */
   root?: string
   /** For the query module's cache: the storage element's id in it (default the name) and its URL. */
   elementId?: string

@@ -224,10 +224,80 @@ describe('validation: every bad file is a reason, never an exception', () => {
   })
 
   test('timestamps: offsets, fractions up to microseconds, calendar', () => {
-    for (const ok of ['2025-12-03T14:27:55.804211+00:00', '2025-12-03T14:27:55Z', '2024-02-29T23:59:59.1-05:30']) expect(isIsoTimestamp(ok), ok).toBe(true)
-    for (const bad of ['2025-02-29T00:00:00Z', '2025-12-03 14:27:55Z', '2025-12-03T24:00:00Z', '2025-12-03T14:27:55.1234567Z', '2025-12-03T14:27:55+16:00'])
+    for (const ok of ['2025-12-03T14:27:55.804211+00:00', '2025-12-03T14:27:55Z', '2024-02-29T23:59:59.1-05:30', '2025-12-03 14:27:55Z'])
+      expect(isIsoTimestamp(ok), ok).toBe(true)
+    for (const bad of [
+      '2025-02-29T00:00:00Z',
+      '2025-12-03t14:27:55Z',
+      '2025-12-03  14:27:55Z',
+      '2025-12-03T24:00:00Z',
+      '2025-12-03T14:27:55.1234567Z',
+      '2025-12-03T14:27:55+16:00',
+    ])
       expect(isIsoTimestamp(bad), bad).toBe(false)
   })
+})
+
+// The bucket writer (legacy-schema.md §9.5): json.dumps(model_dump(), indent=2, ensure_ascii=False,
+// default=str), as Python 3 prints it for this document (updated_at with microseconds 0).
+const BUCKET_EXAMPLE = `{
+  "file_id": "9c1e7d2a-4b3f-4e8a-a1d5-6f0b2c3d4e5f",
+  "original_filename": "Smeta 2025 v2.xlsx",
+  "storage_filename": "Smeta 2025 v2_a.ivanov_20251203T142755_9c1e7d2a-4b3f-4e8a-a1d5-6f0b2c3d4e5f.xlsx",
+  "file_size": 734512,
+  "content_type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+  "created_at": "2025-12-03 14:27:55.804211+00:00",
+  "updated_at": "2025-12-03 15:02:10+00:00",
+  "created_by_id": "17",
+  "created_by_username": "a.ivanov",
+  "created_by_fullname": "Алексей Иванов",
+  "description": "Смета на 2025 год, вторая редакция",
+  "version": null,
+  "storage_path": "2025/12/03/14/",
+  "checksum": "5d41c0a9e3b27f8864aa10f3c2b9d7e6a1f0c4b8e2d9735c6a0b1f2e3d4c5b6a",
+  "metadata": {}
+}`
+
+describe('the bucket writer (issue 22)', () => {
+  test('its exact output is good: str(datetime) with a space, no fraction when the microseconds are 0', () => {
+    const r = check(BUCKET_EXAMPLE)
+    expect(r.ok, JSON.stringify(r)).toBe(true)
+    if (!r.ok) return
+    expect(r.doc).toMatchObject({ created_at: '2025-12-03 14:27:55.804211+00:00', updated_at: '2025-12-03 15:02:10+00:00', version: null, metadata: {} })
+    // Into both caches as written: PostgreSQL reads the space as it reads the T.
+    expect(storageRow(r.doc)).toMatchObject({ ok: true })
+    expect(queryRow(r.doc)).toMatchObject({ ok: true })
+  })
+
+  test('an edited file holds one of each: created_at str(datetime), updated_at isoformat()', () => {
+    const edited = BUCKET_EXAMPLE.replace('"2025-12-03 15:02:10+00:00"', '"2025-12-04T09:00:01.250000+00:00"')
+    expect(check(edited).ok).toBe(true)
+  })
+
+  test('still refused: no offset, a lower-case t, two spaces, a bad date', () => {
+    for (const at of ['2025-12-03 14:27:55', '2025-12-03t14:27:55+00:00', '2025-12-03  14:27:55+00:00', '2025-02-30 14:27:55+00:00']) {
+      const r = reasonOf(BUCKET_EXAMPLE.replace('"2025-12-03 14:27:55.804211+00:00"', JSON.stringify(at)))
+      expect(r, at).toMatchObject({ code: 'invalid-field', reason: `created_at ${JSON.stringify(at)} is not an ISO-8601 timestamp with offset` })
+    }
+  })
+})
+
+test("docs/attr-json.md: every example, each writer's among them, parses good at the place the page gives it", () => {
+  const page = fs.readFileSync(path.join(projectRoot, 'docs', 'attr-json.md'), 'utf8')
+  const examples = [...page.matchAll(/```json\n([\s\S]*?)\n```/g)].map((m) => {
+    const before = page.slice(0, m.index)
+    const where = [...before.matchAll(/`([^`\n]*\.attr\.json)`/g)].at(-1)![1]
+    const at = /(\d{4}\/\d{2}\/\d{2}\/\d{2}\/)(?:\.attrs\/)?([^/]+)\.attr\.json$/.exec(where)!
+    return { where, text: m[1], at: { folder: at[1], name: at[2] } }
+  })
+  expect(examples.map((e) => e.where.split('/')[0])).toEqual(['<root>', '<root>', 'storage_element_01'])
+  for (const e of examples) {
+    const r = parseAttr(Buffer.from(e.text), e.at)
+    expect(r, e.where).toMatchObject({ ok: true })
+    // The local writer's bytes are what the generator renders; the bucket writer's are the unit example above.
+    if (e.where.startsWith('<root>') && r.ok) expect(renderAttr(r.doc)).toBe(e.text)
+  }
+  expect(examples[2].text).toBe(BUCKET_EXAMPLE)
 })
 
 describe('reading files', () => {
@@ -463,4 +533,72 @@ test('attack: an attr.json whose name is not UTF-8 is reported as such, not as a
   for await (const e of walkAttrFiles(root)) found.push(e)
   const [e] = found.filter((x): x is Extract<WalkEntry, { kind: 'file' }> => x.kind === 'file')
   expect(readAttr(e)).toEqual({ ok: false, code: 'unreadable', reason: 'could not be read (its name is not valid UTF-8: rename the file)' })
+})
+
+describe('sources (issue 22)', () => {
+  test('s3:// roots: the bucket and the app folder, matched whole; bad ones named', async () => {
+    const { parseS3Root } = await import('../../src/cache/source-s3.ts')
+    expect(parseS3Root('s3://artstore-files/storage_element_01')).toEqual({ bucket: 'artstore-files', prefix: 'storage_element_01/' })
+    expect(parseS3Root('s3://artstore-files/storage_element_01/')).toEqual({ bucket: 'artstore-files', prefix: 'storage_element_01/' })
+    expect(parseS3Root('s3://artstore-files')).toEqual({ bucket: 'artstore-files', prefix: '' })
+    expect(() => parseS3Root('s3://Bad_Bucket/x')).toThrow(/names the bucket "Bad_Bucket", which is not a valid bucket name/)
+    expect(() => parseS3Root('s3://artstore-files/a//b')).toThrow(/has an empty, \. or \.\. part in its folder/)
+    expect(() => parseS3Root('s3://artstore-files/../x')).toThrow(/has an empty, \. or \.\. part in its folder/)
+  })
+
+  test('retried: throttling, 5xx, dropped and refused connections; not retried: 4xx answers', async () => {
+    const { isTransient } = await import('../../src/cache/source-s3.ts')
+    const status = (n: number, name = 'Error') => Object.assign(new Error('x'), { name, $metadata: { httpStatusCode: n } })
+    for (const e of [
+      status(503, 'SlowDown'),
+      status(500),
+      status(429),
+      Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }),
+      Object.assign(new Error('x'), { code: 'ECONNREFUSED' }),
+    ])
+      expect(isTransient(e), String(e)).toBe(true)
+    for (const e of [status(404, 'NoSuchKey'), status(403, 'InvalidAccessKeyId'), status(404, 'NoSuchBucket'), new Error('bad')])
+      expect(isTransient(e), e.name).toBe(false)
+  })
+
+  test('readEntries: every entry once, at most twice the concurrency held, gone ones counted; a listing that fails is raised', async () => {
+    const { readEntries, newStats } = await import('../../src/cache/source.ts')
+    let inFlight = 0
+    let most = 0
+    const source = (n: number, failAt?: number) => ({
+      label: 'fake',
+      concurrency: 4,
+      stats: newStats(),
+      open: async () => undefined,
+      close: async () => undefined,
+      has: async () => false,
+      async *list() {
+        for (let i = 0; i < n; i++) {
+          if (i === failAt) throw new Error('listing failed')
+          yield { kind: 'file' as const, rel: `f${i}`, folder: '2025/01/01/00/', name: `f${i}` }
+        }
+      },
+      async read(e: { rel: string }) {
+        most = Math.max(most, ++inFlight)
+        await new Promise((r) => setTimeout(r, Number(e.rel.slice(1)) % 3))
+        inFlight--
+        return e.rel.endsWith('7') ? { gone: true as const } : { ok: false as const, code: 'unreadable' as const, reason: e.rel }
+      },
+    })
+    const s = source(100)
+    const seen: string[] = []
+    for await (const item of readEntries(s)) if (item.kind === 'file') seen.push(item.entry.rel)
+    expect(seen.sort()).toEqual(
+      Array.from({ length: 100 }, (_, i) => `f${i}`)
+        .filter((r) => !r.endsWith('7'))
+        .sort(),
+    )
+    expect(s.stats.gone).toBe(10)
+    expect(most).toBeLessThanOrEqual(4 * 2)
+    await expect(
+      (async () => {
+        for await (const _ of readEntries(source(50, 20)));
+      })(),
+    ).rejects.toThrow('listing failed')
+  })
 })

@@ -35,6 +35,11 @@ test('an option given twice is refused (commander would keep the last): exit 2, 
   expect((await cli(['status', '--prefix=a', '--json', '--prefix', 'b'])).err).toMatch(/^error: option --prefix is given twice/)
 })
 
+test('cache takes --root more than once (a folder and a bucket); archive still refuses it twice', async () => {
+  expect((await cli(['archive', 'verify', '--root', 'a', '--root', 'b'])).err).toMatch(/^error: option --root is given twice/)
+  expect((await cli(['cache', 'rebuild', '--root', 'a', '--root', 'b'])).err).toMatch(/^error: required option '--module <module>' not specified/)
+})
+
 test('restore --help marks --from required', async () => {
   expect((await cli(['restore', '--help'])).out).toMatch(/--from <dir>\s+required:/)
 })

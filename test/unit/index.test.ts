@@ -21,6 +21,7 @@ test('src/index.ts exports every command as a function', () => {
     'archive',
     'verifyArchives',
     'rebuildCache',
+    'checkCache',
     'studio',
     'rehearse',
   ]
