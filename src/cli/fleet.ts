@@ -13,7 +13,7 @@ import {
   type FleetReport,
   type InstanceOptions,
 } from '../index.ts'
-import { report, type Output } from './output.ts'
+import { report, unmuted, type Output } from './output.ts'
 import { outcome } from './exit-codes.ts'
 
 export class FleetUsageError extends UsageError {
@@ -99,7 +99,7 @@ export async function runFleetCommand<T>(
   const offInterrupt = onInterrupt(async () => {
     bar?.stop()
     const r = freeze()
-    if (r) report(o, !!opts.json, r as FleetReport<T>, (x) => fleetText(x, line))
+    if (r) report(unmuted(o), !!opts.json, r as FleetReport<T>, (x) => fleetText(x, line))
   })
   try {
     r = await runFleet(instances, (i) => op(i, instanceOptions(i)), ok, {

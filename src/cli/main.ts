@@ -3,7 +3,7 @@ import path from 'node:path'
 import { Command, CommanderError } from 'commander'
 import { connectionLost, isArtstoreError, maskSecrets, nearMissVariables, projectRoot, runInterruptCleanups } from '../index.ts'
 import { EXIT, exitCodesHelp } from './exit-codes.ts'
-import { processOutput, type Output } from './output.ts'
+import { muted, processOutput, type Output } from './output.ts'
 import * as baselineCommand from './commands/baseline.ts'
 import * as cycleCommand from './commands/cycle.ts'
 import * as deployCommand from './commands/deploy.ts'
@@ -40,7 +40,7 @@ export async function main(argv: readonly string[], o: Output = processOutput): 
     interrupted = runInterruptCleanups().then(() => code)
     void interrupted.then((c) => process.exit(c))
   }
-  const shown: Output = { out: (t) => void (interrupted || o.out(t)), err: (t) => void (interrupted || o.err(t)) }
+  const shown = muted(o, () => !!interrupted)
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal)
   try {
     const code = await run(argv, shown)

@@ -6,6 +6,24 @@ export interface Output {
   err(text: string): void
 }
 
+const behind = new WeakMap<Output, Output>()
+
+/**
+ * `o`, silent while `quiet()` holds: once a command is interrupted, what its run still writes (the
+ * errors of connections the clean-up ended) is not shown. What an interrupt clean-up reports itself
+ * (an interrupted fleet's rows) goes to `unmuted(…)` of it.
+ */
+export function muted(o: Output, quiet: () => boolean): Output {
+  const m: Output = { out: (t) => void (quiet() || o.out(t)), err: (t) => void (quiet() || o.err(t)) }
+  behind.set(m, o)
+  return m
+}
+
+/** The output behind a muted one (itself for any other). */
+export function unmuted(o: Output): Output {
+  return behind.get(o) ?? o
+}
+
 export const processOutput: Output = {
   out: (t) => process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
   err: (t) => process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),

@@ -15,7 +15,7 @@ const READERS: [string, string[]][] = [
   ['status', ['status']],
   ['verify', ['verify']],
   ['adopt', ['adopt', '--dry-run']],
-  ['rollback', ['rollback', '--yes']],
+  ['rollback', ['rollback', '--all', '--yes']],
   ['resolve', ['resolve', '--rolled-back', '0_baseline']],
 ]
 const historyIn = async (url: string, schema: string) =>

@@ -133,7 +133,8 @@ describe('issue 19 item 3: no password in any output, whatever the form of the U
       { name: 'se-query', url: fleet.query, prefix: 'storage_elem_02' },
       { name: 'se-ssl', urlEnv: 'SE_SSL_URL', prefix: 'storage_elem_03' },
     ]
-    fs.writeFileSync(f, JSON.stringify({ instances }))
+    // The services' layout: three instances side by side in one schema, each history apart.
+    fs.writeFileSync(f, JSON.stringify({ layout: 'shared', instances }))
     const fenv = { SE_SSL_URL: fleet.sslpassword }
     const deployed = await runCli(['deploy', '--instances', f, '--json'], fenv)
     expect(deployed.exitCode, deployed.stdout + deployed.stderr).toBe(0)
