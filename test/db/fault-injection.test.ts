@@ -33,9 +33,12 @@ function startCli(args: string[], env: Record<string, string>) {
   return { child, exited }
 }
 
-/** Waits until a backend other than `except` waits for a lock in `url`'s database; its pid. */
+/**
+ * Waits (at most 60 s: a command may first replay a history on a scratch database, slow on a busy
+ * machine) until a backend other than `except` waits for a lock in `url`'s database; its pid.
+ */
 async function waitingBackend(url: string, except: number): Promise<number> {
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 1200; i++) {
     const [w] = await query<{ pid: number }>(
       url,
       `select pid from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and pid <> $1`,
