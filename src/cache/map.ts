@@ -132,7 +132,7 @@ export function queryRow(d: AttrDocument): Mapped {
       d.storage_filename,
       d.file_size,
       d.content_type,
-      // sha256_hash is unique: the same digest in upper and lower case must meet there (the services write lower case).
+      // One spelling per digest, as the services write it (lower case): where sha256_hash is unique, upper and lower case must meet there.
       d.checksum.toLowerCase(),
       d.created_by_username,
       tags && arrayLiteral(tags),

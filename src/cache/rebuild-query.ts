@@ -7,6 +7,7 @@ import { withCacheLock } from '../db/lock.ts'
 import { QUERY_COLUMNS, queryRow } from './map.ts'
 import { takenElsewhere, type CacheTable } from './pipeline.ts'
 import type { RebuildRun } from './result.ts'
+import { readTableShape } from './shape.ts'
 import type { StageSpec } from './stage.ts'
 import { writeCache, type RebuildPart } from './write.ts'
 
@@ -30,42 +31,57 @@ export const queryStage: StageSpec = { columns: QUERY_COLUMNS.map((c) => [c, TYP
 
 /**
  * Files the table would refuse or that belong to someone else, judged against the cache as it was
- * before the run: an id cached for another storage element, and a sha256 (unique in
- * file_metadata_cache) cached for another file. A sha256 two files of the run share is settled at the end.
+ * before the run: an id cached for another storage element, and a value of a unique column (sha256_hash
+ * while its index is unique) cached for another file. A value two files of the run share is settled at the end.
  */
-const conflicts = (element: string): CacheTable['conflicts'] => [
+const conflicts = (element: string, unique: readonly string[]): CacheTable['conflicts'] => [
   (batch) => `update ${batch} s set good = false, conflict = true from ${QUERY_TABLE} t
       where s.good and t.id = s.id and t.storage_element_id <> ${element}
       returning s.path, 'file_id is cached for another storage element (' || t.storage_element_id || '), whose rows this rebuild never touches' as reason`,
-  takenElsewhere(
-    QUERY_TABLE,
-    'id',
-    'sha256_hash',
-    ['storage_element_id'],
-    `'checksum is already cached for file ' || hit.id || ' (storage element ' || hit.storage_element_id || '; sha256_hash is unique in ${QUERY_TABLE})'`,
+  ...unique.map((column) =>
+    takenElsewhere(
+      QUERY_TABLE,
+      'id',
+      column,
+      ['storage_element_id'],
+      `'${column === 'sha256_hash' ? 'checksum' : column} is already cached for file ' || hit.id || ' (storage element ' || hit.storage_element_id || '; ${column} is unique in ${QUERY_TABLE})'`,
+    ),
   ),
 ]
 
-/** Under the cache lock of file_metadata_cache, rebuilds the rows of one storage element (writeCache). */
+/**
+ * Under the cache lock of file_metadata_cache, rebuilds the rows of one storage element (writeCache).
+ * Which of the written columns are unique is read from the table itself: two files with one checksum
+ * are both cached where the sha256_hash index is not unique, and neither where it is.
+ */
 export async function rebuildQuery(c: pg.ClientBase, element: { id: string; url: string }, run: RebuildRun): Promise<RebuildPart> {
   const id = c.escapeLiteral(element.id)
   const url = c.escapeLiteral(element.url)
-  const target: CacheTable = {
-    table: QUERY_TABLE,
-    name: QUERY_TABLE,
-    key: 'id',
-    keyType: 'text',
-    columns: [
-      ...QUERY_COLUMNS.map((col) => [col, col === 'tags' ? 's.tags::varchar(50)[]' : `s.${col}`] as const),
-      ['storage_element_id', id],
-      ['storage_element_url', url],
-    ],
-    touch: ['cache_updated_at = now()'],
-    guard: `t.storage_element_id = ${id}`,
-    unique: ['sha256_hash'],
-    conflicts: conflicts(id),
-  }
-  const prune = { table: QUERY_TABLE, where: `t.storage_element_id = ${id}`, name: 'storage_filename', id: 'id' }
-  const describe = `${QUERY_TABLE} (storage element ${element.id})`
-  return withCacheLock(c, QUERY_TABLE, () => writeCache(c, run, { spec: queryStage, target, prune, describe }), run.lockWaitSeconds)
+  return withCacheLock(
+    c,
+    QUERY_TABLE,
+    async () => {
+      const shape = await readTableShape(c, QUERY_TABLE)
+      const unique = QUERY_COLUMNS.filter((col) => col !== 'id' && shape.unique.has(col))
+      const target: CacheTable = {
+        table: QUERY_TABLE,
+        name: QUERY_TABLE,
+        key: 'id',
+        keyType: 'text',
+        columns: [
+          ...QUERY_COLUMNS.map((col) => [col, col === 'tags' ? 's.tags::varchar(50)[]' : `s.${col}`] as const),
+          ['storage_element_id', id],
+          ['storage_element_url', url],
+        ],
+        touch: shape.columns.has('cache_updated_at') ? ['cache_updated_at = now()'] : [],
+        guard: `t.storage_element_id = ${id}`,
+        unique,
+        conflicts: conflicts(id, unique),
+      }
+      const prune = { table: QUERY_TABLE, where: `t.storage_element_id = ${id}`, name: 'storage_filename', id: 'id' }
+      const describe = `${QUERY_TABLE} (storage element ${element.id})`
+      return writeCache(c, run, { spec: queryStage, target, prune, describe })
+    },
+    run.lockWaitSeconds,
+  )
 }

@@ -6,8 +6,9 @@ import type pg from 'pg'
 import { withCacheLock } from '../db/lock.ts'
 import { quoteIdent } from '../db/pg-config.ts'
 import { STORAGE_COLUMNS, storageRow } from './map.ts'
-import { takenElsewhere, type CacheTable } from './pipeline.ts'
+import { STAGE, takenElsewhere, type CacheTable } from './pipeline.ts'
 import type { RebuildRun } from './result.ts'
+import { readTableShape } from './shape.ts'
 import type { StageSpec } from './stage.ts'
 import { writeCache, type RebuildPart } from './write.ts'
 
@@ -36,6 +37,38 @@ export const storageTables = (prefix: string) => ({ files: `${prefix}_files`, co
 
 /** Values of the config row when a rebuild has to create it: read-only and not master, until an operator says otherwise. */
 const NEW_CONFIG = { currentMode: 'ro', isMaster: false }
+
+/**
+ * cache_ttl_hours as the services set it: a row of an edit or rw element stays fresh 24 hours, of an
+ * ro or ar element 168. A mode the services do not know gets the shorter one.
+ */
+export const cacheTtlHours = (mode: string): number => (['ro', 'ar'].includes(mode.trim().toLowerCase()) ? 168 : 24)
+
+/** The element's mode: its config row's, else the mode the rebuild gives the row it creates. */
+async function currentMode(c: pg.ClientBase, config: string): Promise<string> {
+  const { rows } = await c.query<{ mode: string }>(`select current_mode as mode from ${quoteIdent(config)} order by id limit 1`)
+  return rows[0]?.mode ?? NEW_CONFIG.currentMode
+}
+
+/**
+ * The columns of `<prefix>_files` a rebuild fills beyond the file's fields, where the table has them
+ * (later migrations add them): cache_ttl_hours from the element's mode, compared like a field (a mode
+ * change updates the rows). cache_updated_at is stamped at the end (see stampRows).
+ */
+async function serviceColumns(c: pg.ClientBase, t: ReturnType<typeof storageTables>, columns: Set<string>): Promise<[string, string][]> {
+  if (!columns.has('cache_ttl_hours')) return []
+  return [['cache_ttl_hours', String(cacheTtlHours(await currentMode(c, t.config)))]]
+}
+
+/**
+ * cache_updated_at = the run's time on every row the run found good (new, changed or unchanged): the
+ * services judge a row stale past cache_updated_at + cache_ttl_hours, and this run has just checked it.
+ */
+async function stampRows(c: pg.ClientBase, files: string): Promise<void> {
+  await c.query(
+    `update ${quoteIdent(files)} t set cache_updated_at = now() from ${STAGE} s where s.good and t.file_id = s.claim and t.cache_updated_at is distinct from now()`,
+  )
+}
 
 /** The run's `pending` row, committed at once (so that a run that dies leaves it behind, to be closed). */
 async function logPending(c: pg.ClientBase, wal: string, data: object): Promise<string> {
@@ -89,33 +122,35 @@ async function updateConfig(c: pg.ClientBase, files: string, config: string): Pr
  */
 export async function rebuildStorage(c: pg.ClientBase, prefix: string, run: RebuildRun): Promise<RebuildPart> {
   const t = storageTables(prefix)
-  const target: CacheTable = {
-    table: quoteIdent(t.files),
-    name: t.files,
-    key: 'file_id',
-    keyType: 'uuid',
-    columns: STORAGE_COLUMNS.map((col) => [col, `s.${col}`] as const),
-    unique: ['storage_filename'],
-    // The unique index would refuse a storage_filename cached under another file_id.
-    conflicts: [
-      takenElsewhere(
-        quoteIdent(t.files),
-        'file_id',
-        'storage_filename',
-        [],
-        `'storage_filename is already cached for another file_id (' || hit.file_id || ')'`,
-      ),
-    ],
-  }
   const stillThere = (r: Record<string, string>) => run.source.has(r.storage_path, r.storage_filename)
-  const write = (finish?: (part: RebuildPart) => Promise<void>) =>
-    writeCache(c, run, {
+  const write = async (finish?: (part: RebuildPart) => Promise<void>) => {
+    // The table as it is: which written columns are unique, which columns of the services' it has.
+    const shape = await readTableShape(c, t.files)
+    const unique = STORAGE_COLUMNS.filter((col) => col !== 'file_id' && shape.unique.has(col))
+    const target: CacheTable = {
+      table: quoteIdent(t.files),
+      name: t.files,
+      key: 'file_id',
+      keyType: 'uuid',
+      columns: [...STORAGE_COLUMNS.map((col) => [col, `s.${col}`] as const), ...(await serviceColumns(c, t, shape.columns))],
+      unique,
+      // A unique index would refuse a value cached under another file_id.
+      conflicts: unique.map((column) =>
+        takenElsewhere(quoteIdent(t.files), 'file_id', column, [], `'${column} is already cached for another file_id (' || hit.file_id || ')'`),
+      ),
+    }
+    const last = async (part: RebuildPart) => {
+      if (shape.columns.has('cache_updated_at')) await stampRows(c, t.files)
+      await finish?.(part)
+    }
+    return writeCache(c, run, {
       spec: storageStage,
       target,
       prune: { table: t.files, name: 'storage_filename', id: 'file_id', stillThere },
       describe: t.files,
-      finish,
+      finish: last,
     })
+  }
   return withCacheLock(
     c,
     t.files,

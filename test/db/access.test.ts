@@ -1,61 +1,66 @@
-// The generated clients and the typed access layer on real databases, and what the schemas promise
-// beyond names: FK actions, server defaults for raw SQL, the full-text triggers and their GIN index.
+// What the schemas promise beyond names, on real databases: FK actions, server defaults for raw SQL,
+// constraints, the full-text triggers and their GIN index. Deployed from the module folders as
+// 0_baseline left them (test/fixtures/prisma-baseline): the users table and its FK are the baseline's,
+// whatever later migrations do to them.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { addJwtKey, createServiceAccount, createUser, openAdmin, recordAuditEvent, registerStorageElement, type AdminDb } from '../../src/access/admin.ts'
-import { cacheFile, openQuery, searchFiles, type QueryDb } from '../../src/access/query.ts'
-import { openStorageElement, searchVectorOf, upsertFile, type StorageElementDb } from '../../src/access/storage-element.ts'
 import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
+import { copyPrismaDir } from '../helpers/prisma-copy.ts'
 
 let url: string
-const withSchema = (schema: string) => {
-  const u = new URL(url)
-  u.searchParams.set('schema', schema)
-  return u.toString()
-}
-let admin: AdminDb
-let storage: StorageElementDb
-let q: QueryDb
 
 beforeAll(async () => {
   url = await freshDatabase('access')
-  const run = await runCli(['deploy'], { DATABASE_URL: url })
+  const run = await runCli(['deploy'], { DATABASE_URL: url, ARTSTORE_PRISMA_DIR: copyPrismaDir('access', { at: 'baseline' }) })
   if (run.exitCode !== 0) throw new Error(run.stderr)
-  admin = openAdmin(withSchema('admin'))
-  storage = openStorageElement(withSchema('storage_element'))
-  q = openQuery(withSchema('query'))
 })
 afterAll(async () => {
-  await Promise.all([admin?.$disconnect(), storage?.$disconnect(), q?.$disconnect()])
   await dropDatabase('access')
 })
 
+/** The one row an INSERT … RETURNING gives back. */
+const one = async (sql: string, params: unknown[] = []) => (await query(url, sql, params))[0]
+
 describe('admin', () => {
   test('an audit row points at a user and a service account; deleting the user sets its FK to NULL', async () => {
-    const user = await createUser(admin, { username: 'a.ivanov', email: 'a.ivanov@example.org', firstName: 'Алексей' })
-    const account = await createServiceAccount(admin, { name: 'ingest', clientId: 'sa_prod_ingest_x1', clientSecretHash: '$2b$12$hash' })
-    expect(account).toMatchObject({ role: 'USER', status: 'ACTIVE', rateLimit: 100, isSystem: false, secretHistory: [] })
-    const event = await recordAuditEvent(admin, {
-      eventType: 'login_success',
-      actorType: 'user',
-      action: 'login',
-      success: true,
-      hmacSignature: 'f'.repeat(64),
-      userId: user.id,
-      serviceAccountId: account.id,
-    })
+    const user = await one(
+      `insert into admin.users (username, email, first_name, role, status, is_system, failed_login_attempts)
+            values ('a.ivanov', 'a.ivanov@example.org', 'Алексей', 'USER', 'ACTIVE', false, 0) returning id`,
+    )
+    const account = await one(
+      `insert into admin.service_accounts (id, name, client_id, client_secret_hash, secret_expires_at)
+            values (gen_random_uuid(), 'ingest', 'sa_prod_ingest_x1', '$2b$12$hash', now() + interval '90 days')
+         returning id, role::text, status::text, rate_limit, is_system, secret_history`,
+    )
+    expect(account).toMatchObject({ role: 'USER', status: 'ACTIVE', rate_limit: 100, is_system: false, secret_history: [] })
+    const event = await one(
+      `insert into admin.audit_logs (event_type, actor_type, action, success, hmac_signature, user_id, service_account_id)
+            values ('login_success', 'user', 'login', true, $1, $2, $3) returning id, severity`,
+      ['f'.repeat(64), user.id, account.id],
+    )
     expect(event.severity).toBe('info')
-    await admin.user.delete({ where: { id: user.id } })
-    const after = await admin.auditLog.findUniqueOrThrow({ where: { id: event.id } })
-    expect(after.userId).toBeNull()
-    expect(after.serviceAccountId).toBe(account.id)
+    await query(url, 'delete from admin.users where id = $1', [user.id])
+    expect(await one('select user_id, service_account_id from admin.audit_logs where id = $1', [event.id])).toEqual({
+      user_id: null,
+      service_account_id: account.id,
+    })
   })
 
-  test('a JWT key and a storage element, through the client', async () => {
-    const key = await addJwtKey(admin, { version: '7d3e0f2a-0000-4000-8000-000000000001', privateKey: 'PEM', publicKey: 'PEM' })
-    expect(key).toMatchObject({ algorithm: 'RS256', isActive: true, rotationCount: 0 })
-    const element = await registerStorageElement(admin, { name: 'se-01', basePath: '/data', apiUrl: 'http://se-01:8010' })
-    expect(await admin.storageElement.findUniqueOrThrow({ where: { name: 'se-01' } })).toMatchObject({ id: element.id, mode: 'EDIT', usedBytes: 0n })
+  test('a JWT key and a storage element', async () => {
+    const key = await one(
+      `insert into admin.jwt_keys (version, private_key, public_key, expires_at)
+            values ('7d3e0f2a-0000-4000-8000-000000000001', 'PEM', 'PEM', now() + interval '25 hours') returning algorithm, is_active, rotation_count`,
+    )
+    expect(key).toEqual({ algorithm: 'RS256', is_active: true, rotation_count: 0 })
+    const element = await one(
+      `insert into admin.storage_elements (name, mode, storage_type, base_path, api_url, status, used_bytes, file_count, is_replicated, replica_count)
+            values ('se-01', 'EDIT', 'LOCAL', '/data', 'http://se-01:8010', 'ONLINE', 0, 0, false, 0) returning id`,
+    )
+    expect(await one(`select id, mode::text, used_bytes::text from admin.storage_elements where name = 'se-01'`)).toEqual({
+      id: element.id,
+      mode: 'EDIT',
+      used_bytes: '0',
+    })
   })
 
   test('raw SQL inserts get the restored server defaults', async () => {
@@ -74,7 +79,10 @@ describe('admin', () => {
   })
 
   test('the constraints hold: unique username, enum labels, FK to a missing user', async () => {
-    await createUser(admin, { username: 'dup', email: 'dup1@example.org' })
+    await query(
+      url,
+      `insert into admin.users (username, email, role, status, is_system, failed_login_attempts) values ('dup', 'dup1@example.org', 'USER', 'ACTIVE', false, 0)`,
+    )
     await expect(
       query(
         url,
@@ -99,20 +107,21 @@ describe('admin', () => {
 describe('storage element', () => {
   test('a file row; the trigger fills search_vector from the name (A) and description (B)', async () => {
     const fileId = '9c1e7d2a-4b3f-4e8a-a1d5-6f0b2c3d4e5f'
-    await upsertFile(storage, {
-      fileId,
-      originalFilename: 'годовые отчеты.pdf',
-      storageFilename: `годовые отчеты_a.ivanov_20251203T142755_${fileId}.pdf`,
-      fileSize: 734512n,
-      contentType: 'application/pdf',
-      createdById: '17',
-      createdByUsername: 'a.ivanov',
-      description: 'смета',
-      storagePath: '2025/12/03/14/',
-      checksum: '5d41c0a9e3b27f8864aa10f3c2b9d7e6a1f0c4b8e2d9735c6a0b1f2e3d4c5b6a',
-      metadataJson: { tags: ['finance'] },
+    await query(
+      url,
+      `insert into storage_element.storage_elem_01_files (file_id, original_filename, storage_filename, file_size, content_type, created_by_id,
+                                                          created_by_username, description, storage_path, checksum, metadata_json)
+            values ($1, 'годовые отчеты.pdf', $2, 734512, 'application/pdf', '17', 'a.ivanov', 'смета', '2025/12/03/14/', $3, $4)`,
+      [
+        fileId,
+        `годовые отчеты_a.ivanov_20251203T142755_${fileId}.pdf`,
+        '5d41c0a9e3b27f8864aa10f3c2b9d7e6a1f0c4b8e2d9735c6a0b1f2e3d4c5b6a',
+        JSON.stringify({ tags: ['finance'] }),
+      ],
+    )
+    expect(await one('select search_vector::text as v from storage_element.storage_elem_01_files where file_id = $1', [fileId])).toEqual({
+      v: "'pdf':3A 'годов':1A 'отчет':2A 'смет':4B",
     })
-    expect(await searchVectorOf(storage, fileId)).toBe("'pdf':3A 'годов':1A 'отчет':2A 'смет':4B")
     const [row] = await query(
       url,
       `select file_size::text, total from (select file_size, count(*) over () as total from storage_element.storage_elem_01_files) x`,
@@ -125,30 +134,32 @@ describe('storage element', () => {
       url,
       `insert into storage_element.storage_elem_01_config (current_mode, is_master, total_files, total_size_bytes) values ('edit', true, 1, 5000000000)`,
     )
-    expect(await storage.storageConfig.findFirstOrThrow()).toMatchObject({ totalSizeBytes: 5000000000n })
+    expect(await one('select total_size_bytes::text as b from storage_element.storage_elem_01_config')).toEqual({ b: '5000000000' })
   })
 })
 
 describe('query', () => {
   test("a cache row is found by full-text search through the trigger (the fact sheet's example vector)", async () => {
-    await cacheFile(q, {
-      id: '0b8f1a52-0000-4000-8000-000000000001',
-      filename: 'отчеты.pdf',
-      storageFilename: 'отчеты_u_20251203T142755_0b8f1a52-0000-4000-8000-000000000001.pdf',
-      fileSize: 10n,
-      sha256Hash: 'a'.repeat(64),
-      username: 'u',
-      tags: ['финансы'],
-      description: 'годовые отчеты',
-      storageElementId: 'se-01',
-      storageElementUrl: 'http://se-01:8010',
-      createdAt: new Date(),
-      updatedAt: new Date(),
-    })
+    await query(
+      url,
+      `insert into query.file_metadata_cache (id, filename, storage_filename, file_size, sha256_hash, username, tags, description,
+                                             storage_element_id, storage_element_url, created_at, updated_at)
+            values ('0b8f1a52-0000-4000-8000-000000000001', 'отчеты.pdf', 'отчеты_u_20251203T142755_0b8f1a52-0000-4000-8000-000000000001.pdf', 10, $1,
+                    'u', array['финансы'], 'годовые отчеты', 'se-01', 'http://se-01:8010', now(), now())`,
+      ['a'.repeat(64)],
+    )
     const [v] = await query(url, `select search_vector::text as v from query.file_metadata_cache`)
     expect(v).toEqual({ v: "'pdf':2A 'годов':3B 'отчет':1A,4B 'финанс':5C" })
-    expect((await searchFiles(q, 'финансы')).map((r) => r.filename)).toEqual(['отчеты.pdf'])
-    expect(await searchFiles(q, 'бюджет')).toEqual([])
+    // As the query service searches (legacy-schema.md §9.3), best match first.
+    const search = (text: string) =>
+      query(
+        url,
+        `select filename from query.file_metadata_cache where search_vector @@ plainto_tsquery('russian', $1)
+          order by ts_rank(search_vector, plainto_tsquery('russian', $1)) desc, id`,
+        [text],
+      )
+    expect(await search('финансы')).toEqual([{ filename: 'отчеты.pdf' }])
+    expect(await search('бюджет')).toEqual([])
   })
 
   test('on 10 000 rows the search uses the GIN index', async () => {

@@ -18,6 +18,7 @@ import { failingChecks } from '../helpers/checks.ts'
 import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
 import { legacyFixtureFiles, loadLegacyFixture, type LegacyState } from '../helpers/legacy.ts'
+import { copyPrismaDir } from '../helpers/prisma-copy.ts'
 import { scratchCopy } from '../helpers/workdir.ts'
 
 const urlVar = { admin: 'ADMIN_DATABASE_URL', 'storage-element': 'STORAGE_ELEMENT_DATABASE_URL', query: 'QUERY_DATABASE_URL' } as const
@@ -127,8 +128,33 @@ describe('adopt with another instance prefix', () => {
     expect(report.classification.foreignTables).toEqual([])
     expect(await fingerprintsOf(url, tables)).toEqual(before)
     expect(await tablesOf(url)).toEqual(['_prisma_migrations', ...tables])
+    // Adopted at 0_baseline: the migrations after it (if any) are deployed as usual, then the checklist passes.
+    expect((await deploy({ module: 'storage-element', prefix: 'test_storage', env }))[0].migrations).toEqual(report.pending)
     const [checklist] = await verify({ module: 'storage-element', prefix: 'test_storage', env })
     expect(checklist.ok, failingChecks(checklist).join('\n')).toBe(true)
+  })
+})
+
+describe('adopt when later migrations exist', () => {
+  test("the module's missing tables are created as 0_baseline creates them (the engine's TIMESTAMPTZ(6) made the proof refuse)", async () => {
+    // The 8b9ca29 storage element has test_storage_* tables only: adopt creates storage_elem_01_*, from the
+    // baseline replayed by the engine, since a later migration follows it.
+    const prismaDir = copyPrismaDir('adopt-later', { at: 'baseline' })
+    const later = path.join(prismaDir, 'storage-element', 'migrations', '20990101000000_cache_ttl')
+    fs.mkdirSync(later)
+    fs.writeFileSync(path.join(later, 'migration.sql'), 'ALTER TABLE "storage_elem_01_files" ADD COLUMN "cache_ttl_hours" INTEGER NOT NULL DEFAULT 24;\n')
+    fs.writeFileSync(path.join(later, 'down.sql'), 'ALTER TABLE "storage_elem_01_files" DROP COLUMN "cache_ttl_hours";\n')
+    const url = await legacyDatabase('adopt_later', 'gen1-8b9ca29', 'storage-element')
+    const env = { STORAGE_ELEMENT_DATABASE_URL: url }
+    const [report] = await adopt({ module: 'storage-element', env, prismaDir, yes: true })
+    expect(report.status, JSON.stringify(report.failedChecks.slice(0, 3))).toBe('adopted')
+    expect(report.pending).toEqual(['20990101000000_cache_ttl'])
+    const types = await query<{ t: string }>(
+      url,
+      `select distinct format_type(atttypid, atttypmod) as t from pg_attribute where attrelid = 'storage_elem_01_files'::regclass and atttypid = 'timestamptz'::regtype`,
+    )
+    expect(types).toEqual([{ t: 'timestamp with time zone' }])
+    expect((await deploy({ module: 'storage-element', env, prismaDir }))[0].migrations).toEqual(['20990101000000_cache_ttl'])
   })
 })
 

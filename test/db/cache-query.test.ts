@@ -8,6 +8,7 @@ import { generateAttrs, renderAttr, type GeneratedAttr } from '../helpers/attr-t
 import { rebuildCache, type CacheRebuildResult } from '../../src/cache/rebuild.ts'
 import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
+import { copyPrismaDir } from '../helpers/prisma-copy.ts'
 import { scratchTree, snapshot, writeAttr } from './cache-helpers.ts'
 
 const SE = 'se-01'
@@ -31,7 +32,8 @@ const special: AttrDocument = {
 
 beforeAll(async () => {
   url = await freshDatabase('cache_query')
-  env = { QUERY_DATABASE_URL: url }
+  // The module as 0_baseline made it, sha256_hash unique (a non-unique one is cache-shape.test.ts's).
+  env = { QUERY_DATABASE_URL: url, ARTSTORE_PRISMA_DIR: copyPrismaDir('prisma-cache-query', { at: 'baseline' }) }
   const run = await runCli(['deploy', '--module', 'query'], env)
   expect(run.exitCode, run.stderr).toBe(0)
   await query(

@@ -12,6 +12,7 @@ import { rebuildCache, type CacheRebuildResult } from '../../src/cache/rebuild.t
 import { projectRoot } from '../../src/modules.ts'
 import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
+import { copyPrismaDir } from '../helpers/prisma-copy.ts'
 import { scratchDir, scratchTree, snapshot, storageBaseline, writeAttr } from './cache-helpers.ts'
 
 const FILES = 'storage_elem_01_files'
@@ -20,7 +21,9 @@ let env: Record<string, string>
 
 beforeAll(async () => {
   url = await freshDatabase('cache_storage')
-  env = { STORAGE_ELEMENT_DATABASE_URL: url }
+  // The module as 0_baseline made it: rows compared column by column hold the columns of that table
+  // (later columns, and what a rebuild fills in them, are cache-shape.test.ts's).
+  env = { STORAGE_ELEMENT_DATABASE_URL: url, ARTSTORE_PRISMA_DIR: copyPrismaDir('prisma-cache-storage', { at: 'baseline' }) }
   const run = await runCli(['deploy', '--module', 'storage-element'], env)
   expect(run.exitCode, run.stderr).toBe(0)
 })

@@ -2,14 +2,17 @@
 // databases. Every module shares one database here (DATABASE_URL), one PostgreSQL schema each.
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { readLocalMigrations } from '../../src/history/history.ts'
-import { modules } from '../../src/modules.ts'
+import { moduleNames, modules } from '../../src/modules.ts'
 import { runCli } from '../helpers/cli.ts'
 import { databasesLike, dropDatabase, freshDatabase, query, urlFor } from '../helpers/db.ts'
+import { historyOf, schemaTables } from '../helpers/expected.ts'
 
 let url: string
-/** The query module's history: the baseline and the migrations after it. */
-const queryHistory = readLocalMigrations(modules.query.migrationsDir).map((m) => m.name)
+/** Each module's committed history: the baseline and the migrations after it. */
+const history = { admin: historyOf('admin'), 'storage-element': historyOf('storage-element'), query: historyOf('query') }
+/** The tables each module's schema declares, as `<pg schema>.<table>` beside its history table. */
+const tablesOf = (m: (typeof moduleNames)[number], pgSchema = modules[m].pgSchema) =>
+  [`${pgSchema}._prisma_migrations`, ...schemaTables(m).map((t) => `${pgSchema}.${t}`)].sort()
 /** The URL as the user gives it, with a password (trust servers ignore it; it must never be printed). */
 let urlWithPassword: string
 const PASSWORD_IN_TEST = 'never-print-me-42'
@@ -21,7 +24,9 @@ const tablesBySchema = async (u: string) =>
       `select table_schema as s, table_name as t from information_schema.tables
         where table_schema not in ('pg_catalog', 'information_schema') order by 1, 2`,
     )
-  ).map((r) => `${r.s}.${r.t}`)
+  )
+    .map((r) => `${r.s}.${r.t}`)
+    .sort()
 
 /** The URL of a fresh database of its own, as the user gives it (with a password), for one test. */
 const made: string[] = []
@@ -48,9 +53,9 @@ describe('deploy, status and info on a shared database', () => {
     expect(run.exitCode).toBe(1)
     const rows = JSON.parse(run.stdout)
     expect(rows.map((r: { module: string; state: string; pending: string[] }) => [r.module, r.state, r.pending])).toEqual([
-      ['admin', 'pending', ['0_baseline']],
-      ['storage-element', 'pending', ['0_baseline']],
-      ['query', 'pending', queryHistory],
+      ['admin', 'pending', history.admin],
+      ['storage-element', 'pending', history['storage-element']],
+      ['query', 'pending', history.query],
     ])
   })
 
@@ -67,26 +72,11 @@ describe('deploy, status and info on a shared database', () => {
     const run = await runCli(['deploy'], { DATABASE_URL: urlWithPassword })
     expect(run.exitCode, run.stderr).toBe(0)
     expect(run.stdout.trim().split('\n')).toEqual([
-      expect.stringMatching(/^✅ admin: applied: 0_baseline {2}\(postgresql:\/\/.*\?schema=admin\)$/),
-      expect.stringMatching(/^✅ storage-element: applied: 0_baseline {2}\(.*\?schema=storage_element\)$/),
-      expect.stringMatching(new RegExp(`^✅ query: applied: ${queryHistory.join(', ')} {2}\\(.*\\?schema=query\\)$`)),
+      expect.stringMatching(new RegExp(`^✅ admin: applied: ${history.admin.join(', ')} {2}\\(postgresql://.*\\?schema=admin\\)$`)),
+      expect.stringMatching(new RegExp(`^✅ storage-element: applied: ${history['storage-element'].join(', ')} {2}\\(.*\\?schema=storage_element\\)$`)),
+      expect.stringMatching(new RegExp(`^✅ query: applied: ${history.query.join(', ')} {2}\\(.*\\?schema=query\\)$`)),
     ])
-    expect(await tablesBySchema(url)).toEqual([
-      'admin._prisma_migrations',
-      'admin.audit_logs',
-      'admin.jwt_keys',
-      'admin.service_accounts',
-      'admin.storage_elements',
-      'admin.users',
-      'query._prisma_migrations',
-      'query.download_statistics',
-      'query.file_metadata_cache',
-      'query.search_history',
-      'storage_element._prisma_migrations',
-      'storage_element.storage_elem_01_config',
-      'storage_element.storage_elem_01_files',
-      'storage_element.storage_elem_01_wal',
-    ])
+    expect(await tablesBySchema(url)).toEqual([...tablesOf('admin'), ...tablesOf('query'), ...tablesOf('storage-element')])
   })
 
   test('a second deploy is a no-op, and status then exits 0', async () => {
@@ -96,8 +86,8 @@ describe('deploy, status and info on a shared database', () => {
     expect(JSON.parse(again.stdout).map((r: { status: string }) => r.status)).toEqual(['up-to-date', 'up-to-date', 'up-to-date'])
     const status = await runCli(['status'], { DATABASE_URL: urlWithPassword })
     expect(status.exitCode).toBe(0)
-    expect(status.stdout).toContain('✅ admin: up-to-date — 1 applied, 0 pending')
-    expect(await query(url, 'select count(*)::int as n from admin._prisma_migrations')).toEqual([{ n: 1 }])
+    expect(status.stdout).toContain(`✅ admin: up-to-date — ${history.admin.length} applied, 0 pending`)
+    expect(await query(url, 'select count(*)::int as n from admin._prisma_migrations')).toEqual([{ n: history.admin.length }])
   })
 
   test("info names each module's database with the password masked, and the versions", async () => {
@@ -123,14 +113,7 @@ describe('deploy, status and info on a shared database', () => {
     const adminUrl = await freshDatabase('cli_admin')
     const run = await runCli(['deploy', '--module', 'admin'], { DATABASE_URL: urlWithPassword, ADMIN_DATABASE_URL: adminUrl })
     expect(run.exitCode, run.stderr).toBe(0)
-    expect(await tablesBySchema(adminUrl)).toEqual([
-      'public._prisma_migrations',
-      'public.audit_logs',
-      'public.jwt_keys',
-      'public.service_accounts',
-      'public.storage_elements',
-      'public.users',
-    ])
+    expect(await tablesBySchema(adminUrl)).toEqual(tablesOf('admin', 'public'))
   })
 })
 

@@ -82,7 +82,9 @@ describe('in-process deploy and prisma migrate deploy', () => {
     const statuses = runs.map(([r]) => r.status)
     expect(statuses.filter((s) => s === 'applied')).toHaveLength(1)
     expect(statuses.filter((s) => s === 'up-to-date')).toHaveLength(4)
-    expect(await query(url, 'select migration_name from admin._prisma_migrations')).toEqual([{ migration_name: '0_baseline' }])
+    expect(await query(url, 'select migration_name from admin._prisma_migrations order by started_at, migration_name')).toEqual(
+      readLocalMigrations(modules.admin.migrationsDir).map((m) => ({ migration_name: m.name })),
+    )
   })
 
   test('a failing migration is reported alike: P3018, the migration, the SQL state and message', async () => {
@@ -138,7 +140,8 @@ describe('in-process deploy and prisma migrate deploy', () => {
       encoding: 'utf8',
       env: { ...process.env, CHECKPOINT_DISABLE: '1', PRISMA_SCHEMA_ENGINE_BINARY: wrapper, [m.urlVariable]: url.toString() },
     })
-    expect(run.stdout + run.stderr).toContain('Following migration have not yet been applied')
+    // "migration" or "migrations", as many as the history has after nothing was applied.
+    expect(run.stdout + run.stderr).toMatch(/Following migrations? have not yet been applied/)
     const argv = fs.readFileSync(log, 'utf8')
     expect(argv).toContain('--datasource')
     expect(argv).not.toContain(password)

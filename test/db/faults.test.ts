@@ -25,7 +25,7 @@ const historyRows = () =>
 
 beforeAll(async () => {
   url = await freshDatabase('faults')
-  prismaDir = copyPrismaDir('faults')
+  prismaDir = copyPrismaDir('faults', { at: 'baseline' })
   const run = await runCli(['deploy', '--module', 'admin'], env())
   expect(run.exitCode, run.stderr).toBe(0)
 })

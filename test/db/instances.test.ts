@@ -17,10 +17,13 @@ import { failingChecks } from '../helpers/checks.ts'
 import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
 import { loadServicesSharedDatabase } from '../helpers/legacy.ts'
+import { copyPrismaDir } from '../helpers/prisma-copy.ts'
 
 let url: string
 const PREFIXES = ['storage_elem_01', 'storage_elem_02', 'storage_elem_03']
-const env = () => ({ STORAGE_ELEMENT_DATABASE_URL: url, STORAGE_ELEMENT_LAYOUT: 'shared' })
+// The module folders as 0_baseline left them: the histories below are ['0_baseline'] whatever comes after it.
+const prismaDir = copyPrismaDir('instances', { at: 'baseline' })
+const env = () => ({ STORAGE_ELEMENT_DATABASE_URL: url, STORAGE_ELEMENT_LAYOUT: 'shared', ARTSTORE_PRISMA_DIR: prismaDir })
 const opts = (prefix: string) => ({ module: 'storage-element', prefix, env: env() })
 const tablesIn = async (schema: string) =>
   (await query<{ t: string }>(url, `select tablename as t from pg_tables where schemaname = $1 order by 1`, [schema])).map((r) => r.t)
@@ -129,7 +132,7 @@ describe('three instances in public', () => {
 
 describe("adopting the services' real shared database", () => {
   let legacy: string
-  const lenv = () => ({ STORAGE_ELEMENT_DATABASE_URL: legacy, STORAGE_ELEMENT_LAYOUT: 'shared' })
+  const lenv = () => ({ STORAGE_ELEMENT_DATABASE_URL: legacy, STORAGE_ELEMENT_LAYOUT: 'shared', ARTSTORE_PRISMA_DIR: prismaDir })
   const fingerprint = async (prefix: string) =>
     (
       await query<{ n: string; h: string }>(

@@ -43,7 +43,7 @@ const count = async (sql: string) => {
 
 beforeAll(async () => {
   url = await freshDatabase('migrate')
-  prismaDir = copyPrismaDir('migrate')
+  prismaDir = copyPrismaDir('migrate', { at: 'baseline' })
   const deployed = await deploy(opts({}))
   expect(deployed.map((r) => r.status)).toEqual(['applied', 'applied', 'applied'])
   await deploy(opts({ module: 'storage-element', prefix: 'storage_elem_02' }))

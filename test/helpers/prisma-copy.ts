@@ -10,15 +10,26 @@ import { scratchRoot } from './workdir.ts'
  * A scratch copy of the project's module folders (schemas, extras, migrations), for tests that change
  * schemas: commands take it as `prismaDir` (or ARTSTORE_PRISMA_DIR), and the committed ones stay as
  * they are. Returns its path.
+ *
+ * `at: 'baseline'` copies the modules as 0_baseline left them instead: its frozen schemas and extras
+ * (test/fixtures/prisma-baseline/) and 0_baseline alone, whatever later migrations the project has. A
+ * test that edits a schema by its text, or expects a history, starts there and stays green when the
+ * committed schemas change.
  */
-export function copyPrismaDir(name: string): string {
+export function copyPrismaDir(name: string, o: { at?: 'head' | 'baseline' } = {}): string {
   const dir = path.join(scratchRoot, name, 'prisma')
   fs.rmSync(path.dirname(dir), { recursive: true, force: true })
   fs.mkdirSync(dir, { recursive: true })
   for (const m of ['admin', 'storage-element', 'query']) {
+    const live = path.join(projectRoot, 'prisma', m)
+    const source = o.at === 'baseline' ? path.join(projectRoot, 'test', 'fixtures', 'prisma-baseline', m) : live
     for (const part of ['schema.prisma', 'prisma.config.ts', 'sql', 'migrations']) {
-      const from = path.join(projectRoot, 'prisma', m, part)
-      if (fs.existsSync(from)) fs.cpSync(from, path.join(dir, m, part), { recursive: true })
+      const from = path.join(part === 'prisma.config.ts' || part === 'migrations' ? live : source, part)
+      if (!fs.existsSync(from)) continue
+      const to = path.join(dir, m, part)
+      if (part === 'migrations' && o.at === 'baseline') {
+        for (const keep of ['0_baseline', 'migration_lock.toml']) fs.cpSync(path.join(from, keep), path.join(to, keep), { recursive: true })
+      } else fs.cpSync(from, to, { recursive: true })
     }
   }
   return dir
