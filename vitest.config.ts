@@ -5,11 +5,17 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node'
 // side and uses them to run each test once where one server suffices):
 // - ARTSTORE_TEST_SCOPE=server: only what depends on the database server, and the bridge suite. Left
 //   out: the unit tests, the embedded server's own tests (they start a server of their own), the
-//   in-process engine's equivalence with `prisma migrate deploy`, the bridge's one-shot commands and
-//   Studio, none of which changes with the server.
+//   in-process engine's equivalence with `prisma migrate deploy`, the bridge's one-shot commands,
+//   Studio and the packed package's import, none of which changes with the server.
 // - ARTSTORE_TEST_EXCLUDE=a,b: test files to leave out (paths from the project root).
 const serverOnly = process.env.ARTSTORE_TEST_SCOPE === 'server'
-const serverIndependent = ['test/db/embedded.test.ts', 'test/db/engine.test.ts', 'test/db/deploy-engine.test.ts', 'test/db/studio.test.ts']
+const serverIndependent = [
+  'test/db/embedded.test.ts',
+  'test/db/engine.test.ts',
+  'test/db/deploy-engine.test.ts',
+  'test/db/studio.test.ts',
+  'test/db/package.test.ts',
+]
 const excluded = (process.env.ARTSTORE_TEST_EXCLUDE ?? '').split(',').filter(Boolean)
 
 // The files that take longest, started first, so that no run ends with one of them running alone.
