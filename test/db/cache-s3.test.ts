@@ -327,7 +327,7 @@ describe('refusals: exit 2, one line naming the fix, no row changed, no secret p
       'wrong key',
       ['--root', root('storage_element_30')],
       { STORAGE_S3_ACCESS_KEY_ID: 'AKIA-WRONG-ID', STORAGE_S3_SECRET_ACCESS_KEY: SECRET },
-      /^error: http:\/\/127\.0\.0\.1:\d+\/ refused the credentials for bucket artstore-files \(InvalidAccessKeyId, HTTP 403\): fix STORAGE_S3_ACCESS_KEY_ID and STORAGE_S3_SECRET_ACCESS_KEY\n$/,
+      /^error: http:\/\/127\.0\.0\.1:\d+\/? refused the credentials for bucket artstore-files \(InvalidAccessKeyId, HTTP 403\): fix STORAGE_S3_ACCESS_KEY_ID and STORAGE_S3_SECRET_ACCESS_KEY\n$/,
     ))
 
   test('a missing bucket', () =>
@@ -335,7 +335,7 @@ describe('refusals: exit 2, one line naming the fix, no row changed, no secret p
       'missing bucket',
       ['--root', 's3://no-such-bucket/storage_element_30'],
       { STORAGE_S3_SECRET_ACCESS_KEY: SECRET },
-      /^error: bucket no-such-bucket does not exist at http:\/\/127\.0\.0\.1:\d+\/: fix the bucket in --root, or STORAGE_S3_ENDPOINT_URL if this is the wrong server\n$/,
+      /^error: bucket no-such-bucket does not exist at http:\/\/127\.0\.0\.1:\d+\/?: fix the bucket in --root, or STORAGE_S3_ENDPOINT_URL if this is the wrong server\n$/,
     ))
 
   test('a closed port', async () => {
@@ -345,7 +345,7 @@ describe('refusals: exit 2, one line naming the fix, no row changed, no secret p
       ['--root', root('storage_element_30')],
       { STORAGE_S3_ENDPOINT_URL: `http://user:${SECRET}@127.0.0.1:${port}`, STORAGE_S3_SECRET_ACCESS_KEY: SECRET },
       new RegExp(
-        `^error: cannot reach the S3 endpoint http://user:\\*\\*\\*\\*@127\\.0\\.0\\.1:${port}/ \\(ECONNREFUSED\\): start it, or fix STORAGE_S3_ENDPOINT_URL\\n$`,
+        `^error: cannot reach the S3 endpoint http://user:\\*\\*\\*\\*@127\\.0\\.0\\.1:${port}/? \\(ECONNREFUSED\\): start it, or fix STORAGE_S3_ENDPOINT_URL\\n$`,
       ),
     )
   })
