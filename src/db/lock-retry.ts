@@ -172,3 +172,53 @@ export function watchBlockers(q: Pick<pg.Pool, 'query'>, pid: number, everyMs: n
     },
   }
 }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+export interface LockTries<T> {
+  settings: LockRetrySettings
+  /** The backend the tries run on, and a connection of its own to watch whom it waits for. */
+  pid: number
+  watcher: Pick<pg.Pool, 'query'>
+  /** The migration the tries are of, for onLockWait. */
+  migration?: string
+  /** One whole try, in a transaction of its own that it rolls back when it throws: it sets `lock_timeout` to `timeoutMs`. */
+  attempt: (timeoutMs: number) => Promise<T>
+}
+
+/**
+ * Runs `attempt` until it does not run out of its lock_timeout: each try's timeout from tryTimeoutMs,
+ * a pause (pauseAfterMs) after each that did, until the budget is spent; then the last try's 55P03 is
+ * thrown. Any other error is thrown at once. Each timed-out try, with whom it waited for, goes to
+ * `onLockWait` (the last with `gaveUp`).
+ */
+export async function withLockRetries<T>(o: LockTries<T>): Promise<T> {
+  const started = Date.now()
+  for (let attempt = 1; ; attempt++) {
+    const timeout = tryTimeoutMs(attempt, o.settings)
+    const watch = watchBlockers(o.watcher, o.pid, Math.max(20, Math.floor(timeout / 3)))
+    try {
+      return await o.attempt(timeout)
+    } catch (e) {
+      const blockers = await watch.stop()
+      if (!isLockTimeout(e)) throw e
+      const waitedMs = Date.now() - started
+      const pause = pauseAfterMs(attempt)
+      const gaveUp = waitedMs + pause >= o.settings.retryForMs
+      o.settings.onLockWait?.({
+        ...(o.migration ? { migration: o.migration } : {}),
+        attempt,
+        lockTimeoutMs: timeout,
+        waitedMs,
+        retryForMs: o.settings.retryForMs,
+        nextTryInMs: gaveUp ? 0 : pause,
+        gaveUp,
+        blockers,
+      })
+      if (gaveUp) throw e
+      await sleep(pause)
+    } finally {
+      await watch.stop()
+    }
+  }
+}

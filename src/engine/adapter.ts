@@ -4,7 +4,7 @@ import { PrismaPg } from '@prisma/adapter-pg'
 import { ColumnTypeEnum, bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils'
 import { databaseOf, pgConfigFromUrl, quietClient, quoteIdent, withClientOf } from '../db/pg-config.ts'
 import { onInterrupt } from '../process/cleanup.ts'
-import { isLockTimeout, lockRetrySettings, pauseAfterMs, tryTimeoutMs, watchBlockers, type Blocker, type LockRetrySettings } from '../db/lock-retry.ts'
+import { lockRetrySettings, withLockRetries, type LockRetrySettings } from '../db/lock-retry.ts'
 import { runsOutsideTransaction } from '../migrate/header.ts'
 import { withoutTransactionControl } from '../rollback/script.ts'
 import { recordDatabaseError } from './database-error.ts'
@@ -100,8 +100,6 @@ function inOneTransaction(script: string): string {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
 /**
  * Runs a migration's script in one transaction per try, on one connection of the pool:
  *
@@ -140,43 +138,26 @@ async function runInTransaction(pool: pg.Pool, url: string, script: string, retr
         ).rows[0]
       : undefined
     const forget = onInterrupt(() => stopTry(url, pid, history && row ? { table: history, id: row.id } : undefined))
-    const started = Date.now()
     try {
-      for (let attempt = 1; ; attempt++) {
-        const timeout = tryTimeoutMs(attempt, retry)
-        const watch = watchBlockers(pool, pid, Math.max(20, Math.floor(timeout / 3)))
-        let blockers: Blocker[] = []
-        try {
-          await client.query('begin')
-          await client.query(`set local lock_timeout = '${timeout}ms'`)
-          if (version >= 140000) await client.query(`set local client_connection_check_interval = '1s'`)
-          await client.query(body)
-          if (row) await client.query(`update _prisma_migrations set finished_at = now() where id = $1`, [row.id])
-          await client.query('commit')
-          return
-        } catch (e) {
-          await client.query('rollback').catch(() => (broken = true))
-          blockers = await watch.stop()
-          if (!isLockTimeout(e)) throw e
-          const waitedMs = Date.now() - started
-          const pause = pauseAfterMs(attempt)
-          const gaveUp = waitedMs + pause >= retry.retryForMs
-          retry.onLockWait?.({
-            ...(row ? { migration: row.migration_name } : {}),
-            attempt,
-            lockTimeoutMs: timeout,
-            waitedMs,
-            retryForMs: retry.retryForMs,
-            nextTryInMs: gaveUp ? 0 : pause,
-            gaveUp,
-            blockers,
-          })
-          if (gaveUp) throw e
-          await sleep(pause)
-        } finally {
-          await watch.stop()
-        }
-      }
+      await withLockRetries({
+        settings: retry,
+        pid,
+        watcher: pool,
+        ...(row ? { migration: row.migration_name } : {}),
+        attempt: async (timeout) => {
+          try {
+            await client.query('begin')
+            await client.query(`set local lock_timeout = '${timeout}ms'`)
+            if (version >= 140000) await client.query(`set local client_connection_check_interval = '1s'`)
+            await client.query(body)
+            if (row) await client.query(`update _prisma_migrations set finished_at = now() where id = $1`, [row.id])
+            await client.query('commit')
+          } catch (e) {
+            await client.query('rollback').catch(() => (broken = true))
+            throw e
+          }
+        },
+      })
     } finally {
       forget()
     }

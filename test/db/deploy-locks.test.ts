@@ -30,10 +30,11 @@ async function setup(name: string) {
   expect(run.exitCode, run.stderr).toBe(0)
   await query(url, 'create table public.marks (id int primary key, done boolean not null default false)')
   await query(url, 'insert into public.marks (id) select generate_series(1, 5)')
-  const write = (migration: string, sql: string) => {
+  const write = (migration: string, sql: string, down?: string) => {
     const dir = path.join(prismaDir, 'admin', 'migrations', migration)
     fs.mkdirSync(dir, { recursive: true })
     fs.writeFileSync(path.join(dir, 'migration.sql'), sql)
+    if (down !== undefined) fs.writeFileSync(path.join(dir, 'down.sql'), down)
   }
   const rowsOf = (migration: string) =>
     query<{ finished: boolean; failed: boolean }>(
@@ -271,5 +272,31 @@ describe('lock timeouts with retries', () => {
       await reader.end()
     }
     expect(await s.hasNote()).toBe(false)
+  })
+
+  test('rollback: a step that never gets its locks within the budget changes nothing and stays applied, naming the reader (exit 1)', async () => {
+    const s = await setup('rollback')
+    const m = '20270101000000_marks_note'
+    s.write(m, 'ALTER TABLE public.marks ADD COLUMN note text;\n', 'ALTER TABLE public.marks DROP COLUMN note;\n')
+    expect((await runCli(['deploy', '--module', 'admin'], s.env)).exitCode).toBe(0)
+    const reader = await longReader(s.url)
+    const release = setTimeout(() => void reader.end(), 20_000) // a rollback without retries would wait for it
+    let run: CliRun
+    try {
+      run = await runCli(['rollback', '--module', 'admin', '--steps', '1', '--yes', '--json'], {
+        ...s.env,
+        ARTSTORE_LOCK_TIMEOUT: '200ms',
+        ARTSTORE_LOCK_RETRY_FOR: '2s',
+      })
+    } finally {
+      clearTimeout(release)
+      await reader.end()
+    }
+    expect(run.exitCode, run.stderr).toBe(1)
+    const r = JSON.parse(run.stdout)
+    expect(r.failure).toMatchObject({ migration: m, sqlState: '55P03', blockers: [{ pid: reader.pid, application: 'long-reader' }] })
+    expect(r.failure.next).toContain('nothing of it was changed and it stays applied')
+    expect(await s.hasNote()).toBe(true)
+    expect(await s.rowsOf(m)).toEqual([{ finished: true, failed: false }])
   })
 })

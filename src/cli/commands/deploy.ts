@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
-import { deploy, describeBlockers, type LockWait, type ModuleDeployResult } from '../../index.ts'
-import { moduleProgress, report, turnProgress, type Output } from '../output.ts'
+import { deploy, describeBlockers, type ModuleDeployResult } from '../../index.ts'
+import { lockProgress, moduleProgress, report, turnProgress, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
 import { outcome } from '../exit-codes.ts'
@@ -44,19 +44,6 @@ function text(rows: ModuleDeployResult[]): string {
       return lines.join('\n')
     })
     .join('\n')
-}
-
-/** On a terminal (never with --json): each try that ran out of its lock_timeout, and whom it waited for. */
-function lockProgress(o: Output, json: boolean | undefined, terminal = !!process.stderr.isTTY): ((w: LockWait) => void) | undefined {
-  if (json || !terminal) return undefined
-  return (w) =>
-    o.err(
-      `… ${w.migration ?? 'a migration'}: try ${w.attempt} waited ${w.lockTimeoutMs} ms for its locks, held by ${describeBlockers(w.blockers)}; ${
-        w.gaveUp
-          ? 'giving up (ARTSTORE_LOCK_RETRY_FOR)'
-          : `next try in ${w.nextTryInMs} ms (${Math.round(w.waitedMs / 1000)} s of ${Math.round(w.retryForMs / 1000)} s)`
-      }`,
-    )
 }
 
 export function register(program: Command, o: Output, setExit: (code: number) => void) {
