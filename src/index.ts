@@ -27,7 +27,9 @@ export { assertDistinctElements, InstancesFileError, readInstancesFile, type Fle
 export { instanceOptions, runFleet, type FleetReport, type InstanceOptions } from './fleet/run.ts'
 
 export type { Info } from './info/info.ts'
-export type { DeployOptions, DeployStatus, ModuleDeployResult } from './deploy/deploy.ts'
+export type { DeployFailure, DeployOptions, DeployStatus, LockWaits, ModuleDeployResult } from './deploy/deploy.ts'
+/** Lock timeouts with retries: whom a try waited for, in words. */
+export { describeBlockers, type Blocker, type LockWait } from './db/lock-retry.ts'
 export type { ModuleStatus, StatusReport } from './status/status.ts'
 export type { InvalidIndex } from './catalog/validity.ts'
 export type { VerifyReport } from './verify/verify.ts'

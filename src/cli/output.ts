@@ -1,4 +1,4 @@
-import { maskSecrets, type ModuleProgress, type TurnWait } from '../index.ts'
+import { describeBlockers, maskSecrets, type LockWait, type ModuleProgress, type TurnWait } from '../index.ts'
 
 /** Where a command writes; tests can capture it. */
 export interface Output {
@@ -52,6 +52,19 @@ export function moduleProgress(
     const who = e.prefix ? `${e.module} (${e.prefix})` : e.module
     o.err(e.phase === 'start' ? `… ${verb} ${who}` : `${e.phase === 'done' ? '✔' : '✖'} ${verb} ${who}: ${((e.ms ?? 0) / 1000).toFixed(1)} s`)
   }
+}
+
+/** On a terminal (never with --json): each try that ran out of its lock_timeout, and whom it waited for. */
+export function lockProgress(o: Output, json: boolean | undefined, terminal = !!process.stderr.isTTY): ((w: LockWait) => void) | undefined {
+  if (json || !terminal) return undefined
+  return (w) =>
+    o.err(
+      `… ${w.migration ?? 'a migration'}: try ${w.attempt} waited ${w.lockTimeoutMs} ms for its locks, held by ${describeBlockers(w.blockers)} — ${
+        w.gaveUp
+          ? 'giving up (ARTSTORE_LOCK_RETRY_FOR)'
+          : `next try in ${w.nextTryInMs} ms (${Math.round(w.waitedMs / 1000)} s of ${Math.round(w.retryForMs / 1000)} s)`
+      }`,
+    )
 }
 
 /**

@@ -1,3 +1,4 @@
+import fs from 'node:fs'
 import path from 'node:path'
 import type pg from 'pg'
 import { projectRoot } from '../modules.ts'
@@ -8,12 +9,44 @@ import { SchemaEngineError } from '../engine/engine.ts'
 import { withModuleEngine } from '../engine/module.ts'
 import { moduleStatus, type ModuleStatus } from '../status/status.ts'
 import { assertOwnDatabase } from '../guard/guard.ts'
-import { inDeployTurn, retryOnDeadlock, turnOptions, type DeployTurnOptions } from '../db/lock.ts'
+import { inDeployTurn, retryOnDeadlock, turnOptions, withMigrationTransaction, type DeployTurnOptions } from '../db/lock.ts'
+import { describeBlockers, lockRetrySettings, LOCK_NOT_AVAILABLE, type Blocker, type LockRetrySettings, type LockWait } from '../db/lock-retry.ts'
+import { runsOutsideTransaction } from '../migrate/header.ts'
 import { recoverInterrupted, type Recovery } from './recover.ts'
 
 export interface DeployOptions extends CommandOptions {
   /** Report what would be applied, and apply nothing. */
   dryRun?: boolean
+  /** The longest lock_timeout of one try (a duration: `500ms`, `2s`); default ARTSTORE_LOCK_TIMEOUT, else 500 ms. */
+  lockTimeout?: string
+  /** How long the tries of one migration may go on (a duration: `30s`, `10m`); default ARTSTORE_LOCK_RETRY_FOR, else 3 min. */
+  lockRetryFor?: string
+  /** Told of each try that ran out of its lock_timeout, with the sessions it waited for (the CLI shows it on a terminal). */
+  onLockWait?: (w: LockWait) => void
+}
+
+/** A migration that failed: the database's error and what to do. */
+export interface DeployFailure {
+  migration: string
+  /** The database's SQLSTATE, e.g. 2D000; 55P03 when its locks were never got within the budget. */
+  sqlState?: string
+  message: string
+  detail?: string
+  hint?: string
+  /** The sessions its last try waited for (55P03 only). */
+  blockers?: Blocker[]
+  /** Whether it is recorded failed (`failed`) or still pending (its locks were never got: nothing applied, no failed row). */
+  left: 'failed' | 'pending'
+  /** What to do about it, ending with the command to run. */
+  next: string
+}
+
+/** The lock waits of a deploy: tries that ran out of their lock_timeout, and whom they waited for. */
+export interface LockWaits {
+  /** Tries that timed out (and were rolled back). */
+  timedOut: number
+  /** Sessions they waited for, each once (as last seen). */
+  blockers: Blocker[]
 }
 
 export type DeployStatus = 'applied' | 'up-to-date' | 'would-apply' | 'failed' | 'not-run'
@@ -28,6 +61,10 @@ export interface ModuleDeployResult extends ReturnType<typeof describeTarget> {
   detail?: string
   /** A migration an earlier deploy left interrupted, settled from what the database shows before going on. */
   recovered?: Recovery
+  /** For a failed migration: the migration, the database's error (SQLSTATE, DETAIL, HINT) and the next command. */
+  failure?: DeployFailure
+  /** Tries that waited for a lock longer than their lock_timeout, when any did. */
+  lockWaits?: LockWaits
   durationMs?: number
 }
 
@@ -92,6 +129,67 @@ function historyProblem(t: ModuleTarget, s: ModuleStatus): string | undefined {
   return undefined
 }
 
+/** The lock waits of a run, summed up: how many tries timed out, and each session they waited for once. */
+function lockWaitsOf(waits: readonly LockWait[]): LockWaits {
+  const byPid = new Map<number, Blocker>()
+  for (const w of waits) for (const b of w.blockers) byPid.set(b.pid, b)
+  return { timedOut: waits.length, blockers: [...byPid.values()] }
+}
+
+/** Deletes a migration's unfinished history row, under the migration lock: it never got its locks, and is pending again. */
+async function forgetFailedRow(c: pg.ClientBase, migration: string): Promise<void> {
+  await withMigrationTransaction(c, async () => {
+    await c.query(`delete from _prisma_migrations where migration_name = $1 and finished_at is null and rolled_back_at is null`, [migration])
+  })
+}
+
+/** The command line of a module target: `--module m`, with `--prefix p` for an instance. */
+const targetArgs = (t: ModuleTarget) => `--module ${t.module.name}${t.module.prefix ? ` --prefix ${t.module.prefix}` : ''}`
+
+/** A failed migration as the report gives it: the database's error, what the failure left, and the next command. */
+function deployFailure(t: ModuleTarget, e: SchemaEngineError, migration: string, gaveUp?: LockWait): DeployFailure {
+  const meta = (e.meta ?? {}) as Record<string, unknown>
+  const str = (k: string) => (typeof meta[k] === 'string' && meta[k] ? (meta[k] as string) : undefined)
+  const sqlState = str('database_error_code')
+  const message =
+    str('database_error_message') ??
+    str('database_error')
+      ?.replace(/^ERROR:\s*/, '')
+      .split('\n')[0] ??
+    e.message.split('\n')[0]
+  const detail = str('database_error_detail')
+  const hint = str('database_error_hint')
+  const base = { migration, ...(sqlState ? { sqlState } : {}), message, ...(detail ? { detail } : {}), ...(hint ? { hint } : {}) }
+  if (gaveUp) {
+    const seconds = Math.round(gaveUp.retryForMs / 100) / 10
+    return {
+      ...base,
+      blockers: gaveUp.blockers,
+      left: 'pending',
+      next: `${migration} never got its locks within ${seconds} s (${gaveUp.attempt} tries, each waiting at most ${gaveUp.lockTimeoutMs} ms; held by ${describeBlockers(gaveUp.blockers)}): nothing of it was applied and it stays pending; when those sessions have ended, run npx artstore-db deploy ${targetArgs(t)} (or wait longer: --lock-retry-for 10m)`,
+    }
+  }
+  if (e.code !== 'P3018') {
+    // P3009 and the like: an earlier failure stops deploy.
+    return {
+      ...base,
+      left: 'failed',
+      next: `settle ${migration} first (README "Recovering from a failed migration"): npx artstore-db resolve ${targetArgs(t)} --rolled-back ${migration}`,
+    }
+  }
+  const file = path.join((t.module.template ?? t.module).migrationsDir, migration, 'migration.sql')
+  const outside = fs.existsSync(file) && runsOutsideTransaction(fs.readFileSync(file, 'utf8'))
+  const rel = path.relative(projectRoot, file)
+  const left = outside
+    ? `${migration} runs outside a transaction (-- artstore: no-transaction): what it committed before the error stays, and it is marked failed`
+    : `nothing of ${migration} was changed (its transaction was rolled back), and it is marked failed`
+  return {
+    ...base,
+    left: 'failed',
+    next: `${left}: fix what the error names (the rows in the way, or ${rel}${outside ? ', made safe to run again' : ''}), then run npx artstore-db resolve ${targetArgs(t)} --rolled-back ${migration} and deploy again`,
+  }
+}
+
 /**
  * Applies a module's pending migrations with the schema engine in this process: the same engine call
  * (applyMigrations, under Prisma's advisory lock, one transaction per migration) and the same history
@@ -104,7 +202,13 @@ function historyProblem(t: ModuleTarget, s: ModuleStatus): string | undefined {
  * is still applying is never taken for one an earlier deploy left interrupted (which is settled from
  * the catalog first, see recoverInterrupted).
  */
-export async function deployModule(t: ModuleTarget, dryRun = false, known?: ModuleStatus, turn?: DeployTurnOptions): Promise<ModuleDeployResult> {
+export async function deployModule(
+  t: ModuleTarget,
+  dryRun = false,
+  known?: ModuleStatus,
+  turn?: DeployTurnOptions,
+  lockRetry?: LockRetrySettings,
+): Promise<ModuleDeployResult> {
   const seen = known ?? (await moduleStatus(t))
   const problem = historyProblem(t, seen)
   if (problem) return { ...describeTarget(t), status: 'failed', migrations: [], detail: problem }
@@ -126,29 +230,47 @@ export async function deployModule(t: ModuleTarget, dryRun = false, known?: Modu
       const extra = recovered ? { recovered } : {}
       if (before.state === 'up-to-date' && before.applied.length)
         return { ...describeTarget(t), status: 'up-to-date', migrations: [], durationMs: durationMs(), ...extra }
+      const waits: LockWait[] = []
+      const retry: LockRetrySettings = {
+        ...(lockRetry ?? lockRetrySettings()),
+        onLockWait: (w) => {
+          waits.push(w)
+          lockRetry?.onLockWait?.(w)
+        },
+      }
+      const waited = () => (waits.length ? { lockWaits: lockWaitsOf(waits) } : {})
       try {
         // A deadlock victim has changed nothing: the engine waited for the lock and gave up (see retryOnDeadlock).
-        const { appliedMigrationNames } = await retryOnDeadlock(() => withModuleEngine(t, (e) => e.applyMigrations(t.module.migrationsDir)))
+        const { appliedMigrationNames } = await retryOnDeadlock(() => withModuleEngine(t, (e) => e.applyMigrations(t.module.migrationsDir), retry))
         return {
           ...describeTarget(t),
           status: appliedMigrationNames.length ? 'applied' : 'up-to-date',
           migrations: appliedMigrationNames,
           durationMs: durationMs(),
           ...extra,
+          ...waited(),
         }
       } catch (e) {
         if (!(e instanceof SchemaEngineError)) throw e
+        const gaveUp = waits.find((w) => w.gaveUp)
+        const lockMigration = gaveUp && e.meta?.database_error_code === LOCK_NOT_AVAILABLE ? String(e.meta.migration_name ?? gaveUp.migration ?? '') : ''
+        // Its locks were never got: nothing of it ran. The row the engine marked failed goes (under the
+        // migration lock, in this turn), so that the migration is pending and the next deploy runs it.
+        if (lockMigration) await forgetFailedRow(c, lockMigration)
         const after = await moduleStatus(t)
         const migrations = after.applied.filter((m) => !before.applied.includes(m))
-        const failedMigration = after.failed[0]
+        const failedMigration = lockMigration || after.failed[0]
+        const failure = failedMigration ? deployFailure(t, e, failedMigration, gaveUp && lockMigration ? gaveUp : undefined) : undefined
         return {
           ...describeTarget(t),
           status: 'failed',
           migrations,
           ...(failedMigration ? { failedMigration } : {}),
           detail: failureDetail(e),
+          ...(failure ? { failure } : {}),
           durationMs: durationMs(),
           ...extra,
+          ...waited(),
         }
       }
     }),
@@ -159,7 +281,9 @@ export async function deployModule(t: ModuleTarget, dryRun = false, known?: Modu
  * `deploy`: what `prisma migrate deploy` does, for each selected module, one after another. After a failure the
  * remaining modules are reported as not-run. Never throws for a failed migration: the result says so.
  */
-export function deploy(opts: DeployOptions = {}): Promise<ModuleDeployResult[]> {
+export async function deploy(opts: DeployOptions = {}): Promise<ModuleDeployResult[]> {
+  // Bad durations are refused before anything is read or changed.
+  const lockRetry = lockRetrySettings({ lockTimeout: opts.lockTimeout, lockRetryFor: opts.lockRetryFor, env: opts.env, onLockWait: opts.onLockWait })
   return withCheckedTargets(opts, async (targets) => {
     // Every module's database is checked before any is changed (a URL may point at another module's),
     // and, on the same connection, what each has applied already.
@@ -175,7 +299,7 @@ export function deploy(opts: DeployOptions = {}): Promise<ModuleDeployResult[]> 
       results.push(
         failedBefore
           ? { ...describeTarget(t), status: 'not-run', migrations: [] }
-          : await moduleStep(opts, t, () => deployModule(t, !!opts.dryRun, before[i], turnOptions(opts))),
+          : await moduleStep(opts, t, () => deployModule(t, !!opts.dryRun, before[i], turnOptions(opts), lockRetry)),
       )
     }
     return results

@@ -7,15 +7,25 @@ export interface DatabaseError {
   code: string
   /** As psql prints it: `ERROR: relation "x" does not exist`. */
   text: string
+  /** The parts of it: the message alone, and the DETAIL and HINT the database gave. */
+  message?: string
+  detail?: string
+  hint?: string
 }
 
 let last: DatabaseError | undefined
 
 export function recordDatabaseError(e: unknown): void {
-  const pgError = e as { code?: string; message?: string; severity?: string; detail?: string }
+  const pgError = e as { code?: string; message?: string; severity?: string; detail?: string; hint?: string }
   if (typeof pgError?.code !== 'string' || !pgError.message) return
   const detail = pgError.detail ? `\nDETAIL: ${pgError.detail}` : ''
-  last = { code: pgError.code, text: `${pgError.severity ?? 'ERROR'}: ${pgError.message}${detail}` }
+  last = {
+    code: pgError.code,
+    text: `${pgError.severity ?? 'ERROR'}: ${pgError.message}${detail}`,
+    message: pgError.message,
+    ...(pgError.detail ? { detail: pgError.detail } : {}),
+    ...(pgError.hint ? { hint: pgError.hint } : {}),
+  }
 }
 
 /** Returns the last recorded error and forgets it, so that it is never attached to a later failure. */
@@ -46,7 +56,14 @@ export function restoreDatabaseError(
         'A migration failed to apply. New migrations cannot be applied before the error is recovered from. ' +
         'Read more about how to resolve migration issues in a production database: https://pris.ly/d/migrate-resolve\n\n' +
         `Migration name: ${migration}\n\n${details}`,
-      meta: { migration_name: migration, database_error_code: dbError.code, database_error: dbError.text },
+      meta: {
+        migration_name: migration,
+        database_error_code: dbError.code,
+        database_error: dbError.text,
+        ...(dbError.message ? { database_error_message: dbError.message } : {}),
+        ...(dbError.detail ? { database_error_detail: dbError.detail } : {}),
+        ...(dbError.hint ? { database_error_hint: dbError.hint } : {}),
+      },
     }
   }
   return { code, message: message.replace(CONNECTOR_ERROR, `${CONNECTOR_ERROR}\n${details}`) }

@@ -7,6 +7,7 @@ import type {
   SchemaEngine as WasmSchemaEngine,
   SchemaFilter,
 } from '@prisma/schema-engine-wasm'
+import type { LockRetrySettings } from '../db/lock-retry.ts'
 import { createAdapterFactory } from './adapter.ts'
 import { restoreDatabaseError, takeDatabaseError } from './database-error.ts'
 import { engineMigrationsList } from './migrations-list.ts'
@@ -23,6 +24,8 @@ export interface EngineTarget {
   url?: string
   /** An explicit shadow database; without one the engine makes a temporary database and drops it. */
   shadowUrl?: string
+  /** Lock timeouts and retries of the migrations it applies; default: ARTSTORE_LOCK_TIMEOUT / ARTSTORE_LOCK_RETRY_FOR, else the defaults. */
+  lockRetry?: LockRetrySettings
 }
 
 /** An error of the engine, as the native engine reports it: code (P…), message, meta. */
@@ -83,7 +86,7 @@ async function translated<T>(fn: () => Promise<T>): Promise<T> {
 /** Opens an engine on `target`. Prefer withSchemaEngine, which always closes it. */
 export async function openSchemaEngine(target: EngineTarget = {}): Promise<SchemaEngine> {
   const glue = await sharedSchemaEngine()
-  const adapter = createAdapterFactory(target.url, target.shadowUrl)
+  const adapter = createAdapterFactory(target.url, target.shadowUrl, target.lockRetry)
   let wasm: WasmSchemaEngine
   try {
     wasm = (await translated(() => glue.SchemaEngine.new({ datamodels: undefined }, () => undefined, adapter.factory))) as unknown as WasmSchemaEngine

@@ -1,6 +1,7 @@
 import path from 'node:path'
 import { HISTORY_PARAM } from '../config/urls.ts'
 import type { ModuleTarget } from '../db/targets.ts'
+import type { LockRetrySettings } from '../db/lock-retry.ts'
 import { schemaFilesOf, withSchemaEngine, type SchemaEngine } from './engine.ts'
 import { engineMigrationsList } from './migrations-list.ts'
 
@@ -10,7 +11,8 @@ import { engineMigrationsList } from './migrations-list.ts'
  * key per database) from its first migration command until it is closed, so a kept engine would
  * block every other module's deploy on that database.
  */
-export const withModuleEngine = <T>(t: ModuleTarget, fn: (engine: SchemaEngine) => Promise<T>): Promise<T> => withSchemaEngine({ url: t.url }, fn)
+export const withModuleEngine = <T>(t: ModuleTarget, fn: (engine: SchemaEngine) => Promise<T>, lockRetry?: LockRetrySettings): Promise<T> =>
+  withSchemaEngine({ url: t.url, ...(lockRetry ? { lockRetry } : {}) }, fn)
 
 /**
  * The target as the engine must see it to compare tables: in the shared layout, without the instance's

@@ -4,6 +4,7 @@ import { BASELINE_NAME } from '../baseline/baseline.ts'
 import { describeTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { retryOnDeadlock, turnOptions, turnTimeoutSeconds, withDeployTurn, withMigrationTransaction } from '../db/lock.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
+import { describeBlockers, isLockTimeout, lockRetrySettings, withLockRetries, type Blocker, type LockWait } from '../db/lock-retry.ts'
 import { connectionLost, ModuleRequiredError, RefusalError, rollbackConfirmation } from '../errors.ts'
 import { getModule, projectRoot } from '../modules.ts'
 import { readAppliedMigrations, readMigrationFolders, type MigrationFolder } from '../history/history.ts'
@@ -38,6 +39,12 @@ export interface RollbackOptions extends CommandOptions {
   yes?: boolean
   /** Return the SQL that would run and the rows it would take, change nothing. */
   dryRun?: boolean
+  /** The longest lock_timeout of one try of a step (a duration); default ARTSTORE_LOCK_TIMEOUT, else 500 ms. */
+  lockTimeout?: string
+  /** How long the tries of one step may go on (a duration); default ARTSTORE_LOCK_RETRY_FOR, else 3 min. */
+  lockRetryFor?: string
+  /** Told of each try of a step that ran out of its lock_timeout (the CLI shows it on a terminal). */
+  onLockWait?: (w: LockWait) => void
   /** Roll back the last N applied migrations; never 0_baseline (refused when fewer than N come after it). */
   steps?: number
   /** Roll back every migration applied after this one (it stays applied). */
@@ -57,6 +64,8 @@ export interface RollbackFailure {
   hint?: string
   /** The line of down.sql the error points at, when the database says where. */
   line?: number
+  /** 55P03, the budget of lock retries spent: the sessions its last try waited for. */
+  blockers?: Blocker[]
   /** What to do about it, ending with the command to run. */
   next: string
 }
@@ -201,7 +210,7 @@ function stepFailure(e: unknown, t: ModuleTarget, step: Step, again: string): Ro
  */
 export async function rollbackModule(
   t: ModuleTarget,
-  opts: Pick<RollbackOptions, 'yes' | 'dryRun' | 'steps' | 'to' | 'all' | 'env' | 'onTurnWait'>,
+  opts: Pick<RollbackOptions, 'yes' | 'dryRun' | 'steps' | 'to' | 'all' | 'env' | 'onTurnWait' | 'lockTimeout' | 'lockRetryFor' | 'onLockWait'>,
 ): Promise<RollbackResult> {
   if (!opts.yes && !opts.dryRun) throw rollbackConfirmation(t.module.name)
   const folders = new Map<string, MigrationFolder>(readMigrationFolders(t.module.migrationsDir).map((f) => [f.name, f]))
@@ -223,18 +232,42 @@ export async function rollbackModule(
         const { steps, sql } = await planRollback(c, t, folders, opts)
         const names = steps.map((s) => s.name)
         if (!steps.length) return { ...describeTarget(t), status: 'not-applied', migrations: [], sql }
+        // Lock timeouts with retries (see src/db/lock-retry.ts): each try of a step waits a short lock_timeout.
+        let gaveUp: LockWait | undefined
+        const settings = lockRetrySettings({
+          ...opts,
+          onLockWait: (w) => {
+            if (w.gaveUp) gaveUp = w
+            opts.onLockWait?.(w)
+          },
+        })
+        const pid = (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0].pid
         for (const [i, step] of steps.entries()) {
           try {
-            await retryOnDeadlock(() =>
-              withMigrationTransaction(c, async () => {
-                await assertStillNewest(c, t, step.name)
-                await c.query(step.down)
-                await c.query(forget(step.name))
+            await withClient(t, (watcher) =>
+              withLockRetries({
+                settings,
+                pid,
+                watcher,
+                migration: step.name,
+                attempt: (timeout) =>
+                  retryOnDeadlock(() =>
+                    withMigrationTransaction(c, async () => {
+                      await assertStillNewest(c, t, step.name)
+                      await c.query(`set local lock_timeout = '${timeout}ms'`)
+                      await c.query(step.down)
+                      await c.query(forget(step.name))
+                    }),
+                  ),
               }),
             )
           } catch (e) {
             const failure = stepFailure(e, t, step, againCommand(t, opts, i))
             if (!failure) throw e
+            if (gaveUp && isLockTimeout(e)) {
+              failure.blockers = gaveUp.blockers
+              failure.next = `${step.name} never got its locks within ${Math.round(gaveUp.retryForMs / 100) / 10} s (held by ${describeBlockers(gaveUp.blockers)}): nothing of it was changed and it stays applied; when those sessions have ended, run ${againCommand(t, opts, i)} (or wait longer: --lock-retry-for 10m)`
+            }
             return { ...describeTarget(t), status: 'failed', migrations: names.slice(0, i), sql, failure, notRun: names.slice(i) }
           }
         }
@@ -258,5 +291,6 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
   if (!opts.yes && !opts.dryRun) throw rollbackConfirmation(opts.module)
   checkRollbackRange(opts)
   turnTimeoutSeconds(opts.env ?? process.env)
+  lockRetrySettings(opts) // bad durations refused before anything is read
   return withCheckedTargets(opts, async ([t]) => rollbackModule(t, opts))
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
-import { deploy, type ModuleDeployResult } from '../../index.ts'
-import { moduleProgress, report, turnProgress, type Output } from '../output.ts'
+import { deploy, describeBlockers, type ModuleDeployResult } from '../../index.ts'
+import { lockProgress, moduleProgress, report, turnProgress, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
 import { outcome } from '../exit-codes.ts'
@@ -34,7 +34,13 @@ function text(rows: ModuleDeployResult[]): string {
     .map((r) => {
       const lines = [`${icon[r.status]} ${r.module}: ${r.status}${migrationsOf(r)}  (${r.database})`]
       if (r.recovered) lines.push(recoveryLine(r.recovered))
+      if (r.lockWaits)
+        lines.push(
+          `   waited for locks: ${r.lockWaits.timedOut} ${r.lockWaits.timedOut === 1 ? 'try' : 'tries'} ran out of lock_timeout, blocked by ${describeBlockers(r.lockWaits.blockers)}`,
+        )
       if (r.detail) lines.push(r.detail.replace(/^/gm, '   '))
+      if (r.failure?.hint) lines.push(`   HINT: ${r.failure.hint}`)
+      if (r.failure) lines.push(`   next: ${r.failure.next}`)
       return lines.join('\n')
     })
     .join('\n')
@@ -48,26 +54,33 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       .option(...MODULE_OPTION)
       .option(...PREFIX_OPTION)
       .option('--dry-run', 'list the migrations that would be applied, change nothing')
+      .option('--lock-timeout <duration>', 'longest wait of one try for a lock (e.g. 500ms, 2s; default ARTSTORE_LOCK_TIMEOUT, else 500ms)')
+      .option('--lock-retry-for <duration>', 'how long a migration may keep trying for its locks (e.g. 30s, 10m; default ARTSTORE_LOCK_RETRY_FOR, else 3m)')
       .option(...JSON_OPTION),
-  ).action(async (opts: { module?: string; prefix?: string; json?: boolean; dryRun?: boolean } & FleetCliOptions) => {
-    if (opts.instances) {
-      return runFleetCommand(
-        o,
-        setExit,
-        opts,
-        async (_, base) => (await deploy({ ...base, dryRun: opts.dryRun }))[0],
-        (r) => r.status !== 'failed',
-        (r) => [`${r.status}${migrationsOf(r)}`, r.detail?.split('\n')[0]].filter(Boolean).join(' — '),
-      )
-    }
-    const rows = await deploy({
-      module: opts.module,
-      prefix: opts.prefix,
-      dryRun: opts.dryRun,
-      onProgress: moduleProgress(o, opts.json, 'deploy'),
-      onTurnWait: turnProgress(o, opts.json),
-    })
-    report(o, !!opts.json, rows, text)
-    setExit(outcome(rows.some((r) => r.status === 'failed')))
-  })
+  ).action(
+    async (opts: { module?: string; prefix?: string; json?: boolean; dryRun?: boolean; lockTimeout?: string; lockRetryFor?: string } & FleetCliOptions) => {
+      const lock = { lockTimeout: opts.lockTimeout, lockRetryFor: opts.lockRetryFor }
+      if (opts.instances) {
+        return runFleetCommand(
+          o,
+          setExit,
+          opts,
+          async (_, base) => (await deploy({ ...base, ...lock, dryRun: opts.dryRun }))[0],
+          (r) => r.status !== 'failed',
+          (r) => [`${r.status}${migrationsOf(r)}`, r.detail?.split('\n')[0]].filter(Boolean).join(' — '),
+        )
+      }
+      const rows = await deploy({
+        module: opts.module,
+        prefix: opts.prefix,
+        dryRun: opts.dryRun,
+        ...lock,
+        onLockWait: lockProgress(o, opts.json),
+        onProgress: moduleProgress(o, opts.json, 'deploy'),
+        onTurnWait: turnProgress(o, opts.json),
+      })
+      report(o, !!opts.json, rows, text)
+      setExit(outcome(rows.some((r) => r.status === 'failed')))
+    },
+  )
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { checkRollbackRange, rollback, rollbackConfirmation, type RollbackResult, type RowsLost } from '../../index.ts'
-import { plural, report, turnProgress, type Output } from '../output.ts'
+import { lockProgress, plural, report, turnProgress, type Output } from '../output.ts'
 import { JSON_OPTION, ONE_MODULE_OPTION, PREFIX_OPTION, wholeNumber } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
 import { outcome } from '../exit-codes.ts'
@@ -45,10 +45,23 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       .option('--all', 'the whole history, 0_baseline included: drops every table of the module, with its data')
       .option('--yes', 'confirm (rolled back tables and columns lose their data)')
       .option('--dry-run', 'print the SQL that would run and the rows that would go, change nothing')
+      .option('--lock-timeout <duration>', 'longest wait of one try for a lock (e.g. 500ms, 2s; default ARTSTORE_LOCK_TIMEOUT, else 500ms)')
+      .option('--lock-retry-for <duration>', 'how long a step may keep trying for its locks (e.g. 30s, 10m; default ARTSTORE_LOCK_RETRY_FOR, else 3m)')
       .option(...JSON_OPTION),
   ).action(
     async (
-      opts: { module?: string; prefix?: string; steps?: number; to?: string; all?: boolean; yes?: boolean; dryRun?: boolean; json?: boolean } & FleetCliOptions,
+      opts: {
+        module?: string
+        prefix?: string
+        steps?: number
+        to?: string
+        all?: boolean
+        yes?: boolean
+        dryRun?: boolean
+        json?: boolean
+        lockTimeout?: string
+        lockRetryFor?: string
+      } & FleetCliOptions,
     ) => {
       if (opts.instances) {
         if (!opts.yes && !opts.dryRun) throw rollbackConfirmation('storage-element')
@@ -68,7 +81,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
                 : `${r.status}: ${r.migrations.join(', ')}`,
         )
       }
-      const r = await rollback({ ...opts, onTurnWait: turnProgress(o, opts.json) })
+      const r = await rollback({ ...opts, onTurnWait: turnProgress(o, opts.json), onLockWait: lockProgress(o, opts.json) })
       report(o, !!opts.json, r, text)
       setExit(outcome(r.status === 'failed'))
     },
