@@ -5,23 +5,15 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
-import { afterAll, describe, expect, test } from 'vitest'
+import { describe, expect, test } from 'vitest'
 import { DEPLOY_TURN_CLASS, MIGRATION_LOCK_KEY } from '../../src/db/lock.ts'
 import { projectRoot } from '../../src/modules.ts'
 import { runCli } from '../helpers/cli.ts'
-import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
+import { freshDatabasesOfThisFile, query } from '../helpers/db.ts'
 import { historyOf } from '../helpers/expected.ts'
 import { scratchTree } from './cache-helpers.ts'
 
-const created: string[] = []
-afterAll(async () => {
-  for (const d of created) await dropDatabase(d)
-})
-
-async function database(name: string): Promise<string> {
-  created.push(name)
-  return freshDatabase(name)
-}
+const database = freshDatabasesOfThisFile()
 
 /** The CLI as a child process that the test can kill. */
 function startCli(args: string[], env: Record<string, string>) {

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
-import { afterAll, describe, expect, test } from 'vitest'
+import { describe, expect, test } from 'vitest'
 import { deploy } from '../../src/deploy/deploy.ts'
 import { migrateCheck } from '../../src/migrate/check.ts'
 import { projectRoot } from '../../src/modules.ts'
@@ -14,18 +14,10 @@ import { rollback } from '../../src/rollback/rollback.ts'
 import { status } from '../../src/status/status.ts'
 import { verify } from '../../src/verify/verify.ts'
 import { runCli } from '../helpers/cli.ts'
-import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
+import { freshDatabasesOfThisFile, query } from '../helpers/db.ts'
 import { copyPrismaDir } from '../helpers/prisma-copy.ts'
 
-const created: string[] = []
-afterAll(async () => {
-  for (const d of created) await dropDatabase(d)
-})
-
-async function database(name: string): Promise<string> {
-  created.push(name)
-  return freshDatabase(name)
-}
+const database = freshDatabasesOfThisFile()
 
 const FILENAME_IDX = '20261127155151_trigram_search_idx_file_metadata_filename_trgm'
 

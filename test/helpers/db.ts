@@ -1,5 +1,5 @@
 import pg from 'pg'
-import { inject } from 'vitest'
+import { afterAll, inject } from 'vitest'
 import { quoteIdent } from '../../src/db/pg-config.ts'
 
 /** The test server's URL for `database` (same user, host and port as the base URL). */
@@ -37,6 +37,21 @@ export async function dropDatabase(name: string): Promise<void> {
 }
 
 /** Names of databases that match a LIKE pattern (e.g. stray shadow databases). */
+/**
+ * A `freshDatabase` for the test file that calls this (at its top level): every database it makes is
+ * dropped once the file's tests are done.
+ */
+export function freshDatabasesOfThisFile(): (name: string) => Promise<string> {
+  const created: string[] = []
+  afterAll(async () => {
+    for (const d of created) await dropDatabase(d)
+  })
+  return (name) => {
+    created.push(name)
+    return freshDatabase(name)
+  }
+}
+
 export async function databasesLike(pattern: string): Promise<string[]> {
   return withPg(async (c) => (await c.query(`select datname from pg_database where datname like $1 order by 1`, [pattern])).rows.map((r) => r.datname))
 }
