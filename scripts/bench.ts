@@ -7,7 +7,8 @@
 // their goals; `-- --before <dir>` also measures another checkout of the project (with its own
 // node_modules) in the same run, printed as a "before" column next to this checkout's "after".
 // `-- --only live` (only when named): the services' traffic while deploy runs; `--audit-rows N` (default 1 000 000),
-// `--reader-for <s>` (default 20), `--lock-timeout <duration>` (given to deploy), `--quick` (20 000 rows, a 5 s reader, a 5 s baseline window).
+// `--reader-for <s>` (default 20), `--lock-timeout <duration>` (given to deploy),
+// `--backfill plain|batched` (the admin_user_id backfill's form, default plain; batched needs a tool with batched backfills), `--quick` (20 000 rows, a 5 s reader, a 5 s baseline window).
 // BENCH_RUNS sets the number of timed runs of bridge and commands (default 5).
 import { benchAdopt } from '../test/bench/adopt.ts'
 import { benchBridge } from '../test/bench/bench.ts'
@@ -194,11 +195,14 @@ try {
     const quick = argv.includes('--quick')
     const flag = (name: string) => (argv.includes(name) ? Number(argv[argv.indexOf(name) + 1]) : undefined)
     const readerFor = flag('--reader-for')
+    const backfill = argv.includes('--backfill') ? argv[argv.indexOf('--backfill') + 1] : 'plain'
+    if (backfill !== 'plain' && backfill !== 'batched') throw new Error(`--backfill "${backfill}": give plain or batched`)
     const b = await benchLive(server, {
       auditRows: flag('--audit-rows') ?? (quick ? 20_000 : undefined),
       readerMs: readerFor !== undefined ? readerFor * 1000 : quick ? 5000 : undefined,
       baselineMs: quick ? 5000 : undefined,
       lockTimeout: argv.includes('--lock-timeout') ? argv[argv.indexOf('--lock-timeout') + 1] : undefined,
+      backfill,
     })
     results.live = b
     if (!json) printLive(b)

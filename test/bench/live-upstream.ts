@@ -7,7 +7,7 @@
  * in a later migration, the index on the big table built CONCURRENTLY in a migration of its own.
  *
  * The backfill is the one step whose form changes with the tooling: it is written in one place,
- * BACKFILL, so that a batched form replaces the plain UPDATE there.
+ * BACKFILL, in both forms (a plain UPDATE, and the batched declaration).
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -20,25 +20,48 @@ export interface BenchMigration {
 
 const header = (name: string, what: string) => `-- ${name}: ${what} (upstream's admin change, live benchmark)\n`
 
-/** The backfill of `audit_logs.admin_user_id`: today one UPDATE in the migration's one transaction. */
-export const BACKFILL = {
-  name: '20261203000002_copy_users',
-  form: 'one UPDATE in one transaction',
-  up: `INSERT INTO "admin_users" ("id", "username", "role", "created_at", "updated_at")
+const COPY_USERS = `INSERT INTO "admin_users" ("id", "username", "role", "created_at", "updated_at")
 SELECT gen_random_uuid(), u."username",
        CASE u."role" WHEN 'ADMIN' THEN 'admin' ELSE 'readonly' END::"admin_role",
        u."created_at", u."updated_at"
   FROM "users" u;
-UPDATE "audit_logs" a SET "admin_user_id" = au."id"
+`
+
+export type BackfillForm = 'plain' | 'batched'
+
+/**
+ * The backfill of `audit_logs.admin_user_id`, the one migration whose text depends on the form:
+ * `plain`, one UPDATE of every row in the migration's one transaction; `batched`, the same UPDATE
+ * declared batched (`-- artstore: batched …`: deploy runs it once per key range `$1`..`$2`, each
+ * batch its own short transaction), for a tool that has batched backfills.
+ */
+export const BACKFILL = {
+  name: '20261203000003_backfill_admin_user_id',
+  forms: {
+    plain: {
+      what: 'one UPDATE in one transaction',
+      header: '',
+      sql: `UPDATE "audit_logs" a SET "admin_user_id" = au."id"
   FROM "users" u JOIN "admin_users" au ON au."username" = u."username"
  WHERE a."user_id" = u."id";
 `,
+    },
+    batched: {
+      what: 'batched by id, 1000 rows in the first batch',
+      header: '-- artstore: batched table=audit_logs key=id size=1000\n',
+      sql: `UPDATE "audit_logs" a SET "admin_user_id" = au."id"
+  FROM "users" u JOIN "admin_users" au ON au."username" = u."username"
+ WHERE a."id" BETWEEN $1 AND $2
+   AND a."user_id" = u."id";
+`,
+    },
+  } satisfies Record<BackfillForm, { what: string; header: string; sql: string }>,
   down: `UPDATE "audit_logs" SET "admin_user_id" = NULL;
-DELETE FROM "admin_users";
 `,
 }
 
-export const upstreamAdminMigrations: BenchMigration[] = [
+/** Upstream's admin change as migrations, with the backfill in the given form. */
+export const upstreamAdminMigrations = (form: BackfillForm = 'plain'): BenchMigration[] => [
   {
     name: '20261203000000_storage_elements_element_id_priority',
     up: `${header('20261203000000_storage_elements_element_id_priority', 'element_id and priority on storage_elements')}
@@ -88,22 +111,28 @@ DROP TYPE "admin_role";
 `,
   },
   {
+    name: '20261203000002_copy_users',
+    up: `${header('20261203000002_copy_users', 'admin_users from users')}\n${COPY_USERS}`,
+    down: `DELETE FROM "admin_users";
+`,
+  },
+  {
     name: BACKFILL.name,
-    up: `${header(BACKFILL.name, `admin_users from users, audit_logs.admin_user_id backfilled: ${BACKFILL.form}`)}\n${BACKFILL.up}`,
+    up: `${header(BACKFILL.name, `audit_logs.admin_user_id backfilled: ${BACKFILL.forms[form].what}`)}${BACKFILL.forms[form].header}\n${BACKFILL.forms[form].sql}`,
     down: BACKFILL.down,
   },
   {
     // A lone CONCURRENTLY statement: deploy runs it outside a transaction, without lock timeouts.
-    name: '20261203000003_audit_logs_admin_user_id_idx',
-    up: `${header('20261203000003_audit_logs_admin_user_id_idx', 'the index of audit_logs.admin_user_id, built CONCURRENTLY')}
+    name: '20261203000004_audit_logs_admin_user_id_idx',
+    up: `${header('20261203000004_audit_logs_admin_user_id_idx', 'the index of audit_logs.admin_user_id, built CONCURRENTLY')}
 CREATE INDEX CONCURRENTLY "ix_audit_logs_admin_user_id" ON "audit_logs"("admin_user_id");
 `,
     down: `DROP INDEX CONCURRENTLY "ix_audit_logs_admin_user_id";
 `,
   },
   {
-    name: '20261203000004_validate_audit_logs_admin_user_id_fkey',
-    up: `${header('20261203000004_validate_audit_logs_admin_user_id_fkey', 'the FK validated (SHARE UPDATE EXCLUSIVE: writes go on)')}
+    name: '20261203000005_validate_audit_logs_admin_user_id_fkey',
+    up: `${header('20261203000005_validate_audit_logs_admin_user_id_fkey', 'the FK validated (SHARE UPDATE EXCLUSIVE: writes go on)')}
 ALTER TABLE "audit_logs" VALIDATE CONSTRAINT "audit_logs_admin_user_id_fkey";
 `,
     down: `-- A validated constraint stays valid: nothing to undo.
@@ -112,7 +141,7 @@ ALTER TABLE "audit_logs" VALIDATE CONSTRAINT "audit_logs_admin_user_id_fkey";
 ]
 
 /** Writes the upstream admin migrations into a scratch prisma dir's admin history (after whatever it has). */
-export function writeUpstreamAdminChange(prismaDir: string, migrations: BenchMigration[] = upstreamAdminMigrations): string[] {
+export function writeUpstreamAdminChange(prismaDir: string, migrations: BenchMigration[] = upstreamAdminMigrations()): string[] {
   const dir = path.join(prismaDir, 'admin', 'migrations')
   const existing = fs.readdirSync(dir).filter((n) => /^\d/.test(n) && n !== '0_baseline')
   const last = existing.sort().at(-1)

@@ -26,7 +26,7 @@ import { pauseAfterMs } from '../../src/db/lock-retry.ts'
 import { projectRoot } from '../../src/modules.ts'
 import { copyPrismaDir } from '../helpers/prisma-copy.ts'
 import { insertSearchRows, searchShapes } from './search-data.ts'
-import { BACKFILL, writeUpstreamAdminChange } from './live-upstream.ts'
+import { BACKFILL, upstreamAdminMigrations, writeUpstreamAdminChange, type BackfillForm } from './live-upstream.ts'
 
 type Db = 'admin' | 'storage' | 'query'
 
@@ -96,6 +96,8 @@ export interface LiveOptions {
   baselineMs?: number
   /** deploy's --lock-timeout (default: its own, ARTSTORE_LOCK_TIMEOUT or 500ms). */
   lockTimeout?: string
+  /** The backfill's form (live-upstream.ts): `plain` (default) or `batched`. */
+  backfill?: BackfillForm
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -483,7 +485,8 @@ export async function benchLive(serverUrl: string, o: LiveOptions = {}): Promise
   const readerMs = o.readerMs ?? 20_000
   const baselineMs = o.baselineMs ?? 15_000
   const prismaDir = copyPrismaDir('bench-live')
-  writeUpstreamAdminChange(prismaDir)
+  const form = o.backfill ?? 'plain'
+  writeUpstreamAdminChange(prismaDir, upstreamAdminMigrations(form))
   const all = kinds(fileRows)
   const t = performance.now()
   try {
@@ -507,7 +510,7 @@ export async function benchLive(serverUrl: string, o: LiveOptions = {}): Promise
       ratePerSecond: all.reduce((n, k) => n + k.connections * k.perSecond, 0),
       connections: all.reduce((n, k) => n + k.connections, 0),
       seedMs,
-      backfill: BACKFILL.form,
+      backfill: `${form}: ${BACKFILL.forms[form].what}`,
       migrations: pending,
       phases,
       goals: goals(phases),
