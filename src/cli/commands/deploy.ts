@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { deploy, describeBlockers, type ModuleDeployResult } from '../../index.ts'
-import { lockProgress, moduleProgress, report, turnProgress, type Output } from '../output.ts'
+import { batchProgress, lockProgress, moduleProgress, report, turnProgress, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
 import { outcome } from '../exit-codes.ts'
@@ -23,9 +23,11 @@ function migrationsOf(r: ModuleDeployResult): string {
 function recoveryLine(rec: NonNullable<ModuleDeployResult['recovered']>): string {
   const shows = rec.droppedInvalid?.length
     ? `had not finished building ${rec.droppedInvalid.join(', ')} (left INVALID): dropped, marked rolled back, and applied again`
-    : rec.as === 'applied'
-      ? 'had committed: marked applied'
-      : 'had not committed: marked rolled back, and applied again'
+    : rec.as === 'resumed'
+      ? `is a batched backfill${rec.progress ? ` that had committed ${rec.progress.batches} batches (${rec.progress.walked} keys, up to ${rec.progress.lastKey})` : ' that had committed no batch'}: marked rolled back, and run again from there`
+      : rec.as === 'applied'
+        ? 'had committed: marked applied'
+        : 'had not committed: marked rolled back, and applied again'
   return `   ${rec.migration} was left interrupted by an earlier deploy; the database shows it ${shows}`
 }
 
@@ -76,6 +78,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
         dryRun: opts.dryRun,
         ...lock,
         onLockWait: lockProgress(o, opts.json),
+        onBatch: await batchProgress(o, opts.json),
         onProgress: moduleProgress(o, opts.json, 'deploy'),
         onTurnWait: turnProgress(o, opts.json),
       })
