@@ -185,11 +185,10 @@ export async function runBatched(o: BatchedRun): Promise<BatchProgress> {
     let result: { done: true } | { done: false; last: string; walked: number; changed: number; ms: number }
     try {
       result = await tries(o, boundMs, async (lockMs) => {
-        await c.query('begin')
+        // One round trip opens the batch's transaction with its timeouts.
+        const check = o.version >= 140000 ? `; set local client_connection_check_interval = '1s'` : ''
         try {
-          await c.query(`set local lock_timeout = '${lockMs}ms'`)
-          await c.query(`set local statement_timeout = '${boundMs}ms'`)
-          if (o.version >= 140000) await c.query(`set local client_connection_check_interval = '1s'`)
+          await c.query(`begin; set local lock_timeout = '${lockMs}ms'; set local statement_timeout = '${boundMs}ms'${check}`)
           const { rows: held } = await c.query<{ last_key: string | null }>(`select last_key from ${PROGRESS_TABLE} where ${where} for update`, keyArgs)
           if (!held.length) throw new BatchedBackfillError('55000', `batched backfill of ${p.table}: its progress row in ${PROGRESS_TABLE} went away while it ran`)
           const after = held[0].last_key
