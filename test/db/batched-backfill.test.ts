@@ -160,7 +160,6 @@ describe('a batched backfill', () => {
     expect(await s.counts()).toEqual({ once: ROWS, never: 0, more: 0, wrong: 0 })
     // The probe ran all through the backfill, and no statement of it waited longer than the bound
     // (each batch's statement_timeout), with a margin for a loaded machine.
-    console.log(JSON.stringify({ probes: waits.length, during, max: Math.round(Math.max(...waits)), p50: Math.round(waits.sort((a, b) => a - b)[waits.length >> 1]), over100: waits.filter((w) => w > 100).length, backfills: JSON.parse(run.stdout)[0].backfills }))
     expect(during).toBeGreaterThan(20)
     expect(Math.max(...waits)).toBeLessThan(BOUND_MS + 1_500)
   })
