@@ -122,7 +122,9 @@ export async function runWhole(c: pg.ClientBase, sql: string): Promise<void> {
     return
   }
   const k = await keyOf(c, d)
-  const { rows } = await c.query<{ first: string | null; last: string | null }>(`select min(${k.column})::text as first, max(${k.column})::text as last from ${k.table}`)
+  const { rows } = await c.query<{ first: string | null; last: string | null }>(
+    `select min(${k.column})::text as first, max(${k.column})::text as last from ${k.table}`,
+  )
   await c.query(sql, [rows[0].first, rows[0].last])
 }
 
@@ -190,7 +192,8 @@ export async function runBatched(o: BatchedRun): Promise<BatchProgress> {
         try {
           await c.query(`begin; set local lock_timeout = '${lockMs}ms'; set local statement_timeout = '${boundMs}ms'${check}`)
           const { rows: held } = await c.query<{ last_key: string | null }>(`select last_key from ${PROGRESS_TABLE} where ${where} for update`, keyArgs)
-          if (!held.length) throw new BatchedBackfillError('55000', `batched backfill of ${p.table}: its progress row in ${PROGRESS_TABLE} went away while it ran`)
+          if (!held.length)
+            throw new BatchedBackfillError('55000', `batched backfill of ${p.table}: its progress row in ${PROGRESS_TABLE} went away while it ran`)
           const after = held[0].last_key
           const { rows } = await c.query<{ first: string | null; last: string | null; n: number }>(
             rangeQuery(k, after !== null),

@@ -89,7 +89,11 @@ const BAR_WIDTH = 24
  * rows, the batches and their size, redrawn after each batch; one line when it ends. Only on a
  * terminal, never with --json.
  */
-export async function batchProgress(o: Output, json: boolean | undefined, terminal = !!process.stderr.isTTY): Promise<((p: BatchProgress) => void) | undefined> {
+export async function batchProgress(
+  o: Output,
+  json: boolean | undefined,
+  terminal = !!process.stderr.isTTY,
+): Promise<((p: BatchProgress) => void) | undefined> {
   if (json || !terminal) return undefined
   const { default: cliProgress } = await import('cli-progress')
   let bar: InstanceType<typeof cliProgress.SingleBar> | undefined

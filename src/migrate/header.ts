@@ -164,8 +164,10 @@ function qualifiedName(text: string): string[] | undefined {
 export function batchedDeclaration(sql: string): BatchedDeclaration | undefined {
   const header = readMigrationHeader(sql)
   if (header.batched === undefined) return undefined
-  if (header.directives.filter((l) => l === BATCHED_PREFIX || l.startsWith(`${BATCHED_PREFIX} `)).length > 1) throw new BatchedDeclarationError('is there twice')
-  if (header.noTransaction) throw new BatchedDeclarationError(`goes with "${NO_TRANSACTION_LINE}" (each batch is a transaction of its own): keep one of the two lines`)
+  if (header.directives.filter((l) => l === BATCHED_PREFIX || l.startsWith(`${BATCHED_PREFIX} `)).length > 1)
+    throw new BatchedDeclarationError('is there twice')
+  if (header.noTransaction)
+    throw new BatchedDeclarationError(`goes with "${NO_TRANSACTION_LINE}" (each batch is a transaction of its own): keep one of the two lines`)
   const settings = new Map<string, string>()
   const rest = header.batched.replace(/(\w+)=((?:"(?:[^"]|"")*"|[^\s"])+)/g, (_, k: string, v: string) => {
     if (settings.has(k)) throw new BatchedDeclarationError(`gives ${k}= twice`)
@@ -173,7 +175,8 @@ export function batchedDeclaration(sql: string): BatchedDeclaration | undefined 
     return ' '
   })
   if (rest.trim()) throw new BatchedDeclarationError(`has "${rest.trim().split(/\s+/)[0]}", which is not a setting=value`)
-  for (const k of settings.keys()) if (!['table', 'key', 'size', 'pause'].includes(k)) throw new BatchedDeclarationError(`has an unknown setting ${k}= (known: table, key, size, pause)`)
+  for (const k of settings.keys())
+    if (!['table', 'key', 'size', 'pause'].includes(k)) throw new BatchedDeclarationError(`has an unknown setting ${k}= (known: table, key, size, pause)`)
   const table = qualifiedName(settings.get('table') ?? '')
   if (!settings.has('table')) throw new BatchedDeclarationError('names no table=')
   if (!table) throw new BatchedDeclarationError(`has table=${settings.get('table')}, which is not a table name`)

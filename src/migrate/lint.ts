@@ -5,7 +5,15 @@ import type { Catalog } from '../catalog/read.ts'
 import { EnvironmentError } from '../errors.ts'
 import { projectRoot } from '../modules.ts'
 import { classifyAlterClause } from '../adopt/steps.ts'
-import { BATCHED_PREFIX, BatchedDeclarationError, batchedDeclaration, DIRECTIVE_PREFIX, NO_TRANSACTION_LINE, readMigrationHeader, runsOutsideTransaction } from './header.ts'
+import {
+  BATCHED_PREFIX,
+  BatchedDeclarationError,
+  batchedDeclaration,
+  DIRECTIVE_PREFIX,
+  NO_TRANSACTION_LINE,
+  readMigrationHeader,
+  runsOutsideTransaction,
+} from './header.ts'
 import { oneLine, parseStatements, parts, type SqlStatement } from './statements.ts'
 
 export { ALLOWANCE_PREFIX } from './header.ts'
@@ -442,7 +450,12 @@ export function headerFindings(sql: string, stmts: SqlStatement[] = parseStateme
   if (st.kind !== 'UPDATE' && st.kind !== 'DELETE') return [...findings, rule(`${oneLine(st.text).slice(0, 60)}: ${fix}`, st.line)]
   const target = new RegExp(String.raw`^(?:UPDATE|DELETE\s+FROM)\s+(?:ONLY\s+)?((?:${IDENT}\s*\.\s*)?${IDENT})`, 'i').exec(oneLine(codeOf(st.text)))
   if (!target || nameOf(target[1]) !== declared.table.at(-1))
-    findings.push(rule(`${oneLine(st.text).slice(0, 60)}: changes ${target ? nameOf(target[1]) : 'another table'}, not the header's table=${declared.table.join('.')}: ${fix}`, st.line))
+    findings.push(
+      rule(
+        `${oneLine(st.text).slice(0, 60)}: changes ${target ? nameOf(target[1]) : 'another table'}, not the header's table=${declared.table.join('.')}: ${fix}`,
+        st.line,
+      ),
+    )
   const params = new Set([...codeOf(st.text).matchAll(/\$(\d+)/g)].map((m) => Number(m[1])))
   if (!params.has(1) || !params.has(2)) findings.push(rule(`the statement does not use both $1 and $2 (the batch's first and last key): ${fix}`, st.line))
   const others = [...params].filter((n) => n > 2)

@@ -99,8 +99,15 @@ describe('a batched backfill', () => {
     const killed = await cli.done
     expect(killed.signal).toBe('SIGKILL')
     // Its server sessions go (client_connection_check_interval), rolling back the batch in progress.
-    await until('the killed deploy gone from the server', async () =>
-      (await query(s.url, `select 1 from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'`)).length === 0,
+    await until(
+      'the killed deploy gone from the server',
+      async () =>
+        (
+          await query(
+            s.url,
+            `select 1 from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'`,
+          )
+        ).length === 0,
     )
     const mid = await s.counts()
     expect(mid.once).toBeGreaterThan(0)
@@ -115,7 +122,11 @@ describe('a batched backfill', () => {
     const resumed = await runCli(['deploy', '--module', 'admin', '--json'], s.env)
     expect(resumed.exitCode, resumed.stderr).toBe(0)
     const [r] = JSON.parse(resumed.stdout)
-    expect(r).toMatchObject({ status: 'applied', migrations: [MIGRATION], recovered: { migration: MIGRATION, as: 'resumed', progress: { batches: progress[0].batches } } })
+    expect(r).toMatchObject({
+      status: 'applied',
+      migrations: [MIGRATION],
+      recovered: { migration: MIGRATION, as: 'resumed', progress: { batches: progress[0].batches } },
+    })
     expect(r.backfills).toEqual([expect.objectContaining({ migration: MIGRATION, resumed: true, done: true, walked: ROWS, changed: ROWS })])
     expect(await s.counts()).toEqual({ once: ROWS, never: 0, more: 0, wrong: 0 })
     expect(await s.history()).toEqual([
@@ -141,9 +152,9 @@ describe('a batched backfill', () => {
     void cli.done.then(() => (running = false))
     try {
       while (running) {
-        const done = await probe.query<{ last: string | null }>(
-          `select coalesce((select last_key from artstore.batched_backfills limit 1), '0') as last`,
-        ).catch(() => ({ rows: [{ last: '0' }] }))
+        const done = await probe
+          .query<{ last: string | null }>(`select coalesce((select last_key from artstore.batched_backfills limit 1), '0') as last`)
+          .catch(() => ({ rows: [{ last: '0' }] }))
         const ahead = Number(done.rows[0].last ?? 0) + 1 + Math.floor(Math.random() * 40)
         const t0 = performance.now()
         await probe.query('update public.backfill_items set touched = touched + 1 where id = $1', [Math.min(ahead, ROWS)])

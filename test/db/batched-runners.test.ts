@@ -111,8 +111,16 @@ describe('a batched backfill through every runner', () => {
   test('prisma migrate deploy through the bridge runs it in batches too', async () => {
     const dir = scratchCopy('bridge', 'batched-runners-bridge')
     const url = await database('batched_runners_bridge')
-    writeMigration(dir, '0001_items', 'CREATE TABLE "items" ("id" INTEGER PRIMARY KEY, "done" INTEGER NOT NULL DEFAULT 0);\nINSERT INTO "items" ("id") SELECT generate_series(1, 40);\n')
-    writeMigration(dir, '0002_backfill', '-- artstore: batched table=items key=id size=5\nUPDATE "items" SET "done" = "done" + 1 WHERE "id" BETWEEN $1 AND $2;\n')
+    writeMigration(
+      dir,
+      '0001_items',
+      'CREATE TABLE "items" ("id" INTEGER PRIMARY KEY, "done" INTEGER NOT NULL DEFAULT 0);\nINSERT INTO "items" ("id") SELECT generate_series(1, 40);\n',
+    )
+    writeMigration(
+      dir,
+      '0002_backfill',
+      '-- artstore: batched table=items key=id size=5\nUPDATE "items" SET "done" = "done" + 1 WHERE "id" BETWEEN $1 AND $2;\n',
+    )
     const run = await runPrisma(['migrate', 'deploy'], { configFile: path.join(dir, 'prisma.config.ts'), cwd: dir, env: { BRIDGE_TEST_URL: url } })
     expect(run.exitCode, run.stderr).toBe(0)
     expect(await query(url, `select done, count(*)::int as n from public.items group by 1`)).toEqual([{ done: 1, n: 40 }])

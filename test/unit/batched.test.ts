@@ -68,7 +68,7 @@ describe('the lint of a batched migration', () => {
     ['-- artstore: batched table=audit_logs', UPDATE, 'names no key= column'],
     ['-- artstore: batched table=audit_logs key=id', `INSERT INTO "x" SELECT 1;\n${UPDATE}`, 'it has 2 statements'],
     ['-- artstore: batched table=audit_logs key=id', `INSERT INTO "audit_logs" ("id") SELECT $1 WHERE $2 > 0;\n`, 'holds one UPDATE (or DELETE) of audit_logs'],
-    ['-- artstore: batched table=users key=id', UPDATE, 'changes audit_logs, not the header\'s table=users'],
+    ['-- artstore: batched table=users key=id', UPDATE, "changes audit_logs, not the header's table=users"],
     ['-- artstore: batched table=audit_logs key=id', `UPDATE "audit_logs" SET "severity" = 'info' WHERE "id" >= $1;\n`, 'does not use both $1 and $2'],
     ['-- artstore: batched table=audit_logs key=id', `UPDATE "audit_logs" SET "severity" = '$2' WHERE "id" >= $1;\n`, 'does not use both $1 and $2'],
     ['-- artstore: batched table=audit_logs key=id', `UPDATE "audit_logs" SET "severity" = $3 WHERE "id" BETWEEN $1 AND $2;\n`, 'uses $3'],

@@ -40,6 +40,10 @@ function text(rows: ModuleDeployResult[]): string {
         lines.push(
           `   waited for locks: ${r.lockWaits.timedOut} ${r.lockWaits.timedOut === 1 ? 'try' : 'tries'} ran out of lock_timeout, blocked by ${describeBlockers(r.lockWaits.blockers)}`,
         )
+      for (const b of r.backfills ?? [])
+        lines.push(
+          `   batched backfill ${b.migration ?? b.table}: ${b.done ? 'done' : 'stopped'}, ${b.changed} rows changed over ${b.walked} keys in ${b.batches} batches${b.resumed ? ' (went on from an earlier run)' : ''}`,
+        )
       if (r.detail) lines.push(r.detail.replace(/^/gm, '   '))
       if (r.failure?.hint) lines.push(`   HINT: ${r.failure.hint}`)
       if (r.failure) lines.push(`   next: ${r.failure.next}`)
