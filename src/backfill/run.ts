@@ -81,6 +81,10 @@ export interface BatchedRun {
   version: number
   /** The engine's unfinished history row of the migration, marked finished in the last batch's transaction. */
   history?: { table: string; schema: string; id: string; migration: string }
+  /** Without a history row: the name its progress is kept under (rollback: `<migration>/down.sql`), with the history table's schema. */
+  progressName?: string
+  /** Runs inside the last batch's transaction (rollback: the removal of the history row). */
+  finish?: (c: pg.ClientBase) => Promise<void>
 }
 
 interface Key {
@@ -134,6 +138,14 @@ async function estimatedRows(c: pg.ClientBase, k: Key): Promise<number> {
   return Number((await c.query<{ n: string }>(`select count(*)::text as n from ${k.table}`)).rows[0].n)
 }
 
+/** The schema of the `_prisma_migrations` the session finds ('' for none). */
+async function historySchemaOf(c: pg.ClientBase): Promise<string> {
+  const { rows } = await c.query<{ schema: string }>(
+    `select n.nspname as schema from pg_class x join pg_namespace n on n.oid = x.relnamespace where x.oid = to_regclass('_prisma_migrations')`,
+  )
+  return rows[0]?.schema ?? ''
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const codeOf = (e: unknown) => (e as { code?: string })?.code
 
@@ -155,8 +167,8 @@ export async function runBatched(o: BatchedRun): Promise<BatchProgress> {
   const k = await keyOf(c, d)
   await ensureProgressTable(c)
   const id: ProgressKey = {
-    history: o.history?.schema ?? '',
-    migration: o.history?.migration ?? '',
+    history: o.history?.schema ?? (o.progressName ? await historySchemaOf(c) : ''),
+    migration: o.history?.migration ?? o.progressName ?? '',
     checksum: createHash('sha256').update(o.script).digest('hex'),
   }
   const where = `history = $1 and migration = $2 and checksum = $3`
@@ -203,6 +215,7 @@ export async function runBatched(o: BatchedRun): Promise<BatchProgress> {
           if (!n || first === null || last === null) {
             await c.query(`delete from ${PROGRESS_TABLE} where ${where}`, keyArgs)
             if (o.history) await c.query(`update ${o.history.table} set finished_at = now() where id = $1`, [o.history.id])
+            await o.finish?.(c)
             await c.query('commit')
             return { done: true as const }
           }

@@ -1,5 +1,5 @@
 // Every runner of a migration runs a batched backfill (`-- artstore: batched …`) correctly: deploy, its
-// rollback and a second deploy, `migrate check` (replay, down.sql, lint), `cycle`, `rehearse` (on a copy
+// rollback (a batched down.sql too) and a second deploy, `migrate check` (replay, down.sql, lint), `cycle`, `rehearse` (on a copy
 // of real rows, in batches) and `prisma migrate deploy` through the bridge; a malformed header is
 // refused by `migrate check` with one line.
 import fs from 'node:fs'
@@ -14,7 +14,7 @@ import { scratchCopy, writeMigration } from '../helpers/workdir.ts'
 const database = freshDatabasesOfThisFile()
 const MIGRATION = '20270101000000_mark_old_logs'
 const BACKFILL = `-- ${MIGRATION}: a data migration\n-- artstore: batched table=audit_logs key=id size=7\nUPDATE "audit_logs" SET "severity" = 'warning'\n WHERE "id" BETWEEN $1 AND $2 AND "severity" = 'info';\n`
-const DOWN = `UPDATE "audit_logs" SET "severity" = 'info' WHERE "severity" = 'warning';\n`
+const DOWN = `-- artstore: batched table=audit_logs key=id size=4\nUPDATE "audit_logs" SET "severity" = 'info' WHERE "id" BETWEEN $1 AND $2 AND "severity" = 'warning';\n`
 
 /** A prisma copy (at the baseline) with the batched backfill on audit_logs as its next migration. */
 function prismaWith(name: string, up = BACKFILL) {
@@ -52,7 +52,7 @@ async function withAuditRows(name: string, prismaDir: string) {
 }
 
 describe('a batched backfill through every runner', () => {
-  test('deploy runs it in batches; rollback runs its down.sql; a second deploy runs it anew', async () => {
+  test('deploy runs it in batches; rollback runs its batched down.sql; a second deploy runs it anew', async () => {
     const prismaDir = prismaWith('deploy')
     const s = await withAuditRows('deploy', prismaDir)
     const run = await runCli(['deploy', '--module', 'admin', '--json'], s.env)
@@ -66,6 +66,8 @@ describe('a batched backfill through every runner', () => {
     const back = await runCli(['rollback', '--module', 'admin', '--steps', '1', '--yes'], s.env)
     expect(back.exitCode, back.stderr).toBe(0)
     expect(await s.severities()).toEqual(['info:50'])
+    expect(await query(s.url, `select count(*)::int as n from public._prisma_migrations where migration_name = $1`, [MIGRATION])).toEqual([{ n: 0 }])
+    expect(await query(s.url, 'select * from artstore.batched_backfills')).toEqual([])
     const again = await runCli(['deploy', '--module', 'admin', '--json'], s.env)
     expect(again.exitCode, again.stderr).toBe(0)
     expect(JSON.parse(again.stdout)[0].backfills).toEqual([expect.objectContaining({ done: true, walked: 50, changed: 50 })])
