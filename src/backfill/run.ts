@@ -161,7 +161,13 @@ export function nextSize(size: number, ms: number, targetMs: number): number {
  * ones before it committed, their progress kept).
  */
 export async function runBatched(o: BatchedRun): Promise<BatchProgress> {
-  const d = batchedDeclaration(o.script)!
+  let d: BatchedDeclaration
+  try {
+    d = batchedDeclaration(o.script)!
+  } catch (e) {
+    // Reported with the migration, as the database's errors are (P3018): nothing was run.
+    throw new BatchedBackfillError('42601', (e as Error).message)
+  }
   const c = o.client
   const boundMs = o.retry.batchTimeoutMs ?? DEFAULT_BATCH_TIMEOUT_MS
   const k = await keyOf(c, d)

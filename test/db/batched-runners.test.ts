@@ -74,7 +74,7 @@ describe('a batched backfill through every runner', () => {
     expect(await s.severities()).toEqual(['warning:50'])
   })
 
-  test('migrate check and cycle pass; a malformed header fails migrate check with one line', async () => {
+  test('migrate check and cycle pass; a malformed header fails migrate check, and deploy, with one line', async () => {
     const prismaDir = prismaWith('check')
     const s = await withAuditRows('check', prismaDir)
     const check = await runCli(['migrate', 'check', '--module', 'admin'], s.env)
@@ -90,6 +90,15 @@ describe('a batched backfill through every runner', () => {
     expect(line, problems.join('\n')).toBeDefined()
     expect(line).toContain('write it as "-- artstore: batched table=<table> key=<column> size=<rows>"')
     expect(line!.split('\n')).toHaveLength(1)
+    // deploy refuses it too, before a row is touched: the migration fails with that line.
+    const deploy = await runCli(['deploy', '--module', 'admin', '--json'], { ...s.env, ARTSTORE_PRISMA_DIR: broken })
+    expect(deploy.exitCode).toBe(1)
+    expect(JSON.parse(deploy.stdout)[0].failure).toMatchObject({
+      migration: MIGRATION,
+      sqlState: '42601',
+      message: expect.stringContaining('has an unknown setting rows='),
+    })
+    expect(await s.severities()).toEqual(['info:50'])
   })
 
   test('rehearse runs it on a copy of the rows, in batches: applied, stepped back, applied again; the target untouched', async () => {
