@@ -11,7 +11,8 @@ import { moduleStatus, type ModuleStatus } from '../status/status.ts'
 import { assertOwnDatabase } from '../guard/guard.ts'
 import { inDeployTurn, retryOnDeadlock, turnOptions, withMigrationTransaction, type DeployTurnOptions } from '../db/lock.ts'
 import { describeBlockers, lockRetrySettings, LOCK_NOT_AVAILABLE, type Blocker, type LockRetrySettings, type LockWait } from '../db/lock-retry.ts'
-import { runsOutsideTransaction } from '../migrate/header.ts'
+import { readMigrationHeader, runsOutsideTransaction } from '../migrate/header.ts'
+import type { BatchProgress } from '../backfill/run.ts'
 import { recoverInterrupted, type Recovery } from './recover.ts'
 
 export interface DeployOptions extends CommandOptions {
@@ -23,6 +24,8 @@ export interface DeployOptions extends CommandOptions {
   lockRetryFor?: string
   /** Told of each try that ran out of its lock_timeout, with the sessions it waited for (the CLI shows it on a terminal). */
   onLockWait?: (w: LockWait) => void
+  /** Told of a batched backfill's progress, at its start and after each batch (the CLI draws a bar on a terminal). */
+  onBatch?: (p: BatchProgress) => void
 }
 
 /** A migration that failed: the database's error and what to do. */
@@ -65,6 +68,8 @@ export interface ModuleDeployResult extends ReturnType<typeof describeTarget> {
   failure?: DeployFailure
   /** Tries that waited for a lock longer than their lock_timeout, when any did. */
   lockWaits?: LockWaits
+  /** The batched backfills this run ran (finished or not), as their last progress showed them. */
+  backfills?: BatchProgress[]
   durationMs?: number
 }
 
@@ -160,13 +165,19 @@ function deployFailure(t: ModuleTarget, e: SchemaEngineError, migration: string,
   const detail = str('database_error_detail')
   const hint = str('database_error_hint')
   const base = { migration, ...(sqlState ? { sqlState } : {}), message, ...(detail ? { detail } : {}), ...(hint ? { hint } : {}) }
+  const file = path.join((t.module.template ?? t.module).migrationsDir, migration, 'migration.sql')
+  const sql = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : ''
+  const batched = readMigrationHeader(sql).batched !== undefined
   if (gaveUp) {
     const seconds = Math.round(gaveUp.retryForMs / 100) / 10
+    const applied = batched
+      ? 'it runs in batches: those committed before stay, with their progress, and it stays pending; the next deploy goes on after them'
+      : 'nothing of it was applied and it stays pending'
     return {
       ...base,
       blockers: gaveUp.blockers,
       left: 'pending',
-      next: `${migration} never got its locks within ${seconds} s (${gaveUp.attempt} tries, each waiting at most ${gaveUp.lockTimeoutMs} ms; held by ${describeBlockers(gaveUp.blockers)}): nothing of it was applied and it stays pending; when those sessions have ended, run npx artstore-db deploy ${targetArgs(t)} (or wait longer: --lock-retry-for 10m)`,
+      next: `${migration} never got its locks within ${seconds} s (${gaveUp.attempt} tries, each waiting at most ${gaveUp.lockTimeoutMs} ms; held by ${describeBlockers(gaveUp.blockers)}): ${applied}; when those sessions have ended, run npx artstore-db deploy ${targetArgs(t)} (or wait longer: --lock-retry-for 10m)`,
     }
   }
   if (e.code !== 'P3018') {
@@ -177,16 +188,17 @@ function deployFailure(t: ModuleTarget, e: SchemaEngineError, migration: string,
       next: `settle ${migration} first (README "Recovering from a failed migration"): npx artstore-db resolve ${targetArgs(t)} --rolled-back ${migration}`,
     }
   }
-  const file = path.join((t.module.template ?? t.module).migrationsDir, migration, 'migration.sql')
-  const outside = fs.existsSync(file) && runsOutsideTransaction(fs.readFileSync(file, 'utf8'))
+  const outside = !!sql && runsOutsideTransaction(sql)
   const rel = path.relative(projectRoot, file)
-  const left = outside
-    ? `${migration} runs outside a transaction (-- artstore: no-transaction): what it committed before the error stays, and it is marked failed`
-    : `nothing of ${migration} was changed (its transaction was rolled back), and it is marked failed`
+  const left = batched
+    ? `${migration} runs in batches (-- artstore: batched): the batch that failed was rolled back, those committed before it stay with their progress, and it is marked failed`
+    : outside
+      ? `${migration} runs outside a transaction (-- artstore: no-transaction): what it committed before the error stays, and it is marked failed`
+      : `nothing of ${migration} was changed (its transaction was rolled back), and it is marked failed`
   return {
     ...base,
     left: 'failed',
-    next: `${left}: fix what the error names (the rows in the way, or ${rel}${outside ? ', made safe to run again' : ''}), then run npx artstore-db resolve ${targetArgs(t)} --rolled-back ${migration} and deploy again`,
+    next: `${left}: fix what the error names (the rows in the way, or ${rel}${outside ? ', made safe to run again' : ''}), then run npx artstore-db resolve ${targetArgs(t)} --rolled-back ${migration} and deploy again${batched ? ' (it goes on after the last committed batch)' : ''}`,
   }
 }
 
@@ -231,14 +243,19 @@ export async function deployModule(
       if (before.state === 'up-to-date' && before.applied.length)
         return { ...describeTarget(t), status: 'up-to-date', migrations: [], durationMs: durationMs(), ...extra }
       const waits: LockWait[] = []
+      const backfills = new Map<string, BatchProgress>()
       const retry: LockRetrySettings = {
         ...(lockRetry ?? lockRetrySettings()),
         onLockWait: (w) => {
           waits.push(w)
           lockRetry?.onLockWait?.(w)
         },
+        onBatch: (p) => {
+          backfills.set(p.migration ?? p.table, p)
+          lockRetry?.onBatch?.(p)
+        },
       }
-      const waited = () => (waits.length ? { lockWaits: lockWaitsOf(waits) } : {})
+      const waited = () => ({ ...(waits.length ? { lockWaits: lockWaitsOf(waits) } : {}), ...(backfills.size ? { backfills: [...backfills.values()] } : {}) })
       try {
         // A deadlock victim has changed nothing: the engine waited for the lock and gave up (see retryOnDeadlock).
         const { appliedMigrationNames } = await retryOnDeadlock(() => withModuleEngine(t, (e) => e.applyMigrations(t.module.migrationsDir), retry))
@@ -283,7 +300,13 @@ export async function deployModule(
  */
 export async function deploy(opts: DeployOptions = {}): Promise<ModuleDeployResult[]> {
   // Bad durations are refused before anything is read or changed.
-  const lockRetry = lockRetrySettings({ lockTimeout: opts.lockTimeout, lockRetryFor: opts.lockRetryFor, env: opts.env, onLockWait: opts.onLockWait })
+  const lockRetry = lockRetrySettings({
+    lockTimeout: opts.lockTimeout,
+    lockRetryFor: opts.lockRetryFor,
+    env: opts.env,
+    onLockWait: opts.onLockWait,
+    onBatch: opts.onBatch,
+  })
   return withCheckedTargets(opts, async (targets) => {
     // Every module's database is checked before any is changed (a URL may point at another module's),
     // and, on the same connection, what each has applied already.

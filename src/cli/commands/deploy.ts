@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { deploy, describeBlockers, type ModuleDeployResult } from '../../index.ts'
-import { lockProgress, moduleProgress, report, turnProgress, type Output } from '../output.ts'
+import { batchProgress, lockProgress, moduleProgress, report, turnProgress, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
 import { outcome } from '../exit-codes.ts'
@@ -23,9 +23,11 @@ function migrationsOf(r: ModuleDeployResult): string {
 function recoveryLine(rec: NonNullable<ModuleDeployResult['recovered']>): string {
   const shows = rec.droppedInvalid?.length
     ? `had not finished building ${rec.droppedInvalid.join(', ')} (left INVALID): dropped, marked rolled back, and applied again`
-    : rec.as === 'applied'
-      ? 'had committed: marked applied'
-      : 'had not committed: marked rolled back, and applied again'
+    : rec.as === 'resumed'
+      ? `is a batched backfill${rec.progress ? ` that had committed ${rec.progress.batches} batches (${rec.progress.walked} keys, up to ${rec.progress.lastKey})` : ' that had committed no batch'}: marked rolled back, and run again from there`
+      : rec.as === 'applied'
+        ? 'had committed: marked applied'
+        : 'had not committed: marked rolled back, and applied again'
   return `   ${rec.migration} was left interrupted by an earlier deploy; the database shows it ${shows}`
 }
 
@@ -37,6 +39,10 @@ function text(rows: ModuleDeployResult[]): string {
       if (r.lockWaits)
         lines.push(
           `   waited for locks: ${r.lockWaits.timedOut} ${r.lockWaits.timedOut === 1 ? 'try' : 'tries'} ran out of lock_timeout, blocked by ${describeBlockers(r.lockWaits.blockers)}`,
+        )
+      for (const b of r.backfills ?? [])
+        lines.push(
+          `   batched backfill ${b.migration ?? b.table}: ${b.done ? 'done' : 'stopped'}, ${b.changed} rows changed over ${b.walked} keys in ${b.batches} batches${b.resumed ? ' (went on from an earlier run)' : ''}`,
         )
       if (r.detail) lines.push(r.detail.replace(/^/gm, '   '))
       if (r.failure?.hint) lines.push(`   HINT: ${r.failure.hint}`)
@@ -76,6 +82,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
         dryRun: opts.dryRun,
         ...lock,
         onLockWait: lockProgress(o, opts.json),
+        onBatch: await batchProgress(o, opts.json),
         onProgress: moduleProgress(o, opts.json, 'deploy'),
         onTurnWait: turnProgress(o, opts.json),
       })
