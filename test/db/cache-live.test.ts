@@ -95,7 +95,7 @@ describe('a rebuild beside the service writing two rows per transaction across h
       { n: COUNT - 50, stale: 0 },
     ])
     expect(await query(url, `select status, count(*)::int as n from storage_elem_01_wal group by status`)).toEqual([{ status: 'committed', n: 11 }])
-  })
+  }, 900_000)
 })
 
 describe('a rebuild killed while a service holds a row it has to rewrite', () => {
@@ -115,6 +115,7 @@ describe('a rebuild killed while a service holds a row it has to rewrite', () =>
     const held = keys[1500]
 
     const service = new pg.Client({ connectionString: url, application_name: 'storage-element service' })
+    service.on('error', () => undefined)
     await service.connect()
     await service.query('begin')
     await service.query(`select 1 from ${FILES} where file_id = $1 for update`, [held])
@@ -131,7 +132,7 @@ describe('a rebuild killed while a service holds a row it has to rewrite', () =>
     const rewritten = async () => (await query<{ n: number }>(url, `select count(*)::int as n from ${FILES} where description <> 'stale'`))[0].n
     try {
       // The run writes what comes before the held row, and waits for that row by giving way and trying again.
-      const progressed = await until(async () => ended || (await rewritten()) > 0, 120_000)
+      const progressed = await until(async () => ended || (await rewritten()) > 0, 60_000)
       expect({ progressed, ended, stderr }).toEqual({ progressed: true, ended: false, stderr: '' })
       // Let it go on as far as it can (a slow chunk is tried again with fewer rows, up to the held one).
       await new Promise((r) => setTimeout(r, 2000))
@@ -165,5 +166,5 @@ describe('a rebuild killed while a service holds a row it has to rewrite', () =>
     const log = await query<{ status: string; error_message: string | null }>(url, `select status, error_message from storage_elem_01_wal order by started_at desc limit 2`)
     expect(log.map((l) => l.status)).toEqual(['committed', 'failed'])
     expect(log[1].error_message).toMatch(/^interrupted: .*the rows it had written stay as their files say, nothing was pruned$/)
-  })
+  }, 300_000)
 })
