@@ -40,7 +40,7 @@ export interface CacheTable {
   key: string
   /** SQL type of the key. */
   keyType: string
-  /** Target column → the expression that fills it from batch row `s` (constants as escaped literals). */
+  /** Target column → the expression that fills it from stage row `s` (constants as escaped literals). */
   columns: readonly (readonly [column: string, from: string])[]
   /** Columns set on update besides the copied ones (e.g. cache_updated_at = now()). */
   touch?: readonly string[]

@@ -6,12 +6,13 @@ import fs from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
 import { beforeAll, describe, expect, test } from 'vitest'
-import { rebuildCache } from '../../src/cache/rebuild.ts'
+import { rebuildCache, type CacheRebuildResult } from '../../src/cache/rebuild.ts'
 import { projectRoot } from '../../src/modules.ts'
 import { runCli } from '../helpers/cli.ts'
 import { freshDatabasesOfThisFile, query } from '../helpers/db.ts'
 import { copyPrismaDir } from '../helpers/prisma-copy.ts'
 import { percentile, startServiceWriter } from '../helpers/service-writer.ts'
+import type { GeneratedAttr } from '../helpers/attr-tree.ts'
 import { scratchTree, snapshot } from './cache-helpers.ts'
 
 const database = freshDatabasesOfThisFile()
@@ -56,47 +57,123 @@ describe('a rebuild beside the service writing two rows per transaction across h
   })
 
   test('10 runs, each rewriting every row and pruning: no deadlock, no failed statement, no service statement waits past the bound', async () => {
-    // Walk order: hour folders one after the other. Each service transaction updates a row of the
-    // last folders, then one of the first: the order in which a run holding what it wrote deadlocks.
-    const byWalk = [...tree.files].sort((a, b) => (a.rel < b.rel ? -1 : 1))
-    const early = byWalk.slice(0, 400).map((g) => g.doc.file_id)
-    const late = byWalk.slice(-400).map((g) => g.doc.file_id)
-    const pairs: [string, string][][] = [0, 1].map((k) => early.filter((_, i) => i % 2 === k).map((e, i) => [late[(i * 2 + k) % late.length], e] as [string, string]))
-    const removed = byWalk.slice(1000, 1050)
-    const runs: { run: number; error?: string; writerErrors: string[]; maxMs: number; p99Ms: number; statements: number }[] = []
-    for (let run = 1; run <= 10; run++) {
-      await query(url, `update ${FILES} set description = $1`, [`stale ${run}`])
-      for (const g of removed.slice((run - 1) * 5, run * 5)) fs.rmSync(path.join(tree.root, g.rel))
-      const writer = await startServiceWriter({ url, table: FILES, pairs, thinkMs: 5 })
-      const result = await rebuildCache({ module: 'storage-element', root: tree.root, env, prune: true, batchFiles: 500 }).catch((e: Error) => e)
-      const report = await writer.stop()
-      runs.push({
-        run,
-        ...(result instanceof Error ? { error: result.message } : {}),
-        writerErrors: report.errors.map((e) => `${e.code}: ${e.message}`),
-        maxMs: Math.round(Math.max(...report.latencies)),
-        p99Ms: Math.round(percentile(report.latencies, 99)),
-        statements: report.latencies.length,
-      })
-      if (!(result instanceof Error)) expect(result.rows, `run ${run}`).toEqual({ inserted: 0, updated: COUNT - run * 5, unchanged: 0, pruned: 5 })
-    }
-    const summary = {
-      failedRebuilds: runs.filter((r) => r.error).length,
-      writerErrors: runs.reduce((n, r) => n + r.writerErrors.length, 0),
-      maxWaitMs: Math.max(...runs.map((r) => r.maxMs)),
-    }
-    const detail = JSON.stringify(runs.map((r) => ({ ...r, writerErrors: r.writerErrors.slice(0, 2) })))
-    console.info(`cache-live: ${JSON.stringify(summary)}`)
-    expect(runs.every((r) => r.statements > 0)).toBe(true)
-    expect({ failedRebuilds: summary.failedRebuilds, writerErrors: summary.writerErrors }, detail).toEqual({ failedRebuilds: 0, writerErrors: 0 })
-    expect(summary.maxWaitMs, detail).toBeLessThanOrEqual(BOUND_MS + MARGIN_MS)
-    // Every row is as its file says (the last run rewrote them all), the removed files' rows are gone.
-    expect(await query(url, `select count(*)::int as n, count(*) filter (where description like 'stale %')::int as stale from ${FILES}`)).toEqual([
-      { n: COUNT - 50, stale: 0 },
-    ])
+    const runs = await besideTheService({
+      url,
+      table: FILES,
+      key: 'file_id',
+      files: tree.files,
+      root: tree.root,
+      runs: 10,
+      rebuild: () => rebuildCache({ module: 'storage-element', root: tree.root, env, prune: true, batchFiles: 500 }),
+    })
+    expectWithinBound(runs, COUNT)
     expect(await query(url, `select status, count(*)::int as n from storage_elem_01_wal group by status`)).toEqual([{ status: 'committed', n: 11 }])
   }, 900_000)
 })
+
+describe("the query module's rebuild beside the query service writing two rows per transaction", () => {
+  test('5 runs, each rewriting every row of the element and pruning: no deadlock, no failed statement, no wait past the bound; the other element untouched', async () => {
+    const count = 3000
+    const url = await database('cache_live_query')
+    const env = { QUERY_DATABASE_URL: url, ARTSTORE_PRISMA_DIR: copyPrismaDir('prisma-cache_live_query', { at: 'baseline' }) }
+    const deploy = await runCli(['deploy', '--module', 'query'], env)
+    expect(deploy.exitCode, deploy.stderr).toBe(0)
+    const tree = await scratchTree('live-query', { count, perHour: 100, seed: 139, s3Share: 0 })
+    const rebuild = (prune = false) =>
+      rebuildCache({ module: 'query', root: tree.root, storageElementId: 'se-01', storageElementUrl: 'http://se-01:8010', env, prune, batchFiles: 500 })
+    expect((await rebuild()).rows.inserted).toBe(count)
+    await query(
+      url,
+      `insert into file_metadata_cache (id, filename, storage_filename, file_size, mime_type, sha256_hash, username, tags, description, created_at, updated_at, storage_element_id, storage_element_url)
+       select gen_random_uuid()::text, 'other.txt', 'other-' || g, 1, 'text/plain', md5(g::text) || md5(g::text), 'u', '{}', 'the other element', now(), now(), 'se-02', 'http://se-02:8010' from generate_series(1, 50) g`,
+    )
+    const other = await snapshot(url, 'file_metadata_cache', 'id', "storage_element_id = 'se-02'")
+    const runs = await besideTheService({
+      url,
+      table: 'file_metadata_cache',
+      key: 'id',
+      files: tree.files,
+      root: tree.root,
+      runs: 5,
+      where: "storage_element_id = 'se-01'",
+      rebuild: () => rebuild(true),
+    })
+    expectWithinBound(runs, count)
+    expect(await snapshot(url, 'file_metadata_cache', 'id', "storage_element_id = 'se-02'")).toEqual(other)
+  }, 900_000)
+})
+
+interface Run {
+  run: number
+  error?: string
+  rows?: unknown
+  writerErrors: string[]
+  maxMs: number
+  p99Ms: number
+  statements: number
+}
+
+/**
+ * `runs` rebuilds, each after every row (of `where`) was made stale and 5 more files deleted, while
+ * the service's writer runs two-row transactions: a row of the last hour folders (walked last), then
+ * one of the first, the order that deadlocks with a run holding what it wrote.
+ */
+async function besideTheService(o: {
+  url: string
+  table: string
+  key: string
+  files: GeneratedAttr[]
+  root: string
+  runs: number
+  where?: string
+  rebuild: () => Promise<CacheRebuildResult>
+}): Promise<Run[]> {
+  const byWalk = [...o.files].sort((a, b) => (a.rel < b.rel ? -1 : 1))
+  const early = byWalk.slice(0, 400).map((g) => g.doc.file_id)
+  const late = byWalk.slice(-400).map((g) => g.doc.file_id)
+  const pairs: [string, string][][] = [0, 1].map((k) => early.filter((_, i) => i % 2 === k).map((e, i) => [late[(i * 2 + k) % late.length], e] as [string, string]))
+  const removed = byWalk.slice(1000, 1000 + 5 * o.runs)
+  const runs: Run[] = []
+  for (let run = 1; run <= o.runs; run++) {
+    await query(o.url, `update ${o.table} set description = $1 where ${o.where ?? 'true'}`, [`stale ${run}`])
+    for (const g of removed.slice((run - 1) * 5, run * 5)) fs.rmSync(path.join(o.root, g.rel))
+    const writer = await startServiceWriter({ url: o.url, table: o.table, key: o.key, pairs, thinkMs: 5 })
+    const result = await o.rebuild().catch((e: Error) => e)
+    const report = await writer.stop()
+    runs.push({
+      run,
+      ...(result instanceof Error ? { error: result.message } : { rows: result.rows }),
+      writerErrors: report.errors.map((e) => `${e.code}: ${e.message}`),
+      maxMs: Math.round(Math.max(...report.latencies)),
+      p99Ms: Math.round(percentile(report.latencies, 99)),
+      statements: report.latencies.length,
+    })
+  }
+  const described = await query<{ n: number; stale: number }>(
+    o.url,
+    `select count(*)::int as n, count(*) filter (where description like 'stale %')::int as stale from ${o.table} where ${o.where ?? 'true'}`,
+  )
+  runs.push({ run: 0, rows: described[0], writerErrors: [], maxMs: 0, p99Ms: 0, statements: 1 })
+  return runs
+}
+
+/** No rebuild failed, no service statement failed or waited past the bound, every run rewrote every row and pruned its 5, and the rows are as their files say. */
+function expectWithinBound(all: Run[], count: number): void {
+  const runs = all.filter((r) => r.run > 0)
+  const summary = {
+    failedRebuilds: runs.filter((r) => r.error).length,
+    writerErrors: runs.reduce((n, r) => n + r.writerErrors.length, 0),
+    maxWaitMs: Math.max(...runs.map((r) => r.maxMs)),
+  }
+  const detail = JSON.stringify(runs.map((r) => ({ ...r, writerErrors: r.writerErrors.slice(0, 2) })))
+  console.info(`cache-live: ${JSON.stringify(summary)}`)
+  expect(runs.every((r) => r.statements > 0)).toBe(true)
+  expect({ failedRebuilds: summary.failedRebuilds, writerErrors: summary.writerErrors }, detail).toEqual({ failedRebuilds: 0, writerErrors: 0 })
+  expect(summary.maxWaitMs, detail).toBeLessThanOrEqual(BOUND_MS + MARGIN_MS)
+  for (const r of runs) expect(r.rows, `run ${r.run}`).toEqual({ inserted: 0, updated: count - r.run * 5, unchanged: 0, pruned: 5 })
+  // The last run rewrote every row; the removed files' rows are gone.
+  expect(all.at(-1)!.rows).toEqual({ n: count - runs.length * 5, stale: 0 })
+}
 
 describe('a rebuild killed while a service holds a row it has to rewrite', () => {
   test('the chunks before that row are written and final, the rest as before, nothing pruned, the config untouched; the next run finishes the job', async () => {

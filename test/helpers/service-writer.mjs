@@ -4,7 +4,7 @@
 // other, until a line arrives on stdin; then it prints one JSON line with the latency of every
 // statement and every error, and exits.
 //
-// argv[2]: JSON { url, table, pairs: [[a, b], …][] (one list per connection), thinkMs }
+// argv[2]: JSON { url, table, key (default file_id), pairs: [[a, b], …][] (one list per connection), thinkMs }
 import pg from 'pg'
 
 const o = JSON.parse(process.argv[2])
@@ -32,7 +32,7 @@ async function run(c, pairs) {
       latencies.push(performance.now() - t)
     }
   }
-  const update = `update ${o.table} set description = description where file_id = $1`
+  const update = `update ${o.table} set description = description where ${o.key ?? 'file_id'} = $1`
   try {
     for (let i = 0; !stopping; i++) {
       const [a, b] = pairs[i % pairs.length]

@@ -8,6 +8,8 @@ export interface WriterOptions {
   url: string
   /** The files table, e.g. storage_elem_01_files. */
   table: string
+  /** Its key column; default file_id. */
+  key?: string
   /** One list of [a, b] file_id pairs per connection: each transaction updates a, then b. */
   pairs: [string, string][][]
   /** Time between the two updates of a transaction, in ms (a service doing its work). */
