@@ -112,7 +112,9 @@ const differs = (t: CacheTable, other: (column: string, from: string) => string)
 async function createTables(c: pg.ClientBase, spec: StageSpec): Promise<void> {
   for (const name of [STAGE, OUTCOME]) await c.query(`drop table if exists pg_temp.${name}`)
   const cols = spec.columns.map(([n, ty]) => `${n} ${ty}`).join(', ')
-  await c.query(`create temp table ${STAGE} (path text not null, name text not null, claim uuid, good boolean not null, conflict boolean not null default false, ${cols})`)
+  await c.query(
+    `create temp table ${STAGE} (path text not null, name text not null, claim uuid, good boolean not null, conflict boolean not null default false, ${cols})`,
+  )
   await c.query(`create temp table ${OUTCOME} (key text not null, inserted boolean not null, changed boolean not null)`)
 }
 
@@ -237,16 +239,31 @@ export async function stageAndJudge(c: pg.ClientBase, spec: StageSpec, t: CacheT
  * Writes the judged rows (step 3) in chunks in key order, or (dry run) counts them in one read;
  * `written` is told, after each chunk commits, how many rows the run has written so far (stamps included).
  */
-export async function writeRows(c: pg.ClientBase, t: CacheTable, run: PipelineRun, staged: StageResult, written?: (rows: number) => void): Promise<UpsertCounts> {
+export async function writeRows(
+  c: pg.ClientBase,
+  t: CacheTable,
+  run: PipelineRun,
+  staged: StageResult,
+  written?: (rows: number) => void,
+): Promise<UpsertCounts> {
   const progress = (rows: number) => run.onProgress?.({ phase: 'write', files: staged.found, skipped: staged.skipped.length, rows, totalRows: staged.good })
   if (run.dryRun) {
-    await c.query(`insert into ${OUTCOME} select (${fromOf(t, t.key)})::text, s.artstore_new, true from (${toWrite(t)}) s where s.artstore_new or s.artstore_changed`)
+    await c.query(
+      `insert into ${OUTCOME} select (${fromOf(t, t.key)})::text, s.artstore_new, true from (${toWrite(t)}) s where s.artstore_new or s.artstore_changed`,
+    )
   } else {
     const keys = { key: fromOf(t, t.key), keyType: t.keyType, from: `${STAGE} s where s.good` }
-    await forEachChunk(c, run.bounds, t.name, keys, (range) => chunkSql(t, range), (p) => {
-      written?.(p.rows)
-      progress(p.keys)
-    })
+    await forEachChunk(
+      c,
+      run.bounds,
+      t.name,
+      keys,
+      (range) => chunkSql(t, range),
+      (p) => {
+        written?.(p.rows)
+        progress(p.keys)
+      },
+    )
   }
   const { rows } = await c.query<{ inserted: string; updated: string }>(
     `select count(*) filter (where inserted) as inserted, count(*) filter (where changed and not inserted) as updated from ${OUTCOME}`,

@@ -57,7 +57,11 @@ export async function pruneUnseen(c: pg.ClientBase, p: PruneTarget, dryRun: bool
   await c.query(`drop table if exists pg_temp.${GONE}`)
   await c.query(`create temp table ${GONE} as select unnest($1::text[])::${p.keyType} as id`, [absent])
   await c.query(`alter table ${GONE} add primary key (id)`)
-  return forEachChunk(c, bounds, p.table, { key: 'g.id', keyType: p.keyType, from: `${GONE} g where true` }, (range) =>
-    `delete from ${table} t where t.${p.id} in (select g.id from ${GONE} g where ${range} order by g.id) and ${unseen}`,
+  return forEachChunk(
+    c,
+    bounds,
+    p.table,
+    { key: 'g.id', keyType: p.keyType, from: `${GONE} g where true` },
+    (range) => `delete from ${table} t where t.${p.id} in (select g.id from ${GONE} g where ${range} order by g.id) and ${unseen}`,
   )
 }

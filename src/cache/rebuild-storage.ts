@@ -114,8 +114,9 @@ async function finishRun(
   walId: string,
   result: object,
 ): Promise<NonNullable<RebuildPart['config']>> {
-  const totals = (await c.query<{ n: number; size: string }>(`select count(*)::int as n, coalesce(sum(file_size), 0)::text as size from ${quoteIdent(t.files)}`))
-    .rows[0]
+  const totals = (
+    await c.query<{ n: number; size: string }>(`select count(*)::int as n, coalesce(sum(file_size), 0)::text as size from ${quoteIdent(t.files)}`)
+  ).rows[0]
   const q = (v: string) => c.escapeLiteral(v)
   const results = await withinBounds(
     c,

@@ -37,7 +37,7 @@ async function deployed(name: string): Promise<{ url: string; env: Record<string
 
 /** Polls `ok` every 50 ms for at most `ms`; whether it held. */
 async function until(ok: () => Promise<boolean>, ms: number): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end; ) {
+  for (const end = Date.now() + ms; Date.now() < end;) {
     if (await ok()) return true
     await new Promise((r) => setTimeout(r, 50))
   }
@@ -131,7 +131,9 @@ async function besideTheService(o: {
   const byWalk = [...o.files].sort((a, b) => (a.rel < b.rel ? -1 : 1))
   const early = byWalk.slice(0, 400).map((g) => g.doc.file_id)
   const late = byWalk.slice(-400).map((g) => g.doc.file_id)
-  const pairs: [string, string][][] = [0, 1].map((k) => early.filter((_, i) => i % 2 === k).map((e, i) => [late[(i * 2 + k) % late.length], e] as [string, string]))
+  const pairs: [string, string][][] = [0, 1].map((k) =>
+    early.filter((_, i) => i % 2 === k).map((e, i) => [late[(i * 2 + k) % late.length], e] as [string, string]),
+  )
   const removed = byWalk.slice(1000, 1000 + 5 * o.runs)
   const runs: Run[] = []
   for (let run = 1; run <= o.runs; run++) {
@@ -196,11 +198,15 @@ describe('a rebuild killed while a service holds a row it has to rewrite', () =>
     await service.connect()
     await service.query('begin')
     await service.query(`select 1 from ${FILES} where file_id = $1 for update`, [held])
-    const child = spawn(process.execPath, [path.join(projectRoot, 'scripts', 'artstore-db.mjs'), 'cache', 'rebuild', '--module', 'storage-element', '--root', tree.root, '--prune'], {
-      cwd: projectRoot,
-      env: { ...process.env, DATABASE_URL: '', ADMIN_DATABASE_URL: '', QUERY_DATABASE_URL: '', ARTSTORE_DOTENV: '0', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
+    const child = spawn(
+      process.execPath,
+      [path.join(projectRoot, 'scripts', 'artstore-db.mjs'), 'cache', 'rebuild', '--module', 'storage-element', '--root', tree.root, '--prune'],
+      {
+        cwd: projectRoot,
+        env: { ...process.env, DATABASE_URL: '', ADMIN_DATABASE_URL: '', QUERY_DATABASE_URL: '', ARTSTORE_DOTENV: '0', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
     let stderr = ''
     child.stderr.on('data', (d) => (stderr += d))
     const exited = new Promise<number | null>((r) => child.on('close', r))
@@ -222,7 +228,16 @@ describe('a rebuild killed while a service holds a row it has to rewrite', () =>
     }
     // The killed command's backend ends once the server notices (at its next try at the latest).
     expect(
-      await until(async () => !(await query(url, `select 1 from pg_stat_activity where datname = current_database() and application_name = 'artstore-db' and pid <> pg_backend_pid()`)).length, 30_000),
+      await until(
+        async () =>
+          !(
+            await query(
+              url,
+              `select 1 from pg_stat_activity where datname = current_database() and application_name = 'artstore-db' and pid <> pg_backend_pid()`,
+            )
+          ).length,
+        30_000,
+      ),
     ).toBe(true)
 
     const after = await snapshot(url, FILES, 'file_id')
@@ -237,10 +252,18 @@ describe('a rebuild killed while a service holds a row it has to rewrite', () =>
 
     const again = await runCli(['cache', 'rebuild', '--module', 'storage-element', '--root', tree.root, '--prune', '--json'], env)
     expect(again.exitCode, again.stderr).toBe(0)
-    expect(JSON.parse(again.stdout).rows).toEqual({ inserted: 0, updated: count - gone.length - finalKeys.length, unchanged: finalKeys.length, pruned: gone.length })
+    expect(JSON.parse(again.stdout).rows).toEqual({
+      inserted: 0,
+      updated: count - gone.length - finalKeys.length,
+      unchanged: finalKeys.length,
+      pruned: gone.length,
+    })
     const goneIds = new Set(gone.map((g) => g.doc.file_id))
     expect(await snapshot(url, FILES, 'file_id')).toEqual([...final.values()].filter((r) => !goneIds.has(r.file_id as string)))
-    const log = await query<{ status: string; error_message: string | null }>(url, `select status, error_message from storage_elem_01_wal order by started_at desc limit 2`)
+    const log = await query<{ status: string; error_message: string | null }>(
+      url,
+      `select status, error_message from storage_elem_01_wal order by started_at desc limit 2`,
+    )
     expect(log.map((l) => l.status)).toEqual(['committed', 'failed'])
     expect(log[1].error_message).toMatch(/^interrupted: .*the rows it had written stay as their files say, nothing was pruned$/)
   }, 300_000)

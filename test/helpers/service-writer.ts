@@ -37,7 +37,7 @@ export async function startServiceWriter(o: WriterOptions): Promise<{ stop: () =
   await new Promise<void>((resolve, reject) => {
     const check = () => (out.startsWith('started\n') ? resolve() : undefined)
     child.stdout.on('data', check)
-    closed.then((code) => reject(new Error(`the service writer exited (${code}) before it started: ${err}`)))
+    void closed.then((code) => reject(new Error(`the service writer exited (${code}) before it started: ${err}`)))
   })
   return {
     stop: async () => {
