@@ -139,6 +139,18 @@ try {
         `${r.ratio.toFixed(2).padStart(7)}×  ${r.rebuildFilesPerSec} files/s rebuild (${r.rebuildMs} ms) vs ${r.copyRowsPerSec} rows/s COPY (${r.copyMs} ms)`,
       )
       console.log(`           peak RSS while rebuilding ${r.peakRssMiB} MiB (process high-water mark ${r.maxRssMiB} MiB)`)
+      const l = r.live
+      console.log(`\ncache rebuild rewriting every row beside the service's writes (two-row transactions across hour folders, 2 connections)`)
+      console.log(
+        `${l.ratio.toFixed(2).padStart(7)}×  rebuild ${l.liveMs} ms with the writer vs ${l.quietMs} ms without${l.failed ? ` (FAILED: ${l.failed})` : ''}`,
+      )
+      console.log(
+        `${l.maxRatio.toFixed(2).padStart(7)}×  writer max ${l.writerDuring.maxMs} ms during the rebuild vs ${l.writerAlone.maxMs} ms alone (bound: 500 ms)`,
+      )
+      console.log(
+        `${l.p99Ratio.toFixed(2).padStart(7)}×  writer p99 ${l.writerDuring.p99Ms} ms vs ${l.writerAlone.p99Ms} ms alone; p50 ${l.writerDuring.p50Ms} vs ${l.writerAlone.p50Ms} ms`,
+      )
+      console.log(`           ${l.writerDuring.statements} writer statements, ${l.writerTransactions} transactions, ${l.writerErrors} errors`)
     }
   }
   // Only when asked for (-- --only s3): it starts an S3 server and reads N files through it.
