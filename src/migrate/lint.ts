@@ -7,6 +7,7 @@ import { projectRoot } from '../modules.ts'
 import { classifyAlterClause } from '../adopt/steps.ts'
 import { NO_TRANSACTION_LINE, readMigrationHeader, runsOutsideTransaction } from './header.ts'
 import { oneLine, parseStatements, parts, type SqlStatement } from './statements.ts'
+import { catalogProbe, rewriteFindings, rewriteLintFinding, RewriteState } from './rewrites.ts'
 
 export { ALLOWANCE_PREFIX } from './header.ts'
 
@@ -404,10 +405,21 @@ function undeclaredAloneFindings(sql: string, stmts: SqlStatement[]): LintFindin
   ]
 }
 
-/** Both linters on one migration script; errors first. */
-export async function lintMigration(sql: string, before: Catalog): Promise<LintFinding[]> {
+/**
+ * Both linters on one migration script, and its rewrites of tables that exist (warnings: deploy weighs
+ * them against the live size); errors first. `volatility` looks up functions on the database the
+ * history was replayed in (without it, a list of the usual ones).
+ */
+export async function lintMigration(sql: string, before: Catalog, volatility?: (name: string) => Promise<'i' | 's' | 'v' | undefined>): Promise<LintFinding[]> {
   const stmts = parseStatements(sql)
-  const findings = [...(await dataLossFindings(sql, before)), ...transactionFindings(sql, stmts), ...undeclaredAloneFindings(sql, stmts), ...squawk(sql)]
+  const rewrites = (await rewriteFindings(sql, new RewriteState(catalogProbe(before, volatility)), stmts)).map(rewriteLintFinding)
+  const findings = [
+    ...(await dataLossFindings(sql, before)),
+    ...transactionFindings(sql, stmts),
+    ...undeclaredAloneFindings(sql, stmts),
+    ...rewrites,
+    ...squawk(sql),
+  ]
   return [...findings.filter((f) => f.level === 'error'), ...findings.filter((f) => f.level === 'warning')]
 }
 
@@ -425,17 +437,29 @@ export function recordedAllowance(sql: string): string | undefined {
   return readMigrationHeader(sql).allowance?.reason
 }
 
+/** A rewrite of a table that exists: allowed only where the table is large (deploy decides), recorded by `migrate allow`. */
+export const isRewrite = (f: LintFinding) => f.source === 'artstore-db' && f.rule === 'rewrite'
+
 /**
  * How the dangerous findings of a migration differ from those its allowance records (as multisets of
  * allowance lines): `missing` are found and not allowed, `stale` are allowed and no longer found.
+ * `optional` findings (rewrites) may be recorded or not, but one recorded must still be found.
  */
-export function allowanceDifference(sql: string, dangerous: readonly LintFinding[]): { missing: string[]; stale: string[] } {
+export function allowanceDifference(
+  sql: string,
+  dangerous: readonly LintFinding[],
+  optional: readonly LintFinding[] = [],
+): { missing: string[]; stale: string[] } {
   const recorded = [...(readMigrationHeader(sql).allowance?.findings ?? [])]
   const missing: string[] = []
   for (const line of dangerous.map(allowanceLine)) {
     const at = recorded.indexOf(line)
     if (at >= 0) recorded.splice(at, 1)
     else missing.push(line)
+  }
+  for (const line of optional.map(allowanceLine)) {
+    const at = recorded.indexOf(line)
+    if (at >= 0) recorded.splice(at, 1)
   }
   return { missing, stale: recorded }
 }
