@@ -83,7 +83,7 @@ export async function migrateAllow(opts: MigrateAllowOptions): Promise<MigrateAl
     const m = history[at]
     const findings: LintFinding[] = await withScratchClient({ ...t, module }, 'allow', async (c) => {
       for (const h of history.slice(0, at)) await runAndRead(c, HISTORY_SCHEMA, h.up)
-      return lintMigration(m.up, await runAndRead(c, HISTORY_SCHEMA, ''), databaseVolatility(c))
+      return lintMigration(m.up, await runAndRead(c, HISTORY_SCHEMA, ''), { volatility: databaseVolatility(c) })
     })
     // The dangerous steps, and the rewrites of existing tables, which deploy refuses on a large table unless recorded.
     const dangerous = [...findings.filter(isAllowable), ...findings.filter(isRewrite)]

@@ -129,7 +129,7 @@ export async function checkHistory(t: ModuleTarget, history: readonly CheckedMig
           return
         }
       }
-      const found = await lintMigration(m.up, before, databaseVolatility(c))
+      const found = await lintMigration(m.up, before, { volatility: databaseVolatility(c) })
       findings.set(m.name, found)
       const refused = found.filter((f) => f.level === 'error' && !isAllowable(f))
       for (const f of refused) problems.push(`${m.name}: ${f.rule}${f.line ? ` (line ${f.line})` : ''}: ${f.message.split('\n')[0]}`)

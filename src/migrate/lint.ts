@@ -408,11 +408,17 @@ function undeclaredAloneFindings(sql: string, stmts: SqlStatement[]): LintFindin
 /**
  * Both linters on one migration script, and its rewrites of tables that exist (warnings: deploy weighs
  * them against the live size); errors first. `volatility` looks up functions on the database the
- * history was replayed in (without it, a list of the usual ones).
+ * history was replayed in (without it, a list of the usual ones); `rewrites` carries what earlier
+ * migrations of one sequence did to the tables (migrate new's parts), else it starts from `before`.
  */
-export async function lintMigration(sql: string, before: Catalog, volatility?: (name: string) => Promise<'i' | 's' | 'v' | undefined>): Promise<LintFinding[]> {
+export async function lintMigration(
+  sql: string,
+  before: Catalog,
+  o: { volatility?: (name: string) => Promise<'i' | 's' | 'v' | undefined>; rewrites?: RewriteState } = {},
+): Promise<LintFinding[]> {
   const stmts = parseStatements(sql)
-  const rewrites = (await rewriteFindings(sql, new RewriteState(catalogProbe(before, volatility)), stmts)).map(rewriteLintFinding)
+  const state = o.rewrites ?? new RewriteState(catalogProbe(before, o.volatility))
+  const rewrites = (await rewriteFindings(sql, state, stmts)).map(rewriteLintFinding)
   const findings = [
     ...(await dataLossFindings(sql, before)),
     ...transactionFindings(sql, stmts),

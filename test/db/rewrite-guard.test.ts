@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, test } from 'vitest'
 import { parseColumnType, typeChangeRewrites } from '../../src/migrate/types.ts'
 import { runCli } from '../helpers/cli.ts'
 import { freshDatabasesOfThisFile, query } from '../helpers/db.ts'
-import { copyPrismaDir } from '../helpers/prisma-copy.ts'
+import { copyPrismaDir, edit } from '../helpers/prisma-copy.ts'
 
 const freshDatabase = freshDatabasesOfThisFile()
 
@@ -263,4 +263,93 @@ describe('the type changes PostgreSQL makes without a rewrite are the ones the g
     }
     expect(disagree).toEqual([])
   }, 120_000)
+})
+
+describe('migrate new writes the safe forms on existing tables', () => {
+  test('a new FK, an extras CHECK and a SET NOT NULL: added NOT VALID (the NOT NULL as a check), validated in a following migration; migrate check green; deploy passes the guard with every table large', async () => {
+    const url = await freshDatabase('rewrite_guard_new')
+    const prismaDir = copyPrismaDir('rewrite-guard-new', { at: 'baseline' })
+    const env = { ADMIN_DATABASE_URL: `${url}?schema=admin`, ARTSTORE_PRISMA_DIR: prismaDir }
+    expect((await runCli(['deploy', '--module', 'admin'], env)).exitCode).toBe(0)
+    await query(
+      url,
+      `insert into admin.storage_elements (name, mode, storage_type, base_path, api_url, api_key, status, used_bytes, file_count, is_replicated, replica_count)
+       select 'se-' || g, 'RW', 'LOCAL', '/data/' || g, 'http://se' || g, 'k' || g, 'ONLINE', 0, 0, false, 1 from generate_series(1, 3) g`,
+    )
+    const schemaFile = path.join(prismaDir, 'admin', 'schema.prisma')
+    edit(schemaFile, '  apiKey           String?       @map("api_key")', '  apiKey           String        @map("api_key")')
+    edit(
+      schemaFile,
+      '/// A storage element registered with the admin module.',
+      `/// An administrator of the admin UI.
+model AdminUser {
+  id        String     @id @db.Uuid
+  username  String     @db.VarChar(100)
+  auditLogs AuditLog[]
+
+  @@map("admin_users")
+}
+
+/// A storage element registered with the admin module.`,
+    )
+    edit(
+      schemaFile,
+      '  @@index([createdAt], map: "ix_audit_logs_created_at")',
+      `  adminUserId      String?         @map("admin_user_id") @db.Uuid
+  adminUser        AdminUser?      @relation(fields: [adminUserId], references: [id], onDelete: SetNull, map: "audit_logs_admin_user_id_fkey")
+
+  @@index([createdAt], map: "ix_audit_logs_created_at")`,
+    )
+    fs.writeFileSync(
+      path.join(prismaDir, 'admin', 'sql', '20_checks.sql'),
+      'ALTER TABLE "storage_elements" ADD CONSTRAINT "ck_storage_elements_replica_count" CHECK ("replica_count" >= 0);\n',
+    )
+    const run = await runCli(
+      ['migrate', 'new', '--module', 'admin', '--name', 'actor_and_key', '--allow-dangerous', 'every element has its api key', '--json'],
+      env,
+    )
+    expect(run.exitCode, run.stderr + run.stdout).toBe(0)
+    const r = JSON.parse(run.stdout)
+    expect(r.status).toBe('written')
+    expect(r.migration).toMatch(/^\d{14}_actor_and_key$/)
+    expect(r.also.map((m: { migration: string }) => m.migration)).toEqual([expect.stringMatching(/^\d{14}_actor_and_key_validate$/)])
+    const [validate] = r.also
+    expect(r.up).toMatch(
+      /ADD CONSTRAINT "audit_logs_admin_user_id_fkey" FOREIGN KEY \("admin_user_id"\) REFERENCES "admin_users"\("id"\) ON DELETE SET NULL ON UPDATE CASCADE NOT VALID;/,
+    )
+    expect(r.up).toContain('ALTER TABLE "storage_elements" ADD CONSTRAINT "storage_elements_api_key_not_null_check" CHECK ("api_key" IS NOT NULL) NOT VALID;')
+    expect(r.up).toMatch(/ADD CONSTRAINT "ck_storage_elements_replica_count" CHECK \(.*replica_count.* >= 0\)\)? NOT VALID;/)
+    expect(r.up).not.toContain('SET NOT NULL')
+    expect(validate.up).toContain('ALTER TABLE "audit_logs" VALIDATE CONSTRAINT "audit_logs_admin_user_id_fkey";')
+    expect(validate.up).toContain('ALTER TABLE "storage_elements" VALIDATE CONSTRAINT "ck_storage_elements_replica_count";')
+    expect(validate.up).toMatch(
+      /VALIDATE CONSTRAINT "storage_elements_api_key_not_null_check";\nALTER TABLE "storage_elements" ALTER COLUMN "api_key" SET NOT NULL;\nALTER TABLE "storage_elements" DROP CONSTRAINT "storage_elements_api_key_not_null_check";/,
+    )
+    // The dangerous step (NOT NULL over existing rows) is allowed where it now is, and validate runs in a transaction.
+    expect(validate.up).toContain('-- Dangerous steps allowed: every element has its api key')
+    expect(validate.up).not.toContain('no-transaction')
+    expect(r.findings.filter((f: { rule: string }) => f.rule === 'rewrite')).toEqual([])
+
+    const check = await runCli(['migrate', 'check', '--module', 'admin'], env)
+    expect(check.exitCode, check.stdout + check.stderr).toBe(0)
+    // Every existing table counts as large: the safe forms pass the guard, and leave the constraints valid and the column NOT NULL.
+    const deployed = await runCli(['deploy', '--module', 'admin', '--json'], { ...env, ARTSTORE_REWRITE_THRESHOLD: '0' })
+    expect(deployed.exitCode, deployed.stdout + deployed.stderr).toBe(0)
+    expect(JSON.parse(deployed.stdout)[0]).toMatchObject({ status: 'applied', migrations: [r.migration, validate.migration] })
+    const constraints = await query<{ conname: string; convalidated: boolean }>(
+      url,
+      `select conname, convalidated from pg_constraint where conname in ('audit_logs_admin_user_id_fkey', 'ck_storage_elements_replica_count', 'storage_elements_api_key_not_null_check') order by 1`,
+    )
+    expect(constraints).toEqual([
+      { conname: 'audit_logs_admin_user_id_fkey', convalidated: true },
+      { conname: 'ck_storage_elements_replica_count', convalidated: true },
+    ])
+    const [col] = await query<{ notnull: boolean }>(
+      url,
+      `select attnotnull as notnull from pg_attribute where attrelid = 'admin.storage_elements'::regclass and attname = 'api_key'`,
+    )
+    expect(col.notnull).toBe(true)
+    const verified = await runCli(['verify', '--module', 'admin'], env)
+    expect(verified.exitCode, verified.stdout).toBe(0)
+  }, 300_000)
 })
