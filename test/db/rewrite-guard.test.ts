@@ -208,7 +208,17 @@ describe('the override of one deploy, and what is not refused', () => {
       ].join('\n') + '\n',
     )
     const before = (await s.shape('big')).file
-    const run = await runCli(['deploy', '--module', 'admin', '--json'], s.env)
+    // The threshold given as an option: with one rewrite of big among them, a dry run names that one alone.
+    const { ARTSTORE_REWRITE_THRESHOLD: _variable, ...env } = s.env
+    const rewrite = '20270102000003_big_rewrite'
+    s.write(rewrite, 'ALTER TABLE "big" ALTER COLUMN "flag" SET DATA TYPE BIGINT;\n')
+    const dry = await runCli(['deploy', '--module', 'admin', '--dry-run', '--rewrite-threshold', '64kB', '--json'], env)
+    expect(dry.exitCode, dry.stderr).toBe(2)
+    expect(JSON.parse(dry.stdout)[0].refused.map((r: { migration: string; statement: string }) => `${r.migration}: ${r.statement}`)).toEqual([
+      `${rewrite}: ALTER TABLE "big" ALTER COLUMN "flag" SET DATA TYPE BIGINT`,
+    ])
+    fs.rmSync(s.dirOf(rewrite), { recursive: true })
+    const run = await runCli(['deploy', '--module', 'admin', '--rewrite-threshold', '64kB', '--json'], env)
     expect(run.exitCode, run.stderr + run.stdout).toBe(0)
     expect(JSON.parse(run.stdout)[0]).toMatchObject({ status: 'applied', migrations: [small, safe, validate] })
     expect(JSON.parse(run.stdout)[0].allowedRewrites).toBeUndefined()
