@@ -7,6 +7,8 @@ import { describeTarget, eachTarget, moduleStep, withCheckedTargets, type Comman
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { SchemaEngineError } from '../engine/engine.ts'
 import { withModuleEngine } from '../engine/module.ts'
+import { UsageError } from '../errors.ts'
+import { readLocalMigrations } from '../history/history.ts'
 import { moduleStatus, type ModuleStatus } from '../status/status.ts'
 import { assertOwnDatabase } from '../guard/guard.ts'
 import { inDeployTurn, retryOnDeadlock, turnOptions, withMigrationTransaction, type DeployTurnOptions } from '../db/lock.ts'
@@ -14,6 +16,7 @@ import { describeBlockers, lockRetrySettings, LOCK_NOT_AVAILABLE, type Blocker, 
 import { readMigrationHeader, runsOutsideTransaction } from '../migrate/header.ts'
 import type { BatchProgress } from '../backfill/run.ts'
 import { recoverInterrupted, type Recovery } from './recover.ts'
+import { guardRewrites, refusalLine, rewriteGuardSettings, type RewriteGuardSettings, type RewriteRefusal } from './rewrite-guard.ts'
 
 export interface DeployOptions extends CommandOptions {
   /** Report what would be applied, and apply nothing. */
@@ -26,6 +29,13 @@ export interface DeployOptions extends CommandOptions {
   onLockWait?: (w: LockWait) => void
   /** Told of a batched backfill's progress, at its start and after each batch (the CLI draws a bar on a terminal). */
   onBatch?: (p: BatchProgress) => void
+  /**
+   * The size above which a table is large for the rewrite guard (`10MB`, `512kB`; bytes when bare);
+   * default ARTSTORE_REWRITE_THRESHOLD, else 10 MB.
+   */
+  rewriteThreshold?: string
+  /** Migrations whose rewrites of large tables this deploy allows (names, or one comma-separated string); each must be a migration folder of a selected module. */
+  allowRewrite?: string | string[]
 }
 
 /** A migration that failed: the database's error and what to do. */
@@ -52,7 +62,8 @@ export interface LockWaits {
   blockers: Blocker[]
 }
 
-export type DeployStatus = 'applied' | 'up-to-date' | 'would-apply' | 'failed' | 'not-run'
+/** `refused`: the rewrite guard refused a pending migration; nothing was applied, and it stays pending. */
+export type DeployStatus = 'applied' | 'up-to-date' | 'would-apply' | 'failed' | 'refused' | 'not-run'
 
 export interface ModuleDeployResult extends ReturnType<typeof describeTarget> {
   status: DeployStatus
@@ -70,7 +81,19 @@ export interface ModuleDeployResult extends ReturnType<typeof describeTarget> {
   lockWaits?: LockWaits
   /** The batched backfills this run ran (finished or not), as their last progress showed them. */
   backfills?: BatchProgress[]
+  /** For `refused`: each statement that rewrites or scans a large table, with the safe form and how to allow it. */
+  refused?: RewriteRefusal[]
+  /** Rewrites of large tables that ran (or, dry, would) because they were allowed: by the migration's header or by --allow-rewrite. */
+  allowedRewrites?: RewriteRefusal[]
   durationMs?: number
+}
+
+export class UnknownRewriteMigrationError extends UsageError {
+  constructor(migration: string, modules: string[]) {
+    super(
+      `--allow-rewrite ${migration}: no later migration folder of ${modules.join(', ')} has that name: name the pending migration whose rewrites to allow (npx artstore-db status lists them)`,
+    )
+  }
 }
 
 /** A failure as `prisma migrate deploy` prints it: the error code, then the engine's message. */
@@ -202,6 +225,21 @@ function deployFailure(t: ModuleTarget, e: SchemaEngineError, migration: string,
   }
 }
 
+/** A module whose pending migrations the rewrite guard refused: nothing applied, each statement named. */
+function refusedResult(t: ModuleTarget, refused: RewriteRefusal[], guard: RewriteGuardSettings): ModuleDeployResult {
+  const lines = refused.map((r) => refusalLine(r, guard.thresholdBytes))
+  return {
+    ...describeTarget(t),
+    status: 'refused',
+    migrations: [],
+    failedMigration: refused[0].migration,
+    refused,
+    detail: [...lines, `nothing was applied; ${[...new Set(refused.map((r) => r.migration))].join(', ')} stays pending`].join('\n'),
+  }
+}
+
+const allowedOf = (allowed: RewriteRefusal[]) => (allowed.length ? { allowedRewrites: allowed } : {})
+
 /**
  * Applies a module's pending migrations with the schema engine in this process: the same engine call
  * (applyMigrations, under Prisma's advisory lock, one transaction per migration) and the same history
@@ -220,11 +258,18 @@ export async function deployModule(
   known?: ModuleStatus,
   turn?: DeployTurnOptions,
   lockRetry?: LockRetrySettings,
+  guard: RewriteGuardSettings = rewriteGuardSettings(),
 ): Promise<ModuleDeployResult> {
   const seen = known ?? (await moduleStatus(t))
   const problem = historyProblem(t, seen)
   if (problem) return { ...describeTarget(t), status: 'failed', migrations: [], detail: problem }
-  if (dryRun) return { ...describeTarget(t), status: seen.pending.length ? 'would-apply' : 'up-to-date', migrations: seen.pending }
+  const lockTimeoutMs = (lockRetry ?? lockRetrySettings()).lockTimeoutMs
+  if (dryRun) {
+    if (!seen.pending.length) return { ...describeTarget(t), status: 'up-to-date', migrations: [] }
+    const guarded = await withClient(t, (c) => guardRewrites(c, t, seen.pending, guard, lockTimeoutMs))
+    if (guarded.refused.length) return refusedResult(t, guarded.refused, guard)
+    return { ...describeTarget(t), status: 'would-apply', migrations: seen.pending, ...allowedOf(guarded.allowed) }
+  }
   if (seen.state === 'up-to-date' && seen.applied.length) return { ...describeTarget(t), status: 'up-to-date', migrations: [], durationMs: 0 }
   const started = performance.now()
   const durationMs = () => Math.round(performance.now() - started)
@@ -239,9 +284,13 @@ export async function deployModule(
       if (changed) return { ...describeTarget(t), status: 'failed', migrations: [], detail: changed }
       const recovered = before.state === 'failed' ? await recoverInterrupted(t, before) : undefined
       if (recovered) before = await moduleStatus(t)
-      const extra = recovered ? { recovered } : {}
+      const extra: Partial<ModuleDeployResult> = recovered ? { recovered } : {}
       if (before.state === 'up-to-date' && before.applied.length)
         return { ...describeTarget(t), status: 'up-to-date', migrations: [], durationMs: durationMs(), ...extra }
+      // The rewrite guard, on this connection and in this turn: the sizes the migrations will meet.
+      const guarded = await guardRewrites(c, t, before.pending, guard, lockTimeoutMs)
+      if (guarded.refused.length) return { ...refusedResult(t, guarded.refused, guard), durationMs: durationMs(), ...extra }
+      Object.assign(extra, allowedOf(guarded.allowed))
       const waits: LockWait[] = []
       const backfills = new Map<string, BatchProgress>()
       const retry: LockRetrySettings = {
@@ -307,7 +356,15 @@ export async function deploy(opts: DeployOptions = {}): Promise<ModuleDeployResu
     onLockWait: opts.onLockWait,
     onBatch: opts.onBatch,
   })
+  const guard = rewriteGuardSettings({ rewriteThreshold: opts.rewriteThreshold, allowRewrite: opts.allowRewrite, env: opts.env })
   return withCheckedTargets(opts, async (targets) => {
+    const folders = targets.flatMap((t) => readLocalMigrations(t.module.migrationsDir).map((m) => m.name))
+    const unknown = guard.allow.find((m) => !folders.includes(m) || m === '0_baseline')
+    if (unknown)
+      throw new UnknownRewriteMigrationError(
+        unknown,
+        targets.map((t) => t.module.name),
+      )
     // Every module's database is checked before any is changed (a URL may point at another module's),
     // and, on the same connection, what each has applied already.
     const before = await eachTarget(targets, (t) =>
@@ -318,11 +375,11 @@ export async function deploy(opts: DeployOptions = {}): Promise<ModuleDeployResu
     )
     const results: ModuleDeployResult[] = []
     for (const [i, t] of targets.entries()) {
-      const failedBefore = results.some((r) => r.status === 'failed')
+      const failedBefore = results.some((r) => r.status === 'failed' || r.status === 'refused')
       results.push(
         failedBefore
           ? { ...describeTarget(t), status: 'not-run', migrations: [] }
-          : await moduleStep(opts, t, () => deployModule(t, !!opts.dryRun, before[i], turnOptions(opts), lockRetry)),
+          : await moduleStep(opts, t, () => deployModule(t, !!opts.dryRun, before[i], turnOptions(opts), lockRetry, guard)),
       )
     }
     return results

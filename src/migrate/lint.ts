@@ -15,6 +15,7 @@ import {
   runsOutsideTransaction,
 } from './header.ts'
 import { oneLine, parseStatements, parts, type SqlStatement } from './statements.ts'
+import { catalogProbe, rewriteFindings, rewriteLintFinding, RewriteState } from './rewrites.ts'
 
 export { ALLOWANCE_PREFIX } from './header.ts'
 
@@ -463,14 +464,26 @@ export function headerFindings(sql: string, stmts: SqlStatement[] = parseStateme
   return findings
 }
 
-/** Both linters on one migration script; errors first. */
-export async function lintMigration(sql: string, before: Catalog): Promise<LintFinding[]> {
+/**
+ * Both linters on one migration script, and its rewrites of tables that exist (warnings: deploy weighs
+ * them against the live size); errors first. `volatility` looks up functions on the database the
+ * history was replayed in (without it, a list of the usual ones); `rewrites` carries what earlier
+ * migrations of one sequence did to the tables (migrate new's parts), else it starts from `before`.
+ */
+export async function lintMigration(
+  sql: string,
+  before: Catalog,
+  o: { volatility?: (name: string) => Promise<'i' | 's' | 'v' | undefined>; rewrites?: RewriteState } = {},
+): Promise<LintFinding[]> {
   const stmts = parseStatements(sql)
+  const state = o.rewrites ?? new RewriteState(catalogProbe(before, o.volatility))
+  const rewrites = (await rewriteFindings(sql, state, stmts)).map(rewriteLintFinding)
   const findings = [
     ...headerFindings(sql, stmts),
     ...(await dataLossFindings(sql, before)),
     ...transactionFindings(sql, stmts),
     ...undeclaredAloneFindings(sql, stmts),
+    ...rewrites,
     ...squawk(sql),
   ]
   return [...findings.filter((f) => f.level === 'error'), ...findings.filter((f) => f.level === 'warning')]
@@ -490,17 +503,29 @@ export function recordedAllowance(sql: string): string | undefined {
   return readMigrationHeader(sql).allowance?.reason
 }
 
+/** A rewrite of a table that exists: allowed only where the table is large (deploy decides), recorded by `migrate allow`. */
+export const isRewrite = (f: LintFinding) => f.source === 'artstore-db' && f.rule === 'rewrite'
+
 /**
  * How the dangerous findings of a migration differ from those its allowance records (as multisets of
  * allowance lines): `missing` are found and not allowed, `stale` are allowed and no longer found.
+ * `optional` findings (rewrites) may be recorded or not, but one recorded must still be found.
  */
-export function allowanceDifference(sql: string, dangerous: readonly LintFinding[]): { missing: string[]; stale: string[] } {
+export function allowanceDifference(
+  sql: string,
+  dangerous: readonly LintFinding[],
+  optional: readonly LintFinding[] = [],
+): { missing: string[]; stale: string[] } {
   const recorded = [...(readMigrationHeader(sql).allowance?.findings ?? [])]
   const missing: string[] = []
   for (const line of dangerous.map(allowanceLine)) {
     const at = recorded.indexOf(line)
     if (at >= 0) recorded.splice(at, 1)
     else missing.push(line)
+  }
+  for (const line of optional.map(allowanceLine)) {
+    const at = recorded.indexOf(line)
+    if (at >= 0) recorded.splice(at, 1)
   }
   return { missing, stale: recorded }
 }

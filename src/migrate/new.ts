@@ -6,9 +6,11 @@ import { readLocalMigrations, readMigrationFolders } from '../history/history.ts
 import { projectRoot, type ModuleInfo } from '../modules.ts'
 import { splitScript } from '../adopt/steps.ts'
 import { checkHistory } from './check.ts'
-import { checkSequence, generateMigration, MigrationNotExactError, scriptText, type GeneratedMigration, type MigrationScript } from './generate.ts'
+import { checkSequence, generateMigration, MigrationNotExactError, scriptText, type GeneratedMigration } from './generate.ts'
 import { ALLOWANCE_PREFIX, ALLOWED_FINDING_PREFIX, NO_TRANSACTION_LINE, withAllowanceBlock } from './header.ts'
 import { allowanceLine, isAllowable, lintMigration, type LintFinding } from './lint.ts'
+import { withSafeForms, type Part } from './safe-forms.ts'
+import { catalogProbe, RewriteState } from './rewrites.ts'
 
 export class InvalidMigrationNameError extends UsageError {
   constructor(name: string) {
@@ -38,6 +40,13 @@ export interface MigrateNewOptions extends CommandOptions {
    * its own (PostgreSQL runs CONCURRENTLY only as a statement alone, outside a transaction block).
    */
   concurrently?: boolean
+  /**
+   * Writes the safe forms of the rewrite guard on tables that exist (see withSafeForms): each new
+   * foreign key or CHECK NOT VALID and each SET NOT NULL through a NOT VALID check, validated in a
+   * following `<name>_validate` migration. Off by default: a change then stays one migration (one
+   * history row, one rollback step), which is what a small table needs.
+   */
+  safeForms?: boolean
   /** Work it all out and lint it, write nothing. */
   dryRun?: boolean
   /**
@@ -163,13 +172,6 @@ function writeFolder(dir: string, files: Record<string, string>): void {
   fs.renameSync(temp, dir)
 }
 
-/** One part of the change, before it is named and linted: its scripts. */
-interface Part {
-  suffix?: string
-  up: MigrationScript
-  down: MigrationScript
-}
-
 /**
  * The change split for `concurrently`: each new index on a table the history already has becomes a
  * part of its own, `CREATE INDEX CONCURRENTLY` alone (its down the plain DROP INDEX, which rollback runs
@@ -189,6 +191,7 @@ function splitConcurrentIndexes(g: GeneratedMigration): Part[] {
   const rest: Part = { up: { ...g.up, prisma: text(blocks.filter((b) => !isLiveIndex(b))) }, down: { ...g.down, prisma: text(downBlocks) } }
   const parts = indexes.map((i) => ({
     suffix: i.name,
+    noTransaction: true,
     up: { prisma: `-- CreateIndex\n${i.sql.replace(/^CREATE (UNIQUE )?INDEX /, 'CREATE $1INDEX CONCURRENTLY ')}\n`, extras: [] },
     down: { prisma: `-- DropIndex\nDROP INDEX "${i.name}";\n`, extras: [] },
   }))
@@ -238,14 +241,22 @@ export async function migrateNew(opts: MigrateNewOptions): Promise<MigrateNewRes
     }
     if (generated.empty) return { ...none, status: 'nothing-to-migrate' }
 
-    const parts = opts.concurrently ? splitConcurrentIndexes(generated) : [{ up: generated.up, down: generated.down }]
+    let parts: Part[] = opts.concurrently ? splitConcurrentIndexes(generated) : [{ up: generated.up, down: generated.down }]
+    // The safe forms of the part with Prisma's statements: a following `<name>_validate` migration when it defers a scan.
+    const main = opts.safeForms ? parts.findIndex((p) => !p.suffix) : -1
+    if (main >= 0) {
+      const [first, ...later] = withSafeForms(generated, parts[main], opts.name)
+      parts = [...parts.slice(0, main), first, ...parts.slice(main + 1), ...later]
+    }
     const names: string[] = [...existing]
     const drafts: (NewMigration & { dir: string; dangerous: LintFinding[] })[] = []
+    // One state for the parts in order: a later part's lint sees what the earlier ones did to the tables.
+    const rewrites = new RewriteState(catalogProbe(generated.before))
     for (const part of parts) {
       const folder = nextFolderName(names, part.suffix ? `${opts.name}_${part.suffix}`.slice(0, 63) : opts.name)
       names.push(folder)
-      const text = header(module, folder, !!part.suffix) + scriptText(part.up)
-      const findings = await lintMigration(text, generated.before)
+      const text = header(module, folder, !!part.noTransaction) + scriptText(part.up)
+      const findings = await lintMigration(text, generated.before, { rewrites })
       const dangerous = findings.filter(isAllowable)
       // The allowance block goes under the first line: the findings below it move down.
       const block = dangerous.length && allowance ? allowanceBlock(allowance, dangerous) : []
