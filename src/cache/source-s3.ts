@@ -10,9 +10,10 @@
  */
 import http from 'node:http'
 import https from 'node:https'
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client, type ListObjectsV2CommandOutput } from '@aws-sdk/client-s3'
+import { HeadObjectCommand, ListObjectsV2Command, S3Client, type ListObjectsV2CommandOutput } from '@aws-sdk/client-s3'
 import { maskUrl } from '../config/urls.ts'
 import { MAX_BUCKET_ATTR_BYTES, parseAttr } from './attr.ts'
+import { SignedGetter } from './s3-get.ts'
 import { S3BucketMissingError, S3CredentialsRefusedError, S3ListingFailedError, S3RootError, S3SettingMissingError, S3UnreachableError } from './errors.ts'
 import { newStats, type AttrSource, type Listed, type ReadResult, type SourceEntry } from './source.ts'
 import { ATTR_SUFFIX } from './walk.ts'
@@ -134,6 +135,8 @@ export class S3Source implements AttrSource {
   readonly label: string
   readonly stats = newStats()
   private readonly client: S3Client
+  /** The GETs of the files: signed here, over their own kept-alive agent (s3-get.ts). */
+  private readonly getter: SignedGetter
   private readonly bucket: string
   private readonly prefix: string
   private readonly endpoint: string
@@ -146,7 +149,8 @@ export class S3Source implements AttrSource {
     ;({ bucket: this.bucket, prefix: this.prefix } = parseS3Root(root))
     this.label = `s3://${this.bucket}/${this.prefix.replace(/\/$/, '')}`
     this.endpoint = maskUrl(settings.endpoint)
-    const agent = { keepAlive: true, maxSockets: concurrency + 2 }
+    this.getter = new SignedGetter(settings, concurrency)
+    const agent = { keepAlive: true, maxSockets: 4 }
     this.client = new S3Client({
       endpoint: settings.endpoint,
       region: settings.region,
@@ -202,23 +206,15 @@ export class S3Source implements AttrSource {
       return { ok: false, code: 'too-large', reason: `larger than ${MAX_BUCKET_ATTR_BYTES} bytes (${size} bytes listed): not read` }
     let bytes: Uint8Array
     try {
-      bytes = await withRetries(async () => {
-        const got = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: `${this.prefix}${entry.rel}` }))
-        // Overwritten since it was listed: the newest content is read, under the same bound.
-        if ((got.ContentLength ?? 0) > MAX_BUCKET_ATTR_BYTES) {
-          got.Body?.transformToWebStream()
-            .cancel()
-            .catch(() => undefined)
-          return new Uint8Array(MAX_BUCKET_ATTR_BYTES + 1)
-        }
-        return got.Body!.transformToByteArray()
-      })
+      const got = await withRetries(() => this.getter.get(this.bucket, `${this.prefix}${entry.rel}`, MAX_BUCKET_ATTR_BYTES))
+      // Overwritten since it was listed: the newest content is read, under the same bound.
+      if (!(got instanceof Uint8Array)) return { ok: false, code: 'too-large', reason: `larger than ${MAX_BUCKET_ATTR_BYTES} bytes: not read` }
+      bytes = got
     } catch (e) {
       const err = e as SdkError
       if (err?.name === 'NoSuchKey' || statusOf(err) === 404) return { gone: true }
       return { ok: false, code: 'unreadable', reason: `could not be read (${describe(e)})` }
     }
-    if (bytes.length > MAX_BUCKET_ATTR_BYTES) return { ok: false, code: 'too-large', reason: `larger than ${MAX_BUCKET_ATTR_BYTES} bytes: not read` }
     return parseAttr(bytes, entry)
   }
 
@@ -233,6 +229,7 @@ export class S3Source implements AttrSource {
   }
 
   async close(): Promise<void> {
+    this.getter.destroy()
     this.client.destroy()
   }
 }
