@@ -117,7 +117,16 @@ export class SignedGetter {
     const { path, headers } = signGet({ ...this.settings, host: this.url.host }, objectPath(this.basePath, bucket, key), new Date(), this.keys)
     return new Promise((resolve, reject) => {
       const req = this.request(
-        { protocol: this.url.protocol, hostname: this.url.hostname, port: this.url.port, method: 'GET', path, headers, agent: this.agent, timeout: this.timeoutMs },
+        {
+          protocol: this.url.protocol,
+          hostname: this.url.hostname,
+          port: this.url.port,
+          method: 'GET',
+          path,
+          headers,
+          agent: this.agent,
+          timeout: this.timeoutMs,
+        },
         (res) => {
           const status = res.statusCode ?? 0
           const length = Number(res.headers['content-length'])

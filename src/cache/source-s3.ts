@@ -5,7 +5,8 @@
  * variables; addressing is path-style (MinIO without a domain).
  *
  * One ListObjectsV2 after the other (continuation tokens, the next page fetched while this one is
- * read), and a bounded pool of GETs over kept-alive connections (readEntries). Throttling, 5xx and
+ * read), and a bounded pool of GETs over kept-alive connections (readEntries), each signed here
+ * rather than through the SDK's GetObject (s3-get.ts: a fifth of the CPU). Throttling, 5xx and
  * connection errors are retried with backoff; a listing that still fails fails the run.
  */
 import http from 'node:http'
@@ -23,10 +24,14 @@ import { ATTR_SUFFIX } from './walk.ts'
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
 
 /**
- * GETs in flight at once. On 2 cores against s3rver the SDK's own CPU (about 1 ms a GET) is the limit:
- * 235 GET/s at 1, 620/s at 128 (legacy-schema.md §9.5); 1 000 GETs here took 19.6 s at 1, 11.9 s at
- * 32, 5.9 s at 64 and 10.6 s at 128 on a loaded machine. 64 takes nearly all of the gain while holding
- * half the sockets and buffers of 128; a real MinIO on its own host gains more from it than s3rver does.
+ * GETs in flight at once. Against s3rver (one Node process: one core) the server is the limit from
+ * about 16 on: with the signed GETs of s3-get.ts, 4 000 GETs on the loaded 2-core machine went at
+ * 689/s at 8, 753/s at 16, 813/s at 32, 548/s at 64 and 755/s at 128, within the machine's noise of
+ * each other from 16 up (s3rver itself at 85-100% of its core). Against MinIO on a host of its own,
+ * every GET also waits a network round trip, and only GETs in flight hide it: 64 keeps a many-core
+ * server busy over a millisecond of latency, for 64 sockets and at most 128 entries held (each body
+ * bounded by MAX_BUCKET_ATTR_BYTES). With the SDK's own GetObject, its CPU (about 1 ms a GET) was the
+ * limit instead (legacy-schema.md §9.5).
  */
 export const DEFAULT_S3_CONCURRENCY = 64
 

@@ -472,13 +472,14 @@ describe('several roots and the query module', () => {
       const r = await q(folder, 'se-53', { prune: true, env: { ...env, STORAGE_S3_ENDPOINT_URL: proxy.endpoint } })
       expect(uploaded).toBe(true)
       expect(r).toMatchObject({ prune: 'done', files: { found: 1, good: 1, skipped: 0 }, rows: { inserted: 0, updated: 0, unchanged: 1, pruned: 1 } })
-      const rows = await query<{ e: string; id: string }>(queryUrl, `select storage_element_id as e, id from file_metadata_cache where storage_element_id in ('se-53', 'se-54') order by 1, 2`)
-      expect(rows).toEqual(
-        [
-          ...[present.file_id, arriving.file_id, 'written-during-the-run'].sort().map((id) => ({ e: 'se-53', id })),
-          { e: 'se-54', id: other[0].file_id },
-        ],
+      const rows = await query<{ e: string; id: string }>(
+        queryUrl,
+        `select storage_element_id as e, id from file_metadata_cache where storage_element_id in ('se-53', 'se-54') order by 1, 2`,
       )
+      expect(rows).toEqual([
+        ...[present.file_id, arriving.file_id, 'written-during-the-run'].sort().map((id) => ({ e: 'se-53', id })),
+        { e: 'se-54', id: other[0].file_id },
+      ])
     } finally {
       await proxy.close()
     }

@@ -6,7 +6,12 @@ import { objectPath, signGet } from '../../src/cache/s3-get.ts'
 describe('the signed GET of a bucket read', () => {
   test("AWS's own example (GET Object with a Range, Signature Version 4 documentation) gives its signature", () => {
     const { headers } = signGet(
-      { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', region: 'us-east-1', host: 'examplebucket.s3.amazonaws.com' },
+      {
+        accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+        secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+        region: 'us-east-1',
+        host: 'examplebucket.s3.amazonaws.com',
+      },
       '/test.txt',
       new Date('2013-05-24T00:00:00Z'),
       undefined,
@@ -18,7 +23,7 @@ describe('the signed GET of a bucket read', () => {
   })
 
   // The keys the tests upload: Cyrillic, a space, a +, and the characters encodeURIComponent leaves alone.
-  const keys = ['storage_element_01/2025/11/25/14/Отчёт за год_3f0e.pdf.attr.json', 'a/b c+d/x(1)!*~\'.attr.json', 'plain/key.attr.json']
+  const keys = ['storage_element_01/2025/11/25/14/Отчёт за год_3f0e.pdf.attr.json', "a/b c+d/x(1)!*~'.attr.json", 'plain/key.attr.json']
   test.each(keys)('the same path and signature as the SDK for %s', async (key) => {
     let seen: { path: string; query: Record<string, string>; headers: Record<string, string> } | undefined
     const sdk = new S3Client({
@@ -45,7 +50,14 @@ describe('the signed GET of a bucket read', () => {
     expect(path).toBe(seen!.path)
     // The SDK names the operation in the query (x-id=GetObject); these reads send none.
     expect(seen!.query).toEqual({ 'x-id': 'GetObject' })
-    const ours = signGet({ accessKeyId: 'minioadmin', secretAccessKey: 'not-the-secret', region: 'eu-west-2', host: 'minio:9000' }, path, date, undefined, extra, 'x-id=GetObject')
+    const ours = signGet(
+      { accessKeyId: 'minioadmin', secretAccessKey: 'not-the-secret', region: 'eu-west-2', host: 'minio:9000' },
+      path,
+      date,
+      undefined,
+      extra,
+      'x-id=GetObject',
+    )
     expect(h['x-amz-content-sha256']).toBe(ours.headers['x-amz-content-sha256'])
     expect(ours.headers.authorization).toBe(h.authorization)
     sdk.destroy()
