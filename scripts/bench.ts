@@ -2,7 +2,7 @@
 // server or the embedded PostgreSQL. `-- --only bridge|cycle|rebuild|adopt|commands|search|fleet` runs one part; `-- --json` prints JSON;
 // `-- --rows N` sets the search benchmark's number of rows (default 1 000 000);
 // `-- --files N` sets the rebuild benchmark's number of attr.json files (default 100 000; with --only s3, 10 000).
-// `-- --only s3` (only when named) rebuilds from s3rver; `--services-sample N`, `--s3-concurrency N`.
+// `-- --only s3` (only when named) rebuilds from s3rver; `--services-sample N`, `--s3-concurrency N`, `--s3-workers N`.
 // `commands` times the CLI's commands as child processes against `node -e 0` (F) and checks them against
 // their goals; `-- --before <dir>` also measures another checkout of the project (with its own
 // node_modules) in the same run, printed as a "before" column next to this checkout's "after".
@@ -157,18 +157,25 @@ try {
   if (only === 's3') {
     announce('s3')
     const flag = (name: string) => (argv.includes(name) ? Number(argv[argv.indexOf(name) + 1]) : undefined)
-    const r = await benchS3(server, flag('--files'), flag('--services-sample'), flag('--s3-concurrency'))
+    const r = await benchS3(server, flag('--files'), flag('--services-sample'), flag('--s3-concurrency'), flag('--s3-workers'))
     results.s3 = r
     if (!json) {
-      console.log(`\ncache rebuild of ${r.files} attr.json objects (each beside its data object) from s3rver, ${r.concurrency} GETs in flight`)
+      const workers = r.s3Workers > 1 ? ` (${r.s3Workers} processes)` : ''
+      console.log(`\ncache rebuild of ${r.files} attr.json objects (each beside its data object) from s3rver${workers}, ${r.concurrency} GETs in flight`)
+      console.log(`           s3rver serves ${r.serverGetsPerSec} unsigned GET/s to a trivial client at the same concurrency (its ceiling)`)
       console.log(
         `${r.vsBare.toFixed(2).padStart(7)}×  rebuild ${r.rebuildMs} ms vs a bare SDK loop (list + GET, same concurrency) ${r.bareMs} ms (goal ≥ 0.8)`,
       )
+      console.log(`${r.vsBareSigned.toFixed(2).padStart(7)}×  rebuild vs a bare loop of its own signed GETs (the reads alone) ${r.bareSignedMs} ms`)
       console.log(
         `${r.vsServices.toFixed(2).padStart(7)}×  ${r.rebuildFilesPerSec} files/s vs the services' method ${r.servicesFilesPerSec} files/s (sequential GETs, a client per file, a commit per 100 rows; ${r.servicesSample} files) (goal ≥ 5)`,
       )
       console.log(`${r.checkVsList.toFixed(2).padStart(7)}×  cache check ${r.checkMs} ms vs a bare listing of the same keys ${r.listMs} ms`)
-      console.log(`           peak RSS while rebuilding ${r.peakRssMiB} MiB`)
+      const cpu = r.cpuMsPerFile
+      console.log(
+        `           CPU a file: rebuild ${cpu.rebuild} ms + s3rver ${cpu.rebuildServer} ms; the services' method ${cpu.services} ms + s3rver ${cpu.servicesServer} ms (PostgreSQL not counted)`,
+      )
+      console.log(`           peak RSS of the rebuild's process ${r.peakRssMiB} MiB, of the check's ${r.checkPeakRssMiB} MiB`)
     }
   }
   if (wanted('adopt')) {

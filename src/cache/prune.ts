@@ -27,6 +27,11 @@ export interface PruneTarget {
   keyType: string
   /** Whether a row's attr.json exists now: a row whose file has appeared since it was listed is kept. */
   stillThere?: (row: Record<string, string>) => Promise<boolean>
+  /**
+   * The same for rows that do not know their folder (the query module's): of these attr.json names,
+   * the ones that exist now. Asked once, for every row about to go.
+   */
+  present?: (names: ReadonlySet<string>) => Promise<ReadonlySet<string>>
 }
 
 /** Remembers the keys of the rows `p` covers, before anything is staged. */
@@ -52,7 +57,8 @@ export async function pruneUnseen(c: pg.ClientBase, p: PruneTarget, dryRun: bool
     and not exists (select 1 from ${STAGE} s where s.claim::text = t.${p.id}::text) and t.${p.id} in (select id from ${BEFORE})`
   const { rows } = await c.query<Record<string, string>>(`select t.*, t.${p.id}::text as artstore_key from ${table} t where ${unseen}`)
   const absent: string[] = []
-  for (const r of rows) if (!(await p.stillThere?.(r))) absent.push(r.artstore_key)
+  const present = p.present && rows.length ? await p.present(new Set(rows.map((r) => r[p.name]))) : undefined
+  for (const r of rows) if (!present?.has(r[p.name]) && !(await p.stillThere?.(r))) absent.push(r.artstore_key)
   if (dryRun || !absent.length) return absent.length
   await c.query(`drop table if exists pg_temp.${GONE}`)
   await c.query(`create temp table ${GONE} as select unnest($1::text[])::${p.keyType} as id`, [absent])

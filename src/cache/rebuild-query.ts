@@ -8,6 +8,7 @@ import { QUERY_COLUMNS, queryRow } from './map.ts'
 import { takenElsewhere, type CacheTable } from './pipeline.ts'
 import type { RebuildRun } from './result.ts'
 import { readTableShape } from './shape.ts'
+import { namesPresent } from './source.ts'
 import type { StageSpec } from './stage.ts'
 import { writeCache, type RebuildPart } from './write.ts'
 
@@ -79,7 +80,9 @@ export async function rebuildQuery(c: pg.ClientBase, element: { id: string; url:
         unique,
         conflicts: conflicts(id, unique),
       }
-      const prune = { table: QUERY_TABLE, where: `t.storage_element_id = ${id}`, name: 'storage_filename', id: 'id', keyType: 'text' }
+      // A row holds no storage_path: whether its file is back by the end is asked of a new listing.
+      const present = (names: ReadonlySet<string>) => namesPresent(run.source, names)
+      const prune = { table: QUERY_TABLE, where: `t.storage_element_id = ${id}`, name: 'storage_filename', id: 'id', keyType: 'text', present }
       const describe = `${QUERY_TABLE} (storage element ${element.id})`
       return writeCache(c, run, { spec: queryStage, target, prune, describe, written: run.written })
     },

@@ -5,14 +5,16 @@
  * variables; addressing is path-style (MinIO without a domain).
  *
  * One ListObjectsV2 after the other (continuation tokens, the next page fetched while this one is
- * read), and a bounded pool of GETs over kept-alive connections (readEntries). Throttling, 5xx and
+ * read), and a bounded pool of GETs over kept-alive connections (readEntries), each signed here
+ * rather than through the SDK's GetObject (s3-get.ts: a fifth of the CPU). Throttling, 5xx and
  * connection errors are retried with backoff; a listing that still fails fails the run.
  */
 import http from 'node:http'
 import https from 'node:https'
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client, type ListObjectsV2CommandOutput } from '@aws-sdk/client-s3'
+import { HeadObjectCommand, ListObjectsV2Command, S3Client, type ListObjectsV2CommandOutput } from '@aws-sdk/client-s3'
 import { maskUrl } from '../config/urls.ts'
 import { MAX_BUCKET_ATTR_BYTES, parseAttr } from './attr.ts'
+import { SignedGetter } from './s3-get.ts'
 import { S3BucketMissingError, S3CredentialsRefusedError, S3ListingFailedError, S3RootError, S3SettingMissingError, S3UnreachableError } from './errors.ts'
 import { newStats, type AttrSource, type Listed, type ReadResult, type SourceEntry } from './source.ts'
 import { ATTR_SUFFIX } from './walk.ts'
@@ -22,10 +24,14 @@ import { ATTR_SUFFIX } from './walk.ts'
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
 
 /**
- * GETs in flight at once. On 2 cores against s3rver the SDK's own CPU (about 1 ms a GET) is the limit:
- * 235 GET/s at 1, 620/s at 128 (legacy-schema.md §9.5); 1 000 GETs here took 19.6 s at 1, 11.9 s at
- * 32, 5.9 s at 64 and 10.6 s at 128 on a loaded machine. 64 takes nearly all of the gain while holding
- * half the sockets and buffers of 128; a real MinIO on its own host gains more from it than s3rver does.
+ * GETs in flight at once. Against s3rver (one Node process: one core) the server is the limit from
+ * about 16 on: with the signed GETs of s3-get.ts, 4 000 GETs on the loaded 2-core machine went at
+ * 689/s at 8, 753/s at 16, 813/s at 32, 548/s at 64 and 755/s at 128, within the machine's noise of
+ * each other from 16 up (s3rver itself at 85-100% of its core). Against MinIO on a host of its own,
+ * every GET also waits a network round trip, and only GETs in flight hide it: 64 keeps a many-core
+ * server busy over a millisecond of latency, for 64 sockets and at most 128 entries held (each body
+ * bounded by MAX_BUCKET_ATTR_BYTES). With the SDK's own GetObject, its CPU (about 1 ms a GET) was the
+ * limit instead (legacy-schema.md §9.5).
  */
 export const DEFAULT_S3_CONCURRENCY = 64
 
@@ -134,6 +140,8 @@ export class S3Source implements AttrSource {
   readonly label: string
   readonly stats = newStats()
   private readonly client: S3Client
+  /** The GETs of the files: signed here, over their own kept-alive agent (s3-get.ts). */
+  private readonly getter: SignedGetter
   private readonly bucket: string
   private readonly prefix: string
   private readonly endpoint: string
@@ -146,7 +154,8 @@ export class S3Source implements AttrSource {
     ;({ bucket: this.bucket, prefix: this.prefix } = parseS3Root(root))
     this.label = `s3://${this.bucket}/${this.prefix.replace(/\/$/, '')}`
     this.endpoint = maskUrl(settings.endpoint)
-    const agent = { keepAlive: true, maxSockets: concurrency + 2 }
+    this.getter = new SignedGetter(settings, concurrency)
+    const agent = { keepAlive: true, maxSockets: 4 }
     this.client = new S3Client({
       endpoint: settings.endpoint,
       region: settings.region,
@@ -202,23 +211,15 @@ export class S3Source implements AttrSource {
       return { ok: false, code: 'too-large', reason: `larger than ${MAX_BUCKET_ATTR_BYTES} bytes (${size} bytes listed): not read` }
     let bytes: Uint8Array
     try {
-      bytes = await withRetries(async () => {
-        const got = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: `${this.prefix}${entry.rel}` }))
-        // Overwritten since it was listed: the newest content is read, under the same bound.
-        if ((got.ContentLength ?? 0) > MAX_BUCKET_ATTR_BYTES) {
-          got.Body?.transformToWebStream()
-            .cancel()
-            .catch(() => undefined)
-          return new Uint8Array(MAX_BUCKET_ATTR_BYTES + 1)
-        }
-        return got.Body!.transformToByteArray()
-      })
+      const got = await withRetries(() => this.getter.get(this.bucket, `${this.prefix}${entry.rel}`, MAX_BUCKET_ATTR_BYTES))
+      // Overwritten since it was listed: the newest content is read, under the same bound.
+      if (!(got instanceof Uint8Array)) return { ok: false, code: 'too-large', reason: `larger than ${MAX_BUCKET_ATTR_BYTES} bytes: not read` }
+      bytes = got
     } catch (e) {
       const err = e as SdkError
       if (err?.name === 'NoSuchKey' || statusOf(err) === 404) return { gone: true }
       return { ok: false, code: 'unreadable', reason: `could not be read (${describe(e)})` }
     }
-    if (bytes.length > MAX_BUCKET_ATTR_BYTES) return { ok: false, code: 'too-large', reason: `larger than ${MAX_BUCKET_ATTR_BYTES} bytes: not read` }
     return parseAttr(bytes, entry)
   }
 
@@ -233,6 +234,7 @@ export class S3Source implements AttrSource {
   }
 
   async close(): Promise<void> {
+    this.getter.destroy()
     this.client.destroy()
   }
 }

@@ -137,6 +137,26 @@ export async function* readEntries(source: AttrSource): AsyncGenerator<ReadItem>
   }
 }
 
+/**
+ * Which of `names` (attr.json names without `.attr.json`) `source` holds now, from a new listing: what
+ * --prune asks at the end when a row does not know its folder. A listing with a folder that cannot be
+ * read answers "all of them" (a row is kept rather than deleted on a guess); one that fails throws.
+ */
+export async function namesPresent(source: AttrSource, names: ReadonlySet<string>): Promise<ReadonlySet<string>> {
+  const found = new Set<string>()
+  const listed = source.stats.listed
+  try {
+    for await (const e of source.list()) {
+      if (e.kind !== 'file') return names
+      if (names.has(e.name)) found.add(e.name)
+    }
+  } finally {
+    // The run's count is of its own listing.
+    source.stats.listed = listed
+  }
+  return found
+}
+
 /** The uuid at the end of a storage filename (`…_<uuid><ext>`), as the listing shows it. */
 const UUID_IN_NAME = /_([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})/g
 const idOfName = (name: string) => {

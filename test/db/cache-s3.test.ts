@@ -439,6 +439,52 @@ describe('several roots and the query module', () => {
     ])
   })
 
+  test("query --prune of one element's bucket folder: only its rows of the start whose file is absent at the end go", async () => {
+    const folder = 'storage_element_53'
+    const [present, removed, arriving, fresh] = docs(4, 53)
+    const other = docs(1, 54)
+    await uploadAll(folder, [present, removed, arriving])
+    await uploadAll('storage_element_54', other)
+    const q = (f: string, id: string, more: Partial<Parameters<typeof rebuildCache>[0]> = {}) =>
+      rebuildCache({ module: 'query', root: root(f), storageElementId: id, storageElementUrl: `http://${id}:8010`, env, ...more })
+    expect((await q(folder, 'se-53')).rows.inserted).toBe(3)
+    // Another element's row, whose file is not in this folder: never this rebuild's to prune.
+    expect((await q('storage_element_54', 'se-54')).rows.inserted).toBe(1)
+    await remove(s3, BUCKET, attrKey(folder, removed))
+    await remove(s3, BUCKET, attrKey(folder, arriving))
+    // After the listing (at the first GET): a file whose row exists comes back, a new one arrives, and
+    // a row of this element appears that the run did not start with (no file stands for it).
+    let uploaded = false
+    const proxy = await faultProxy(s3.port, {
+      before: async (r) => {
+        if (uploaded || r.method !== 'GET' || r.list) return
+        uploaded = true
+        await upload(s3, BUCKET, folder, arriving)
+        await upload(s3, BUCKET, folder, fresh)
+        await query(
+          queryUrl,
+          `insert into file_metadata_cache (id, filename, storage_filename, file_size, mime_type, sha256_hash, username, created_at, updated_at, storage_element_id, storage_element_url)
+           values ('written-during-the-run', 'x.pdf', 'x_written.pdf', 1, 'application/pdf', 'written-during-the-run', 'u', now(), now(), 'se-53', 'http://se-53:8010')`,
+        )
+      },
+    })
+    try {
+      const r = await q(folder, 'se-53', { prune: true, env: { ...env, STORAGE_S3_ENDPOINT_URL: proxy.endpoint } })
+      expect(uploaded).toBe(true)
+      expect(r).toMatchObject({ prune: 'done', files: { found: 1, good: 1, skipped: 0 }, rows: { inserted: 0, updated: 0, unchanged: 1, pruned: 1 } })
+      const rows = await query<{ e: string; id: string }>(
+        queryUrl,
+        `select storage_element_id as e, id from file_metadata_cache where storage_element_id in ('se-53', 'se-54') order by 1, 2`,
+      )
+      expect(rows).toEqual([
+        ...[present.file_id, arriving.file_id, 'written-during-the-run'].sort().map((id) => ({ e: 'se-53', id })),
+        { e: 'se-54', id: other[0].file_id },
+      ])
+    } finally {
+      await proxy.close()
+    }
+  })
+
   test('an instances file whose root is a bucket folder', async () => {
     await reset()
     await uploadAll('storage_element_60', docs(3, 60))

@@ -24,17 +24,44 @@ export interface S3Server {
   /** The storage element's variables pointing at this server. */
   env: Record<string, string>
   client: S3Client
+  /** CPU seconds s3rver's processes have used so far (Linux: /proc; the bench's measure). */
+  cpuSeconds(): number
   stop(): Promise<void>
 }
 
-/** Starts s3rver in a child process (`node --openssl-legacy-provider`), with a data folder of its own. */
-export async function startS3(name: string): Promise<S3Server> {
+/** CPU seconds of a process and its direct children, from /proc (0 where it cannot be read). */
+function cpuOfTree(pid: number): number {
+  const stat = (p: string) => {
+    try {
+      return fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')
+    } catch {
+      return undefined
+    }
+  }
+  const cpu = (f: string[] | undefined) => (f ? (Number(f[11]) + Number(f[12])) / 100 : 0)
+  let total = cpu(stat(String(pid)))
+  for (const p of fs.readdirSync('/proc')) if (/^\d+$/.test(p) && stat(p)?.[1] === String(pid)) total += cpu(stat(p))
+  return total
+}
+
+/**
+ * Starts s3rver in a child process (`node --openssl-legacy-provider`), with a data folder of its own;
+ * `workers` > 1 runs that many s3rver processes on the one port (the bench's option).
+ */
+export async function startS3(name: string, o: { workers?: number } = {}): Promise<S3Server> {
   const dir = path.join(scratchRoot, `s3-${name}`)
   fs.rmSync(dir, { recursive: true, force: true })
   fs.mkdirSync(dir, { recursive: true })
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--openssl-legacy-provider', path.join(projectRoot, 'test', 'helpers', 's3rver-child.mjs'), dir, S3_KEY.accessKeyId, S3_KEY.secretAccessKey],
+    [
+      '--openssl-legacy-provider',
+      path.join(projectRoot, 'test', 'helpers', 's3rver-child.mjs'),
+      dir,
+      S3_KEY.accessKeyId,
+      S3_KEY.secretAccessKey,
+      String(o.workers ?? 1),
+    ],
     { cwd: projectRoot, stdio: ['pipe', 'pipe', 'pipe'] },
   )
   const port = await new Promise<number>((resolve, reject) => {
@@ -55,6 +82,7 @@ export async function startS3(name: string): Promise<S3Server> {
     port,
     env: { STORAGE_S3_ENDPOINT_URL: endpoint, STORAGE_S3_ACCESS_KEY_ID: S3_KEY.accessKeyId, STORAGE_S3_SECRET_ACCESS_KEY: S3_KEY.secretAccessKey },
     client,
+    cpuSeconds: () => cpuOfTree(child.pid!),
     async stop() {
       client.destroy()
       const exited = new Promise((r) => child.once('exit', r))
