@@ -10,9 +10,20 @@ import { withModuleEngine } from '../engine/module.ts'
 import { moduleStatus, type ModuleStatus } from '../status/status.ts'
 import { assertOwnDatabase } from '../guard/guard.ts'
 import { inDeployTurn, retryOnDeadlock, turnOptions, withMigrationTransaction, type DeployTurnOptions } from '../db/lock.ts'
-import { describeBlockers, lockRetrySettings, LOCK_NOT_AVAILABLE, type Blocker, type LockRetrySettings, type LockWait } from '../db/lock-retry.ts'
+import {
+  describeGaveUp,
+  lockRetrySettings,
+  lockWaitsOf,
+  LOCK_NOT_AVAILABLE,
+  type Blocker,
+  type LockRetrySettings,
+  type LockWait,
+  type LockWaits,
+} from '../db/lock-retry.ts'
 import { runsOutsideTransaction } from '../migrate/header.ts'
 import { recoverInterrupted, type Recovery } from './recover.ts'
+
+export type { LockWaits } from '../db/lock-retry.ts'
 
 export interface DeployOptions extends CommandOptions {
   /** Report what would be applied, and apply nothing. */
@@ -39,14 +50,6 @@ export interface DeployFailure {
   left: 'failed' | 'pending'
   /** What to do about it, ending with the command to run. */
   next: string
-}
-
-/** The lock waits of a deploy: tries that ran out of their lock_timeout, and whom they waited for. */
-export interface LockWaits {
-  /** Tries that timed out (and were rolled back). */
-  timedOut: number
-  /** Sessions they waited for, each once (as last seen). */
-  blockers: Blocker[]
 }
 
 export type DeployStatus = 'applied' | 'up-to-date' | 'would-apply' | 'failed' | 'not-run'
@@ -129,13 +132,6 @@ function historyProblem(t: ModuleTarget, s: ModuleStatus): string | undefined {
   return undefined
 }
 
-/** The lock waits of a run, summed up: how many tries timed out, and each session they waited for once. */
-function lockWaitsOf(waits: readonly LockWait[]): LockWaits {
-  const byPid = new Map<number, Blocker>()
-  for (const w of waits) for (const b of w.blockers) byPid.set(b.pid, b)
-  return { timedOut: waits.length, blockers: [...byPid.values()] }
-}
-
 /** Deletes a migration's unfinished history row, under the migration lock: it never got its locks, and is pending again. */
 async function forgetFailedRow(c: pg.ClientBase, migration: string): Promise<void> {
   await withMigrationTransaction(c, async () => {
@@ -161,12 +157,11 @@ function deployFailure(t: ModuleTarget, e: SchemaEngineError, migration: string,
   const hint = str('database_error_hint')
   const base = { migration, ...(sqlState ? { sqlState } : {}), message, ...(detail ? { detail } : {}), ...(hint ? { hint } : {}) }
   if (gaveUp) {
-    const seconds = Math.round(gaveUp.retryForMs / 100) / 10
     return {
       ...base,
       blockers: gaveUp.blockers,
       left: 'pending',
-      next: `${migration} never got its locks within ${seconds} s (${gaveUp.attempt} tries, each waiting at most ${gaveUp.lockTimeoutMs} ms; held by ${describeBlockers(gaveUp.blockers)}): nothing of it was applied and it stays pending; when those sessions have ended, run npx artstore-db deploy ${targetArgs(t)} (or wait longer: --lock-retry-for 10m)`,
+      next: `${migration} never got its locks ${describeGaveUp(gaveUp)}: nothing of it was applied and it stays pending; when those sessions have ended, run npx artstore-db deploy ${targetArgs(t)} (or wait longer: --lock-retry-for 10m)`,
     }
   }
   if (e.code !== 'P3018') {
