@@ -1,6 +1,7 @@
 import type { CheckItem } from '../catalog/compare.ts'
 import { quoteIdent } from '../db/pg-config.ts'
 import type { ModuleTarget } from '../db/targets.ts'
+import type { AppliedMigration, MigrationFolder } from '../history/history.ts'
 import { DEFAULT_PREFIX } from '../prefix/prefix.ts'
 
 /**
@@ -43,14 +44,27 @@ function ownership(t: ModuleTarget, present: readonly string[], expected: readon
   return (table) => table.startsWith(own) && ![...longer].some((p) => table.startsWith(`${p}_`))
 }
 
-/** The failed check of a table of the module that no migration makes, with both ways out. */
-export function extraTableCheck(t: ModuleTarget, table: string): CheckItem {
+const mentions = (verb: 'CREATE' | 'DROP', sql: string, table: string) =>
+  new RegExp(`^\\s*${verb} TABLE (?:IF (?:NOT )?EXISTS )?(?:"?[\\w$]+"?\\.)?"?${table.replace(/[$]/g, '\\$&')}"?[\\s(;]`, 'im').test(sql)
+
+/**
+ * The failed check of a table of the module that the history does not leave: a later migration that
+ * drops it and is not applied here (deploy it), or a leftover (drop it, or keep it by a migration).
+ */
+export function extraTableCheck(t: ModuleTarget, table: string, history: readonly MigrationFolder[], applied: readonly AppliedMigration[]): CheckItem {
   const flags = `--module ${t.module.name}${t.module.prefix ? ` --prefix ${t.module.prefix}` : ''}`
-  return {
+  const dropper = [...history].reverse().find((m) => mentions('DROP', m.up, table))
+  const made = history.some((m) => mentions('CREATE', m.up, table))
+  const pending = dropper && !applied.some((a) => a.name === dropper.name && a.finished && !a.rolledBack)
+  const item = {
     category: 'table',
     name: table,
     ok: false,
-    expected: 'absent (no migration of the history makes it)',
+    expected: made && dropper ? `absent (${dropper.name} drops it)` : 'absent (no migration of the history makes it)',
+  }
+  if (pending) return { ...item, actual: `present: ${dropper.name} is not applied here: run npx artstore-db deploy ${flags}` }
+  return {
+    ...item,
     actual:
       `present: a leftover (e.g. of a rolled-back migration) is dropped with DROP TABLE ${quoteIdent(t.pgSchema)}.${quoteIdent(table)}; ` +
       `a table to keep goes into the module's schema.prisma, then npx artstore-db migrate new ${flags} --name <name>`,

@@ -82,6 +82,27 @@ describe('admin: a leftover of a rolled-back migration', () => {
   })
 })
 
+describe('admin: a table of the baseline that a pending migration drops', () => {
+  test('is not taken for a leftover: its ❌ names the migration and deploy, never DROP TABLE', async () => {
+    const url = await freshDatabase('verify_extra_pending')
+    const dir = copyPrismaDir('verify-extra-pending', { at: 'baseline' })
+    const env = { DATABASE_URL: url, ARTSTORE_PRISMA_DIR: dir }
+    expect((await deploy({ module: 'admin', env }))[0].status).toBe('applied')
+    const drop = '29990101000000_drop_jwt_keys'
+    fs.mkdirSync(path.join(dir, 'admin', 'migrations', drop))
+    fs.writeFileSync(path.join(dir, 'admin', 'migrations', drop, 'migration.sql'), '-- DropTable\nDROP TABLE "jwt_keys";\n')
+    const [report] = await verify({ module: 'admin', env })
+    const item = report.items.find((i) => i.category === 'table' && i.name === 'jwt_keys')
+    expect(item).toEqual({
+      category: 'table',
+      name: 'jwt_keys',
+      ok: false,
+      expected: `absent (${drop} drops it)`,
+      actual: `present: ${drop} is not applied here: run npx artstore-db deploy --module admin`,
+    })
+  })
+})
+
 describe('storage-element instances side by side in public', () => {
   const PREFIXES = ['storage_elem_01', 'storage_elem_01_b', 'storage_elem_02']
   let env: Record<string, string>
