@@ -8,13 +8,15 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
-import { describe, expect, test } from 'vitest'
+import { describe, expect, test, vi } from 'vitest'
 import { runCli, type CliRun } from '../helpers/cli.ts'
 import { freshDatabasesOfThisFile, query } from '../helpers/db.ts'
 import { loadLegacyFixture } from '../helpers/legacy.ts'
 import { copyPrismaDir } from '../helpers/prisma-copy.ts'
 
 const freshDatabase = freshDatabasesOfThisFile()
+// Each test starts the CLI twice or three times on a machine that may be busy.
+vi.setConfig({ testTimeout: 300_000 })
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 /** Short tries; a budget that outlasts the holder (WAIT) or not (SPENT). */
 const WAIT = { ARTSTORE_LOCK_TIMEOUT: '200ms', ARTSTORE_LOCK_RETRY_FOR: '2m' }
@@ -37,35 +39,31 @@ async function holder(url: string, application: string, sql: string) {
   return { pid, end }
 }
 
-/** Waits until some backend waits for `pid` (polling often: a try waits only its lock_timeout). */
-async function untilBlockedBy(url: string, pid: number, boundMs = 120_000): Promise<void> {
+/** Waits until some backend waits for `pid` (polling often: a try waits only its lock_timeout), or `done()`. */
+async function untilBlockedBy(url: string, pid: number, done: () => boolean, boundMs = 180_000): Promise<void> {
   const until = Date.now() + boundMs
-  while ((await query(url, 'select 1 from pg_stat_activity where $1 = any(pg_blocking_pids(pid))', [pid])).length === 0) {
+  while (!done() && (await query(url, 'select 1 from pg_stat_activity where $1 = any(pg_blocking_pids(pid))', [pid])).length === 0) {
     if (Date.now() > until) throw new Error(`no backend ever waited for pid ${pid}`)
     await sleep(10)
   }
 }
 
-/** Runs a CLI command while `h` holds on; `h` lets go after `releaseMs` (a command without retries would wait for it), or `afterBlockedMs` after the command first waits for it. */
-async function whileHeld(
-  url: string,
-  h: { pid: number; end: () => Promise<void> },
-  run: () => Promise<CliRun>,
-  o: { afterBlockedMs?: number; releaseMs?: number },
-) {
-  const release = setTimeout(() => void h.end(), o.releaseMs ?? 20_000)
+/**
+ * Runs a CLI command while `h` holds on: `h` lets go `holdMs` after the command first waits for it, or
+ * as soon as the command has ended. A command without retries waits for `h` all that time, then goes
+ * through; with a shorter budget it gives up first.
+ */
+async function whileHeld(url: string, h: { pid: number; end: () => Promise<void> }, run: () => Promise<CliRun>, holdMs: number): Promise<CliRun> {
+  let finished = false
+  const running = run().finally(() => (finished = true))
   try {
-    const running = run()
-    if (o.afterBlockedMs !== undefined) {
-      await untilBlockedBy(url, h.pid)
-      await sleep(o.afterBlockedMs)
-      await h.end()
-    }
-    return await running
+    await untilBlockedBy(url, h.pid, () => finished)
+    const until = Date.now() + holdMs
+    while (!finished && Date.now() < until) await sleep(50)
   } finally {
-    clearTimeout(release)
     await h.end()
   }
+  return running
 }
 
 describe('resolve --unapplied', () => {
@@ -91,9 +89,7 @@ describe('resolve --unapplied', () => {
   test('a session holding the history row: resolve retries, then removes it once the session ends, naming it', async () => {
     const s = await setup('wait')
     const tab = await s.tab()
-    const run = await whileHeld(s.url, tab, () => runCli(['resolve', '--module', 'admin', '--unapplied', M, '--yes', '--json'], { ...s.env, ...WAIT }), {
-      afterBlockedMs: 1_500,
-    })
+    const run = await whileHeld(s.url, tab, () => runCli(['resolve', '--module', 'admin', '--unapplied', M, '--yes', '--json'], { ...s.env, ...WAIT }), 1_500)
     expect(run.exitCode, run.stderr).toBe(0)
     const r = JSON.parse(run.stdout)
     expect(r).toMatchObject({ migration: M, action: 'unapplied', status: 'resolved' })
@@ -107,7 +103,7 @@ describe('resolve --unapplied', () => {
   test('the budget spent: exit 1 naming the session, the row still there; once it has ended, the command it names goes through', async () => {
     const s = await setup('budget')
     const tab = await s.tab()
-    const run = await whileHeld(s.url, tab, () => runCli(['resolve', '--module', 'admin', '--unapplied', M, '--yes'], { ...s.env, ...SPENT }), {})
+    const run = await whileHeld(s.url, tab, () => runCli(['resolve', '--module', 'admin', '--unapplied', M, '--yes'], { ...s.env, ...SPENT }), 30_000)
     expect(run.exitCode, run.stdout).toBe(1)
     expect(run.stderr.trim()).toMatch(
       new RegExp(
@@ -161,7 +157,7 @@ describe('adopt', () => {
     })()
     let run: CliRun
     try {
-      run = await whileHeld(s.url, service, () => runCli(['adopt', '--module', 'admin', '--yes'], { ...s.env, ...WAIT }), { afterBlockedMs: 3_000 })
+      run = await whileHeld(s.url, service, () => runCli(['adopt', '--module', 'admin', '--yes'], { ...s.env, ...WAIT }), 3_000)
     } finally {
       stop = true
       await probing
@@ -180,7 +176,7 @@ describe('adopt', () => {
     const s = await setup('budget')
     const before = await s.state()
     const service = await s.service()
-    const run = await whileHeld(s.url, service, () => runCli(['adopt', '--module', 'admin', '--yes', '--json'], { ...s.env, ...SPENT }), {})
+    const run = await whileHeld(s.url, service, () => runCli(['adopt', '--module', 'admin', '--yes', '--json'], { ...s.env, ...SPENT }), 30_000)
     expect(run.exitCode, run.stderr).toBe(1)
     const [r] = JSON.parse(run.stdout)
     expect(r.status).toBe('failed')
