@@ -6,6 +6,9 @@
 // `commands` times the CLI's commands as child processes against `node -e 0` (F) and checks them against
 // their goals; `-- --before <dir>` also measures another checkout of the project (with its own
 // node_modules) in the same run, printed as a "before" column next to this checkout's "after".
+// `-- --only live` (only when named): the services' traffic while deploy runs; `--audit-rows N` (default 1 000 000),
+// `--reader-for <s>` (default 20), `--lock-timeout <duration>` (given to deploy),
+// `--backfill plain|batched` (the admin_user_id backfill's form, default plain; batched needs a tool with batched backfills), `--quick` (20 000 rows, a 5 s reader, a 5 s baseline window).
 // BENCH_RUNS sets the number of timed runs of bridge and commands (default 5).
 import { benchAdopt } from '../test/bench/adopt.ts'
 import { benchBridge } from '../test/bench/bench.ts'
@@ -15,6 +18,7 @@ import { benchRebuild } from '../test/bench/rebuild.ts'
 import { benchS3 } from '../test/bench/s3.ts'
 import { benchSearch, type SearchBench } from '../test/bench/search.ts'
 import { benchFleet } from '../test/bench/fleet.ts'
+import { benchLive, type LiveBench } from '../test/bench/live.ts'
 import { startEmbedded } from '../src/db/embedded.ts'
 
 const argv = process.argv.slice(2)
@@ -67,6 +71,35 @@ function printSearch(b: SearchBench): void {
   console.log(`\ngoals (after): ${goals.join('; ')}`)
 }
 
+function printLive(b: LiveBench): void {
+  console.log(
+    `\nthe services' traffic (${b.connections} connections, ${b.ratePerSecond} statements/s, latency from when each was due) while deploy runs, on ${b.auditRows} audit_logs rows, ${b.fileRows} files, ${b.queryRows} query-cache rows (seeded in ${b.seedMs} ms)`,
+  )
+  for (const [m, names] of Object.entries(b.migrations)) console.log(`  ${m}: ${names.length ? names.join(', ') : '(nothing pending)'}`)
+  console.log(`  backfill: ${b.backfill}; deploy's lock timeout: ${b.lockTimeout}`)
+  const width = Math.max(...b.phases[0].kinds.map((k) => k.name.length), 3)
+  for (const p of b.phases) {
+    const d = p.deploy
+    const head = d
+      ? `deploy ${d.ms} ms, exit ${d.exitCode}, ${d.timedOutTries} timed-out lock tries (${d.retryPausesMs} ms of pauses)${p.reader ? `; reader held ${p.reader.heldMs} ms, ${p.reader.heldAfterDeployStartMs} ms of them after the deploy started` : ''}`
+      : `window ${p.windowMs} ms`
+    console.log(`\n${p.name}: ${head}; the bench's event loop held up at most ${p.harnessLagMaxMs} ms`)
+    if (d)
+      for (const m of d.modules)
+        console.log(
+          `  ${m.module}: ${m.status}, ${m.migrations} migrations${m.durationMs !== undefined ? ` in ${m.durationMs} ms` : ''}${m.timedOutTries ? `, ${m.timedOutTries} timed-out tries, blocked by ${m.blockers.join(', ')}` : ''}`,
+        )
+    console.log(`  ${''.padEnd(width)}  ${'count'.padStart(6)}  ${'p50'.padStart(9)}  ${'p99'.padStart(9)}  ${'max'.padStart(9)}  errors`)
+    for (const k of [...p.kinds, p.all])
+      console.log(
+        `  ${k.name.padEnd(width)}  ${String(k.count).padStart(6)}  ${`${k.p50Ms} ms`.padStart(9)}  ${`${k.p99Ms} ms`.padStart(9)}  ${`${k.maxMs} ms`.padStart(9)}  ${k.errors}`,
+      )
+    for (const e of p.errorMessages.slice(0, 5)) console.log(`  error ×${e.count}: ${e.message}`)
+  }
+  console.log('\ngoals:')
+  for (const g of b.goals) console.log(`  ${g.ok ? '✅' : '❌'} ${g.name}: ${g.detail}`)
+}
+
 const embedded = process.env.TEST_DATABASE_URL ? undefined : await startEmbedded()
 const server = process.env.TEST_DATABASE_URL ?? embedded!.url
 const results: Record<string, unknown> = {}
@@ -106,6 +139,18 @@ try {
         `${r.ratio.toFixed(2).padStart(7)}×  ${r.rebuildFilesPerSec} files/s rebuild (${r.rebuildMs} ms) vs ${r.copyRowsPerSec} rows/s COPY (${r.copyMs} ms)`,
       )
       console.log(`           peak RSS while rebuilding ${r.peakRssMiB} MiB (process high-water mark ${r.maxRssMiB} MiB)`)
+      const l = r.live
+      console.log(`\ncache rebuild rewriting every row beside the service's writes (two-row transactions across hour folders, 2 connections)`)
+      console.log(
+        `${l.ratio.toFixed(2).padStart(7)}×  rebuild ${l.liveMs} ms with the writer vs ${l.quietMs} ms without${l.failed ? ` (FAILED: ${l.failed})` : ''}`,
+      )
+      console.log(
+        `${l.maxRatio.toFixed(2).padStart(7)}×  writer max ${l.writerDuring.maxMs} ms during the rebuild vs ${l.writerAlone.maxMs} ms alone (bound: 500 ms)`,
+      )
+      console.log(
+        `${l.p99Ratio.toFixed(2).padStart(7)}×  writer p99 ${l.writerDuring.p99Ms} ms vs ${l.writerAlone.p99Ms} ms alone; p50 ${l.writerDuring.p50Ms} vs ${l.writerAlone.p50Ms} ms`,
+      )
+      console.log(`           ${l.writerDuring.statements} writer statements, ${l.writerTransactions} transactions, ${l.writerErrors} errors`)
     }
   }
   // Only when asked for (-- --only s3): it starts an S3 server and reads N files through it.
@@ -156,6 +201,23 @@ try {
       console.log(`  nothing pending: ${b.manyNoopMs} ms vs ${b.oneNoopMs} ms: ${b.noopRatio}× (goal ≤ 3×) ${b.noopRatio <= 3 ? '✅' : '❌'}`)
       console.log(`  fresh:           ${b.manyFreshMs} ms vs ${b.oneFreshMs} ms: ${b.freshRatio}×`)
     }
+  }
+  if (only === 'live') {
+    announce('live')
+    const quick = argv.includes('--quick')
+    const flag = (name: string) => (argv.includes(name) ? Number(argv[argv.indexOf(name) + 1]) : undefined)
+    const readerFor = flag('--reader-for')
+    const backfill = argv.includes('--backfill') ? argv[argv.indexOf('--backfill') + 1] : 'plain'
+    if (backfill !== 'plain' && backfill !== 'batched') throw new Error(`--backfill "${backfill}": give plain or batched`)
+    const b = await benchLive(server, {
+      auditRows: flag('--audit-rows') ?? (quick ? 20_000 : undefined),
+      readerMs: readerFor !== undefined ? readerFor * 1000 : quick ? 5000 : undefined,
+      baselineMs: quick ? 5000 : undefined,
+      lockTimeout: argv.includes('--lock-timeout') ? argv[argv.indexOf('--lock-timeout') + 1] : undefined,
+      backfill,
+    })
+    results.live = b
+    if (!json) printLive(b)
   }
   if (json) console.log(JSON.stringify(results, null, 2))
 } finally {

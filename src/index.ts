@@ -30,6 +30,8 @@ export type { Info } from './info/info.ts'
 export type { DeployFailure, DeployOptions, DeployStatus, LockWaits, ModuleDeployResult } from './deploy/deploy.ts'
 /** Lock timeouts with retries: whom a try waited for, in words. */
 export { describeBlockers, type Blocker, type LockWait } from './db/lock-retry.ts'
+export type { BatchProgress } from './backfill/run.ts'
+export type { RewriteRefusal } from './deploy/rewrite-guard.ts'
 export type { ModuleStatus, StatusReport } from './status/status.ts'
 export type { InvalidIndex } from './catalog/validity.ts'
 export type { VerifyReport } from './verify/verify.ts'

@@ -52,8 +52,12 @@ export class PruneEmptyRootError extends RefusalError {
 }
 
 export class CacheRebuildFailedError extends FailureError {
-  constructor(table: string, detail: string) {
-    super(`cache rebuild of ${table} failed and was rolled back, the cache is unchanged (${detail}): fix the cause and run cache rebuild again`)
+  constructor(table: string, detail: string, written = 0) {
+    super(
+      written
+        ? `cache rebuild of ${table} failed after writing ${written} rows, which stay as their files say; nothing was pruned (${detail}): fix the cause and run cache rebuild again`
+        : `cache rebuild of ${table} failed before writing a row, the cache is unchanged (${detail}): fix the cause and run cache rebuild again`,
+    )
   }
 }
 

@@ -1,31 +1,33 @@
 /**
- * The one write path of `cache rebuild`, for both modules. Files are read and validated (stage.ts)
- * and shipped to the server in batches; each batch is judged (conflicts with the cache) and written
- * while the next one is read (reading is JavaScript's work, writing the server's: done one after the
- * other, each leaves a core idle). A dry run goes the same way and stops at the write: each batch is
- * counted instead of written.
+ * The one write path of `cache rebuild`, for both modules, in three steps:
  *
- * Runs inside the caller's transaction. What a batch cannot know yet is settled at the end: a
- * file_id, or a value of a unique column, claimed by two files keeps neither. So every row a batch
- * overwrites is first saved in an undo table, and the rows of such claims are put back (or deleted)
- * at the end.
+ * 1. Read: files are read and validated (stage.ts) and COPYed into a temporary stage table in
+ *    batches, each shipped while the next is read (reading is JavaScript's work, the COPY the
+ *    server's). Nothing of the cache is locked or written.
+ * 2. Judge: every file is judged against the cache as it is once all are read (a value another
+ *    file_id holds, a row of another storage element), and a file_id or a unique value two files
+ *    claim keeps neither. Every refusal (a folder that could not be listed, a bucket whose listing
+ *    failed, an empty root with --prune) comes before this, so it changes nothing.
+ * 3. Write: the rows that are new or differ from their file go into the cache in chunks of at most
+ *    1000, in key order, each its own short transaction that gives way to the services (chunks.ts).
+ *    Every row a chunk writes is final: a run stopped part way has left each row either as it was or
+ *    as the finished run leaves it.
+ *
+ * A dry run takes the same steps and, instead of the writes, counts them in one read.
  */
 import type pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
+import { forEachChunk, type ChunkBounds } from './chunks.ts'
 import { CopyWriter } from './copy.ts'
 import type { AttrSource } from './source.ts'
 import { forEachStageLine, type Progress, type SkippedFile, type StageResult, type StageSpec } from './stage.ts'
 
-/** Every file of the run, good or not, kept for the end: path, name, claim, verdict, unique values. */
+/** Every file of the run, good or not, whole: path, name, claim, verdict, the mapped row. */
 export const STAGE = 'artstore_cache_stage'
-/** The rows of one batch, whole. */
-const BATCH = 'artstore_cache_batch'
-/** The version before this run of every cached row a batch changed. */
-const UNDO = 'artstore_cache_undo'
-/** One line per row a batch wrote (or, in a dry run, would write): its key and whether it was new. */
+/** The run's record of what it wrote (or, in a dry run, would write): one line per row, its key, whether it was new, whether it changed (not only stamped). */
 const OUTCOME = 'artstore_cache_outcome'
 
-/** Files per batch by default: the last batch (the one nothing overlaps) stays short, two batches of lines in memory stay small. */
+/** Files per COPY by default: two batches of lines in memory stay small. */
 export const DEFAULT_BATCH_FILES = 10_000
 
 /** A cache table and how a staged row becomes its row. */
@@ -38,20 +40,25 @@ export interface CacheTable {
   key: string
   /** SQL type of the key. */
   keyType: string
-  /** Target column → the expression that fills it from batch row `s` (constants as escaped literals). */
+  /** Target column → the expression that fills it from stage row `s` (constants as escaped literals). */
   columns: readonly (readonly [column: string, from: string])[]
   /** Columns set on update besides the copied ones (e.g. cache_updated_at = now()). */
   touch?: readonly string[]
+  /**
+   * A column every good row gets, new, changed or not (cache_updated_at = the run's time): a row
+   * whose value differs is written for it, without counting as updated.
+   */
+  stamp?: { column: string; value: string }
   /** Condition an existing row must meet to be updated, on alias `t` (rows of others are never touched). */
   guard?: string
   /** Other unique columns, staged columns of the same name: a value two files hold keeps neither. */
   unique: readonly string[]
   /**
-   * UPDATEs of batch table `s` that set good = false, conflict = true on the rows the table would
-   * refuse or that belong to someone else, returning (path, reason). They judge against the cache as
-   * it was before this run: the live table plus the saved rows of the undo table (the arguments).
+   * UPDATEs of stage table `s` (the argument) that set good = false, conflict = true on the rows the
+   * table would refuse or that belong to someone else, returning (path, reason). They judge against
+   * the cache as it is before this run writes a row.
    */
-  conflicts: readonly ((batch: string, undo: string) => string)[]
+  conflicts: readonly ((stage: string) => string)[]
 }
 
 export interface PipelineRun {
@@ -60,8 +67,10 @@ export interface PipelineRun {
   source: AttrSource
   dryRun: boolean
   onProgress?: (p: Progress) => void
-  /** Files per batch; default DEFAULT_BATCH_FILES. */
+  /** Files per COPY; default DEFAULT_BATCH_FILES. */
   batchFiles?: number
+  /** The bounds of each write (rows per chunk, lock_timeout, statement_timeout, retries). */
+  bounds: ChunkBounds
 }
 
 export interface UpsertCounts {
@@ -75,19 +84,17 @@ export interface PipelineResult {
 }
 
 /**
- * A conflict judge for `CacheTable.conflicts`: the batch rows whose `column` value is cached under
- * another key, in the live table or among the saved old rows (the cache as it was before the run).
- * `fields` are read from the cached row (alias `hit`) for `reason`, an SQL expression.
+ * A conflict judge for `CacheTable.conflicts`: the staged rows whose `column` value is cached under
+ * another key. `fields` are read from the cached row (alias `hit`) for `reason`, an SQL expression.
  */
 export const takenElsewhere =
   (table: string, key: string, column: string, fields: readonly string[], reason: string) =>
-  (batch: string, undo: string): string => {
+  (stage: string): string => {
     const list = [key, ...fields.filter((f) => f !== key)].map((f) => `f.${f}`).join(', ')
-    // One lookup per staged row (lateral … limit 1): a join would read the whole table for every batch.
-    const hit = (from: string) =>
-      `select s.ctid as at, ${list} from ${batch} s cross join lateral (select ${list} from ${from} f where f.${column} = s.${column} and f.${key} <> s.${key} limit 1) f where s.good`
-    return `with hit as (${hit(table)} union all ${hit(undo)})
-     update ${batch} s set good = false, conflict = true from hit where s.ctid = hit.at
+    // One lookup per staged row (lateral … limit 1), through the column's index.
+    return `with hit as (select s.ctid as at, ${list} from ${stage} s
+        cross join lateral (select ${list} from ${table} f where f.${column} = s.${column} and f.${key} <> s.${key} limit 1) f where s.good)
+     update ${stage} s set good = false, conflict = true from hit where s.ctid = hit.at
      returning s.path, ${reason} as reason`
   }
 
@@ -102,49 +109,41 @@ const fromOf = (t: CacheTable, column: string) => t.columns.find(([c]) => c === 
 const differs = (t: CacheTable, other: (column: string, from: string) => string) =>
   `(${copiedList(t, (col) => `t.${col}`)}) is distinct from (${copiedList(t, other)})`
 
-async function createTables(c: pg.ClientBase, spec: StageSpec, t: CacheTable): Promise<void> {
-  const typeOf = (col: string) => spec.columns.find(([n]) => n === col)![1]
-  const unique = t.unique.map((u) => `, ${u} ${typeOf(u)}`).join('')
-  for (const name of [STAGE, BATCH, UNDO, OUTCOME]) await c.query(`drop table if exists pg_temp.${name}`)
-  await c.query(`create temp table ${STAGE} (path text not null, name text not null, claim uuid, good boolean not null, conflict boolean not null${unique})`)
+async function createTables(c: pg.ClientBase, spec: StageSpec): Promise<void> {
+  for (const name of [STAGE, OUTCOME]) await c.query(`drop table if exists pg_temp.${name}`)
   const cols = spec.columns.map(([n, ty]) => `${n} ${ty}`).join(', ')
   await c.query(
-    `create temp table ${BATCH} (path text not null, name text not null, claim uuid, good boolean not null, conflict boolean not null default false, ${cols})`,
+    `create temp table ${STAGE} (path text not null, name text not null, claim uuid, good boolean not null, conflict boolean not null default false, ${cols})`,
   )
-  await c.query(`create temp table ${UNDO} (like ${t.table}, primary key (${t.key}))`)
-  for (const u of t.unique) await c.query(`create index on ${UNDO} (${u})`)
-  await c.query(`create temp table ${OUTCOME} (key text not null, inserted boolean not null)`)
+  await c.query(`create temp table ${OUTCOME} (key text not null, inserted boolean not null, changed boolean not null)`)
 }
 
-/** The write of one batch, or (dry run) its count: both leave one OUTCOME line per row written. */
-function writeSql(t: CacheTable, dryRun: boolean, xid: string): string {
+/** The good rows of the stage that are new or differ from the cache's (unchanged rows are left alone, unlocked: idempotence). */
+function toWrite(t: CacheTable, range = 'true'): string {
   const key = fromOf(t, t.key)
-  // Files of one batch that share a claim or a unique value cannot go into one INSERT … ON CONFLICT:
-  // they wait for the end, which skips them all anyway.
-  const heldBack = [
-    `s.claim in (select claim from ${BATCH} where claim is not null group by claim having count(*) > 1)`,
-    ...t.unique.map((u) => `s.${u} in (select ${u} from ${BATCH} where good group by ${u} having count(*) > 1)`),
-  ]
-  const eligible = `s.good and not coalesce(${heldBack.join(' or ')}, false)`
   const guard = t.guard ? `${t.guard} and ` : ''
-  // The row differs from the file's (changed rows only: idempotence), or from the values the upsert brings.
-  const fromFile = guard + differs(t, (_, from) => from)
-  const fromExcluded = guard + differs(t, (col) => `excluded.${col}`)
-  if (dryRun) {
-    return `insert into ${OUTCOME} select (${key})::text, t.${t.key} is null from ${BATCH} s left join ${t.table} t on t.${t.key} = ${key}
-      where ${eligible} and (t.${t.key} is null or (${fromFile}))`
-  }
-  const set = [...copied(t).map(([col]) => `${col} = excluded.${col}`), ...(t.touch ?? [])].join(', ')
-  // Rows this transaction wrote carry its id as xmin: those were saved before, or are new.
-  return `with saved as (
-      insert into ${UNDO} select t.* from ${t.table} t join ${BATCH} s on t.${t.key} = ${key}
-      where ${eligible} and t.xmin <> ${xid} and ${fromFile}),
+  const changed = `t.${t.key} is not null and ${guard}${differs(t, (_, from) => from)}`
+  const stamp = t.stamp ? ` or (${guard}t.${t.stamp.column} is distinct from ${t.stamp.value})` : ''
+  return `select s.*, t.${t.key} is null as artstore_new, coalesce(${changed}, false) as artstore_changed
+    from ${STAGE} s left join ${t.table} t on t.${t.key} = ${key}
+   where s.good and ${range} and (t.${t.key} is null or (${changed})${stamp})`
+}
+
+/** The write of one chunk (the good rows whose key is in `range`), leaving one OUTCOME line per row written. */
+function chunkSql(t: CacheTable, range: string): string {
+  const key = fromOf(t, t.key)
+  const stamp = t.stamp ? [[t.stamp.column, t.stamp.value] as const] : []
+  const columns = [...t.columns, ...stamp]
+  const set = [...copied(t).map(([col]) => `${col} = excluded.${col}`), ...stamp.map(([col, v]) => `${col} = ${v}`), ...(t.touch ?? [])].join(', ')
+  const guard = t.guard ? `${t.guard} and ` : ''
+  const differsNow = differs(t, (col) => `excluded.${col}`) + stamp.map(([col, v]) => ` or t.${col} is distinct from ${v}`).join('')
+  return `with pre as (${toWrite(t, range)}),
     up as (
-      insert into ${t.table} as t (${t.columns.map(([col]) => col).join(', ')})
-      select ${t.columns.map(([, f]) => f).join(', ')} from ${BATCH} s where ${eligible}
-      on conflict (${t.key}) do update set ${set} where ${fromExcluded}
+      insert into ${t.table} as t (${columns.map(([col]) => col).join(', ')})
+      select ${columns.map(([, f]) => f).join(', ')} from pre s order by ${key}
+      on conflict (${t.key}) do update set ${set} where ${guard}(${differsNow})
       returning t.${t.key}::text as key, (xmax = 0) as inserted)
-    insert into ${OUTCOME} select key, inserted from up`
+    insert into ${OUTCOME} select up.key, up.inserted, up.inserted or s.artstore_changed from up join pre s on (${key})::text = up.key`
 }
 
 /**
@@ -175,33 +174,18 @@ async function skipShared(
   return rows
 }
 
-/** Stages, judges and writes (or counts) every attr.json of `run.source`; see the module comment. Call inside a transaction. */
-export async function runPipeline(c: pg.ClientBase, spec: StageSpec, t: CacheTable, run: PipelineRun): Promise<PipelineResult> {
-  await createTables(c, spec, t)
-  const xid = `'${(await c.query<{ x: string }>('select pg_current_xact_id()::xid::text as x')).rows[0].x}'::xid`
-  const write = writeSql(t, run.dryRun, xid)
-  const result: StageResult = { found: 0, good: 0, skipped: [], trimmed: [], folderErrors: 0 }
-  const conflicts = new Map<string, SkippedFile>()
-  const copySql = `copy ${BATCH} (path, name, claim, good, ${spec.columns.map(([n]) => n).join(', ')}) from stdin`
-  const keep = ['path', 'name', 'claim', 'good', 'conflict', ...t.unique].join(', ')
-
+/** Reads every attr.json of `run.source` into the stage (step 1), one COPY per batch, each while the next batch is read. */
+async function stageAll(c: pg.ClientBase, spec: StageSpec, run: PipelineRun, result: StageResult): Promise<void> {
+  const copySql = `copy ${STAGE} (path, name, claim, good, ${spec.columns.map(([n]) => n).join(', ')}) from stdin`
   const ship = async (lines: string[]): Promise<void> => {
-    await c.query(`truncate ${BATCH}`)
     const writer = new CopyWriter(c.query(copyFrom(copySql)))
     for (const line of lines) {
       const full = writer.push(line)
       if (full) await full
     }
     await writer.end()
-    for (const judge of t.conflicts) {
-      const { rows } = await c.query<{ path: string; reason: string }>(judge(BATCH, UNDO))
-      for (const r of rows) conflicts.set(r.path, { path: r.path, code: 'conflict', reason: r.reason })
-    }
-    await c.query(`insert into ${STAGE} select ${keep} from ${BATCH}`)
-    await c.query(write)
   }
-
-  // At most one batch is being written while the next is read: memory holds two batches of lines.
+  // At most one batch is being shipped while the next is read: memory holds two batches of lines.
   const batchFiles = run.batchFiles ?? DEFAULT_BATCH_FILES
   let lines: string[] = []
   let inflight: Promise<void> | undefined
@@ -224,40 +208,66 @@ export async function runPipeline(c: pg.ClientBase, spec: StageSpec, t: CacheTab
     if (lines.length) await send()
     await settle()
   } catch (e) {
-    // The connection must be idle before the caller rolls back.
+    // The connection must be idle before the caller goes on.
     await inflight
     throw e
   }
+}
 
-  run.onProgress?.({ phase: 'resolve', files: result.found, skipped: result.skipped.length + conflicts.size })
+/** Reads and judges every attr.json of `run.source` (steps 1 and 2); nothing of the cache is written. */
+export async function stageAndJudge(c: pg.ClientBase, spec: StageSpec, t: CacheTable, run: PipelineRun): Promise<StageResult> {
+  await createTables(c, spec)
+  const result: StageResult = { found: 0, good: 0, skipped: [], trimmed: [], folderErrors: 0 }
+  await stageAll(c, spec, run, result)
+  run.onProgress?.({ phase: 'resolve', files: result.found, skipped: result.skipped.length })
   // Temporary tables are never analysed automatically; the joins that follow need the statistics.
   await c.query(`analyze ${STAGE}`)
+  const conflicts = new Map<string, SkippedFile>()
+  for (const judge of t.conflicts) {
+    const { rows } = await c.query<{ path: string; reason: string }>(judge(STAGE))
+    for (const r of rows) conflicts.set(r.path, { path: r.path, code: 'conflict', reason: r.reason })
+  }
   // A conflicting file that turns out to share a claim is reported as such, as it would be had the claims been known first.
-  const shared = []
-  for (const column of ['claim', ...t.unique]) shared.push(...(await skipShared(c, t, column, result)))
-  for (const s of shared) conflicts.delete(s.path)
+  for (const column of ['claim', ...t.unique]) for (const s of await skipShared(c, t, column, result)) conflicts.delete(s.path)
   result.skipped.push(...conflicts.values())
-  const withdrawn = [...new Set(shared.flatMap((s) => (s.claim ? [s.claim] : [])))]
-  if (withdrawn.length) {
-    if (!run.dryRun) {
-      // Rows this run inserted for a withdrawn claim go; rows it changed get their old version back.
-      const ids = `any($1::${t.keyType}[])`
-      await c.query(
-        `delete from ${t.table} t where t.${t.key} = ${ids} and t.xmin = ${xid} and not exists (select 1 from ${UNDO} u where u.${t.key} = t.${t.key})`,
-        [withdrawn],
-      )
-      await c.query(
-        `update ${t.table} t set (${copiedList(t, (col) => col)}) = (${copiedList(t, (col) => `u.${col}`)})
-           from ${UNDO} u where u.${t.key} = t.${t.key} and u.${t.key} = ${ids}`,
-        [withdrawn],
-      )
-    }
-    await c.query(`delete from ${OUTCOME} where key = any($1::text[])`, [withdrawn])
+  await c.query(`create index on ${STAGE} (${t.key}) where good`)
+  result.good = Number((await c.query(`select count(*) as n from ${STAGE} where good`)).rows[0].n)
+  return result
+}
+
+/**
+ * Writes the judged rows (step 3) in chunks in key order, or (dry run) counts them in one read;
+ * `written` is told, after each chunk commits, how many rows the run has written so far (stamps included).
+ */
+export async function writeRows(
+  c: pg.ClientBase,
+  t: CacheTable,
+  run: PipelineRun,
+  staged: StageResult,
+  written?: (rows: number) => void,
+): Promise<UpsertCounts> {
+  const progress = (rows: number) => run.onProgress?.({ phase: 'write', files: staged.found, skipped: staged.skipped.length, rows, totalRows: staged.good })
+  if (run.dryRun) {
+    await c.query(
+      `insert into ${OUTCOME} select (${fromOf(t, t.key)})::text, s.artstore_new, true from (${toWrite(t)}) s where s.artstore_new or s.artstore_changed`,
+    )
+  } else {
+    const keys = { key: fromOf(t, t.key), keyType: t.keyType, from: `${STAGE} s where s.good` }
+    await forEachChunk(
+      c,
+      run.bounds,
+      t.name,
+      keys,
+      (range) => chunkSql(t, range),
+      (p) => {
+        written?.(p.rows)
+        progress(p.keys)
+      },
+    )
   }
   const { rows } = await c.query<{ inserted: string; updated: string }>(
-    `select count(*) filter (where inserted) as inserted, count(*) filter (where not inserted) as updated from ${OUTCOME}`,
+    `select count(*) filter (where inserted) as inserted, count(*) filter (where changed and not inserted) as updated from ${OUTCOME}`,
   )
-  result.good = Number((await c.query(`select count(*) as n from ${STAGE} where good`)).rows[0].n)
-  run.onProgress?.({ phase: 'write', files: result.found, skipped: result.skipped.length, rows: result.good, totalRows: result.good })
-  return { staged: result, counts: { inserted: Number(rows[0].inserted), updated: Number(rows[0].updated) } }
+  progress(staged.good)
+  return { inserted: Number(rows[0].inserted), updated: Number(rows[0].updated) }
 }

@@ -30,12 +30,13 @@ const TYPES: Record<(typeof QUERY_COLUMNS)[number], string> = {
 export const queryStage: StageSpec = { columns: QUERY_COLUMNS.map((c) => [c, TYPES[c]] as const), map: queryRow }
 
 /**
- * Files the table would refuse or that belong to someone else, judged against the cache as it was
- * before the run: an id cached for another storage element, and a value of a unique column (sha256_hash
- * while its index is unique) cached for another file. A value two files of the run share is settled at the end.
+ * Files the table would refuse or that belong to someone else, judged against the cache before the
+ * run writes a row: an id cached for another storage element, and a value of a unique column
+ * (sha256_hash while its index is unique) cached for another file. A value two files of the run share
+ * keeps neither (pipeline.ts).
  */
 const conflicts = (element: string, unique: readonly string[]): CacheTable['conflicts'] => [
-  (batch) => `update ${batch} s set good = false, conflict = true from ${QUERY_TABLE} t
+  (stage) => `update ${stage} s set good = false, conflict = true from ${QUERY_TABLE} t
       where s.good and t.id = s.id and t.storage_element_id <> ${element}
       returning s.path, 'file_id is cached for another storage element (' || t.storage_element_id || '), whose rows this rebuild never touches' as reason`,
   ...unique.map((column) =>
@@ -78,9 +79,9 @@ export async function rebuildQuery(c: pg.ClientBase, element: { id: string; url:
         unique,
         conflicts: conflicts(id, unique),
       }
-      const prune = { table: QUERY_TABLE, where: `t.storage_element_id = ${id}`, name: 'storage_filename', id: 'id' }
+      const prune = { table: QUERY_TABLE, where: `t.storage_element_id = ${id}`, name: 'storage_filename', id: 'id', keyType: 'text' }
       const describe = `${QUERY_TABLE} (storage element ${element.id})`
-      return writeCache(c, run, { spec: queryStage, target, prune, describe })
+      return writeCache(c, run, { spec: queryStage, target, prune, describe, written: run.written })
     },
     run.lockWaitSeconds,
   )

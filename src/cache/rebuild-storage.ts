@@ -6,7 +6,8 @@ import type pg from 'pg'
 import { withCacheLock } from '../db/lock.ts'
 import { quoteIdent } from '../db/pg-config.ts'
 import { STORAGE_COLUMNS, storageRow } from './map.ts'
-import { STAGE, takenElsewhere, type CacheTable } from './pipeline.ts'
+import { withinBounds, type ChunkBounds } from './chunks.ts'
+import { takenElsewhere, type CacheTable } from './pipeline.ts'
 import type { RebuildRun } from './result.ts'
 import { readTableShape } from './shape.ts'
 import type { StageSpec } from './stage.ts'
@@ -53,7 +54,7 @@ async function currentMode(c: pg.ClientBase, config: string): Promise<string> {
 /**
  * The columns of `<prefix>_files` a rebuild fills beyond the file's fields, where the table has them
  * (later migrations add them): cache_ttl_hours from the element's mode, compared like a field (a mode
- * change updates the rows). cache_updated_at is stamped at the end (see stampRows).
+ * change updates the rows). cache_updated_at is stamped as each row is written (see runStamp).
  */
 async function serviceColumns(c: pg.ClientBase, t: ReturnType<typeof storageTables>, columns: Set<string>): Promise<[string, string][]> {
   if (!columns.has('cache_ttl_hours')) return []
@@ -61,13 +62,13 @@ async function serviceColumns(c: pg.ClientBase, t: ReturnType<typeof storageTabl
 }
 
 /**
- * cache_updated_at = the run's time on every row the run found good (new, changed or unchanged): the
- * services judge a row stale past cache_updated_at + cache_ttl_hours, and this run has just checked it.
+ * cache_updated_at = the run's time (when its log row was written) on every row the run found good
+ * (new, changed or unchanged), in the chunk that writes or checks it: the services judge a row stale
+ * past cache_updated_at + cache_ttl_hours, and this run has just checked it.
  */
-async function stampRows(c: pg.ClientBase, files: string): Promise<void> {
-  await c.query(
-    `update ${quoteIdent(files)} t set cache_updated_at = now() from ${STAGE} s where s.good and t.file_id = s.claim and t.cache_updated_at is distinct from now()`,
-  )
+async function runStamp(c: pg.ClientBase): Promise<CacheTable['stamp']> {
+  const { rows } = await c.query<{ at: string }>(`select now()::text as at`)
+  return { column: 'cache_updated_at', value: `${c.escapeLiteral(rows[0].at)}::timestamptz` }
 }
 
 /** The run's `pending` row, committed at once (so that a run that dies leaves it behind, to be closed). */
@@ -87,7 +88,7 @@ async function logPending(c: pg.ClientBase, wal: string, data: object): Promise<
 async function closeInterrupted(c: pg.ClientBase, wal: string): Promise<void> {
   await c.query(
     `update ${quoteIdent(wal)} set status = 'failed', completed_at = clock_timestamp(),
-            error_message = 'interrupted: the run ended without finishing (killed, or its connection was lost); its changes were rolled back'
+            error_message = 'interrupted: the run ended without finishing (killed, or its connection was lost); the rows it had written stay as their files say, nothing was pruned'
       where operation_type = 'cache_rebuild' and status = 'pending'`,
   )
 }
@@ -102,23 +103,41 @@ async function logFailed(c: pg.ClientBase, wal: string, id: string, error: unkno
   ])
 }
 
-async function updateConfig(c: pg.ClientBase, files: string, config: string): Promise<NonNullable<RebuildPart['config']>> {
-  const { rows } = await c.query(
-    `insert into ${quoteIdent(config)} as t (id, current_mode, is_master, total_files, total_size_bytes, last_cache_rebuild)
-       select 1, $1, $2, count(*)::int, coalesce(sum(file_size), 0), clock_timestamp() from ${quoteIdent(files)}
+/**
+ * The run's last transaction: the config row (totals counted just before, without a lock) and the
+ * log row marked committed, together, within the chunks' bounds (the services write the config row too).
+ */
+async function finishRun(
+  c: pg.ClientBase,
+  t: ReturnType<typeof storageTables>,
+  bounds: ChunkBounds,
+  walId: string,
+  result: object,
+): Promise<NonNullable<RebuildPart['config']>> {
+  const totals = (
+    await c.query<{ n: number; size: string }>(`select count(*)::int as n, coalesce(sum(file_size), 0)::text as size from ${quoteIdent(t.files)}`)
+  ).rows[0]
+  const q = (v: string) => c.escapeLiteral(v)
+  const results = await withinBounds(
+    c,
+    bounds,
+    t.config,
+    () => `insert into ${quoteIdent(t.config)} as t (id, current_mode, is_master, total_files, total_size_bytes, last_cache_rebuild)
+       values (1, ${q(NEW_CONFIG.currentMode)}, ${NEW_CONFIG.isMaster}, ${totals.n}, ${q(totals.size)}::bigint, clock_timestamp())
      on conflict (id) do update set total_files = excluded.total_files, total_size_bytes = excluded.total_size_bytes,
        last_cache_rebuild = excluded.last_cache_rebuild, updated_at = now()
-     returning total_files, total_size_bytes::text, last_cache_rebuild, (xmax = 0) as created`,
-    [NEW_CONFIG.currentMode, NEW_CONFIG.isMaster],
+     returning total_files, total_size_bytes::text, last_cache_rebuild, (xmax = 0) as created;
+     update ${quoteIdent(t.wal)} set status = 'committed', operation_data = operation_data || jsonb_build_object('result', ${q(JSON.stringify(result))}::jsonb), ${ended}
+      where transaction_id = ${q(walId)}`,
   )
-  const r = rows[0]
+  const r = results[0].rows[0]
   return { totalFiles: r.total_files, totalSizeBytes: r.total_size_bytes, lastCacheRebuild: new Date(r.last_cache_rebuild).toISOString(), created: r.created }
 }
 
 /**
  * Under the cache lock of the instance's files table: closes the `pending` log rows of interrupted
- * runs, logs this one, and rebuilds the files table (writeCache), then the config row and the log in
- * the same transaction. A dry run logs nothing and changes nothing.
+ * runs, logs this one, and rebuilds the files table (writeCache), then writes the config row and marks
+ * the log row committed in one last transaction. A dry run logs nothing and changes nothing.
  */
 export async function rebuildStorage(c: pg.ClientBase, prefix: string, run: RebuildRun): Promise<RebuildPart> {
   const t = storageTables(prefix)
@@ -133,22 +152,20 @@ export async function rebuildStorage(c: pg.ClientBase, prefix: string, run: Rebu
       key: 'file_id',
       keyType: 'uuid',
       columns: [...STORAGE_COLUMNS.map((col) => [col, `s.${col}`] as const), ...(await serviceColumns(c, t, shape.columns))],
+      ...(shape.columns.has('cache_updated_at') ? { stamp: await runStamp(c) } : {}),
       unique,
       // A unique index would refuse a value cached under another file_id.
       conflicts: unique.map((column) =>
         takenElsewhere(quoteIdent(t.files), 'file_id', column, [], `'${column} is already cached for another file_id (' || hit.file_id || ')'`),
       ),
     }
-    const last = async (part: RebuildPart) => {
-      if (shape.columns.has('cache_updated_at')) await stampRows(c, t.files)
-      await finish?.(part)
-    }
     return writeCache(c, run, {
       spec: storageStage,
       target,
-      prune: { table: t.files, name: 'storage_filename', id: 'file_id', stillThere },
+      prune: { table: t.files, name: 'storage_filename', id: 'file_id', keyType: 'uuid', stillThere },
       describe: t.files,
-      finish: last,
+      finish,
+      written: run.written,
     })
   }
   return withCacheLock(
@@ -159,12 +176,7 @@ export async function rebuildStorage(c: pg.ClientBase, prefix: string, run: Rebu
       await closeInterrupted(c, t.wal)
       const walId = await logPending(c, t.wal, { root: run.root, prefix, prune: run.prune })
       const finish = async (part: RebuildPart) => {
-        part.config = await updateConfig(c, t.files, t.config)
-        await c.query(
-          `update ${quoteIdent(t.wal)} set status = 'committed', operation_data = operation_data || jsonb_build_object('result', $2::jsonb), ${ended}
-             where transaction_id = $1`,
-          [walId, JSON.stringify({ files: part.files, rows: part.rows })],
-        )
+        part.config = await finishRun(c, t, run.bounds, walId, { files: part.files, rows: part.rows })
         part.wal = { transactionId: walId, status: 'committed' }
       }
       try {

@@ -19,6 +19,7 @@ import {
 import { QUERY_TABLE, rebuildQuery } from './rebuild-query.ts'
 import { rebuildStorage, storageTables } from './rebuild-storage.ts'
 import type { CacheRebuildResult } from './result.ts'
+import { chunkBounds } from './chunks.ts'
 import { sourceOf, type AttrSource } from './source.ts'
 import type { Progress } from './stage.ts'
 
@@ -57,8 +58,13 @@ export interface CacheRebuildOptions {
   onProgress?: (p: Progress) => void
   /** How long to wait for another rebuild of the same cache (it is named then); default 30 s. */
   lockWaitSeconds?: number
-  /** Files per write batch (read while the one before is written); default 10 000. Lower it to see batches apart. */
+  /** Files per COPY into the run's stage (each shipped while the next is read); default 10 000. */
   batchFiles?: number
+  /**
+   * Rows per write transaction at most; default and maximum 1000 (MAX_CHUNK_ROWS). Each is written in
+   * key order and gives way to the services (see chunks.ts). Lower it to see chunks apart.
+   */
+  chunkRows?: number
 }
 
 /** The roots as given: at least one, none empty. */
@@ -117,11 +123,11 @@ async function requireTables(t: ModuleTarget, c: import('pg').ClientBase, tables
   }
 }
 
-/** Turns a database failure in the middle of a rebuild into one line; named errors pass through. */
-function failed(table: string, e: unknown): unknown {
+/** Turns a database failure in the middle of a rebuild into one line, with the rows written before it; named errors pass through. */
+function failed(table: string, e: unknown, written: number): unknown {
   if (isArtstoreError(e)) return e
   const code = (e as { code?: string }).code
-  return new CacheRebuildFailedError(table, `${code ? `${code}: ` : ''}${(e as Error)?.message ?? e}`)
+  return new CacheRebuildFailedError(table, `${code ? `${code}: ` : ''}${(e as Error)?.message ?? e}`, written)
 }
 
 /** Rebuilds one module's file-metadata cache; see CacheRebuildOptions. */
@@ -150,7 +156,8 @@ async function rebuildFrom(
   started: number,
 ): Promise<CacheRebuildResult> {
   const root = source.label
-  const run = {
+  let written = 0
+  const common = {
     root,
     source,
     dryRun: !!opts.dryRun,
@@ -158,9 +165,11 @@ async function rebuildFrom(
     onProgress: opts.onProgress,
     lockWaitSeconds: opts.lockWaitSeconds,
     batchFiles: opts.batchFiles,
+    written: (rows: number) => (written = rows),
   }
   return withCheckedTargets({ module, prefix: opts.prefix, env: opts.env }, ([t]) =>
     withClient(t, async (c) => {
+      const run = { ...common, bounds: await chunkBounds(c, opts.env ?? process.env, opts.chunkRows) }
       const where = describeTarget(t)
       const head = { module, status: run.dryRun ? 'would-rebuild' : 'rebuilt', database: where.database, pgSchema: where.pgSchema, root } as const
       let part
@@ -168,14 +177,14 @@ async function rebuildFrom(
       if (element) {
         table = QUERY_TABLE
         await requireTables(t, c, [QUERY_TABLE], 'npx artstore-db deploy --module query')
-        part = await rebuildQuery(c, element, run).catch((e) => Promise.reject(failed(table, e)))
+        part = await rebuildQuery(c, element, run).catch((e) => Promise.reject(failed(table, e, written)))
       } else {
         const prefix = t.module.prefix ?? DEFAULT_PREFIX
         const tables = storageTables(prefix)
         table = tables.files
         const deploy = `npx artstore-db deploy --module storage-element${prefix === DEFAULT_PREFIX ? '' : ` --prefix ${prefix}`}`
         await requireTables(t, c, [tables.files, tables.config, tables.wal], deploy)
-        part = await rebuildStorage(c, prefix, run).catch((e) => Promise.reject(failed(table, e)))
+        part = await rebuildStorage(c, prefix, run).catch((e) => Promise.reject(failed(table, e, written)))
       }
       part.skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
       source.stats.superseded.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))

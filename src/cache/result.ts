@@ -1,4 +1,5 @@
 /** The typed input and output of a cache rebuild, shared by both modules. */
+import type { ChunkBounds } from './chunks.ts'
 import type { AttrSource, SupersededFile } from './source.ts'
 import type { Progress, SkippedFile, TrimmedFile } from './stage.ts'
 
@@ -12,8 +13,12 @@ export interface RebuildRun {
   onProgress?: (p: Progress) => void
   /** How long to wait for another rebuild of the same cache; default 30 s. */
   lockWaitSeconds?: number
-  /** Files per write batch; default 10 000. */
+  /** Files per COPY into the stage; default 10 000. */
   batchFiles?: number
+  /** The bounds of each write: rows per chunk, lock_timeout, statement_timeout, retries. */
+  bounds: ChunkBounds
+  /** Told, as chunks commit, how many rows the run has written so far. */
+  written?: (rows: number) => void
 }
 
 /** What happened to the cache rows; in a dry run, what would happen. */

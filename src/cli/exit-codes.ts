@@ -29,7 +29,7 @@ export const EXIT_MEANINGS: readonly (readonly [codes: string, meaning: string])
   ],
   [
     '2',
-    "bad input or configuration: unknown module or option, malformed URL, unreachable server, wrong password, missing database, a URL that points at another module's database, a schema that fails validation, a bad prefix, `rollback` without `--yes` or a range (or with `--steps` past `0_baseline`), or of a migration without `down.sql`, `baseline` over a frozen baseline, a migration name that is not snake_case, `rehearse` of tables larger than its bound, a role that may not create a scratch database. One line on stderr names the thing and the fix; nothing was changed",
+    "bad input or configuration: unknown module or option, malformed URL, unreachable server, wrong password, missing database, a URL that points at another module's database, a schema that fails validation, a bad prefix, `rollback` without `--yes` or a range (or with `--steps` past `0_baseline`), or of a migration without `down.sql`, `baseline` over a frozen baseline, a migration name that is not snake_case, `rehearse` of tables larger than its bound, a role that may not create a scratch database, `deploy` refused by the rewrite guard (one line per statement on stdout, the migration still pending). One line on stderr names the thing and the fix; nothing was changed",
   ],
   ['3', '`cache rebuild` only: rebuilt, but some attr.json files were skipped (each listed with its reason)'],
   [

@@ -1,4 +1,4 @@
-import { describeBlockers, maskSecrets, type LockWait, type ModuleProgress, type TurnWait } from '../index.ts'
+import { describeBlockers, maskSecrets, type BatchProgress, type LockWait, type ModuleProgress, type TurnWait } from '../index.ts'
 
 /** Where a command writes; tests can capture it. */
 export interface Output {
@@ -79,5 +79,46 @@ export function turnProgress(o: Output, json: boolean | undefined, terminal = !!
       ? `backend pid ${h.pid}${h.application ? ` (${h.application})` : ''}${h.address ? ` from ${h.address}` : ''}`
       : 'a session that has just let go'
     o.err(`… waiting for this database's deploy turn, held by ${who}: up to ${w.waitSeconds} s (ARTSTORE_TURN_TIMEOUT)`)
+  }
+}
+
+const BAR_WIDTH = 24
+
+/**
+ * A batched backfill's progress on stderr: a bar of the keys walked against the table's estimated
+ * rows, the batches and their size, redrawn after each batch; one line when it ends. Only on a
+ * terminal, never with --json.
+ */
+export async function batchProgress(
+  o: Output,
+  json: boolean | undefined,
+  terminal = !!process.stderr.isTTY,
+): Promise<((p: BatchProgress) => void) | undefined> {
+  if (json || !terminal) return undefined
+  const { default: cliProgress } = await import('cli-progress')
+  let bar: InstanceType<typeof cliProgress.SingleBar> | undefined
+  return (p) => {
+    const name = p.migration ?? p.table
+    if (!bar) {
+      bar = new cliProgress.SingleBar({
+        stream: process.stderr,
+        hideCursor: true,
+        clearOnComplete: true,
+        fps: 5,
+        format: (_o, params, payload: { batches: number; size: number }) => {
+          const full = Math.round(Math.min(1, params.progress) * BAR_WIDTH)
+          return `backfill ${name}  ${'█'.repeat(full)}${'░'.repeat(BAR_WIDTH - full)} ${params.value}/~${params.total} rows, ${payload.batches} batches (next ${payload.size})`
+        },
+      })
+      bar.start(Math.max(p.estimatedRows, p.walked, 1), p.walked, { batches: p.batches, size: p.size })
+      if (p.resumed) o.err(`… ${name}: going on after key ${p.lastKey} (${plural(p.batches, 'batch', 'batches')} committed earlier)`)
+    }
+    bar.setTotal(Math.max(p.estimatedRows, p.walked, 1))
+    bar.update(p.walked, { batches: p.batches, size: p.size })
+    if (p.done) {
+      bar.stop()
+      bar = undefined
+      o.err(`✔ ${name}: ${plural(p.changed, 'row')} changed over ${plural(p.walked, 'key')}, ${plural(p.batches, 'batch', 'batches')} in all`)
+    }
   }
 }

@@ -91,7 +91,7 @@ async function step(steps: CycleStep[], name: CycleStep['name'], fn: () => Promi
 
 const deployStep = (t: ModuleTarget) => async () => {
   const r = await deployModule(t)
-  return r.status === 'failed' ? (r.detail ?? 'failed').split('\n').join(' ') : undefined
+  return r.status === 'failed' || r.status === 'refused' ? (r.detail ?? 'failed').split('\n').join(' ') : undefined
 }
 const verifyStep = (t: ModuleTarget) => async () => {
   const report = await verifyModule(t)

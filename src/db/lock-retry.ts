@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import type { BatchProgress } from '../backfill/run.ts'
 import { FailureError, UsageError } from '../errors.ts'
 
 /**
@@ -18,6 +19,8 @@ export const DEFAULT_LOCK_RETRY_FOR_MS = 3 * 60_000
 /** The pause after the first try; each later one doubles, up to MAX_PAUSE_MS. */
 export const FIRST_PAUSE_MS = 100
 export const MAX_PAUSE_MS = 2_000
+/** The default bound of one batch of a batched backfill (ARTSTORE_BATCH_TIMEOUT; see src/backfill/run.ts). */
+export const DEFAULT_BATCH_TIMEOUT_MS = 1_000
 
 export interface LockRetrySettings {
   /** The longest lock_timeout of a try, in ms. */
@@ -26,6 +29,10 @@ export interface LockRetrySettings {
   retryForMs: number
   /** Told of each try that timed out, and of the last one (`gaveUp`). */
   onLockWait?: (w: LockWait) => void
+  /** The bound of one batch of a batched backfill, in ms (its statement_timeout); default ARTSTORE_BATCH_TIMEOUT, else 1 s. */
+  batchTimeoutMs?: number
+  /** Told of a batched backfill's progress: at its start and after each batch. */
+  onBatch?: (p: BatchProgress) => void
 }
 
 /** A session a try waited for (from pg_blocking_pids): what names it, never its query's parameters. */
@@ -79,9 +86,13 @@ export interface LockRetryInput {
   lockRetryFor?: string
   env?: Record<string, string | undefined>
   onLockWait?: (w: LockWait) => void
+  onBatch?: (p: BatchProgress) => void
 }
 
-/** The settings of a command: its options, else ARTSTORE_LOCK_TIMEOUT / ARTSTORE_LOCK_RETRY_FOR, else the defaults. Bad input throws. */
+/**
+ * The settings of a command: its options, else ARTSTORE_LOCK_TIMEOUT / ARTSTORE_LOCK_RETRY_FOR (and
+ * ARTSTORE_BATCH_TIMEOUT), else the defaults. Bad input throws.
+ */
 export function lockRetrySettings(o: LockRetryInput = {}): LockRetrySettings {
   const env = o.env ?? process.env
   const pick = (option: string | undefined, optionName: string, variable: string, fallback: number) =>
@@ -99,7 +110,9 @@ export function lockRetrySettings(o: LockRetryInput = {}): LockRetrySettings {
   return {
     lockTimeoutMs,
     retryForMs: pick(o.lockRetryFor, '--lock-retry-for', 'ARTSTORE_LOCK_RETRY_FOR', DEFAULT_LOCK_RETRY_FOR_MS),
+    batchTimeoutMs: Math.max(20, pick(undefined, '', 'ARTSTORE_BATCH_TIMEOUT', DEFAULT_BATCH_TIMEOUT_MS)),
     ...(o.onLockWait ? { onLockWait: o.onLockWait } : {}),
+    ...(o.onBatch ? { onBatch: o.onBatch } : {}),
   }
 }
 

@@ -7,11 +7,13 @@ import { describeTarget, eachTarget, moduleStep, withCheckedTargets, type Comman
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { SchemaEngineError } from '../engine/engine.ts'
 import { withModuleEngine } from '../engine/module.ts'
+import { UsageError } from '../errors.ts'
+import { readLocalMigrations } from '../history/history.ts'
 import { moduleStatus, type ModuleStatus } from '../status/status.ts'
 import { assertOwnDatabase } from '../guard/guard.ts'
 import { inDeployTurn, retryOnDeadlock, turnOptions, withMigrationTransaction, type DeployTurnOptions } from '../db/lock.ts'
 import {
-  describeGaveUp,
+  describeBlockers,
   lockRetrySettings,
   lockWaitsOf,
   LOCK_NOT_AVAILABLE,
@@ -20,8 +22,10 @@ import {
   type LockWait,
   type LockWaits,
 } from '../db/lock-retry.ts'
-import { runsOutsideTransaction } from '../migrate/header.ts'
+import { readMigrationHeader, runsOutsideTransaction } from '../migrate/header.ts'
+import type { BatchProgress } from '../backfill/run.ts'
 import { recoverInterrupted, type Recovery } from './recover.ts'
+import { guardRewrites, refusalLine, rewriteGuardSettings, type RewriteGuardSettings, type RewriteRefusal } from './rewrite-guard.ts'
 
 export type { LockWaits } from '../db/lock-retry.ts'
 
@@ -34,6 +38,15 @@ export interface DeployOptions extends CommandOptions {
   lockRetryFor?: string
   /** Told of each try that ran out of its lock_timeout, with the sessions it waited for (the CLI shows it on a terminal). */
   onLockWait?: (w: LockWait) => void
+  /** Told of a batched backfill's progress, at its start and after each batch (the CLI draws a bar on a terminal). */
+  onBatch?: (p: BatchProgress) => void
+  /**
+   * The size above which a table is large for the rewrite guard (`10MB`, `512kB`; bytes when bare);
+   * default ARTSTORE_REWRITE_THRESHOLD, else 10 MB.
+   */
+  rewriteThreshold?: string
+  /** Migrations whose rewrites of large tables this deploy allows (names, or one comma-separated string); each must be a migration folder of a selected module. */
+  allowRewrite?: string | string[]
 }
 
 /** A migration that failed: the database's error and what to do. */
@@ -52,7 +65,8 @@ export interface DeployFailure {
   next: string
 }
 
-export type DeployStatus = 'applied' | 'up-to-date' | 'would-apply' | 'failed' | 'not-run'
+/** `refused`: the rewrite guard refused a pending migration; nothing was applied, and it stays pending. */
+export type DeployStatus = 'applied' | 'up-to-date' | 'would-apply' | 'failed' | 'refused' | 'not-run'
 
 export interface ModuleDeployResult extends ReturnType<typeof describeTarget> {
   status: DeployStatus
@@ -68,7 +82,21 @@ export interface ModuleDeployResult extends ReturnType<typeof describeTarget> {
   failure?: DeployFailure
   /** Tries that waited for a lock longer than their lock_timeout, when any did. */
   lockWaits?: LockWaits
+  /** The batched backfills this run ran (finished or not), as their last progress showed them. */
+  backfills?: BatchProgress[]
+  /** For `refused`: each statement that rewrites or scans a large table, with the safe form and how to allow it. */
+  refused?: RewriteRefusal[]
+  /** Rewrites of large tables that ran (or, dry, would) because they were allowed: by the migration's header or by --allow-rewrite. */
+  allowedRewrites?: RewriteRefusal[]
   durationMs?: number
+}
+
+export class UnknownRewriteMigrationError extends UsageError {
+  constructor(migration: string, modules: string[]) {
+    super(
+      `--allow-rewrite ${migration}: no later migration folder of ${modules.join(', ')} has that name: name the pending migration whose rewrites to allow (npx artstore-db status lists them)`,
+    )
+  }
 }
 
 /** A failure as `prisma migrate deploy` prints it: the error code, then the engine's message. */
@@ -156,12 +184,19 @@ function deployFailure(t: ModuleTarget, e: SchemaEngineError, migration: string,
   const detail = str('database_error_detail')
   const hint = str('database_error_hint')
   const base = { migration, ...(sqlState ? { sqlState } : {}), message, ...(detail ? { detail } : {}), ...(hint ? { hint } : {}) }
+  const file = path.join((t.module.template ?? t.module).migrationsDir, migration, 'migration.sql')
+  const sql = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : ''
+  const batched = readMigrationHeader(sql).batched !== undefined
   if (gaveUp) {
+    const seconds = Math.round(gaveUp.retryForMs / 100) / 10
+    const applied = batched
+      ? 'it runs in batches: those committed before stay, with their progress, and it stays pending; the next deploy goes on after them'
+      : 'nothing of it was applied and it stays pending'
     return {
       ...base,
       blockers: gaveUp.blockers,
       left: 'pending',
-      next: `${migration} never got its locks ${describeGaveUp(gaveUp)}: nothing of it was applied and it stays pending; when those sessions have ended, run npx artstore-db deploy ${targetArgs(t)} (or wait longer: --lock-retry-for 10m)`,
+      next: `${migration} never got its locks within ${seconds} s (${gaveUp.attempt} tries, each waiting at most ${gaveUp.lockTimeoutMs} ms; held by ${describeBlockers(gaveUp.blockers)}): ${applied}; when those sessions have ended, run npx artstore-db deploy ${targetArgs(t)} (or wait longer: --lock-retry-for 10m)`,
     }
   }
   if (e.code !== 'P3018') {
@@ -172,18 +207,34 @@ function deployFailure(t: ModuleTarget, e: SchemaEngineError, migration: string,
       next: `settle ${migration} first (README "Recovering from a failed migration"): npx artstore-db resolve ${targetArgs(t)} --rolled-back ${migration}`,
     }
   }
-  const file = path.join((t.module.template ?? t.module).migrationsDir, migration, 'migration.sql')
-  const outside = fs.existsSync(file) && runsOutsideTransaction(fs.readFileSync(file, 'utf8'))
+  const outside = !!sql && runsOutsideTransaction(sql)
   const rel = path.relative(projectRoot, file)
-  const left = outside
-    ? `${migration} runs outside a transaction (-- artstore: no-transaction): what it committed before the error stays, and it is marked failed`
-    : `nothing of ${migration} was changed (its transaction was rolled back), and it is marked failed`
+  const left = batched
+    ? `${migration} runs in batches (-- artstore: batched): the batch that failed was rolled back, those committed before it stay with their progress, and it is marked failed`
+    : outside
+      ? `${migration} runs outside a transaction (-- artstore: no-transaction): what it committed before the error stays, and it is marked failed`
+      : `nothing of ${migration} was changed (its transaction was rolled back), and it is marked failed`
   return {
     ...base,
     left: 'failed',
-    next: `${left}: fix what the error names (the rows in the way, or ${rel}${outside ? ', made safe to run again' : ''}), then run npx artstore-db resolve ${targetArgs(t)} --rolled-back ${migration} and deploy again`,
+    next: `${left}: fix what the error names (the rows in the way, or ${rel}${outside ? ', made safe to run again' : ''}), then run npx artstore-db resolve ${targetArgs(t)} --rolled-back ${migration} and deploy again${batched ? ' (it goes on after the last committed batch)' : ''}`,
   }
 }
+
+/** A module whose pending migrations the rewrite guard refused: nothing applied, each statement named. */
+function refusedResult(t: ModuleTarget, refused: RewriteRefusal[], guard: RewriteGuardSettings): ModuleDeployResult {
+  const lines = refused.map((r) => refusalLine(r, guard.thresholdBytes))
+  return {
+    ...describeTarget(t),
+    status: 'refused',
+    migrations: [],
+    failedMigration: refused[0].migration,
+    refused,
+    detail: [...lines, `nothing was applied; ${[...new Set(refused.map((r) => r.migration))].join(', ')} stays pending`].join('\n'),
+  }
+}
+
+const allowedOf = (allowed: RewriteRefusal[]) => (allowed.length ? { allowedRewrites: allowed } : {})
 
 /**
  * Applies a module's pending migrations with the schema engine in this process: the same engine call
@@ -203,11 +254,18 @@ export async function deployModule(
   known?: ModuleStatus,
   turn?: DeployTurnOptions,
   lockRetry?: LockRetrySettings,
+  guard: RewriteGuardSettings = rewriteGuardSettings(),
 ): Promise<ModuleDeployResult> {
   const seen = known ?? (await moduleStatus(t))
   const problem = historyProblem(t, seen)
   if (problem) return { ...describeTarget(t), status: 'failed', migrations: [], detail: problem }
-  if (dryRun) return { ...describeTarget(t), status: seen.pending.length ? 'would-apply' : 'up-to-date', migrations: seen.pending }
+  const lockTimeoutMs = (lockRetry ?? lockRetrySettings()).lockTimeoutMs
+  if (dryRun) {
+    if (!seen.pending.length) return { ...describeTarget(t), status: 'up-to-date', migrations: [] }
+    const guarded = await withClient(t, (c) => guardRewrites(c, t, seen.pending, guard, lockTimeoutMs))
+    if (guarded.refused.length) return refusedResult(t, guarded.refused, guard)
+    return { ...describeTarget(t), status: 'would-apply', migrations: seen.pending, ...allowedOf(guarded.allowed) }
+  }
   if (seen.state === 'up-to-date' && seen.applied.length) return { ...describeTarget(t), status: 'up-to-date', migrations: [], durationMs: 0 }
   const started = performance.now()
   const durationMs = () => Math.round(performance.now() - started)
@@ -222,18 +280,27 @@ export async function deployModule(
       if (changed) return { ...describeTarget(t), status: 'failed', migrations: [], detail: changed }
       const recovered = before.state === 'failed' ? await recoverInterrupted(t, before) : undefined
       if (recovered) before = await moduleStatus(t)
-      const extra = recovered ? { recovered } : {}
+      const extra: Partial<ModuleDeployResult> = recovered ? { recovered } : {}
       if (before.state === 'up-to-date' && before.applied.length)
         return { ...describeTarget(t), status: 'up-to-date', migrations: [], durationMs: durationMs(), ...extra }
+      // The rewrite guard, on this connection and in this turn: the sizes the migrations will meet.
+      const guarded = await guardRewrites(c, t, before.pending, guard, lockTimeoutMs)
+      if (guarded.refused.length) return { ...refusedResult(t, guarded.refused, guard), durationMs: durationMs(), ...extra }
+      Object.assign(extra, allowedOf(guarded.allowed))
       const waits: LockWait[] = []
+      const backfills = new Map<string, BatchProgress>()
       const retry: LockRetrySettings = {
         ...(lockRetry ?? lockRetrySettings()),
         onLockWait: (w) => {
           waits.push(w)
           lockRetry?.onLockWait?.(w)
         },
+        onBatch: (p) => {
+          backfills.set(p.migration ?? p.table, p)
+          lockRetry?.onBatch?.(p)
+        },
       }
-      const waited = () => (waits.length ? { lockWaits: lockWaitsOf(waits) } : {})
+      const waited = () => ({ ...(waits.length ? { lockWaits: lockWaitsOf(waits) } : {}), ...(backfills.size ? { backfills: [...backfills.values()] } : {}) })
       try {
         // A deadlock victim has changed nothing: the engine waited for the lock and gave up (see retryOnDeadlock).
         const { appliedMigrationNames } = await retryOnDeadlock(() => withModuleEngine(t, (e) => e.applyMigrations(t.module.migrationsDir), retry))
@@ -278,8 +345,22 @@ export async function deployModule(
  */
 export async function deploy(opts: DeployOptions = {}): Promise<ModuleDeployResult[]> {
   // Bad durations are refused before anything is read or changed.
-  const lockRetry = lockRetrySettings({ lockTimeout: opts.lockTimeout, lockRetryFor: opts.lockRetryFor, env: opts.env, onLockWait: opts.onLockWait })
+  const lockRetry = lockRetrySettings({
+    lockTimeout: opts.lockTimeout,
+    lockRetryFor: opts.lockRetryFor,
+    env: opts.env,
+    onLockWait: opts.onLockWait,
+    onBatch: opts.onBatch,
+  })
+  const guard = rewriteGuardSettings({ rewriteThreshold: opts.rewriteThreshold, allowRewrite: opts.allowRewrite, env: opts.env })
   return withCheckedTargets(opts, async (targets) => {
+    const folders = targets.flatMap((t) => readLocalMigrations(t.module.migrationsDir).map((m) => m.name))
+    const unknown = guard.allow.find((m) => !folders.includes(m) || m === '0_baseline')
+    if (unknown)
+      throw new UnknownRewriteMigrationError(
+        unknown,
+        targets.map((t) => t.module.name),
+      )
     // Every module's database is checked before any is changed (a URL may point at another module's),
     // and, on the same connection, what each has applied already.
     const before = await eachTarget(targets, (t) =>
@@ -290,11 +371,11 @@ export async function deploy(opts: DeployOptions = {}): Promise<ModuleDeployResu
     )
     const results: ModuleDeployResult[] = []
     for (const [i, t] of targets.entries()) {
-      const failedBefore = results.some((r) => r.status === 'failed')
+      const failedBefore = results.some((r) => r.status === 'failed' || r.status === 'refused')
       results.push(
         failedBefore
           ? { ...describeTarget(t), status: 'not-run', migrations: [] }
-          : await moduleStep(opts, t, () => deployModule(t, !!opts.dryRun, before[i], turnOptions(opts), lockRetry)),
+          : await moduleStep(opts, t, () => deployModule(t, !!opts.dryRun, before[i], turnOptions(opts), lockRetry, guard)),
       )
     }
     return results

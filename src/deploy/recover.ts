@@ -8,13 +8,20 @@ import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { withModuleEngine } from '../engine/module.ts'
 import { readMigrationFolders, type MigrationFolder } from '../history/history.ts'
 import type { ModuleStatus } from '../status/status.ts'
+import { progressOf } from '../backfill/progress.ts'
+import { readMigrationHeader } from '../migrate/header.ts'
 import { expectedCatalog } from '../verify/expected.ts'
 
 /** How an interrupted migration was settled, from what the database shows. */
 export interface Recovery {
   migration: string
-  /** `applied`: its transaction had committed; `rolled-back`: it had not, and deploy runs it again. */
-  as: 'applied' | 'rolled-back'
+  /**
+   * `applied`: its transaction had committed; `rolled-back`: it had not, and deploy runs it again;
+   * `resumed`: a batched backfill, marked rolled back, and deploy goes on from its last committed batch.
+   */
+  as: 'applied' | 'rolled-back' | 'resumed'
+  /** For `resumed`: what its committed batches had done (none when it had committed none). */
+  progress?: { batches: number; walked: number; changed: number; lastKey?: string }
   /**
    * The indexes it creates that its interrupted CREATE INDEX CONCURRENTLY had left INVALID: dropped
    * (DROP INDEX CONCURRENTLY), so that it is marked rolled back and deploy builds them again.
@@ -59,6 +66,9 @@ export async function catalogsAround(c: pg.ClientBase, t: ModuleTarget, history:
  * the history before it → marked rolled back, and deploy runs it again. Anything else (an error was
  * logged, the catalog is neither) is left for a person, with `status` and `resolve`.
  *
+ * A batched backfill (`-- artstore: batched`) is marked rolled back, and deploy runs it again: it goes
+ * on from the progress its committed batches recorded (see src/backfill/run.ts), redoing none of them.
+ *
  * An index is never taken for applied while it is INVALID: a CREATE INDEX CONCURRENTLY interrupted
  * after it made its catalog entry leaves one with the wanted definition, which no query uses. Such
  * indexes of the migration are dropped (CONCURRENTLY, so no writer waits), the catalog is then the one
@@ -80,6 +90,14 @@ export async function recoverInterrupted(t: ModuleTarget, status: ModuleStatus):
         [migration],
       )
       if (rows.length !== 1 || rows[0].logs !== null) return undefined // finished since, or a logged failure (a person's to settle)
+      if (readMigrationHeader(history[at].up).batched !== undefined) {
+        // A batched backfill changes rows, not the catalog: its progress says where it stopped.
+        const { rows: found } = await c.query<{ schema: string }>(
+          `select n.nspname as schema from pg_class x join pg_namespace n on n.oid = x.relnamespace where x.oid = to_regclass('_prisma_migrations')`,
+        )
+        const progress = await progressOf(c, found[0]?.schema ?? '', migration)
+        return { as: 'resumed', ...(progress ? { progress } : {}) }
+      }
       const around = await catalogsAround(c, t, history, at)
       const { after, before, created } = around
       let actual = await around.live()

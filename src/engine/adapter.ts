@@ -1,13 +1,12 @@
-import { createHash, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import type pg from 'pg'
 import { PrismaPg } from '@prisma/adapter-pg'
 import { ColumnTypeEnum, bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils'
 import { databaseOf, pgConfigFromUrl, quietClient, quoteIdent, withClientOf } from '../db/pg-config.ts'
 import { onInterrupt } from '../process/cleanup.ts'
-import { lockRetrySettings, withLockRetries, type LockRetrySettings } from '../db/lock-retry.ts'
-import { runsOutsideTransaction } from '../migrate/header.ts'
-import { withoutTransactionControl } from '../rollback/script.ts'
+import { lockRetrySettings, type LockRetrySettings } from '../db/lock-retry.ts'
 import { recordDatabaseError } from './database-error.ts'
+import { runScriptOnPool } from './script.ts'
 
 const PG_CHAR_OID = 18
 const PG_TEXT_OID = 25
@@ -70,9 +69,11 @@ type PrismaPgAdapter = Awaited<ReturnType<PrismaPg['connect']>>
  *   what it commits part-way stays committed. It gets no lock_timeout: CREATE INDEX CONCURRENTLY waits
  *   for older transactions to end, not for a lock queue the services stand in, and a timeout would only
  *   leave an INVALID index behind.
+ * - A batched backfill (`-- artstore: batched …`) runs in batches, one transaction each, with its
+ *   progress (see src/backfill/run.ts).
  * - Any other runs inside an explicit transaction (so a COMMIT in a DO block fails it with 2D000, and a
  *   top-level BEGIN/COMMIT is made a comment), with lock timeouts and retries (see src/db/lock-retry.ts),
- *   and with its history row marked finished in that same transaction (see runInTransaction).
+ *   and with its history row marked finished in that same transaction (see ./script.ts).
  */
 function harden(adapter: PgAdapter, url: string, retry: () => LockRetrySettings): PgAdapter {
   supportCatalogChar(adapter)
@@ -81,104 +82,13 @@ function harden(adapter: PgAdapter, url: string, retry: () => LockRetrySettings)
   adapter.executeScript = async (script: string) => {
     const pool = adapter.underlyingDriver() as pg.Pool
     try {
-      if (runsOutsideTransaction(script)) await pool.query(script)
-      else await runInTransaction(pool, url, script, retry())
+      await runScriptOnPool(pool, url, script, retry())
     } catch (e) {
       recordDatabaseError(e)
       adapter.onError(e)
     }
   }
   return adapter
-}
-
-/** The script with its top-level BEGIN/COMMIT made comments (they would end the migration's own transaction); as it is if that is refused. */
-function inOneTransaction(script: string): string {
-  try {
-    return withoutTransactionControl(script, '', '').sql
-  } catch {
-    return script // a ROLLBACK or a prepared transaction: run as written, and let PostgreSQL say what it does
-  }
-}
-
-/**
- * Runs a migration's script in one transaction per try, on one connection of the pool:
- *
- * - The engine has inserted the migration's history row (unfinished) before the script, and marks it
- *   finished after. The row is found by the script's checksum among the unfinished ones, and its
- *   `finished_at` is set inside the script's transaction: the script and the row's completion commit
- *   together. The engine's own update then only adds the step count (and sets finished_at again), so
- *   the row is the one `prisma migrate deploy` leaves.
- * - Each try sets a short lock_timeout (tryTimeoutMs); a try that runs out (55P03) is rolled back whole
- *   and tried again after a pause (pauseAfterMs), until the budget is spent; then its 55P03 goes to the
- *   engine (which marks the row failed; deploy deletes that row: the migration is pending, see deploy.ts).
- *   Who the try waited for is watched while it waits and given to `onLockWait`.
- * - On PostgreSQL 14 and later, client_connection_check_interval is 1 s in the try: a backend whose
- *   client died (SIGKILL, a cut connection) leaves the lock queue within about a second.
- * - Interrupted (Ctrl-C, TERM), the command's clean-up ends the try's backend from a fresh connection
- *   (pg_terminate_backend: its transaction is rolled back and it leaves the lock queue at once, even
- *   between two statements, where a cancel would not reach it) and deletes the unfinished history row
- *   the engine made for it: nothing is applied, and the migration is pending.
- */
-async function runInTransaction(pool: pg.Pool, url: string, script: string, retry: LockRetrySettings): Promise<void> {
-  const body = inOneTransaction(script)
-  const client = await pool.connect()
-  let broken = false
-  try {
-    const { rows: meta } = await client.query<{ pid: number; history: string | null; version: number }>(
-      `select pg_backend_pid() as pid, to_regclass('_prisma_migrations')::text as history, current_setting('server_version_num')::int as version`,
-    )
-    const { pid, history, version } = meta[0]
-    const checksum = createHash('sha256').update(script).digest('hex')
-    const row = history
-      ? (
-          await client.query<{ id: string; migration_name: string }>(
-            `select id, migration_name from _prisma_migrations where checksum = $1 and finished_at is null and rolled_back_at is null and logs is null order by started_at desc limit 1`,
-            [checksum],
-          )
-        ).rows[0]
-      : undefined
-    const forget = onInterrupt(() => stopTry(url, pid, history && row ? { table: history, id: row.id } : undefined))
-    try {
-      await withLockRetries({
-        settings: retry,
-        pid,
-        watcher: pool,
-        ...(row ? { migration: row.migration_name } : {}),
-        attempt: async (timeout) => {
-          try {
-            await client.query('begin')
-            await client.query(`set local lock_timeout = '${timeout}ms'`)
-            if (version >= 140000) await client.query(`set local client_connection_check_interval = '1s'`)
-            await client.query(body)
-            if (row) await client.query(`update _prisma_migrations set finished_at = now() where id = $1`, [row.id])
-            await client.query('commit')
-          } catch (e) {
-            await client.query('rollback').catch(() => (broken = true))
-            throw e
-          }
-        },
-      })
-    } finally {
-      forget()
-    }
-  } finally {
-    client.release(broken)
-  }
-}
-
-/** The interrupt clean-up of a try: its backend ended from a fresh connection, and the engine's unfinished history row deleted. */
-async function stopTry(url: string, pid: number, row: { table: string; id: string } | undefined): Promise<void> {
-  const c = quietClient({ ...pgConfigFromUrl(url).config, connectionTimeoutMillis: 2_000 })
-  await c.connect()
-  try {
-    await c.query('select pg_terminate_backend($1)', [pid])
-    if (!row) return
-    // The ended backend's row locks go with its rollback, a moment later: wait for them, briefly.
-    await c.query(`set lock_timeout = '2s'`)
-    await c.query(`delete from ${row.table} where id = $1 and finished_at is null and logs is null`, [row.id])
-  } finally {
-    await c.end()
-  }
 }
 
 /** Temporary shadow databases still alive; dropped at shutdown if the engine did not dispose them. */

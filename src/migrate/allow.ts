@@ -7,7 +7,8 @@ import { BASELINE_NAME } from '../baseline/baseline.ts'
 import { projectRoot, type ModuleInfo } from '../modules.ts'
 import { HISTORY_SCHEMA, withScratchClient } from './generate.ts'
 import { withAllowanceBlock } from './header.ts'
-import { allowanceLine, isAllowable, lintMigration, type LintFinding } from './lint.ts'
+import { allowanceLine, isAllowable, isRewrite, lintMigration, type LintFinding } from './lint.ts'
+import { databaseVolatility } from './rewrites.ts'
 import { allowanceBlock } from './new.ts'
 import { runAndRead } from './scratch.ts'
 
@@ -51,14 +52,15 @@ export class InvalidReasonError extends UsageError {
 export class NothingToAllowError extends RefusalError {
   constructor(migration: string) {
     super(
-      `${migration} has no dangerous steps, so there is nothing to allow: if its header still records an allowance, delete those lines, then run npx artstore-db migrate check`,
+      `${migration} has no dangerous steps and rewrites no existing table, so there is nothing to allow: if its header still records an allowance, delete those lines, then run npx artstore-db migrate check`,
     )
   }
 }
 
 /**
- * `migrate allow`: records in a migration's header why its dangerous steps are allowed, with the
- * findings it allows (`-- Dangerous steps allowed: <reason>`, then one `--   <rule>: <finding>` line
+ * `migrate allow`: records in a migration's header why its dangerous steps (and its rewrites of
+ * existing tables, which deploy refuses on a large table, see src/deploy/rewrite-guard.ts) are allowed,
+ * with the findings it allows (`-- Dangerous steps allowed: <reason>`, then one `--   <rule>: <finding>` line
  * each), replacing the allowance it had. The findings are the lint's on the migration as it is, on the
  * catalog its history builds (replayed on a temporary database). `migrate check` then accepts it as
  * long as its findings stay these.
@@ -81,9 +83,10 @@ export async function migrateAllow(opts: MigrateAllowOptions): Promise<MigrateAl
     const m = history[at]
     const findings: LintFinding[] = await withScratchClient({ ...t, module }, 'allow', async (c) => {
       for (const h of history.slice(0, at)) await runAndRead(c, HISTORY_SCHEMA, h.up)
-      return lintMigration(m.up, await runAndRead(c, HISTORY_SCHEMA, ''))
+      return lintMigration(m.up, await runAndRead(c, HISTORY_SCHEMA, ''), { volatility: databaseVolatility(c) })
     })
-    const dangerous = findings.filter(isAllowable)
+    // The dangerous steps, and the rewrites of existing tables, which deploy refuses on a large table unless recorded.
+    const dangerous = [...findings.filter(isAllowable), ...findings.filter(isRewrite)]
     if (!dangerous.length) throw new NothingToAllowError(m.name)
     const up = withAllowanceBlock(m.up, allowanceBlock(reason, dangerous))
     const file = path.join(m.dir, 'migration.sql')

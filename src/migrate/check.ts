@@ -11,7 +11,8 @@ import type { Catalog } from '../catalog/read.ts'
 import { forTransaction } from '../verify/expected.ts'
 import { catalogDifferences, HISTORY_SCHEMA, prismaDiffs, targetCatalog, withScratchClient } from './generate.ts'
 import { runsOutsideTransaction } from './header.ts'
-import { allowanceDifference, isAllowable, lintMigration, recordedAllowance, type LintFinding } from './lint.ts'
+import { allowanceDifference, isAllowable, isRewrite, lintMigration, recordedAllowance, type LintFinding } from './lint.ts'
+import { databaseVolatility } from './rewrites.ts'
 import { runAndRead } from './scratch.ts'
 
 export interface MigrateCheckResult {
@@ -129,12 +130,12 @@ export async function checkHistory(t: ModuleTarget, history: readonly CheckedMig
           return
         }
       }
-      const found = await lintMigration(m.up, before)
+      const found = await lintMigration(m.up, before, { volatility: databaseVolatility(c) })
       findings.set(m.name, found)
       const refused = found.filter((f) => f.level === 'error' && !isAllowable(f))
       for (const f of refused) problems.push(`${m.name}: ${f.rule}${f.line ? ` (line ${f.line})` : ''}: ${f.message.split('\n')[0]}`)
       const dangerous = found.filter(isAllowable)
-      const { missing, stale } = allowanceDifference(m.up, dangerous)
+      const { missing, stale } = allowanceDifference(m.up, dangerous, found.filter(isRewrite))
       const allow = `npx artstore-db migrate allow ${m.name} --module ${t.module.name} --reason "<why>"`
       if (missing.length && !recordedAllowance(m.up)) {
         problems.push(`${m.name} has dangerous steps and no recorded allowance (${missing[0]}): make it safe, or record why with ${allow}`)

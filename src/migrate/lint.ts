@@ -5,8 +5,17 @@ import type { Catalog } from '../catalog/read.ts'
 import { EnvironmentError } from '../errors.ts'
 import { projectRoot } from '../modules.ts'
 import { classifyAlterClause } from '../adopt/steps.ts'
-import { NO_TRANSACTION_LINE, readMigrationHeader, runsOutsideTransaction } from './header.ts'
+import {
+  BATCHED_PREFIX,
+  BatchedDeclarationError,
+  batchedDeclaration,
+  DIRECTIVE_PREFIX,
+  NO_TRANSACTION_LINE,
+  readMigrationHeader,
+  runsOutsideTransaction,
+} from './header.ts'
 import { oneLine, parseStatements, parts, type SqlStatement } from './statements.ts'
+import { catalogProbe, rewriteFindings, rewriteLintFinding, RewriteState } from './rewrites.ts'
 
 export { ALLOWANCE_PREFIX } from './header.ts'
 
@@ -404,15 +413,84 @@ function undeclaredAloneFindings(sql: string, stmts: SqlStatement[]): LintFindin
   ]
 }
 
-/** Both linters on one migration script; errors first. */
-export async function lintMigration(sql: string, before: Catalog): Promise<LintFinding[]> {
+/** A statement's text without its comments and string literals (what is left is SQL the server parses). */
+const codeOf = (text: string) =>
+  text
+    .replace(/--[^\n]*/g, '')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/'(?:[^']|'')*'/g, "''")
+    .replace(/\$([A-Za-z_]\w*)?\$[\s\S]*?\$\1\$/g, "''")
+
+/**
+ * The header's rules: every `-- artstore:` line is one the tools know, and a batched declaration is
+ * well-formed, with one statement under it (an UPDATE or DELETE of the declared table) that bounds the
+ * key with `$1` and `$2` and takes no other parameter. Each finding is one line naming the fix.
+ */
+export function headerFindings(sql: string, stmts: SqlStatement[] = parseStatements(sql)): LintFinding[] {
+  const rule = (message: string, line?: number): LintFinding => ({ source: 'artstore-db', rule: 'header', level: 'error', message, ...(line ? { line } : {}) })
+  const findings: LintFinding[] = []
+  for (const d of readMigrationHeader(sql).directives) {
+    if (d !== NO_TRANSACTION_LINE && d !== BATCHED_PREFIX && !d.startsWith(`${BATCHED_PREFIX} `))
+      findings.push(
+        rule(
+          `"${d}" is not a header line the tools know: write "${NO_TRANSACTION_LINE}" or "${BATCHED_PREFIX} table=<table> key=<column> size=<rows>", or make it a plain comment (without "${DIRECTIVE_PREFIX}")`,
+        ),
+      )
+  }
+  let declared
+  try {
+    declared = batchedDeclaration(sql)
+  } catch (e) {
+    if (!(e instanceof BatchedDeclarationError)) throw e
+    return [...findings, rule(e.message)]
+  }
+  if (!declared) return findings
+  const fix = `a batched migration holds one UPDATE (or DELETE) of ${declared.table.join('.')} whose WHERE bounds ${declared.key} with $1 and $2 (e.g. "${declared.key}" BETWEEN $1 AND $2)`
+  if (stmts.length !== 1) return [...findings, rule(`it has ${stmts.length} statements: ${fix}; put the others in a migration of their own`)]
+  const [st] = stmts
+  if (st.kind !== 'UPDATE' && st.kind !== 'DELETE') return [...findings, rule(`${oneLine(st.text).slice(0, 60)}: ${fix}`, st.line)]
+  const target = new RegExp(String.raw`^(?:UPDATE|DELETE\s+FROM)\s+(?:ONLY\s+)?((?:${IDENT}\s*\.\s*)?${IDENT})`, 'i').exec(oneLine(codeOf(st.text)))
+  if (!target || nameOf(target[1]) !== declared.table.at(-1))
+    findings.push(
+      rule(
+        `${oneLine(st.text).slice(0, 60)}: changes ${target ? nameOf(target[1]) : 'another table'}, not the header's table=${declared.table.join('.')}: ${fix}`,
+        st.line,
+      ),
+    )
+  const params = new Set([...codeOf(st.text).matchAll(/\$(\d+)/g)].map((m) => Number(m[1])))
+  if (!params.has(1) || !params.has(2)) findings.push(rule(`the statement does not use both $1 and $2 (the batch's first and last key): ${fix}`, st.line))
+  const others = [...params].filter((n) => n > 2)
+  if (others.length) findings.push(rule(`the statement uses $${others[0]}: only $1 and $2 (the batch's first and last key) are given: ${fix}`, st.line))
+  return findings
+}
+
+/**
+ * Both linters on one migration script, and its rewrites of tables that exist (warnings: deploy weighs
+ * them against the live size); errors first. `volatility` looks up functions on the database the
+ * history was replayed in (without it, a list of the usual ones); `rewrites` carries what earlier
+ * migrations of one sequence did to the tables (migrate new's parts), else it starts from `before`.
+ */
+export async function lintMigration(
+  sql: string,
+  before: Catalog,
+  o: { volatility?: (name: string) => Promise<'i' | 's' | 'v' | undefined>; rewrites?: RewriteState } = {},
+): Promise<LintFinding[]> {
   const stmts = parseStatements(sql)
-  const findings = [...(await dataLossFindings(sql, before)), ...transactionFindings(sql, stmts), ...undeclaredAloneFindings(sql, stmts), ...squawk(sql)]
+  const state = o.rewrites ?? new RewriteState(catalogProbe(before, o.volatility))
+  const rewrites = (await rewriteFindings(sql, state, stmts)).map(rewriteLintFinding)
+  const findings = [
+    ...headerFindings(sql, stmts),
+    ...(await dataLossFindings(sql, before)),
+    ...transactionFindings(sql, stmts),
+    ...undeclaredAloneFindings(sql, stmts),
+    ...rewrites,
+    ...squawk(sql),
+  ]
   return [...findings.filter((f) => f.level === 'error'), ...findings.filter((f) => f.level === 'warning')]
 }
 
-/** The rules no allowance can waive: a migration either runs in one transaction or declares it does not. */
-export const TRANSACTION_RULES = ['transaction-control', 'no-transaction-undeclared', 'concurrently-alone'] as const
+/** The rules no allowance can waive: a migration either runs in one transaction or declares how it runs, in a header the tools read. */
+export const TRANSACTION_RULES = ['transaction-control', 'no-transaction-undeclared', 'concurrently-alone', 'header'] as const
 
 /** An error that `migrate allow` (or --allow-dangerous) can record as allowed: every error but the transaction rules'. */
 export const isAllowable = (f: LintFinding) => f.level === 'error' && !(TRANSACTION_RULES as readonly string[]).includes(f.rule)
@@ -425,17 +503,29 @@ export function recordedAllowance(sql: string): string | undefined {
   return readMigrationHeader(sql).allowance?.reason
 }
 
+/** A rewrite of a table that exists: allowed only where the table is large (deploy decides), recorded by `migrate allow`. */
+export const isRewrite = (f: LintFinding) => f.source === 'artstore-db' && f.rule === 'rewrite'
+
 /**
  * How the dangerous findings of a migration differ from those its allowance records (as multisets of
  * allowance lines): `missing` are found and not allowed, `stale` are allowed and no longer found.
+ * `optional` findings (rewrites) may be recorded or not, but one recorded must still be found.
  */
-export function allowanceDifference(sql: string, dangerous: readonly LintFinding[]): { missing: string[]; stale: string[] } {
+export function allowanceDifference(
+  sql: string,
+  dangerous: readonly LintFinding[],
+  optional: readonly LintFinding[] = [],
+): { missing: string[]; stale: string[] } {
   const recorded = [...(readMigrationHeader(sql).allowance?.findings ?? [])]
   const missing: string[] = []
   for (const line of dangerous.map(allowanceLine)) {
     const at = recorded.indexOf(line)
     if (at >= 0) recorded.splice(at, 1)
     else missing.push(line)
+  }
+  for (const line of optional.map(allowanceLine)) {
+    const at = recorded.indexOf(line)
+    if (at >= 0) recorded.splice(at, 1)
   }
   return { missing, stale: recorded }
 }

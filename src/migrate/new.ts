@@ -1,16 +1,17 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { withCheckedTargets, type CommandOptions } from '../context.ts'
-import type { ModuleTarget } from '../db/targets.ts'
-import { SchemaInvalidError } from '../baseline/errors.ts'
 import { EnvironmentError, ModuleRequiredError, UsageError } from '../errors.ts'
+import { SchemaInvalidError } from '../baseline/errors.ts'
 import { readLocalMigrations, readMigrationFolders } from '../history/history.ts'
 import { projectRoot, type ModuleInfo } from '../modules.ts'
 import { splitScript } from '../adopt/steps.ts'
 import { checkHistory } from './check.ts'
-import { checkSequence, generateMigration, MigrationNotExactError, scriptText, type GeneratedMigration, type MigrationScript } from './generate.ts'
+import { checkSequence, generateMigration, MigrationNotExactError, scriptText, type GeneratedMigration } from './generate.ts'
 import { ALLOWANCE_PREFIX, ALLOWED_FINDING_PREFIX, NO_TRANSACTION_LINE, withAllowanceBlock } from './header.ts'
 import { allowanceLine, isAllowable, lintMigration, type LintFinding } from './lint.ts'
+import { withSafeForms, type Part } from './safe-forms.ts'
+import { catalogProbe, RewriteState } from './rewrites.ts'
 
 export class InvalidMigrationNameError extends UsageError {
   constructor(name: string) {
@@ -40,6 +41,13 @@ export interface MigrateNewOptions extends CommandOptions {
    * its own (PostgreSQL runs CONCURRENTLY only as a statement alone, outside a transaction block).
    */
   concurrently?: boolean
+  /**
+   * Writes the safe forms of the rewrite guard on tables that exist (see withSafeForms): each new
+   * foreign key or CHECK NOT VALID and each SET NOT NULL through a NOT VALID check, validated in a
+   * following `<name>_validate` migration. Off by default: a change then stays one migration (one
+   * history row, one rollback step), which is what a small table needs.
+   */
+  safeForms?: boolean
   /** Work it all out and lint it, write nothing. */
   dryRun?: boolean
   /**
@@ -165,13 +173,6 @@ function writeFolder(dir: string, files: Record<string, string>): void {
   fs.renameSync(temp, dir)
 }
 
-/** One part of the change, before it is named and linted: its scripts. */
-interface Part {
-  suffix?: string
-  up: MigrationScript
-  down: MigrationScript
-}
-
 /**
  * The change split for `concurrently`: each new index on a table the history already has becomes a
  * part of its own, `CREATE INDEX CONCURRENTLY` alone (its down the plain DROP INDEX, which rollback runs
@@ -191,6 +192,7 @@ function splitConcurrentIndexes(g: GeneratedMigration): Part[] {
   const rest: Part = { up: { ...g.up, prisma: text(blocks.filter((b) => !isLiveIndex(b))) }, down: { ...g.down, prisma: text(downBlocks) } }
   const parts = indexes.map((i) => ({
     suffix: i.name,
+    noTransaction: true,
     up: { prisma: `-- CreateIndex\n${i.sql.replace(/^CREATE (UNIQUE )?INDEX /, 'CREATE $1INDEX CONCURRENTLY ')}\n`, extras: [] },
     down: { prisma: `-- DropIndex\nDROP INDEX "${i.name}";\n`, extras: [] },
   }))
@@ -209,81 +211,88 @@ export async function migrateNew(opts: MigrateNewOptions): Promise<MigrateNewRes
   if (!NAME_PATTERN.test(opts.name ?? '')) throw new InvalidMigrationNameError(opts.name ?? '')
   const allowance = opts.allowDangerous?.trim()
   if (opts.allowDangerous !== undefined && (!allowance || /[\r\n]/.test(allowance))) throw new InvalidAllowanceError()
+  // A schema Prisma rejects is met here first: the command to run again once it is fixed is this one.
   const again = `npx artstore-db migrate new --module ${opts.module}${opts.prefix ? ` --prefix ${opts.prefix}` : ''} --name ${opts.name}`
-  return withCheckedTargets(opts, ([t]) => writeMigration(t, opts, allowance).catch(SchemaInvalidError.rerun(again)))
-}
+  return withCheckedTargets(opts, async ([t]): Promise<MigrateNewResult> => {
+    const module = t.module.template ?? t.module
+    const existing = readLocalMigrations(module.migrationsDir).map((m) => m.name)
+    if (!existing.length) throw new HistoryMissingError(module.name)
+    const target = { ...t, module }
+    const none = { module: module.name, also: [], findings: [], files: [], problems: [] }
 
-async function writeMigration(t: ModuleTarget, opts: MigrateNewOptions, allowance: string | undefined): Promise<MigrateNewResult> {
-  const module = t.module.template ?? t.module
-  const existing = readLocalMigrations(module.migrationsDir).map((m) => m.name)
-  if (!existing.length) throw new HistoryMissingError(module.name)
-  const target = { ...t, module }
-  const none = { module: module.name, also: [], findings: [], files: [], problems: [] }
+    if (opts.empty) {
+      const folder = nextFolderName(existing, opts.name)
+      const { up, down } = emptyMigration(module, folder)
+      const dir = path.join(module.migrationsDir, folder)
+      const files = ['migration.sql', 'down.sql'].map((f) => path.relative(projectRoot, path.join(dir, f)))
+      const result = { ...none, migration: folder, files, up, down }
+      if (opts.dryRun) return { ...result, status: 'would-write' }
+      writeFolder(dir, { 'migration.sql': up, 'down.sql': down })
+      return { ...result, status: 'written' }
+    }
 
-  if (opts.empty) {
-    const folder = nextFolderName(existing, opts.name)
-    const { up, down } = emptyMigration(module, folder)
-    const dir = path.join(module.migrationsDir, folder)
-    const files = ['migration.sql', 'down.sql'].map((f) => path.relative(projectRoot, path.join(dir, f)))
-    const result = { ...none, migration: folder, files, up, down }
+    let generated: GeneratedMigration
+    try {
+      generated = await generateMigration(target)
+    } catch (e) {
+      if (!(e instanceof MigrationNotExactError)) throw e
+      // Refused: nothing written; the scripts as far as they were worked out, for --dry-run to print.
+      const folder = nextFolderName(existing, opts.name)
+      const up = e.up ? header(module, folder, false) + scriptText(e.up) : ''
+      const down = e.down ? scriptText(e.down) : ''
+      return { ...none, migration: folder, up, down, status: 'refused', problems: [e.message] }
+    }
+    if (generated.empty) return { ...none, status: 'nothing-to-migrate' }
+
+    let parts: Part[] = opts.concurrently ? splitConcurrentIndexes(generated) : [{ up: generated.up, down: generated.down }]
+    // The safe forms of the part with Prisma's statements: a following `<name>_validate` migration when it defers a scan.
+    const main = opts.safeForms ? parts.findIndex((p) => !p.suffix) : -1
+    if (main >= 0) {
+      const [first, ...later] = withSafeForms(generated, parts[main], opts.name)
+      parts = [...parts.slice(0, main), first, ...parts.slice(main + 1), ...later]
+    }
+    const names: string[] = [...existing]
+    const drafts: (NewMigration & { dir: string; dangerous: LintFinding[] })[] = []
+    // One state for the parts in order: a later part's lint sees what the earlier ones did to the tables.
+    const rewrites = new RewriteState(catalogProbe(generated.before))
+    for (const part of parts) {
+      const folder = nextFolderName(names, part.suffix ? `${opts.name}_${part.suffix}`.slice(0, 63) : opts.name)
+      names.push(folder)
+      const text = header(module, folder, !!part.noTransaction) + scriptText(part.up)
+      const findings = await lintMigration(text, generated.before, { rewrites })
+      const dangerous = findings.filter(isAllowable)
+      // The allowance block goes under the first line: the findings below it move down.
+      const block = dangerous.length && allowance ? allowanceBlock(allowance, dangerous) : []
+      for (const f of findings) if (f.line && f.line > 1) f.line += block.length
+      const up = block.length ? withAllowanceBlock(text, block) : text
+      const down = `-- Reverses ${folder}: generated by \`artstore-db migrate new\`, checked to restore the catalog before it.\n\n${scriptText(part.down)}`
+      const dir = path.join(module.migrationsDir, folder)
+      const files = ['migration.sql', 'down.sql'].map((f) => path.relative(projectRoot, path.join(dir, f)))
+      drafts.push({ migration: folder, files, up, down, findings, dir, dangerous })
+    }
+    if (parts.length > 1) await checkSequence(target, drafts, generated)
+
+    const [first, ...rest] = drafts.map(({ dir: _dir, dangerous: _dangerous, ...m }) => m)
+    const dangerous = drafts.flatMap((d) => d.dangerous)
+    const problems = drafts.flatMap((d) =>
+      d.findings.filter((f) => f.level === 'error' && !isAllowable(f)).map((f) => `${d.migration}: ${f.rule}: ${f.message.split('\n')[0]}`),
+    )
+    const result = {
+      ...none,
+      ...first,
+      also: rest,
+      findings: drafts.flatMap((d) => d.findings),
+      files: drafts.flatMap((d) => d.files),
+      ...(dangerous.length && allowance ? { allowance } : {}),
+    }
+    if ((dangerous.length && !allowance) || problems.length) return { ...result, problems, status: 'refused' }
+    // What migrate check would say of the history with these migrations, Prisma's drift included.
+    const history = [...readMigrationFolders(module.migrationsDir), ...drafts.map((d) => ({ name: d.migration, up: d.up, down: d.down }))]
+    const checked = await checkHistory(target, history, 'new', 'nothing was written')
+    const own = checked.problems.filter((p) => !existing.some((m) => p.startsWith(`${m}/`) || p.startsWith(`${m} `) || p.startsWith(`${m}:`)))
+    if (own.length) return { ...result, problems: own.map((p) => `${p}${/nothing was written$/.test(p) ? '' : ': nothing was written'}`), status: 'refused' }
     if (opts.dryRun) return { ...result, status: 'would-write' }
-    writeFolder(dir, { 'migration.sql': up, 'down.sql': down })
+    for (const d of drafts) writeFolder(d.dir, { 'migration.sql': d.up, 'down.sql': d.down })
     return { ...result, status: 'written' }
-  }
-
-  let generated: GeneratedMigration
-  try {
-    generated = await generateMigration(target)
-  } catch (e) {
-    if (!(e instanceof MigrationNotExactError)) throw e
-    // Refused: nothing written; the scripts as far as they were worked out, for --dry-run to print.
-    const folder = nextFolderName(existing, opts.name)
-    const up = e.up ? header(module, folder, false) + scriptText(e.up) : ''
-    const down = e.down ? scriptText(e.down) : ''
-    return { ...none, migration: folder, up, down, status: 'refused', problems: [e.message] }
-  }
-  if (generated.empty) return { ...none, status: 'nothing-to-migrate' }
-
-  const parts = opts.concurrently ? splitConcurrentIndexes(generated) : [{ up: generated.up, down: generated.down }]
-  const names: string[] = [...existing]
-  const drafts: (NewMigration & { dir: string; dangerous: LintFinding[] })[] = []
-  for (const part of parts) {
-    const folder = nextFolderName(names, part.suffix ? `${opts.name}_${part.suffix}`.slice(0, 63) : opts.name)
-    names.push(folder)
-    const text = header(module, folder, !!part.suffix) + scriptText(part.up)
-    const findings = await lintMigration(text, generated.before)
-    const dangerous = findings.filter(isAllowable)
-    // The allowance block goes under the first line: the findings below it move down.
-    const block = dangerous.length && allowance ? allowanceBlock(allowance, dangerous) : []
-    for (const f of findings) if (f.line && f.line > 1) f.line += block.length
-    const up = block.length ? withAllowanceBlock(text, block) : text
-    const down = `-- Reverses ${folder}: generated by \`artstore-db migrate new\`, checked to restore the catalog before it.\n\n${scriptText(part.down)}`
-    const dir = path.join(module.migrationsDir, folder)
-    const files = ['migration.sql', 'down.sql'].map((f) => path.relative(projectRoot, path.join(dir, f)))
-    drafts.push({ migration: folder, files, up, down, findings, dir, dangerous })
-  }
-  if (parts.length > 1) await checkSequence(target, drafts, generated)
-
-  const [first, ...rest] = drafts.map(({ dir: _dir, dangerous: _dangerous, ...m }) => m)
-  const dangerous = drafts.flatMap((d) => d.dangerous)
-  const problems = drafts.flatMap((d) =>
-    d.findings.filter((f) => f.level === 'error' && !isAllowable(f)).map((f) => `${d.migration}: ${f.rule}: ${f.message.split('\n')[0]}`),
-  )
-  const result = {
-    ...none,
-    ...first,
-    also: rest,
-    findings: drafts.flatMap((d) => d.findings),
-    files: drafts.flatMap((d) => d.files),
-    ...(dangerous.length && allowance ? { allowance } : {}),
-  }
-  if ((dangerous.length && !allowance) || problems.length) return { ...result, problems, status: 'refused' }
-  // What migrate check would say of the history with these migrations, Prisma's drift included.
-  const history = [...readMigrationFolders(module.migrationsDir), ...drafts.map((d) => ({ name: d.migration, up: d.up, down: d.down }))]
-  const checked = await checkHistory(target, history, 'new', 'nothing was written')
-  const own = checked.problems.filter((p) => !existing.some((m) => p.startsWith(`${m}/`) || p.startsWith(`${m} `) || p.startsWith(`${m}:`)))
-  if (own.length) return { ...result, problems: own.map((p) => `${p}${/nothing was written$/.test(p) ? '' : ': nothing was written'}`), status: 'refused' }
-  if (opts.dryRun) return { ...result, status: 'would-write' }
-  for (const d of drafts) writeFolder(d.dir, { 'migration.sql': d.up, 'down.sql': d.down })
-  return { ...result, status: 'written' }
+  }).catch(SchemaInvalidError.rerun(again))
 }

@@ -2,16 +2,23 @@ import type pg from 'pg'
 import { readCatalog, type Catalog } from '../catalog/read.ts'
 import { quoteIdent } from '../db/pg-config.ts'
 import type { Extra } from '../baseline/extras.ts'
+import { runWhole } from '../backfill/run.ts'
 
-/**
- * Runs one script in `schema` as deploy runs a migration.sql: the whole file as one query (PostgreSQL
- * runs it as one implicit transaction), with the schema first on the search_path so that names stay
- * unqualified (`public` after it: the history is replayed there, with the extensions it creates).
- */
-export async function runIn(c: pg.ClientBase, schema: string, sql: string): Promise<void> {
+/** Makes `schema` and puts it first on the session's search_path, so that names stay unqualified (`public` after it). */
+export async function enterSchema(c: pg.ClientBase, schema: string): Promise<void> {
   await c.query(`create schema if not exists ${quoteIdent(schema)}`)
   await c.query(`select set_config('search_path', $1, false)`, [schema === 'public' ? 'public' : `${quoteIdent(schema)}, public`])
-  await c.query(sql)
+}
+
+/**
+ * Runs one script in `schema` for a replay of the history: the whole file as one query (PostgreSQL
+ * runs it as one implicit transaction), with the schema first on the search_path (see enterSchema;
+ * the history is replayed there, with the extensions it creates). A batched backfill runs as one
+ * statement over every key (see runWhole).
+ */
+export async function runIn(c: pg.ClientBase, schema: string, sql: string): Promise<void> {
+  await enterSchema(c, schema)
+  await runWhole(c, sql)
 }
 
 /** Runs `sql` in `schema` and returns the catalog it leaves. */

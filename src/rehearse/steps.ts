@@ -1,5 +1,7 @@
 import type pg from 'pg'
-import { runIn } from '../migrate/scratch.ts'
+import { lockRetrySettings } from '../db/lock-retry.ts'
+import { runScriptOn } from '../engine/script.ts'
+import { enterSchema } from '../migrate/scratch.ts'
 import { tableStates, type TableState } from './copy.ts'
 
 /** One table after a step: its rows and content hash (adopt's proof), and whether the step changed it. */
@@ -92,9 +94,10 @@ export function failureOf(e: unknown): StepFailure {
 }
 
 /**
- * Runs one script of a migration on the copy (as deploy runs it: the whole file as one query) and
- * records what it did to each table; a script that fails leaves the copy as it was (the server rolls
- * it back) and records the database's error.
+ * Runs one script of a migration on the copy with deploy's runner (one transaction; a batched backfill
+ * in its batches; a no-transaction one as one query, see src/engine/script.ts) and records what it
+ * did to each table; a script that fails leaves the copy as it was (its transaction rolled back; what a
+ * batched or no-transaction script committed before the error stays) and records the database's error.
  */
 export async function runStep(
   c: pg.ClientBase,
@@ -106,9 +109,12 @@ export async function runStep(
 ): Promise<{ step: RehearseStep; after: TableState[] }> {
   const started = performance.now()
   try {
-    await runIn(c, schema, sql)
+    await enterSchema(c, schema)
+    await runScriptOn(c, sql, lockRetrySettings())
   } catch (e) {
-    return { step: stepRecord({ ...head, ms: Math.round(performance.now() - started) }, before, before, [], failureOf(e)), after: [...before] }
+    const failure = failureOf(e)
+    const after = await tableStates(c, schema, await tablesOf(c, schema)).catch(() => [...before])
+    return { step: stepRecord({ ...head, ms: Math.round(performance.now() - started) }, before, after, [], failure), after }
   }
   // The script's own time: the hashes after it are the rehearsal's.
   const ms = Math.round(performance.now() - started)

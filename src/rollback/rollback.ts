@@ -2,7 +2,7 @@ import path from 'node:path'
 import type pg from 'pg'
 import { BASELINE_NAME } from '../baseline/baseline.ts'
 import { describeTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
-import { retryOnDeadlock, turnOptions, turnTimeoutSeconds, withDeployTurn, withMigrationTransaction } from '../db/lock.ts'
+import { MIGRATION_LOCK_KEY, retryOnDeadlock, turnOptions, turnTimeoutSeconds, withDeployTurn, withMigrationTransaction } from '../db/lock.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { describeBlockers, isLockTimeout, lockRetrySettings, withLockRetries, type Blocker, type LockWait } from '../db/lock-retry.ts'
 import { connectionLost, ModuleRequiredError, RefusalError, rollbackConfirmation } from '../errors.ts'
@@ -12,6 +12,8 @@ import { assertOwnHistory } from '../history/owner.ts'
 import { assertOwnDatabase } from '../guard/guard.ts'
 import { rowsLost, type RowsLost } from './data-loss.ts'
 import { withoutTransactionControl } from './script.ts'
+import { runBatched } from '../backfill/run.ts'
+import { readMigrationHeader } from '../migrate/header.ts'
 import { checkRollbackRange, InvalidRollbackRangeError, StepsPastBaselineError } from './range.ts'
 
 export { InvalidRollbackRangeError, StepsPastBaselineError } from './range.ts'
@@ -241,25 +243,43 @@ export async function rollbackModule(
             opts.onLockWait?.(w)
           },
         })
-        const pid = (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0].pid
+        const { pid, version } = (
+          await c.query<{ pid: number; version: number }>(`select pg_backend_pid() as pid, current_setting('server_version_num')::int as version`)
+        ).rows[0]
         for (const [i, step] of steps.entries()) {
           try {
+            // A batched down.sql runs in its batches; its last one removes the history row, under the migration lock.
+            const batched = readMigrationHeader(step.down).batched !== undefined
             await withClient(t, (watcher) =>
-              withLockRetries({
-                settings,
-                pid,
-                watcher,
-                migration: step.name,
-                attempt: (timeout) =>
-                  retryOnDeadlock(() =>
-                    withMigrationTransaction(c, async () => {
+              batched
+                ? runBatched({
+                    client: c,
+                    watch: { pid, watcher },
+                    script: step.down,
+                    retry: settings,
+                    version,
+                    progressName: `${step.name}/down.sql`,
+                    finish: async () => {
+                      await c.query('select pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY])
                       await assertStillNewest(c, t, step.name)
-                      await c.query(`set local lock_timeout = '${timeout}ms'`)
-                      await c.query(step.down)
                       await c.query(forget(step.name))
-                    }),
-                  ),
-              }),
+                    },
+                  }).then(() => undefined)
+                : withLockRetries({
+                    settings,
+                    pid,
+                    watcher,
+                    migration: step.name,
+                    attempt: (timeout) =>
+                      retryOnDeadlock(() =>
+                        withMigrationTransaction(c, async () => {
+                          await assertStillNewest(c, t, step.name)
+                          await c.query(`set local lock_timeout = '${timeout}ms'`)
+                          await c.query(step.down)
+                          await c.query(forget(step.name))
+                        }),
+                      ),
+                  }),
             )
           } catch (e) {
             const failure = stepFailure(e, t, step, againCommand(t, opts, i))

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type pg from 'pg'
 import { readCatalog, type Catalog } from '../catalog/read.ts'
 import { quoteIdent } from '../db/pg-config.ts'
+import { runWhole } from '../backfill/run.ts'
 
 /**
  * A migration script as it can run inside the rolled-back transaction below, with the same catalog as
@@ -43,7 +44,7 @@ async function computeExpectedCatalog(c: pg.ClientBase, scripts: readonly string
     // installed already (in the module's schema), and its operator classes must resolve.
     const { rows } = await c.query<{ path: string }>("select current_setting('search_path') as path")
     await c.query(`select set_config('search_path', $1, true)`, [`${quoteIdent(scratch)}, ${rows[0].path}`])
-    for (const sql of scripts) await c.query(forTransaction(sql))
+    for (const sql of scripts) await runWhole(c, forTransaction(sql))
     return { ...(await readCatalog(c, scratch)), extensions: extensionsCreatedBy(scripts) }
   } finally {
     await c.query('rollback')

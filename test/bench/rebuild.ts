@@ -2,6 +2,10 @@
  * The cache rebuild benchmark: N generated attr.json files rebuilt into a fresh storage-element
  * database, next to a raw COPY of the same rows from a prebuilt file into another fresh one, in the
  * same run. Reports files/s, their ratio, and the peak resident memory while rebuilding.
+ *
+ * Then beside the live service: every row made stale and rebuilt again, once alone and once while
+ * the service's writer (service-writer.mjs: two-row transactions across hour folders) runs, with
+ * the writer's latencies alone and during that rebuild.
  */
 import fs from 'node:fs'
 import os from 'node:os'
@@ -15,6 +19,7 @@ import { STORAGE_COLUMNS, storageRow } from '../../src/cache/map.ts'
 import { rebuildCache } from '../../src/cache/rebuild.ts'
 import { dropDatabase, recreateDatabase } from '../../src/db/scratch.ts'
 import { modules } from '../../src/modules.ts'
+import { percentile, startServiceWriter, type WriterReport } from '../helpers/service-writer.ts'
 
 export interface RebuildBenchResult {
   files: number
@@ -32,6 +37,33 @@ export interface RebuildBenchResult {
   maxRssMiB: number
   generateMs: number
   skipped: number
+  live: LiveRebuildResult
+}
+
+export interface Latencies {
+  statements: number
+  p50Ms: number
+  p99Ms: number
+  maxMs: number
+}
+
+/** A rebuild that rewrites every row, alone and beside the service's writes. */
+export interface LiveRebuildResult {
+  /** The rebuild with no other session writing. */
+  quietMs: number
+  /** The same rebuild while the writer runs; failed when it did not finish (its message). */
+  liveMs: number
+  failed?: string
+  /** liveMs / quietMs. */
+  ratio: number
+  /** The writer's statements with no rebuild running (its baseline), and during the live rebuild. */
+  writerAlone: Latencies
+  writerDuring: Latencies
+  /** writerDuring.maxMs / writerAlone.maxMs, and the same of p99. */
+  maxRatio: number
+  p99Ratio: number
+  writerErrors: number
+  writerTransactions: number
 }
 
 const mib = (bytes: number) => Math.round(bytes / 1048576)
@@ -81,6 +113,79 @@ async function checkpoint(url: string): Promise<void> {
   await c.query('checkpoint').finally(() => c.end())
 }
 
+const latencies = (r: WriterReport): Latencies => ({
+  statements: r.latencies.length,
+  p50Ms: Math.round(percentile(r.latencies, 50) * 10) / 10,
+  p99Ms: Math.round(percentile(r.latencies, 99) * 10) / 10,
+  maxMs: Math.round(Math.max(0, ...r.latencies) * 10) / 10,
+})
+
+/**
+ * Pairs of file ids for the writer's connections, each a row of the last hour folders (walked last)
+ * and one of the first: the order that deadlocks with a rebuild holding what it wrote.
+ */
+function acrossHours(count: number, seed: number): [string, string][][] {
+  const byWalk = [...generateAttrs({ count, seed, perHour: 500 })].sort((a, b) => (a.rel < b.rel ? -1 : 1)).map((g) => g.doc.file_id)
+  const n = Math.min(400, Math.floor(byWalk.length / 4))
+  const early = byWalk.slice(0, n)
+  const late = byWalk.slice(-n)
+  return [0, 1].map((k) => early.filter((_, i) => i % 2 === k).map((e, i) => [late[(i * 2 + k) % late.length], e] as [string, string]))
+}
+
+async function makeStale(url: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url })
+  await c.connect()
+  try {
+    await c.query(`update storage_elem_01_files set description = 'stale'`)
+    await c.query('vacuum analyze storage_elem_01_files')
+    await c.query('checkpoint')
+  } finally {
+    await c.end()
+  }
+}
+
+/** Every row stale, rebuilt alone; stale again, rebuilt while the writer runs; the writer alone first. */
+async function benchLive(url: string, root: string, files: number, seed: number): Promise<LiveRebuildResult> {
+  const env = { STORAGE_ELEMENT_DATABASE_URL: url }
+  const pairs = acrossHours(files, seed)
+  const writerOptions = { url, table: 'storage_elem_01_files', pairs, thinkMs: 5 }
+  const rebuild = () => rebuildCache({ module: 'storage-element', root, env })
+
+  await makeStale(url)
+  let t = performance.now()
+  await rebuild()
+  const quietMs = performance.now() - t
+
+  const alone = await startServiceWriter(writerOptions)
+  await new Promise((r) => setTimeout(r, Math.min(10_000, Math.max(3000, quietMs / 2))))
+  const aloneReport = await alone.stop()
+
+  await makeStale(url)
+  const writer = await startServiceWriter(writerOptions)
+  t = performance.now()
+  const failed = await rebuild().then(
+    () => undefined,
+    (e: Error) => e.message,
+  )
+  const liveMs = performance.now() - t
+  const during = await writer.stop()
+  const a = latencies(aloneReport)
+  const d = latencies(during)
+  const r2 = (x: number) => Math.round(x * 100) / 100
+  return {
+    quietMs: Math.round(quietMs),
+    liveMs: Math.round(liveMs),
+    ...(failed ? { failed } : {}),
+    ratio: r2(liveMs / quietMs),
+    writerAlone: a,
+    writerDuring: d,
+    maxRatio: r2(d.maxMs / Math.max(0.1, a.maxMs)),
+    p99Ratio: r2(d.p99Ms / Math.max(0.1, a.p99Ms)),
+    writerErrors: during.errors.length,
+    writerTransactions: during.transactions,
+  }
+}
+
 /** Generates `files` attr.json files in a temporary folder, rebuilds, COPYs, and cleans up. */
 export async function benchRebuild(serverUrl: string, files = 100_000, seed = 1): Promise<RebuildBenchResult> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'artstore-bench-rebuild-'))
@@ -103,6 +208,7 @@ export async function benchRebuild(serverUrl: string, files = 100_000, seed = 1)
     if (r.rows.inserted !== files) throw new Error(`the rebuild inserted ${r.rows.inserted} rows of ${files}`)
 
     const copyMs = await rawCopy(copyUrl, path.join(dir, 'rows.copy'))
+    const live = await benchLive(rebuildUrl, root, files, seed)
     const rebuildFilesPerSec = files / (rebuildMs / 1000)
     const copyRowsPerSec = files / (copyMs / 1000)
     return {
@@ -116,6 +222,7 @@ export async function benchRebuild(serverUrl: string, files = 100_000, seed = 1)
       maxRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
       generateMs: Math.round(generateMs),
       skipped: r.files.skipped,
+      live,
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })

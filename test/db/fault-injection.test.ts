@@ -322,7 +322,7 @@ describe('a history that changes under rollback', () => {
 })
 
 describe.concurrent('cache rebuild under faults', () => {
-  test("SIGKILL mid-rebuild: the cache is as it was, no lock is left, and the next run closes the killed run's log row and succeeds", async () => {
+  test("SIGKILL in a rebuild's last transaction: the rows it wrote stay, the config row and the log are not written, no lock is left, and the next run closes the killed run's log row and succeeds", async () => {
     const url = await database('inject_rebuild')
     const env = { STORAGE_ELEMENT_DATABASE_URL: url }
     expect((await runCli(['deploy', '--module', 'storage-element'], env)).exitCode).toBe(0)
@@ -334,7 +334,9 @@ describe.concurrent('cache rebuild under faults', () => {
       ['cache', 'rebuild', '--module', 'storage-element', '--root', root],
       env,
     )
-    expect(await query(url, 'select count(*)::int as n from storage_elem_01_files')).toEqual([{ n: 0 }])
+    // Every row is written in a chunk of its own before the last transaction: they stay, each as its file says.
+    expect(await query(url, 'select count(*)::int as n from storage_elem_01_files')).toEqual([{ n: 3000 }])
+    expect(await query(url, 'select count(*)::int as n from storage_elem_01_config')).toEqual([{ n: 0 }])
     expect(await query(url, `select status from storage_elem_01_wal`)).toEqual([{ status: 'pending' }])
     expect(
       await query(
@@ -344,14 +346,15 @@ describe.concurrent('cache rebuild under faults', () => {
     ).toEqual([])
     const again = await runCli(['cache', 'rebuild', '--module', 'storage-element', '--root', root, '--json'], env)
     expect(again.exitCode, again.stderr).toBe(0)
-    expect(JSON.parse(again.stdout).rows.inserted).toBe(3000)
+    expect(JSON.parse(again.stdout).rows).toMatchObject({ inserted: 0, unchanged: 3000 })
+    expect(await query(url, 'select total_files from storage_elem_01_config')).toEqual([{ total_files: 3000 }])
     expect((await query<{ status: string }>(url, `select status from storage_elem_01_wal order by started_at`)).map((r) => r.status)).toEqual([
       'failed',
       'committed',
     ])
   })
 
-  test('a frozen server process mid-rebuild (SIGSTOP of its backend): ARTSTORE_QUERY_TIMEOUT ends the command (exit 1, one line); nothing is written, and the next run succeeds', async (ctx) => {
+  test('a frozen server process mid-rebuild (SIGSTOP of its backend): ARTSTORE_QUERY_TIMEOUT ends the command (exit 1, one line); the rows written before stay, the config row is not written, and the next run succeeds', async (ctx) => {
     const url = await database('inject_frozen')
     const env = { STORAGE_ELEMENT_DATABASE_URL: url }
     expect((await runCli(['deploy', '--module', 'storage-element'], env)).exitCode).toBe(0)
@@ -385,10 +388,11 @@ describe.concurrent('cache rebuild under faults', () => {
       await blocker.end()
       await settle(url, backend)
     }
-    expect(await query(url, 'select count(*)::int as n from storage_elem_01_files')).toEqual([{ n: 0 }])
+    expect(await query(url, 'select count(*)::int as n from storage_elem_01_files')).toEqual([{ n: 500 }])
+    expect(await query(url, 'select count(*)::int as n from storage_elem_01_config')).toEqual([{ n: 0 }])
     const again = await runCli(['cache', 'rebuild', '--module', 'storage-element', '--root', root, '--json'], env)
     expect(again.exitCode, again.stderr).toBe(0)
-    expect(JSON.parse(again.stdout).rows.inserted).toBe(500)
+    expect(JSON.parse(again.stdout).rows).toMatchObject({ inserted: 0, unchanged: 500 })
   })
 
   test('three rebuilds of one cache at once: one at a time, all succeed, the rows written once', async () => {

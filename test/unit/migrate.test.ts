@@ -150,12 +150,13 @@ describe('transactions', () => {
     const sql = `-- 2026_x: …\n${NO_TRANSACTION_LINE}\n-- Dangerous steps allowed: users replaced\n--   data-loss: users: drops the table, with its rows\n--   squawk ban-drop-table: Dropping a table may break existing clients.\n\nDROP TABLE "users";\n-- Dangerous steps allowed: not in the header\n`
     expect(readMigrationHeader(sql)).toEqual({
       noTransaction: true,
+      directives: [NO_TRANSACTION_LINE],
       allowance: {
         reason: 'users replaced',
         findings: ['data-loss: users: drops the table, with its rows', 'squawk ban-drop-table: Dropping a table may break existing clients.'],
       },
     })
-    expect(readMigrationHeader('DROP TABLE "users";\n-- artstore: no-transaction\n')).toEqual({ noTransaction: false })
+    expect(readMigrationHeader('DROP TABLE "users";\n-- artstore: no-transaction\n')).toEqual({ noTransaction: false, directives: [] })
     expect(runsOutsideTransaction('-- CreateIndex\nCREATE INDEX CONCURRENTLY "i" ON "t"("a");\n')).toBe(true)
     expect(runsOutsideTransaction('CREATE INDEX "i" ON "t"("a");\n')).toBe(false)
     const replaced = withAllowanceBlock(sql, ['-- Dangerous steps allowed: again', '--   data-loss: x'])

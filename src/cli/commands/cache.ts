@@ -13,8 +13,9 @@ const printable = (text: string) =>
 const rebuildExitCodes = `
 Exit codes:
   0  every attr.json was good; the cache is rebuilt (with --dry-run: would be, nothing was changed)
-  1  the database refused the rebuild, or a bucket listing still failed after its retries: it was
-     rolled back, the cache is unchanged and nothing pruned (one line on stderr)
+  1  a bucket listing still failed after its retries (nothing was changed), or the database refused
+     a write, or a chunk could not get its rows within ARTSTORE_LOCK_RETRY_FOR: the chunks written
+     before stay, each row as its file says, nothing was pruned (one line on stderr, with the count)
   2  bad input: unknown module or one without a cache, missing or bad --root, bad --prefix, missing
      --storage-element-id or --storage-element-url for query, unreachable database, cache tables not
      deployed, --prune on a root that holds no attr.json at all; for an s3:// root, a missing
