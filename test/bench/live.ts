@@ -3,7 +3,7 @@
  * 0_baseline with realistic rows (`auditRows` audit_logs rows, a tenth of that in files, at most
  * 100 000, a fiftieth in the query cache, at most 20 000) are made once and cloned for each phase:
  *
- * - baseline: the load alone, no deploy;
+ * - baseline: the load alone, no deploy (once first, once again last: the goals take the lower p99 of the two);
  * - deploy: the load, and `deploy --json` of every later migration the repo has plus upstream's admin
  *   change (live-upstream.ts), as a child process (what an operator runs);
  * - deploy beside a long reader: the same, with a session holding ACCESS SHARE on `storage_elements`
@@ -476,7 +476,14 @@ async function runPhase(
 }
 
 function goals(phases: LivePhase[]): LiveBench['goals'] {
-  const [baseline, alone, withReader] = phases
+  const [before, alone, withReader, after] = phases
+  // The machine is shared: the baseline is measured before and after the deploys, and each figure
+  // compared with the lower (stricter) of the two.
+  const lower = (a: KindStats, b: KindStats): KindStats => (b.p99Ms < a.p99Ms ? b : a)
+  const baseline = {
+    kinds: before.kinds.map((k) => lower(k, after.kinds.find((b) => b.name === k.name)!)),
+    all: lower(before.all, after.all),
+  }
   const deploys = [alone, withReader]
   const errors = phases.reduce((n, p) => n + p.all.errors, 0)
   const slowest = (p: LivePhase) => p.kinds.reduce((a, b) => (b.maxMs > a.maxMs ? b : a))
@@ -497,7 +504,7 @@ function goals(phases: LivePhase[]): LiveBench['goals'] {
     {
       // Judged per statement kind (a kind's p99 against the same kind's in the baseline): the overall p99
       // is the slowest kinds' (the inserts' commits), and would hide a kind queued behind a lock.
-      name: "p99 during a deploy within 50 ms of the baseline's (judged per statement kind; overall shown)",
+      name: "p99 during a deploy within 50 ms of the baseline's (judged per statement kind, against the lower of the two baselines; overall shown)",
       ok: deploys.every((p) => p99Over(p).length === 0),
       detail: deploys
         .map((p) => `${p.name}: all ${p.all.p99Ms} ms vs ${baseline.all.p99Ms} ms${p99Over(p).length ? `; over: ${p99Over(p).join(', ')}` : ''}`)
@@ -538,6 +545,7 @@ export async function benchLive(serverUrl: string, o: LiveOptions = {}): Promise
         baselineMs,
         deploy: { prismaDir, readerMs, lockTimeout: o.lockTimeout },
       }),
+      await runPhase(serverUrl, 'baseline again (no deploy)', all, { baselineMs }),
     ]
     return {
       auditRows,
