@@ -37,6 +37,9 @@ export const BATCH_TARGET_SHARE = 10
  * statements (their p99 beside a backfill of 1 000 000 rows on two busy cores: README "Benchmarks", live).
  */
 export const BATCH_REST_SHARE = 1
+
+/** The rest after a batch whose transaction took `transactionMs`: that long again, or the header's pause when longer. */
+export const restAfterMs = (transactionMs: number, pauseMs: number) => Math.max(pauseMs, Math.round(transactionMs * BATCH_REST_SHARE))
 /** Deadlocks one batch may lose before the migration fails. */
 const DEADLOCK_TRIES = 5
 
@@ -268,7 +271,7 @@ export async function runBatched(o: BatchedRun): Promise<BatchProgress> {
     p.lastBatchMs = result.ms
     if (result.walked >= p.size) p.size = nextSize(p.size, result.ms, targetMs)
     o.retry.onBatch?.({ ...p })
-    const rest = Math.max(d.pauseMs, Math.round(result.transactionMs * BATCH_REST_SHARE))
+    const rest = restAfterMs(result.transactionMs, d.pauseMs)
     if (rest > 0) await sleep(rest)
   }
 }
