@@ -481,7 +481,12 @@ function goals(phases: LivePhase[]): LiveBench['goals'] {
   // compared with the lower (stricter) of the two.
   const lower = (a: KindStats, b: KindStats): KindStats => (b.p99Ms < a.p99Ms ? b : a)
   const baseline = {
-    kinds: before.kinds.map((k) => lower(k, after.kinds.find((b) => b.name === k.name)!)),
+    kinds: before.kinds.map((k) =>
+      lower(
+        k,
+        after.kinds.find((b) => b.name === k.name)!,
+      ),
+    ),
     all: lower(before.all, after.all),
   }
   const deploys = [alone, withReader]

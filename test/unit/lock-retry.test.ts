@@ -38,6 +38,8 @@ describe('lock timeouts with retries: the default schedule', () => {
     const s = lockRetrySettings({ lockTimeout: '2s', env: {} })
     expect(Array.from({ length: 8 }, (_, i) => tryTimeoutMs(i + 1, s))).toEqual([50, 100, 200, 400, 800, 1600, 2000, 2000])
     expect(tryTimeoutMs(1, lockRetrySettings({ lockTimeout: '2s', lockRetryFor: '0', env: {} }))).toBe(2000)
-    expect(Array.from({ length: 5 }, (_, i) => tryTimeoutMs(i + 1, lockRetrySettings({ env: { ARTSTORE_LOCK_TIMEOUT: '500ms' } })))).toEqual([50, 100, 200, 400, 500])
+    expect(Array.from({ length: 5 }, (_, i) => tryTimeoutMs(i + 1, lockRetrySettings({ env: { ARTSTORE_LOCK_TIMEOUT: '500ms' } })))).toEqual([
+      50, 100, 200, 400, 500,
+    ])
   })
 })
