@@ -389,13 +389,12 @@ async function runPhase(
   let reader: pg.Client | undefined
   const lag = monitorEventLoopDelay({ resolution: 10 })
   const loadAtStart = Math.round(os.loadavg()[0] * 10) / 10
-  let cpuFrom = cpuTimes()
   try {
     const load = await startLoad(urls, all)
     lag.enable()
     await sleep(WARM_UP_MS)
     let from = performance.now()
-    cpuFrom = cpuTimes()
+    const cpuFrom = cpuTimes()
     let to: number
     let deploy: LivePhase['deploy']
     let readerFigures: LivePhase['reader']
