@@ -83,7 +83,9 @@ function printLive(b: LiveBench): void {
     const head = d
       ? `deploy ${d.ms} ms, exit ${d.exitCode}, ${d.timedOutTries} timed-out lock tries (${d.retryPausesMs} ms of pauses)${p.reader ? `; reader held ${p.reader.heldMs} ms, ${p.reader.heldAfterDeployStartMs} ms of them after the deploy started` : ''}`
       : `window ${p.windowMs} ms`
-    console.log(`\n${p.name}: ${head}; the bench's event loop held up at most ${p.harnessLagMaxMs} ms`)
+    console.log(
+      `\n${p.name}: ${head}; the bench's event loop held up at most ${p.harnessLagMaxMs} ms; load average ${p.loadAverage[0]} → ${p.loadAverage[1]}, CPU ${p.cpuBusyPercent} % busy`,
+    )
     if (d)
       for (const m of d.modules)
         console.log(

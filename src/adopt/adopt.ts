@@ -50,7 +50,7 @@ export interface AdoptOptions extends CommandOptions {
   lockWaitSeconds?: number
   /** Where the archives are whose manifest records the retired revision; default the project's prisma/. */
   archiveRoot?: string
-  /** The longest lock_timeout of one try of the adoption (a duration); default ARTSTORE_LOCK_TIMEOUT, else 500 ms. */
+  /** The longest lock_timeout of one try of the adoption (a duration); default ARTSTORE_LOCK_TIMEOUT, else 50 ms. */
   lockTimeout?: string
   /** How long the tries of the adoption may go on (a duration); default ARTSTORE_LOCK_RETRY_FOR, else 3 min. */
   lockRetryFor?: string

@@ -30,6 +30,16 @@ import { ensureProgressTable, PROGRESS_TABLE, type ProgressKey } from './progres
 
 /** Each batch aims at the bound divided by this. */
 export const BATCH_TARGET_SHARE = 10
+/**
+ * After each batch the run rests this many times the batch's transaction took (from its BEGIN to its
+ * COMMIT) before the next, unless the header's pause= is longer: the backfill keeps its backend busy
+ * at most half of its run, and leaves the server's CPU and disk the other half for the services'
+ * statements (their p99 beside a backfill of 1 000 000 rows on two busy cores: README "Benchmarks", live).
+ */
+export const BATCH_REST_SHARE = 1
+
+/** The rest after a batch whose transaction took `transactionMs`: that long again, or the header's pause when longer. */
+export const restAfterMs = (transactionMs: number, pauseMs: number) => Math.max(pauseMs, Math.round(transactionMs * BATCH_REST_SHARE))
 /** Deadlocks one batch may lose before the migration fails. */
 const DEADLOCK_TRIES = 5
 
@@ -202,11 +212,12 @@ export async function runBatched(o: BatchedRun): Promise<BatchProgress> {
   const targetMs = Math.max(1, Math.floor(boundMs / BATCH_TARGET_SHARE))
   let deadlocks = 0
   for (;;) {
-    let result: { done: true } | { done: false; last: string; walked: number; changed: number; ms: number }
+    let result: { done: true } | { done: false; last: string; walked: number; changed: number; ms: number; transactionMs: number }
     try {
       result = await tries(o, boundMs, async (lockMs) => {
         // One round trip opens the batch's transaction with its timeouts.
         const check = o.version >= 140000 ? `; set local client_connection_check_interval = '1s'` : ''
+        const began = performance.now()
         try {
           await c.query(`begin; set local lock_timeout = '${lockMs}ms'; set local statement_timeout = '${boundMs}ms'${check}`)
           const { rows: held } = await c.query<{ last_key: string | null }>(`select last_key from ${PROGRESS_TABLE} where ${where} for update`, keyArgs)
@@ -233,7 +244,7 @@ export async function runBatched(o: BatchedRun): Promise<BatchProgress> {
             [...keyArgs, last, n, changed],
           )
           await c.query('commit')
-          return { done: false as const, last, walked: n, changed, ms }
+          return { done: false as const, last, walked: n, changed, ms, transactionMs: performance.now() - began }
         } catch (e) {
           await c.query('rollback').catch(() => undefined)
           throw e
@@ -260,7 +271,8 @@ export async function runBatched(o: BatchedRun): Promise<BatchProgress> {
     p.lastBatchMs = result.ms
     if (result.walked >= p.size) p.size = nextSize(p.size, result.ms, targetMs)
     o.retry.onBatch?.({ ...p })
-    if (d.pauseMs) await sleep(d.pauseMs)
+    const rest = restAfterMs(result.transactionMs, d.pauseMs)
+    if (rest > 0) await sleep(rest)
   }
 }
 

@@ -32,7 +32,7 @@ export type { LockWaits } from '../db/lock-retry.ts'
 export interface DeployOptions extends CommandOptions {
   /** Report what would be applied, and apply nothing. */
   dryRun?: boolean
-  /** The longest lock_timeout of one try (a duration: `500ms`, `2s`); default ARTSTORE_LOCK_TIMEOUT, else 500 ms. */
+  /** The longest lock_timeout of one try (a duration: `500ms`, `2s`); default ARTSTORE_LOCK_TIMEOUT, else 50 ms. */
   lockTimeout?: string
   /** How long the tries of one migration may go on (a duration: `30s`, `10m`); default ARTSTORE_LOCK_RETRY_FOR, else 3 min. */
   lockRetryFor?: string

@@ -116,7 +116,24 @@ export async function runScript(run: ScriptRun, script: string): Promise<void> {
  */
 export async function runScriptOnPool(pool: pg.Pool, url: string, script: string, retry: LockRetrySettings): Promise<void> {
   if (runsOutsideTransaction(script)) {
-    await pool.query(script)
+    // One backend, no parallel workers: a CREATE INDEX CONCURRENTLY of a big table would otherwise
+    // take max_parallel_maintenance_workers more (2 by default), every core of a small server, from
+    // the services' statements for the whole build.
+    const c = await pool.connect()
+    let broken = false
+    try {
+      await c.query(`set max_parallel_maintenance_workers = 0`)
+      await c.query(script)
+      await c.query(`reset max_parallel_maintenance_workers`)
+    } catch (e) {
+      broken = await c
+        .query('reset max_parallel_maintenance_workers')
+        .then(() => false)
+        .catch(() => true)
+      throw e
+    } finally {
+      c.release(broken)
+    }
     return
   }
   const client = await pool.connect()

@@ -42,7 +42,7 @@ export interface ResolveOptions extends CommandOptions {
   yes?: boolean
   /** Check and report, change nothing. */
   dryRun?: boolean
-  /** `unapplied`: the longest lock_timeout of one try (a duration); default ARTSTORE_LOCK_TIMEOUT, else 500 ms. */
+  /** `unapplied`: the longest lock_timeout of one try (a duration); default ARTSTORE_LOCK_TIMEOUT, else 50 ms. */
   lockTimeout?: string
   /** `unapplied`: how long its tries may go on (a duration); default ARTSTORE_LOCK_RETRY_FOR, else 3 min. */
   lockRetryFor?: string

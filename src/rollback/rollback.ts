@@ -41,7 +41,7 @@ export interface RollbackOptions extends CommandOptions {
   yes?: boolean
   /** Return the SQL that would run and the rows it would take, change nothing. */
   dryRun?: boolean
-  /** The longest lock_timeout of one try of a step (a duration); default ARTSTORE_LOCK_TIMEOUT, else 500 ms. */
+  /** The longest lock_timeout of one try of a step (a duration); default ARTSTORE_LOCK_TIMEOUT, else 50 ms. */
   lockTimeout?: string
   /** How long the tries of one step may go on (a duration); default ARTSTORE_LOCK_RETRY_FOR, else 3 min. */
   lockRetryFor?: string

@@ -3,7 +3,7 @@
  * 0_baseline with realistic rows (`auditRows` audit_logs rows, a tenth of that in files, at most
  * 100 000, a fiftieth in the query cache, at most 20 000) are made once and cloned for each phase:
  *
- * - baseline: the load alone, no deploy;
+ * - baseline: the load alone, no deploy (once first, once again last: the goals take the lower p99 of the two);
  * - deploy: the load, and `deploy --json` of every later migration the repo has plus upstream's admin
  *   change (live-upstream.ts), as a child process (what an operator runs);
  * - deploy beside a long reader: the same, with a session holding ACCESS SHARE on `storage_elements`
@@ -19,6 +19,7 @@
  */
 import { spawn } from 'node:child_process'
 import path from 'node:path'
+import os from 'node:os'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import pg from 'pg'
 import { databaseUrl, dropDatabase, recreateDatabase } from '../../src/db/scratch.ts'
@@ -57,6 +58,10 @@ export interface LivePhase {
   all: KindStats
   /** The longest the bench's own event loop was held up in the phase, ms: a latency near it may be the harness's, not the server's. */
   harnessLagMaxMs: number
+  /** The machine's 1-minute load average at the phase's start and end (other work on it slows every phase alike only if it stays the same). */
+  loadAverage: [number, number]
+  /** The share of the machine's CPU time that was busy over the window (every process, not only the bench's), %. */
+  cpuBusyPercent: number
   /** Every error of the phase's load (warm-up and tail included), by message, with how many. */
   errorMessages: { message: string; count: number }[]
   deploy?: {
@@ -97,7 +102,7 @@ export interface LiveOptions {
   auditRows?: number
   readerMs?: number
   baselineMs?: number
-  /** deploy's --lock-timeout (default: its own, ARTSTORE_LOCK_TIMEOUT or 500ms). */
+  /** deploy's --lock-timeout (default: its own, ARTSTORE_LOCK_TIMEOUT or 50ms). */
   lockTimeout?: string
   /** The backfill's form (live-upstream.ts): `plain` (default) or `batched`. */
   backfill?: BackfillForm
@@ -208,8 +213,10 @@ async function startLoad(urls: Record<Db, string>, all: Kind[]): Promise<{ stop:
       const tick = () => {
         if (stopped) return
         const s = k.statement(i * k.connections + n)
+        // When it was due, not when the timer fired: a late timer (the bench's event loop held up) is
+        // part of the statement's latency, as a service's request waiting for its turn would be.
+        const at = start + i * interval
         i++
-        const at = performance.now()
         const p = queue.then(() =>
           c.query(s.sql, s.params).then(
             () => samples.push({ kind: k.name, at, ms: performance.now() - at }),
@@ -358,6 +365,17 @@ interface DeployJsonRow {
   lockWaits?: { timedOut: number; blockers: { pid: number; application?: string }[] }
 }
 
+/** The machine's CPU time so far, all cores: busy (user, nice, sys, irq) and in all. */
+function cpuTimes(): { busy: number; total: number } {
+  let busy = 0
+  let total = 0
+  for (const c of os.cpus()) {
+    busy += c.times.user + c.times.nice + c.times.sys + c.times.irq
+    total += c.times.user + c.times.nice + c.times.sys + c.times.irq + c.times.idle
+  }
+  return { busy, total }
+}
+
 const WARM_UP_MS = 2000
 const TAIL_MS = 1000
 
@@ -370,11 +388,13 @@ async function runPhase(
   const urls = await clone(serverUrl)
   let reader: pg.Client | undefined
   const lag = monitorEventLoopDelay({ resolution: 10 })
+  const loadAtStart = Math.round(os.loadavg()[0] * 10) / 10
   try {
     const load = await startLoad(urls, all)
     lag.enable()
     await sleep(WARM_UP_MS)
     let from = performance.now()
+    const cpuFrom = cpuTimes()
     let to: number
     let deploy: LivePhase['deploy']
     let readerFigures: LivePhase['reader']
@@ -424,6 +444,7 @@ async function runPhase(
       if (run.exitCode !== 0)
         deploy.modules.push({ module: 'stderr', status: run.stderr.trim().split('\n').slice(-3).join(' / '), migrations: 0, timedOutTries: 0, blockers: [] })
     }
+    const cpuTo = cpuTimes()
     await sleep(TAIL_MS)
     const samples = await load.stop()
     lag.disable()
@@ -441,6 +462,8 @@ async function runPhase(
       ),
       all: { ...stats('all', inWindow), errors: samples.filter((s) => s.error).length },
       harnessLagMaxMs: Math.round(lag.max / 1e6),
+      loadAverage: [loadAtStart, Math.round(os.loadavg()[0] * 10) / 10],
+      cpuBusyPercent: Math.round((100 * (cpuTo.busy - cpuFrom.busy)) / Math.max(1, cpuTo.total - cpuFrom.total)),
       errorMessages: [...errorMessages].map(([message, count]) => ({ message, count })),
       ...(deploy ? { deploy } : {}),
       ...(readerFigures ? { reader: readerFigures } : {}),
@@ -452,7 +475,19 @@ async function runPhase(
 }
 
 function goals(phases: LivePhase[]): LiveBench['goals'] {
-  const [baseline, alone, withReader] = phases
+  const [before, alone, withReader, after] = phases
+  // The machine is shared: the baseline is measured before and after the deploys, and each figure
+  // compared with the lower (stricter) of the two.
+  const lower = (a: KindStats, b: KindStats): KindStats => (b.p99Ms < a.p99Ms ? b : a)
+  const baseline = {
+    kinds: before.kinds.map((k) =>
+      lower(
+        k,
+        after.kinds.find((b) => b.name === k.name)!,
+      ),
+    ),
+    all: lower(before.all, after.all),
+  }
   const deploys = [alone, withReader]
   const errors = phases.reduce((n, p) => n + p.all.errors, 0)
   const slowest = (p: LivePhase) => p.kinds.reduce((a, b) => (b.maxMs > a.maxMs ? b : a))
@@ -471,7 +506,9 @@ function goals(phases: LivePhase[]): LiveBench['goals'] {
       detail: deploys.map((p) => `${p.name}: max ${p.all.maxMs} ms (${slowest(p).name})`).join('; '),
     },
     {
-      name: "p99 during a deploy within 50 ms of the baseline's (each statement kind)",
+      // Judged per statement kind (a kind's p99 against the same kind's in the baseline): the overall p99
+      // is the slowest kinds' (the inserts' commits), and would hide a kind queued behind a lock.
+      name: "p99 during a deploy within 50 ms of the baseline's (judged per statement kind, against the lower of the two baselines; overall shown)",
       ok: deploys.every((p) => p99Over(p).length === 0),
       detail: deploys
         .map((p) => `${p.name}: all ${p.all.p99Ms} ms vs ${baseline.all.p99Ms} ms${p99Over(p).length ? `; over: ${p99Over(p).join(', ')}` : ''}`)
@@ -480,7 +517,7 @@ function goals(phases: LivePhase[]): LiveBench['goals'] {
     {
       name: "the deploy beside the reader finishes within the reader's time plus its retry delays (plus the deploy's own time alone)",
       ok: failedDeploys.length === 0 && withReader.deploy!.ms <= bound,
-      detail: `${withReader.deploy!.ms} ms vs ${withReader.reader!.heldAfterDeployStartMs} ms reader + ${withReader.deploy!.retryPausesMs} ms pauses + ${alone.deploy!.ms} ms alone = ${bound} ms${failedDeploys.length ? `; failed: ${failedDeploys.map((p) => p.name).join(', ')}` : ''}`,
+      detail: `${withReader.deploy!.ms} ms vs ${withReader.reader!.heldAfterDeployStartMs} ms reader + ${withReader.deploy!.retryPausesMs} ms pauses + ${alone.deploy!.ms} ms alone = ${bound} ms; beyond the deploy alone: ${withReader.deploy!.ms - alone.deploy!.ms} ms (the reader's ${withReader.reader!.heldAfterDeployStartMs} ms, the tries' pauses overlapping it)${failedDeploys.length ? `; failed: ${failedDeploys.map((p) => p.name).join(', ')}` : ''}`,
     },
   ]
 }
@@ -493,7 +530,9 @@ export async function benchLive(serverUrl: string, o: LiveOptions = {}): Promise
   const fileRows = Math.max(1000, Math.min(100_000, Math.round(auditRows / 10)))
   const queryRows = Math.max(1000, Math.min(20_000, Math.round(auditRows / 50)))
   const readerMs = o.readerMs ?? 20_000
-  const baselineMs = o.baselineMs ?? 15_000
+  // A minute of baseline: the query kinds run 2 a second, and a p99 of fewer than ~100 statements is
+  // their maximum (15 s gave 30, so one slow search of a busy machine was the baseline's p99).
+  const baselineMs = o.baselineMs ?? 60_000
   const prismaDir = copyPrismaDir('bench-live')
   const form = o.backfill ?? 'plain'
   writeUpstreamAdminChange(prismaDir, upstreamAdminMigrations(form))
@@ -510,6 +549,7 @@ export async function benchLive(serverUrl: string, o: LiveOptions = {}): Promise
         baselineMs,
         deploy: { prismaDir, readerMs, lockTimeout: o.lockTimeout },
       }),
+      await runPhase(serverUrl, 'baseline again (no deploy)', all, { baselineMs }),
     ]
     return {
       auditRows,

@@ -3,7 +3,7 @@
 import { describe, expect, test } from 'vitest'
 import { batchedDeclaration, BatchedDeclarationError, runsOutsideTransaction } from '../../src/migrate/header.ts'
 import { headerFindings, isAllowable, squawk } from '../../src/migrate/lint.ts'
-import { nextSize } from '../../src/backfill/run.ts'
+import { nextSize, restAfterMs } from '../../src/backfill/run.ts'
 
 const UPDATE = `UPDATE "audit_logs" a SET "admin_user_id" = au."id"
   FROM "users" u JOIN "admin_users" au ON au."username" = u."username"
@@ -91,4 +91,10 @@ test('batch sizes aim at the target time, at most doubling or halving at a time'
   expect(nextSize(1000, 5000, 100)).toBe(500)
   expect(nextSize(1000, 125, 100)).toBe(800)
   expect(nextSize(1, 5000, 100)).toBe(1)
+})
+
+test('after each batch the run rests as long as the batch took, or the pause= of its header when longer', () => {
+  expect(restAfterMs(80, 0)).toBe(80)
+  expect(restAfterMs(80, 500)).toBe(500)
+  expect(restAfterMs(0.4, 0)).toBe(0)
 })

@@ -56,7 +56,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       .option(...PREFIX_OPTION)
       .option('--dry-run', 'run the plan and its proof in a transaction that is rolled back, and print the SQL')
       .option('--yes', 'apply the plan')
-      .option('--lock-timeout <duration>', 'longest wait of one try for a lock (e.g. 500ms, 2s; default ARTSTORE_LOCK_TIMEOUT, else 500ms)')
+      .option('--lock-timeout <duration>', 'longest wait of one try for a lock (e.g. 500ms, 2s; default ARTSTORE_LOCK_TIMEOUT, else 50ms)')
       .option('--lock-retry-for <duration>', 'how long the adoption may keep trying for its locks (e.g. 30s, 10m; default ARTSTORE_LOCK_RETRY_FOR, else 3m)')
       .option(...JSON_OPTION),
   ).action(

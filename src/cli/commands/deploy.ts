@@ -66,7 +66,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       .option(...MODULE_OPTION)
       .option(...PREFIX_OPTION)
       .option('--dry-run', 'list the migrations that would be applied, change nothing')
-      .option('--lock-timeout <duration>', 'longest wait of one try for a lock (e.g. 500ms, 2s; default ARTSTORE_LOCK_TIMEOUT, else 500ms)')
+      .option('--lock-timeout <duration>', 'longest wait of one try for a lock (e.g. 200ms, 2s; default ARTSTORE_LOCK_TIMEOUT, else 50ms)')
       .option('--lock-retry-for <duration>', 'how long a migration may keep trying for its locks (e.g. 30s, 10m; default ARTSTORE_LOCK_RETRY_FOR, else 3m)')
       .option(
         '--rewrite-threshold <size>',

@@ -29,7 +29,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .option('--unapplied <migration>', 'the newest applied migration, its changes not in the database: remove its history row, deploy runs it again')
     .option('--yes', 'confirm --unapplied')
     .option('--dry-run', 'check that there is such a migration to settle, change nothing')
-    .option('--lock-timeout <duration>', '--unapplied: longest wait of one try for a lock (e.g. 500ms, 2s; default ARTSTORE_LOCK_TIMEOUT, else 500ms)')
+    .option('--lock-timeout <duration>', '--unapplied: longest wait of one try for a lock (e.g. 500ms, 2s; default ARTSTORE_LOCK_TIMEOUT, else 50ms)')
     .option('--lock-retry-for <duration>', '--unapplied: how long it may keep trying for its locks (e.g. 30s, 10m; default ARTSTORE_LOCK_RETRY_FOR, else 3m)')
     .option(...JSON_OPTION)
     .action(

@@ -45,7 +45,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       .option('--all', 'the whole history, 0_baseline included: drops every table of the module, with its data')
       .option('--yes', 'confirm (rolled back tables and columns lose their data)')
       .option('--dry-run', 'print the SQL that would run and the rows that would go, change nothing')
-      .option('--lock-timeout <duration>', 'longest wait of one try for a lock (e.g. 500ms, 2s; default ARTSTORE_LOCK_TIMEOUT, else 500ms)')
+      .option('--lock-timeout <duration>', 'longest wait of one try for a lock (e.g. 200ms, 2s; default ARTSTORE_LOCK_TIMEOUT, else 50ms)')
       .option('--lock-retry-for <duration>', 'how long a step may keep trying for its locks (e.g. 30s, 10m; default ARTSTORE_LOCK_RETRY_FOR, else 3m)')
       .option(...JSON_OPTION),
   ).action(
