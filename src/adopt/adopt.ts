@@ -1,13 +1,15 @@
+import type pg from 'pg'
 import { randomUUID } from 'node:crypto'
 import { recordRetiredVersion } from '../archive/retire.ts'
 import { BASELINE_NAME, laterMigrations, readCommittedBaseline } from '../baseline/baseline.ts'
 import { readExtras } from '../baseline/extras.ts'
 import { compareCatalogs, withoutTables, type CheckItem } from '../catalog/compare.ts'
-import { readCatalog } from '../catalog/read.ts'
+import { readCatalog, type Catalog } from '../catalog/read.ts'
 import { describeTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withDecidedTransaction, withSessionMigrationLock } from '../db/lock.ts'
 import { quoteIdent } from '../db/pg-config.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
+import { lockRetrySettings, lockWaitsOf, LocksNotGrantedError, withCommandLockRetries, type Blocker, type LockWait, type LockWaits } from '../db/lock-retry.ts'
 import { adoptConfirmation, FailureError, RefusalError } from '../errors.ts'
 import { driftDiff, tablesTarget, withModuleEngine } from '../engine/module.ts'
 import { readOwnHistory } from '../history/owner.ts'
@@ -48,6 +50,12 @@ export interface AdoptOptions extends CommandOptions {
   lockWaitSeconds?: number
   /** Where the archives are whose manifest records the retired revision; default the project's prisma/. */
   archiveRoot?: string
+  /** The longest lock_timeout of one try of the adoption (a duration); default ARTSTORE_LOCK_TIMEOUT, else 500 ms. */
+  lockTimeout?: string
+  /** How long the tries of the adoption may go on (a duration); default ARTSTORE_LOCK_RETRY_FOR, else 3 min. */
+  lockRetryFor?: string
+  /** Told of each try that ran out of its lock_timeout (the CLI shows it on a terminal). */
+  onLockWait?: (w: LockWait) => void
 }
 
 export type AdoptStatus = 'adopted' | 'would-adopt' | 'already-adopted' | 'empty' | 'refused' | 'failed'
@@ -69,10 +77,16 @@ export interface AdoptReport extends ReturnType<typeof describeTarget> {
   sql: string
   /** Migrations after the baseline that the database has not applied yet: `deploy` applies them. */
   pending: string[]
+  /** Tries that waited for a lock longer than their lock_timeout, when any did. */
+  lockWaits?: LockWaits
+  /** `failed` because the budget was spent before the adoption got its locks: nothing was changed; whom it waited for, and the next command. */
+  locksNotGranted?: { blockers: Blocker[]; next: string }
 }
 
 /** What the adoption's transaction found: refused (a dangerous step), or the proof and the checks. */
 interface ApplyOutcome {
+  /** The steps it ran after Prisma's (reconcile, sequences, history), as they ran. */
+  more: PlanStep[]
   refused: boolean
   proof: TableProof[]
   failedChecks: CheckItem[]
@@ -135,6 +149,42 @@ VALUES ('${randomUUID()}', '${checksum}', now(), '${BASELINE_NAME}', ${literal(
   ]
 }
 
+/** What one try of the adoption works from: the classification, the expected catalog, Prisma's steps and the baseline's checksum. */
+interface AdoptionPlan {
+  cls: Classification
+  expected: Catalog
+  prisma: Awaited<ReturnType<typeof planPrismaSteps>>
+  checksum: string
+}
+
+/**
+ * One try of the adoption, in one transaction with a lock_timeout of `timeout` ms: Prisma's steps, the
+ * reconciling, sequence and history steps, then the proof (rows and content of every table, and the
+ * catalog); committed only when everything holds and it is no dry run.
+ */
+function applyPlan(c: pg.ClientBase, t: ModuleTarget, plan: AdoptionPlan, timeout: number, dryRun: boolean) {
+  const { cls, expected, prisma, checksum } = plan
+  return withDecidedTransaction<ApplyOutcome>(c, async () => {
+    await c.query(`set local lock_timeout = '${timeout}ms'`)
+    const before = await fingerprints(c, t.pgSchema, cls.moduleTables)
+    for (const s of prisma.steps) await c.query(s.sql)
+    const afterPrisma = withoutTables(await readCatalog(c, t.pgSchema), cls.foreignTables)
+    const tablesNow = expected.tables.filter((x) => afterPrisma.tables.includes(x))
+    const more = [
+      ...reconcileSteps(expected, afterPrisma, readExtras(t.module), tablesNow),
+      ...sequenceSteps(expected, tablesNow),
+      ...historySteps(checksum, cls, t.module.historySchema),
+    ]
+    if (more.some((s) => s.safety === 'dangerous')) return { commit: false, value: { more, refused: true, proof: [], failedChecks: [], proved: false } }
+    for (const s of more) await c.query(s.sql)
+    const proof = compareFingerprints(before, await fingerprints(c, t.pgSchema, cls.moduleTables))
+    const final = withoutTables(await readCatalog(c, t.pgSchema), cls.foreignTables)
+    const failedChecks = compareCatalogs(expected, final, ['_prisma_migrations'], 'required').filter((i) => !i.ok)
+    const proved = proof.every((p) => p.ok) && failedChecks.length === 0
+    return { commit: proved && !dryRun, value: { more, refused: false, proof, failedChecks, proved } }
+  })
+}
+
 const publicClassification = ({ recordedChecksum: _, ...rest }: Classification) => rest
 
 /**
@@ -143,7 +193,10 @@ const publicClassification = ({ recordedChecksum: _, ...rest }: Classification) 
  * baseline applied, retire Alembic, and prove it: the catalog matches the baseline object by object
  * and every table has the same rows and content. Anything else rolls the transaction back.
  */
-export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes' | 'dryRun' | 'lockWaitSeconds' | 'archiveRoot'>): Promise<AdoptReport> {
+export async function adoptModule(
+  t: ModuleTarget,
+  opts: Pick<AdoptOptions, 'yes' | 'dryRun' | 'lockWaitSeconds' | 'archiveRoot' | 'env' | 'lockTimeout' | 'lockRetryFor' | 'onLockWait'>,
+): Promise<AdoptReport> {
   if (!opts.yes && !opts.dryRun) throw adoptConfirmation()
   const baselineSql = readCommittedBaseline(t.module).up
   const checksum = baselineChecksum(t.module)
@@ -197,29 +250,32 @@ export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes
           ? undefined
           : await backupTables(c, t.module, t.pgSchema, criticalTables(t.module, cls.moduleTables), sourceOf(t.url, t.pgSchema, t.module))
 
-        const steps: PlanStep[] = [...prisma.steps]
-        const { committed, value: outcome } = await withDecidedTransaction<ApplyOutcome>(c, async () => {
-          const before = await fingerprints(c, t.pgSchema, cls.moduleTables)
-          for (const s of prisma.steps) await c.query(s.sql)
-          const afterPrisma = withoutTables(await readCatalog(c, t.pgSchema), cls.foreignTables)
-          const tablesNow = expected.tables.filter((x) => afterPrisma.tables.includes(x))
-          const more = [
-            ...reconcileSteps(expected, afterPrisma, readExtras(t.module), tablesNow),
-            ...sequenceSteps(expected, tablesNow),
-            ...historySteps(checksum, cls, t.module.historySchema),
-          ]
-          steps.push(...more)
-          if (more.some((s) => s.safety === 'dangerous')) return { commit: false, value: { refused: true, proof: [], failedChecks: [], proved: false } }
-          for (const s of more) await c.query(s.sql)
-          const proof = compareFingerprints(before, await fingerprints(c, t.pgSchema, cls.moduleTables))
-          const final = withoutTables(await readCatalog(c, t.pgSchema), cls.foreignTables)
-          const failedChecks = compareCatalogs(expected, final, ['_prisma_migrations'], 'required').filter((i) => !i.ok)
-          const proved = proof.every((p) => p.ok) && failedChecks.length === 0
-          return { commit: proved && !opts.dryRun, value: { refused: false, proof, failedChecks, proved } }
-        })
+        // Lock timeouts with retries (see src/db/lock-retry.ts): each try is the whole transaction with a
+        // short lock_timeout; one that runs out is rolled back whole and tried again.
+        const flags = `--module ${t.module.name}${t.module.prefix ? ` --prefix ${t.module.prefix}` : ''}`
+        const again = `npx artstore-db adopt ${flags} ${opts.dryRun ? '--dry-run' : '--yes'}`
+        let tried: Awaited<ReturnType<typeof withCommandLockRetries<{ committed: boolean; value: ApplyOutcome }>>>
+        try {
+          tried = await withCommandLockRetries(
+            c,
+            (fn) => withClient(t, fn),
+            lockRetrySettings(opts),
+            { migration: BASELINE_NAME, gaveUp: (w) => new LocksNotGrantedError(`the adoption of the ${t.module.name} module`, w, again) },
+            (timeout) => applyPlan(c, t, { cls, expected, prisma, checksum }, timeout, !!opts.dryRun),
+          )
+        } catch (e) {
+          if (!(e instanceof LocksNotGrantedError)) throw e
+          // Every try was rolled back: nothing of the plan ran (the backup, taken before, stays).
+          const sql = prisma.steps.map((s) => s.sql).join('\n')
+          const locksNotGranted = { blockers: e.blockers, next: e.message }
+          return report('failed', { steps: prisma.steps, foreign: prisma.foreign, sql, ...(backup ? { backup } : {}), locksNotGranted })
+        }
+        const { committed, value: outcome } = tried.value
+        const waited = tried.waits.length ? { lockWaits: lockWaitsOf(tried.waits) } : {}
+        const steps: PlanStep[] = [...prisma.steps, ...outcome.more]
         const sql = steps.map((s) => s.sql).join('\n')
-        if (outcome.refused) return report('refused', { steps, foreign: prisma.foreign, sql })
-        const base = { steps, foreign: prisma.foreign, proof: outcome.proof, failedChecks: outcome.failedChecks, sql, ...(backup ? { backup } : {}) }
+        if (outcome.refused) return report('refused', { steps, foreign: prisma.foreign, sql, ...waited })
+        const base = { steps, foreign: prisma.foreign, proof: outcome.proof, failedChecks: outcome.failedChecks, sql, ...(backup ? { backup } : {}), ...waited }
         if (!committed) {
           // Rolled back: a dry run that proved everything, or a proof that did not hold.
           const status: AdoptStatus = opts.dryRun && outcome.proved ? 'would-adopt' : 'failed'
@@ -248,6 +304,7 @@ export async function adoptModule(t: ModuleTarget, opts: Pick<AdoptOptions, 'yes
 /** `adopt`: each selected module's database, one after another. */
 export function adopt(opts: AdoptOptions): Promise<AdoptReport[]> {
   if (!opts.yes && !opts.dryRun) throw adoptConfirmation()
+  lockRetrySettings(opts) // bad durations refused before anything is read
   return withCheckedTargets(opts, async (targets) => {
     const out: AdoptReport[] = []
     for (const t of targets) out.push(await adoptModule(t, opts))

@@ -1,8 +1,19 @@
 import { EnvironmentError, FailureError, RefusalError, UsageError } from '../errors.ts'
 
 export class SchemaInvalidError extends UsageError {
-  constructor(schemaFile: string, detail: string) {
-    super(`${schemaFile} is not a valid Prisma schema: ${detail}: fix it, then run npx artstore-db baseline`)
+  readonly schemaFile: string
+  readonly detail: string
+  constructor(schemaFile: string, detail: string, next = 'npx artstore-db baseline') {
+    super(`${schemaFile} is not a valid Prisma schema: ${detail}: fix it, then run ${next}`)
+    this.schemaFile = schemaFile
+    this.detail = detail
+  }
+
+  /** The same complaint, naming the command that met it (migrate new, migrate check) as the one to run again. */
+  static rerun(next: string): (e: unknown) => never {
+    return (e) => {
+      throw e instanceof SchemaInvalidError ? new SchemaInvalidError(e.schemaFile, e.detail, next) : e
+    }
   }
 }
 

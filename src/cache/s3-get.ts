@@ -1,16 +1,18 @@
 /**
- * One S3 GetObject, signed here (AWS Signature Version 4, path-style) and sent over a kept-alive
- * node:http(s) agent: the read a rebuild makes once per file. The SDK's GetObjectCommand costs about
- * 1 ms of CPU a request on top of the request itself (its middleware stack, endpoint rules, response
- * checksum and deserialisation), which on a small host is as much as the server's own work; this path
- * costs a fifth of it. Listings, HEADs and the opening check stay with the SDK.
+ * One S3 GetObject, signed with the SDK's own signer (`@smithy/signature-v4`, AWS Signature Version 4,
+ * path-style) and sent over a kept-alive node:http(s) agent: the read a rebuild makes once per file.
+ * The SDK's GetObjectCommand costs about 1 ms of CPU a request on top of the request itself (its
+ * middleware stack, endpoint rules, response checksum and deserialisation), which on a small host is
+ * as much as the server's own work; this path keeps only the signing. Listings, HEADs and the opening
+ * check stay with the SDK.
  *
  * Errors are shaped as the SDK shapes them (`name` is the S3 error code or a connection code,
  * `$metadata.httpStatusCode`), so one retry rule and one description serve both paths.
  */
-import crypto from 'node:crypto'
 import http from 'node:http'
 import https from 'node:https'
+import { Sha256 } from '@smithy/core/checksum'
+import { SignatureV4 } from '@smithy/signature-v4'
 
 export interface SignedGetSettings {
   endpoint: string
@@ -19,20 +21,11 @@ export interface SignedGetSettings {
   region: string
 }
 
-/** The hash of an empty body: what a GET signs as its payload. */
-const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
-
 /** A key or bucket path as SigV4 and S3 want it: every byte but A-Z a-z 0-9 - . _ ~ and `/` percent-encoded (uppercase hex). */
 export const encodePath = (p: string): string =>
   encodeURIComponent(p)
     .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
     .replace(/%2F/g, '/')
-
-const sha256 = (s: string) => crypto.createHash('sha256').update(s).digest('hex')
-const hmac = (key: crypto.BinaryLike, s: string) => crypto.createHmac('sha256', key).update(s).digest()
-
-/** `20260102T030405Z` of a date. */
-export const amzDate = (d: Date) => d.toISOString().replace(/[-:]|\.\d{3}/g, '')
 
 export interface SignedRequest {
   path: string
@@ -43,35 +36,38 @@ export interface SignedRequest {
 export const objectPath = (basePath: string, bucket: string, key: string) => `${basePath}/${encodePath(bucket)}/${encodePath(key)}`
 
 /**
- * The headers of a signed GET of `path` (encoded, as objectPath makes it) at `date`: host,
- * x-amz-date, x-amz-content-sha256 and the `extra` headers are signed; `query` is the canonical query
- * string (none for these reads). `signingKeys` caches the day's derived key.
+ * The signer of S3 requests for these credentials, as the SDK's S3 client makes it: the node runtime's
+ * Sha256 (node:crypto), the path signed as sent (S3 does not encode it a second time), the payload's
+ * hash in x-amz-content-sha256. It caches the day's derived key.
  */
-export function signGet(
-  s: Omit<SignedGetSettings, 'endpoint'> & { host: string },
+export const s3Signer = (s: Omit<SignedGetSettings, 'endpoint'>): SignatureV4 =>
+  new SignatureV4({
+    credentials: { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey },
+    region: s.region,
+    service: 's3',
+    sha256: Sha256,
+    uriEscapePath: false,
+    applyChecksum: true,
+  })
+
+/**
+ * The headers of a signed GET of `path` (encoded, as objectPath makes it) on `host` at `date`: host,
+ * x-amz-date, x-amz-content-sha256 and the `extra` headers are signed; `query` is the query string's
+ * parameters (none for these reads).
+ */
+export async function signGet(
+  signer: SignatureV4,
+  host: string,
   path: string,
   date: Date,
-  signingKeys = new Map<string, Buffer>(),
   extra: Record<string, string> = {},
-  query = '',
-): SignedRequest {
-  const stamp = amzDate(date)
-  const day = stamp.slice(0, 8)
-  const scope = `${day}/${s.region}/s3/aws4_request`
-  const headers: Record<string, string> = { host: s.host, 'x-amz-content-sha256': EMPTY_SHA256, 'x-amz-date': stamp }
-  for (const [k, v] of Object.entries(extra)) headers[k.toLowerCase()] = v.trim()
-  const names = Object.keys(headers).sort()
-  const canonical = ['GET', path, query, ...names.map((n) => `${n}:${headers[n]}`), '', names.join(';'), EMPTY_SHA256].join('\n')
-  const toSign = ['AWS4-HMAC-SHA256', stamp, scope, sha256(canonical)].join('\n')
-  let signingKey = signingKeys.get(scope)
-  if (!signingKey) {
-    signingKey = hmac(hmac(hmac(hmac(`AWS4${s.secretAccessKey}`, day), s.region), 's3'), 'aws4_request')
-    signingKeys.clear()
-    signingKeys.set(scope, signingKey)
-  }
-  const signature = crypto.createHmac('sha256', signingKey).update(toSign).digest('hex')
-  headers.authorization = `AWS4-HMAC-SHA256 Credential=${s.accessKeyId}/${scope}, SignedHeaders=${names.join(';')}, Signature=${signature}`
-  return { path, headers }
+  query: Record<string, string> = {},
+): Promise<SignedRequest> {
+  const headers: Record<string, string> = { host }
+  for (const [k, v] of Object.entries(extra)) headers[k.toLowerCase()] = v
+  // Only the method, path, query and headers are signed (the host through its header).
+  const signed = await signer.sign({ method: 'GET', protocol: 'http:', hostname: host, path, query, headers }, { signingDate: date })
+  return { path, headers: signed.headers }
 }
 
 /** An error as the SDK would throw it: the S3 code (or connection code) as its name, the HTTP status in $metadata. */
@@ -95,10 +91,10 @@ export class SignedGetter {
   private readonly request: typeof http.request
   private readonly url: URL
   private readonly basePath: string
-  private readonly keys = new Map<string, Buffer>()
+  private readonly signer: SignatureV4
 
   constructor(
-    private readonly settings: SignedGetSettings,
+    settings: SignedGetSettings,
     maxSockets: number,
     private readonly timeoutMs = 30_000,
   ) {
@@ -107,14 +103,15 @@ export class SignedGetter {
     const tls = this.url.protocol === 'https:'
     this.agent = new (tls ? https : http).Agent({ keepAlive: true, maxSockets })
     this.request = tls ? https.request : http.request
+    this.signer = s3Signer(settings)
   }
 
   /**
    * The object's bytes, or `{ tooLarge }` when its Content-Length exceeds `maxBytes` (the body is not
    * read). Throws an SDK-shaped error for any answer but 200, and for a connection that fails or drops.
    */
-  get(bucket: string, key: string, maxBytes: number): Promise<Buffer | { tooLarge: number }> {
-    const { path, headers } = signGet({ ...this.settings, host: this.url.host }, objectPath(this.basePath, bucket, key), new Date(), this.keys)
+  async get(bucket: string, key: string, maxBytes: number): Promise<Buffer | { tooLarge: number }> {
+    const { path, headers } = await signGet(this.signer, this.url.host, objectPath(this.basePath, bucket, key), new Date())
     return new Promise((resolve, reject) => {
       const req = this.request(
         {

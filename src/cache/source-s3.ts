@@ -5,8 +5,8 @@
  * variables; addressing is path-style (MinIO without a domain).
  *
  * One ListObjectsV2 after the other (continuation tokens, the next page fetched while this one is
- * read), and a bounded pool of GETs over kept-alive connections (readEntries), each signed here
- * rather than through the SDK's GetObject (s3-get.ts: a fifth of the CPU). Throttling, 5xx and
+ * read), and a bounded pool of GETs over kept-alive connections (readEntries), each signed with the
+ * SDK's own signer and sent without the rest of its GetObject stack (s3-get.ts). Throttling, 5xx and
  * connection errors are retried with backoff; a listing that still fails fails the run.
  */
 import http from 'node:http'

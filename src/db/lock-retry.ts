@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { BatchProgress } from '../backfill/run.ts'
-import { UsageError } from '../errors.ts'
+import { FailureError, UsageError } from '../errors.ts'
 
 /**
  * Lock timeouts with retries for the statements of a migration (GitLab's `with_lock_retries`): each try
@@ -187,6 +187,61 @@ export function watchBlockers(q: Pick<pg.Pool, 'query'>, pid: number, everyMs: n
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** The lock waits of a command: tries that ran out of their lock_timeout, and whom they waited for. */
+export interface LockWaits {
+  /** Tries that timed out (and were rolled back). */
+  timedOut: number
+  /** Sessions they waited for, each once (as last seen). */
+  blockers: Blocker[]
+}
+
+/** The lock waits of a run, summed up: how many tries timed out, and each session they waited for once. */
+export function lockWaitsOf(waits: readonly LockWait[]): LockWaits {
+  const byPid = new Map<number, Blocker>()
+  for (const w of waits) for (const b of w.blockers) byPid.set(b.pid, b)
+  return { timedOut: waits.length, blockers: [...byPid.values()] }
+}
+
+/** The last try of a spent budget in words: `within 2 s (9 tries, each waiting at most 200 ms; held by pid 4711 (psql), …)`. */
+export const describeGaveUp = (w: LockWait) =>
+  `within ${Math.round(w.retryForMs / 100) / 10} s (${w.attempt} ${w.attempt === 1 ? 'try' : 'tries'}, each waiting at most ${w.lockTimeoutMs} ms; held by ${describeBlockers(w.blockers)})`
+
+/** A command whose budget was spent before it got its locks: every try was rolled back, nothing changed. */
+export class LocksNotGrantedError extends FailureError {
+  readonly blockers: Blocker[]
+  constructor(what: string, gaveUp: LockWait, next: string) {
+    super(
+      `${what} never got its locks ${describeGaveUp(gaveUp)}: nothing was changed; when those sessions have ended, run ${next} (or wait longer: --lock-retry-for 10m)`,
+    )
+    this.blockers = gaveUp.blockers
+  }
+}
+
+/**
+ * `withLockRetries` for a command of its own (resolve, adopt): the settings, the backend's pid and a
+ * watcher connection, and every timed-out try collected. A spent budget throws `gaveUp(last try)`'s
+ * error instead of the 55P03.
+ */
+export async function withCommandLockRetries<T>(
+  c: Pick<pg.ClientBase, 'query'>,
+  watcherOf: <W>(fn: (watcher: Pick<pg.Pool, 'query'>) => Promise<W>) => Promise<W>,
+  settings: LockRetrySettings,
+  o: { migration?: string; gaveUp: (w: LockWait) => Error },
+  attempt: (timeoutMs: number) => Promise<T>,
+): Promise<{ value: T; waits: LockWait[] }> {
+  const waits: LockWait[] = []
+  const pid = (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0].pid
+  const tries = { ...settings, onLockWait: (w: LockWait) => (waits.push(w), settings.onLockWait?.(w)) }
+  try {
+    const value = await watcherOf((watcher) => withLockRetries({ settings: tries, pid, watcher, ...(o.migration ? { migration: o.migration } : {}), attempt }))
+    return { value, waits }
+  } catch (e) {
+    const last = waits.at(-1)
+    if (last?.gaveUp && isLockTimeout(e)) throw o.gaveUp(last)
+    throw e
+  }
+}
 
 export interface LockTries<T> {
   settings: LockRetrySettings

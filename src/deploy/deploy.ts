@@ -12,11 +12,22 @@ import { readLocalMigrations } from '../history/history.ts'
 import { moduleStatus, type ModuleStatus } from '../status/status.ts'
 import { assertOwnDatabase } from '../guard/guard.ts'
 import { inDeployTurn, retryOnDeadlock, turnOptions, withMigrationTransaction, type DeployTurnOptions } from '../db/lock.ts'
-import { describeBlockers, lockRetrySettings, LOCK_NOT_AVAILABLE, type Blocker, type LockRetrySettings, type LockWait } from '../db/lock-retry.ts'
+import {
+  describeBlockers,
+  lockRetrySettings,
+  lockWaitsOf,
+  LOCK_NOT_AVAILABLE,
+  type Blocker,
+  type LockRetrySettings,
+  type LockWait,
+  type LockWaits,
+} from '../db/lock-retry.ts'
 import { readMigrationHeader, runsOutsideTransaction } from '../migrate/header.ts'
 import type { BatchProgress } from '../backfill/run.ts'
 import { recoverInterrupted, type Recovery } from './recover.ts'
 import { guardRewrites, refusalLine, rewriteGuardSettings, type RewriteGuardSettings, type RewriteRefusal } from './rewrite-guard.ts'
+
+export type { LockWaits } from '../db/lock-retry.ts'
 
 export interface DeployOptions extends CommandOptions {
   /** Report what would be applied, and apply nothing. */
@@ -52,14 +63,6 @@ export interface DeployFailure {
   left: 'failed' | 'pending'
   /** What to do about it, ending with the command to run. */
   next: string
-}
-
-/** The lock waits of a deploy: tries that ran out of their lock_timeout, and whom they waited for. */
-export interface LockWaits {
-  /** Tries that timed out (and were rolled back). */
-  timedOut: number
-  /** Sessions they waited for, each once (as last seen). */
-  blockers: Blocker[]
 }
 
 /** `refused`: the rewrite guard refused a pending migration; nothing was applied, and it stays pending. */
@@ -155,13 +158,6 @@ function historyProblem(t: ModuleTarget, s: ModuleStatus): string | undefined {
     return `${s.unknown.join(', ')}: applied here but not in ${path.relative(projectRoot, t.module.migrationsDir)}: deploy from the migrations this database was deployed with (an archived or newer history?)`
   }
   return undefined
-}
-
-/** The lock waits of a run, summed up: how many tries timed out, and each session they waited for once. */
-function lockWaitsOf(waits: readonly LockWait[]): LockWaits {
-  const byPid = new Map<number, Blocker>()
-  for (const w of waits) for (const b of w.blockers) byPid.set(b.pid, b)
-  return { timedOut: waits.length, blockers: [...byPid.values()] }
 }
 
 /** Deletes a migration's unfinished history row, under the migration lock: it never got its locks, and is pending again. */

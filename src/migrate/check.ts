@@ -1,4 +1,5 @@
 import { BASELINE_NAME, BASELINE_RECORD, recordedBaselineChecksum, sha256 } from '../baseline/baseline.ts'
+import { SchemaInvalidError } from '../baseline/errors.ts'
 import { eachTarget, moduleStep, withCheckedTargets, type CommandOptions } from '../context.ts'
 import type { ModuleTarget } from '../db/targets.ts'
 import { readMigrationFolders } from '../history/history.ts'
@@ -235,5 +236,6 @@ export async function checkModule(t: ModuleTarget): Promise<MigrateCheckResult> 
 
 /** `migrate check`: the history check of each selected module (see checkModule). Read-only. */
 export function migrateCheck(opts: CommandOptions = {}): Promise<MigrateCheckResult[]> {
-  return withCheckedTargets(opts, (targets) => eachTarget(targets, (t) => moduleStep(opts, t, () => checkModule(t))))
+  const again = (t: ModuleTarget) => `npx artstore-db migrate check --module ${t.module.name}${t.module.prefix ? ` --prefix ${t.module.prefix}` : ''}`
+  return withCheckedTargets(opts, (targets) => eachTarget(targets, (t) => moduleStep(opts, t, () => checkModule(t).catch(SchemaInvalidError.rerun(again(t))))))
 }

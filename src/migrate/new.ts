@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { withCheckedTargets, type CommandOptions } from '../context.ts'
 import { EnvironmentError, ModuleRequiredError, UsageError } from '../errors.ts'
+import { SchemaInvalidError } from '../baseline/errors.ts'
 import { readLocalMigrations, readMigrationFolders } from '../history/history.ts'
 import { projectRoot, type ModuleInfo } from '../modules.ts'
 import { splitScript } from '../adopt/steps.ts'
@@ -211,7 +212,9 @@ export async function migrateNew(opts: MigrateNewOptions): Promise<MigrateNewRes
   if (!NAME_PATTERN.test(opts.name ?? '')) throw new InvalidMigrationNameError(opts.name ?? '')
   const allowance = opts.allowDangerous?.trim()
   if (opts.allowDangerous !== undefined && (!allowance || /[\r\n]/.test(allowance))) throw new InvalidAllowanceError()
-  return withCheckedTargets(opts, async ([t]) => {
+  // A schema Prisma rejects is met here first: the command to run again once it is fixed is this one.
+  const again = `npx artstore-db migrate new --module ${opts.module}${opts.prefix ? ` --prefix ${opts.prefix}` : ''} --name ${opts.name}`
+  return withCheckedTargets(opts, async ([t]): Promise<MigrateNewResult> => {
     const module = t.module.template ?? t.module
     const existing = readLocalMigrations(module.migrationsDir).map((m) => m.name)
     if (!existing.length) throw new HistoryMissingError(module.name)
@@ -292,5 +295,5 @@ export async function migrateNew(opts: MigrateNewOptions): Promise<MigrateNewRes
     if (opts.dryRun) return { ...result, status: 'would-write' }
     for (const d of drafts) writeFolder(d.dir, { 'migration.sql': d.up, 'down.sql': d.down })
     return { ...result, status: 'written' }
-  })
+  }).catch(SchemaInvalidError.rerun(again))
 }

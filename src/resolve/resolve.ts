@@ -3,6 +3,15 @@ import { describeInvalidIndex, readInvalidIndexes } from '../catalog/validity.ts
 import { describeTarget, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withDeployTurn, withMigrationTransaction } from '../db/lock.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
+import {
+  lockRetrySettings,
+  lockWaitsOf,
+  LocksNotGrantedError,
+  withCommandLockRetries,
+  type LockRetrySettings,
+  type LockWait,
+  type LockWaits,
+} from '../db/lock-retry.ts'
 import { catalogsAround, matches } from '../deploy/recover.ts'
 import { withModuleEngine } from '../engine/module.ts'
 import { ConfirmationRequiredError, RefusalError, UsageError } from '../errors.ts'
@@ -33,12 +42,20 @@ export interface ResolveOptions extends CommandOptions {
   yes?: boolean
   /** Check and report, change nothing. */
   dryRun?: boolean
+  /** `unapplied`: the longest lock_timeout of one try (a duration); default ARTSTORE_LOCK_TIMEOUT, else 500 ms. */
+  lockTimeout?: string
+  /** `unapplied`: how long its tries may go on (a duration); default ARTSTORE_LOCK_RETRY_FOR, else 3 min. */
+  lockRetryFor?: string
+  /** Told of each try that ran out of its lock_timeout (the CLI shows it on a terminal). */
+  onLockWait?: (w: LockWait) => void
 }
 
 export interface ResolveResult extends ReturnType<typeof describeTarget> {
   migration: string
   action: 'rolled-back' | 'applied' | 'unapplied'
   status: 'resolved' | 'would-resolve'
+  /** `unapplied`: tries that waited for a lock longer than their lock_timeout, when any did. */
+  lockWaits?: LockWaits
 }
 
 export class ResolveUsageError extends UsageError {
@@ -151,33 +168,60 @@ async function checkUnapplied(
   )
 }
 
-/** `--unapplied`: the checks and the removal of the history row, in one transaction under the migration lock, in the deploy turn. */
-async function unapply(c: pg.ClientBase, t: ModuleTarget, migration: string, dryRun: boolean): Promise<void> {
+/**
+ * `--unapplied`: the checks and the removal of the history row, in one transaction under the migration
+ * lock, in the deploy turn, with lock timeouts with retries (see src/db/lock-retry.ts): a try that runs
+ * out of its lock_timeout is rolled back whole and tried again; a spent budget changes nothing.
+ */
+async function unapply(c: pg.ClientBase, t: ModuleTarget, migration: string, dryRun: boolean, settings: LockRetrySettings): Promise<LockWait[]> {
   const history = readMigrationFolders(t.module.migrationsDir)
   const at = history.findIndex((m) => m.name === migration)
   // The catalogs the history builds are worked out first: each in a transaction of its own, rolled back.
   const around = at < 0 ? undefined : await catalogsAround(c, t, history, at)
-  await withDeployTurn(c, () =>
-    withMigrationTransaction(c, async () => {
-      await checkUnapplied(t, history, around, migration, await readOwnHistory(c, t))
-      if (dryRun) return
-      await c.query(`delete from "_prisma_migrations" where migration_name = $1 and finished_at is not null and rolled_back_at is null`, [migration])
-    }),
+  const again = `npx artstore-db resolve ${instance(t)} --unapplied ${migration} ${dryRun ? '--dry-run' : '--yes'}`
+  const { waits } = await withDeployTurn(c, () =>
+    withCommandLockRetries(
+      c,
+      (fn) => withClient(t, fn),
+      settings,
+      { migration, gaveUp: (w) => new LocksNotGrantedError(`resolve --unapplied ${migration} of the ${t.module.name} module`, w, again) },
+      (timeout) =>
+        withMigrationTransaction(c, async () => {
+          await c.query(`set local lock_timeout = '${timeout}ms'`)
+          await checkUnapplied(t, history, around, migration, await readOwnHistory(c, t))
+          if (dryRun) return
+          await c.query(`delete from "_prisma_migrations" where migration_name = $1 and finished_at is not null and rolled_back_at is null`, [migration])
+        }),
+    ),
   )
+  return waits
 }
 
-async function resolveModule(t: ModuleTarget, action: ResolveResult['action'], migration: string, dryRun: boolean): Promise<ResolveResult> {
-  await withClient(t, async (c) => {
+async function resolveModule(
+  t: ModuleTarget,
+  action: ResolveResult['action'],
+  migration: string,
+  dryRun: boolean,
+  settings: LockRetrySettings,
+): Promise<ResolveResult> {
+  const waits = await withClient(t, async (c) => {
     await assertOwnDatabase(c, t)
-    if (action === 'unapplied') await unapply(c, t, migration, dryRun)
-    else await checkFailed(c, t, action, migration)
+    if (action === 'unapplied') return unapply(c, t, migration, dryRun, settings)
+    await checkFailed(c, t, action, migration)
+    return []
   })
   if (!dryRun && action !== 'unapplied') {
     await withModuleEngine(t, (e) =>
       action === 'rolled-back' ? e.markMigrationRolledBack(migration) : e.markMigrationApplied(t.module.migrationsDir, migration),
     )
   }
-  return { ...describeTarget(t), migration, action, status: dryRun ? 'would-resolve' : 'resolved' }
+  return {
+    ...describeTarget(t),
+    migration,
+    action,
+    status: dryRun ? 'would-resolve' : 'resolved',
+    ...(waits.length ? { lockWaits: lockWaitsOf(waits) } : {}),
+  }
 }
 
 /** Settles one migration of one module (see ResolveOptions); refuses when there is nothing to settle. */
@@ -195,5 +239,6 @@ export function resolve(opts: ResolveOptions): Promise<ResolveResult> {
       'remove it',
     )
   }
-  return withCheckedTargets(opts, ([t]) => resolveModule(t, action, migration, !!opts.dryRun))
+  const settings = lockRetrySettings(opts) // bad durations refused before anything is read
+  return withCheckedTargets(opts, ([t]) => resolveModule(t, action, migration, !!opts.dryRun, settings))
 }

@@ -7,8 +7,10 @@ import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { BaselineMissingError } from '../baseline/errors.ts'
 import { readMigrationFolders, type AppliedMigration, type MigrationFolder } from '../history/history.ts'
 import { readOwnHistory } from '../history/owner.ts'
+import { otherModulesIn } from '../guard/guard.ts'
 import { driftDiff, tablesTarget, withModuleEngine } from '../engine/module.ts'
 import { expectedCatalog } from './expected.ts'
+import { extraTableCheck, splitUnexpected } from './extra.ts'
 import { isolationChecks } from './isolation.ts'
 
 export interface VerifyReport extends ReturnType<typeof describeTarget> {
@@ -82,13 +84,18 @@ export async function verifyModule(t: ModuleTarget): Promise<VerifyReport> {
         actual: `none: run npx artstore-db deploy --module ${t.module.name}${t.module.prefix ? ` --prefix ${t.module.prefix}` : ''}`,
       })
     }
-    // Tables that are not the module's (another instance's prefix, an app's leftovers) are listed and
-    // left out of the comparison; another module's tables are caught by the isolation checks below.
-    const foreign = actual.tables.filter((x) => !expected.tables.includes(x) && x !== '_prisma_migrations')
-    items.push(...compareCatalogs(expected, withoutTables(actual, foreign), ['_prisma_migrations'], 'required'))
-    items.push(...foreign.map((name) => ({ category: 'foreign', name: `${name}: not the module's table, left alone`, ok: true })))
-    items.push(...foreignKeyTypeChecks(actual))
+    // A table the history does not leave is the module's (a leftover, or one a pending migration drops:
+    // a ❌ of its own with its fix) or not (another instance's, an app's: listed and left alone); another
+    // module's tables are caught by the isolation checks below. Either way its keys and indexes are left
+    // out of the comparison: the table is the finding.
+    const others = (await otherModulesIn(c, t)).flatMap((f) => f.tables)
+    const { extra, foreign: alone } = splitUnexpected(t, actual.tables, expected.tables, others)
+    const foreign = [...alone, ...others]
+    items.push(...compareCatalogs(expected, withoutTables(actual, [...extra, ...foreign]), ['_prisma_migrations'], 'required'))
     const rows = await readOwnHistory(c, t)
+    items.push(...extra.map((name) => extraTableCheck(t, name, history, rows)))
+    items.push(...alone.map((name) => ({ category: 'foreign', name: `${name}: not the module's table, left alone`, ok: true })))
+    items.push(...foreignKeyTypeChecks(actual))
     // An index whose definition compares equal may still be INVALID (never used): every one is a ❌ of its own.
     const invalid = invalidIndexesOf(actual, (table) => !foreign.includes(table)).map((i) => describeInvalidIndex(t, i, history, rows))
     if (!empty || invalid.length) items.push(...indexValidityChecks(invalid))

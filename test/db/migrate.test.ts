@@ -232,26 +232,26 @@ model AdminUser {
     expect(await query(url, fk)).toEqual([{ convalidated: true }])
   })
 
-  test('a later step that drops audit_logs.user_id is refused without a reason (exit 1, nothing written), and written with one', async () => {
-    edit(schemaFile('admin'), / {2}\/\/\/ NULL for system events\.\n {2}userId +Int\? +@map\("user_id"\)\n/, '')
-    edit(schemaFile('admin'), / {2}user +User\? +@relation\(fields: \[userId\][^\n]*\n/, '')
-    edit(schemaFile('admin'), / {2}@@index\(\[userId\], map: "ix_audit_logs_user_id"\)\n/, '')
-    edit(schemaFile('admin'), /(model User \{[\s\S]*?) {2}auditLogs +AuditLog\[\]\n/, '$1')
-    const refused = await runCli(['migrate', 'new', '--module', 'admin', '--name', 'drop_audit_user_id'], cliEnv())
+  // A rename (users → admin_users, user_id → admin_user_id) goes by expand → backfill → contract, with
+  // every link carried over: migrate-steps.test.ts. What this one pins is the guard on a drop of data
+  // meant to go: refused without a reason, written with one that records its findings.
+  test('a later step that discards audit_logs.user_agent on purpose is refused without a reason (exit 1, nothing written), and written with one', async () => {
+    edit(schemaFile('admin'), /\n {2}userAgent +String\? +@map\("user_agent"\)/, '')
+    const refused = await runCli(['migrate', 'new', '--module', 'admin', '--name', 'drop_audit_user_agent'], cliEnv())
     expect(refused.exitCode, refused.stderr).toBe(1)
-    expect(refused.stdout).toMatch(/❌ data-loss \(line \d+\): audit_logs: drops column user_id and its data/)
+    expect(refused.stdout).toMatch(/❌ data-loss \(line \d+\): audit_logs: drops column user_agent and its data/)
     expect(refused.stdout).toMatch(/❌ squawk ban-drop-column \(line \d+\)/)
     expect(refused.stdout).toContain('nothing written')
     expect(migrationsOf('admin')).toEqual(['0_baseline', ...written])
 
-    const reason = 'audit events name admin_user_id since the admin UI moved to admin_users'
-    const allowed = await runCli(['migrate', 'new', '--module', 'admin', '--name', 'drop_audit_user_id', '--allow-dangerous', reason, '--json'], cliEnv())
+    const reason = 'the gateway log keeps the user agent of each request (request_id links them)'
+    const allowed = await runCli(['migrate', 'new', '--module', 'admin', '--name', 'drop_audit_user_agent', '--allow-dangerous', reason, '--json'], cliEnv())
     expect(allowed.exitCode, allowed.stderr).toBe(0)
     const r = JSON.parse(allowed.stdout)
     expect(r.status).toBe('written')
-    expect(r.up).toContain(`-- Dangerous steps allowed: ${reason}\n--   data-loss: audit_logs: drops column user_id and its data`)
-    expect(r.up).toContain('DROP COLUMN "user_id"')
-    expect(r.down).toMatch(/ADD COLUMN\s+"user_id" INTEGER/)
+    expect(r.up).toContain(`-- Dangerous steps allowed: ${reason}\n--   data-loss: audit_logs: drops column user_agent and its data`)
+    expect(r.up).toContain('DROP COLUMN "user_agent"')
+    expect(r.down).toMatch(/ADD COLUMN\s+"user_agent" TEXT/)
     expect(migrationsOf('admin')).toEqual(['0_baseline', ...written, r.migration])
 
     const check = await runCli(['migrate', 'check', '--module', 'admin'], cliEnv())
@@ -265,6 +265,9 @@ model AdminUser {
       undefined,
       true,
     )
+    expect(
+      await count(`select count(*) from information_schema.columns where table_schema = 'admin' and table_name = 'audit_logs' and column_name = 'user_agent'`),
+    ).toBe(0)
   })
 
   test('adopt brings a legacy database to 0_baseline and names the later migrations; deploy then applies them', async () => {

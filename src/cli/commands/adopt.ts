@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
-import { adopt, adoptConfirmation, restore, type AdoptReport, type RestoreResult } from '../../index.ts'
-import { report, type Output } from '../output.ts'
+import { adopt, adoptConfirmation, describeBlockers, restore, type AdoptReport, type RestoreResult } from '../../index.ts'
+import { lockProgress, report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
 import { EXIT, outcome } from '../exit-codes.ts'
@@ -32,6 +32,11 @@ function text(rows: AdoptReport[], showSql: boolean): string {
       }
       for (const f of r.failedChecks) lines.push(`   ❌ ${f.category} ${f.name}: expected ${f.expected ?? 'present'}, found ${f.actual ?? 'nothing'}`)
       if (r.status === 'refused') lines.push(`   refused: ${r.steps.filter((s) => s.safety === 'dangerous').length} dangerous step(s); nothing was changed`)
+      if (r.lockWaits)
+        lines.push(
+          `   waited for locks: ${r.lockWaits.timedOut} ${r.lockWaits.timedOut === 1 ? 'try' : 'tries'} ran out of lock_timeout, blocked by ${describeBlockers(r.lockWaits.blockers)}`,
+        )
+      if (r.locksNotGranted) lines.push(`   next: ${r.locksNotGranted.next}`)
       if (r.backup) lines.push(`   backup of the critical data: ${r.backup}`)
       if (r.archive) lines.push(`   retired Alembic revision recorded in ${r.archive}`)
       if (r.pending.length)
@@ -51,23 +56,39 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       .option(...PREFIX_OPTION)
       .option('--dry-run', 'run the plan and its proof in a transaction that is rolled back, and print the SQL')
       .option('--yes', 'apply the plan')
+      .option('--lock-timeout <duration>', 'longest wait of one try for a lock (e.g. 500ms, 2s; default ARTSTORE_LOCK_TIMEOUT, else 500ms)')
+      .option('--lock-retry-for <duration>', 'how long the adoption may keep trying for its locks (e.g. 30s, 10m; default ARTSTORE_LOCK_RETRY_FOR, else 3m)')
       .option(...JSON_OPTION),
-  ).action(async (opts: { module?: string; prefix?: string; dryRun?: boolean; yes?: boolean; json?: boolean } & FleetCliOptions) => {
-    if (opts.instances) {
-      if (!opts.yes && !opts.dryRun) throw adoptConfirmation()
-      return runFleetCommand(
-        o,
-        setExit,
-        opts,
-        async (_, base) => (await adopt({ ...base, yes: opts.yes, dryRun: opts.dryRun }))[0],
-        (r) => r.status !== 'refused' && r.status !== 'failed',
-        (r) => `${r.status} — ${describeClass(r)}${r.proof.length ? `; ${r.proof.filter((p) => p.ok).length}/${r.proof.length} tables proved identical` : ''}`,
-      )
-    }
-    const rows = await adopt(opts)
-    report(o, !!opts.json, rows, (r) => text(r, !!opts.dryRun))
-    setExit(outcome(rows.some((r) => r.status === 'refused' || r.status === 'failed')))
-  })
+  ).action(
+    async (
+      opts: {
+        module?: string
+        prefix?: string
+        dryRun?: boolean
+        yes?: boolean
+        json?: boolean
+        lockTimeout?: string
+        lockRetryFor?: string
+      } & FleetCliOptions,
+    ) => {
+      const lock = { lockTimeout: opts.lockTimeout, lockRetryFor: opts.lockRetryFor }
+      if (opts.instances) {
+        if (!opts.yes && !opts.dryRun) throw adoptConfirmation()
+        return runFleetCommand(
+          o,
+          setExit,
+          opts,
+          async (_, base) => (await adopt({ ...base, ...lock, yes: opts.yes, dryRun: opts.dryRun }))[0],
+          (r) => r.status !== 'refused' && r.status !== 'failed',
+          (r) =>
+            `${r.status} — ${describeClass(r)}${r.proof.length ? `; ${r.proof.filter((p) => p.ok).length}/${r.proof.length} tables proved identical` : ''}`,
+        )
+      }
+      const rows = await adopt({ ...opts, onLockWait: lockProgress(o, opts.json) })
+      report(o, !!opts.json, rows, (r) => text(r, !!opts.dryRun))
+      setExit(outcome(rows.some((r) => r.status === 'refused' || r.status === 'failed')))
+    },
+  )
 
   program
     .command('restore')

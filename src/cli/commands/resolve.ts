@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
-import { resolve, type ResolveResult } from '../../index.ts'
-import { report, type Output } from '../output.ts'
+import { describeBlockers, resolve, type ResolveResult } from '../../index.ts'
+import { lockProgress, report, type Output } from '../output.ts'
 import { JSON_OPTION, ONE_MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { EXIT } from '../exit-codes.ts'
 
@@ -10,7 +10,10 @@ function text(r: ResolveResult): string {
     applied: 'applied: the next deploy goes on after it',
     unapplied: 'unapplied (its history row removed): the next deploy runs it again',
   }[r.action]
-  return `${r.status === 'resolved' ? '✅' : '📝'} ${r.module}: ${r.migration} ${r.status === 'resolved' ? 'marked' : 'would be marked'} ${what}  (${r.database})`
+  const head = `${r.status === 'resolved' ? '✅' : '📝'} ${r.module}: ${r.migration} ${r.status === 'resolved' ? 'marked' : 'would be marked'} ${what}  (${r.database})`
+  if (!r.lockWaits) return head
+  const w = r.lockWaits
+  return `${head}\n   waited for locks: ${w.timedOut} ${w.timedOut === 1 ? 'try' : 'tries'} ran out of lock_timeout, blocked by ${describeBlockers(w.blockers)}`
 }
 
 export function register(program: Command, o: Output, setExit: (code: number) => void) {
@@ -26,6 +29,8 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
     .option('--unapplied <migration>', 'the newest applied migration, its changes not in the database: remove its history row, deploy runs it again')
     .option('--yes', 'confirm --unapplied')
     .option('--dry-run', 'check that there is such a migration to settle, change nothing')
+    .option('--lock-timeout <duration>', '--unapplied: longest wait of one try for a lock (e.g. 500ms, 2s; default ARTSTORE_LOCK_TIMEOUT, else 500ms)')
+    .option('--lock-retry-for <duration>', '--unapplied: how long it may keep trying for its locks (e.g. 30s, 10m; default ARTSTORE_LOCK_RETRY_FOR, else 3m)')
     .option(...JSON_OPTION)
     .action(
       async (opts: {
@@ -37,8 +42,10 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
         yes?: boolean
         dryRun?: boolean
         json?: boolean
+        lockTimeout?: string
+        lockRetryFor?: string
       }) => {
-        report(o, !!opts.json, await resolve(opts), text)
+        report(o, !!opts.json, await resolve({ ...opts, onLockWait: lockProgress(o, opts.json) }), text)
         setExit(EXIT.ok)
       },
     )
