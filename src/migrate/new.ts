@@ -44,8 +44,9 @@ export interface MigrateNewOptions extends CommandOptions {
   /**
    * Writes the safe forms of the rewrite guard on tables that exist (see withSafeForms): each new
    * foreign key or CHECK NOT VALID and each SET NOT NULL through a NOT VALID check, validated in a
-   * following `<name>_validate` migration. Off by default: a change then stays one migration (one
-   * history row, one rollback step), which is what a small table needs.
+   * following `<name>_validate` migration. On by default (the guard at deploy refuses the plain forms on
+   * a large table); `false` writes Prisma's plain forms, one migration (one history row, one rollback
+   * step), which is what a table that stays small needs.
    */
   safeForms?: boolean
   /** Work it all out and lint it, write nothing. */
@@ -246,7 +247,7 @@ export async function migrateNew(opts: MigrateNewOptions): Promise<MigrateNewRes
 
     let parts: Part[] = opts.concurrently ? splitConcurrentIndexes(generated) : [{ up: generated.up, down: generated.down }]
     // The safe forms of the part with Prisma's statements: a following `<name>_validate` migration when it defers a scan.
-    const main = opts.safeForms ? parts.findIndex((p) => !p.suffix) : -1
+    const main = opts.safeForms !== false ? parts.findIndex((p) => !p.suffix) : -1
     if (main >= 0) {
       const [first, ...later] = withSafeForms(generated, parts[main], opts.name)
       parts = [...parts.slice(0, main), first, ...parts.slice(main + 1), ...later]

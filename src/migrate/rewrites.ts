@@ -54,10 +54,10 @@ const DOES: Record<RewriteKind, string> = {
 const SAFE: Record<RewriteKind, string> = {
   'type-change': 'add a column of the new type, backfill it in batches, switch the services to it, then drop the old one',
   'set-not-null':
-    'ADD CONSTRAINT … CHECK (<column> IS NOT NULL) NOT VALID; in a later migration VALIDATE CONSTRAINT, then SET NOT NULL (no scan: the check proves it), then DROP CONSTRAINT (migrate new --safe-forms writes it)',
+    'ADD CONSTRAINT … CHECK (<column> IS NOT NULL) NOT VALID; in a later migration VALIDATE CONSTRAINT, then SET NOT NULL (no scan: the check proves it), then DROP CONSTRAINT (migrate new writes it, unless --no-safe-forms)',
   'volatile-default': 'ADD COLUMN without the default, then SET DEFAULT (new rows only), then backfill the existing rows in batches',
-  'foreign-key': 'the same ADD CONSTRAINT … NOT VALID, and VALIDATE CONSTRAINT in a later migration (migrate new --safe-forms writes it)',
-  check: 'the same ADD CONSTRAINT … NOT VALID, and VALIDATE CONSTRAINT in a later migration (migrate new --safe-forms writes it)',
+  'foreign-key': 'the same ADD CONSTRAINT … NOT VALID, and VALIDATE CONSTRAINT in a later migration (migrate new writes it, unless --no-safe-forms)',
+  check: 'the same ADD CONSTRAINT … NOT VALID, and VALIDATE CONSTRAINT in a later migration (migrate new writes it, unless --no-safe-forms)',
   'validate-same-transaction': 'VALIDATE CONSTRAINT in a later migration (its own transaction: SHARE UPDATE EXCLUSIVE, reads and writes go on)',
 }
 

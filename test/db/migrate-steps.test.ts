@@ -246,7 +246,7 @@ describe('folder order', () => {
 })
 
 describe('the upstream admin change, with data: users → admin_users by expand → backfill → contract (README "Data migrations")', () => {
-  test('deployed over 5 users and 577 audit rows, every user and link carried over; the contract rolled back gives them back; deployed again', async () => {
+  test('deployed over 5 users and 577 audit rows (the expand as two migrations, its FK validated apart), every user and link carried over; the contract rolled back gives them back; deployed again; the whole change rolled back and deployed again', async () => {
     const p = project('upstream')
     const db = await freshDatabase('migrate_steps_upstream')
     try {
@@ -285,6 +285,11 @@ describe('the upstream admin change, with data: users → admin_users by expand 
       )
       const expand = await migrateNew(opts({ name: 'admin_users' }))
       expect(expand.status, why(expand)).toBe('written')
+      // Two migrations: the FK on audit_logs (a table that exists) NOT VALID, then admin_users_validate validates it.
+      expect(expand.up).toMatch(/ADD CONSTRAINT "audit_logs_admin_user_id_fkey" FOREIGN KEY[^;]* NOT VALID;/)
+      expect(expand.also.map((m) => m.migration)).toEqual([expect.stringMatching(/^\d{14}_admin_users_validate$/)])
+      const validate = expand.also[0]
+      expect(validate.up).toContain('ALTER TABLE "audit_logs" VALIDATE CONSTRAINT "audit_logs_admin_user_id_fkey";')
 
       // 2. Backfill: a data migration, hand-written (the README's recipe).
       const backfill = await migrateNew(opts({ name: 'copy_users', empty: true }))
@@ -304,7 +309,9 @@ UPDATE "audit_logs" a SET "admin_user_id" = au."id"
       fs.appendFileSync(path.join(p.folder(backfill.migration!), 'down.sql'), 'UPDATE "audit_logs" SET "admin_user_id" = NULL;\nDELETE FROM "admin_users";\n')
       expect((await migrateCheck(opts({})))[0].problems).toEqual([])
       const [expanded] = await deploy(opts({}))
-      expect(expanded.migrations).toEqual([expand.migration, backfill.migration])
+      expect(expanded.migrations).toEqual([expand.migration, validate.migration, backfill.migration])
+      const fk = `select convalidated from pg_constraint where conname = 'audit_logs_admin_user_id_fkey'`
+      expect(await query(db, fk)).toEqual([{ convalidated: true }])
       expect(await one("select md5(string_agg(username, ',' order by username)) from admin.admin_users")).toBe(usersBefore)
       expect(Number(await one('select count(*) from admin.audit_logs where admin_user_id is not null'))).toBe(linked)
       expect(await linksVia('left join admin.admin_users x on x.id = a.admin_user_id')).toBe(linksBefore)
@@ -347,6 +354,18 @@ UPDATE "audit_logs" a SET "user_id" = u."id"
       expect(await linksVia('left join admin.users x on x.id = a.user_id')).toBe(linksBefore)
       const [again] = await deploy(opts({}))
       expect(again.migrations).toEqual([contract.migration])
+      expect(await linksVia('left join admin.admin_users x on x.id = a.admin_user_id')).toBe(linksBefore)
+      expect((await verify(opts({})))[0].ok).toBe(true)
+
+      // The whole change rolled back, the expand's two migrations with it: users and their links as before, no admin_users.
+      const all = await rollback(opts({ steps: 4, yes: true }))
+      expect(all.migrations).toEqual([contract.migration, backfill.migration, validate.migration, expand.migration])
+      expect(await one(`select to_regclass('admin.admin_users') is null`)).toBe(true)
+      expect(await one("select md5(string_agg(username, ',' order by username)) from admin.users")).toBe(usersBefore)
+      expect(await linksVia('left join admin.users x on x.id = a.user_id')).toBe(linksBefore)
+      expect(Number(await one('select count(*) from admin.audit_logs'))).toBe(577)
+      const [redone] = await deploy(opts({}))
+      expect(redone.migrations).toEqual([expand.migration, validate.migration, backfill.migration, contract.migration])
       expect(await linksVia('left join admin.admin_users x on x.id = a.admin_user_id')).toBe(linksBefore)
       expect((await verify(opts({})))[0].ok).toBe(true)
     } finally {

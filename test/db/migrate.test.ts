@@ -53,11 +53,21 @@ afterAll(async () => {
 })
 
 /**
- * The contract every scenario shares: the new migration deploys over the rows, the checklist, status and
- * migrate check are green, rollback --steps 1 gives back the catalog from before (pg_dump --schema-only
- * equal where this machine's pg_dump fits the server) and keeps every row, and deploy applies it again.
+ * The contract every scenario shares: the new migrations (one, or a change and its `_validate`) deploy
+ * over the rows, the checklist, status and migrate check are green, rollback --steps <as many> gives back
+ * the catalog from before (pg_dump --schema-only equal where this machine's pg_dump fits the server) and
+ * keeps every row, and deploy applies them again.
  */
-async function deployCheckRollBackRedeploy(module: string, pgSchema: string, migration: string, rowCounts: string[], prefix?: string, droppedColumn = false) {
+async function deployCheckRollBackRedeploy(
+  module: string,
+  pgSchema: string,
+  written: string | string[],
+  rowCounts: string[],
+  prefix?: string,
+  droppedColumn = false,
+) {
+  const migrations = typeof written === 'string' ? [written] : written
+  const migration = migrations.at(-1)!
   const target = { module, ...(prefix ? { prefix } : {}) }
   const catalogBefore = await catalogOf(url, pgSchema)
   const dumpBefore = await schemaDump(url, pgSchema)
@@ -65,7 +75,7 @@ async function deployCheckRollBackRedeploy(module: string, pgSchema: string, mig
 
   const [applied] = await deploy(opts(target))
   expect(applied.status, applied.detail).toBe('applied')
-  expect(applied.migrations).toEqual([migration])
+  expect(applied.migrations).toEqual(migrations)
   const [checklist] = await verify(opts(target))
   expect(failingChecks(checklist)).toEqual([])
   const history = migrationsOf(module).filter((m) => m <= migration)
@@ -78,8 +88,8 @@ async function deployCheckRollBackRedeploy(module: string, pgSchema: string, mig
   expect(checked.ok).toBe(true)
   expect(await Promise.all(rowCounts.map(count))).toEqual(rowsBefore)
 
-  const back = await rollback(opts({ ...target, steps: 1, yes: true }))
-  expect(back.migrations).toEqual([migration])
+  const back = await rollback(opts({ ...target, steps: migrations.length, yes: true }))
+  expect(back.migrations).toEqual([...migrations].reverse())
   if (droppedColumn) {
     // A dropped column comes back (empty) at the end of its table: the same catalog object by object,
     // not the same column order, so no pg_dump equality.
@@ -89,17 +99,19 @@ async function deployCheckRollBackRedeploy(module: string, pgSchema: string, mig
     expect(await schemaDump(url, pgSchema)).toEqual(dumpBefore)
   }
   expect(await Promise.all(rowCounts.map(count))).toEqual(rowsBefore)
-  expect((await status(opts(target)))[0].pending).toEqual([migration])
+  expect((await status(opts(target)))[0].pending).toEqual(migrations)
 
   const [again] = await deploy(opts(target))
-  expect(again.migrations).toEqual([migration])
+  expect(again.migrations).toEqual(migrations)
   expect((await verify(opts(target)))[0].ok).toBe(true)
 }
 
 describe("admin: admin users, storage-element priority, audit log actor (the services' changes after the reset)", () => {
   let first: string
+  /** The migrations the change was written as: itself and its `_validate` (the new FK on audit_logs, validated apart). */
+  let written: string[]
 
-  test('migrate new writes only the change, with a down.sql, and lints it clean', async () => {
+  test('migrate new writes only the change, with a down.sql, and lints it clean; the FK on audit_logs NOT VALID, validated in a _validate migration', async () => {
     await query(
       url,
       `insert into admin.storage_elements (name, mode, storage_type, base_path, api_url, status, used_bytes, file_count, is_replicated, replica_count)
@@ -156,12 +168,36 @@ model AdminUser {
     const dry = await migrateNew(opts({ module: 'admin', name: 'admin_users_and_priority', dryRun: true }))
     expect(dry.status).toBe('would-write')
     expect(migrationsOf('admin')).toEqual(['0_baseline'])
+    // --no-safe-forms: Prisma's plain form, one migration, the FK added (and its rows scanned) under the lock.
+    const plainRun = await runCli(
+      ['migrate', 'new', '--module', 'admin', '--name', 'admin_users_and_priority', '--no-safe-forms', '--dry-run', '--json'],
+      cliEnv(),
+    )
+    expect(plainRun.exitCode, plainRun.stderr).toBe(0)
+    const plain = JSON.parse(plainRun.stdout)
+    expect(plain).toMatchObject({ status: 'would-write', also: [] })
+    expect(plain.up).toMatch(
+      /ADD CONSTRAINT "audit_logs_admin_user_id_fkey" FOREIGN KEY \("admin_user_id"\) REFERENCES "admin_users"\("id"\) ON DELETE SET NULL ON UPDATE CASCADE;/,
+    )
+    expect(plain.up).not.toContain('NOT VALID')
+    expect(migrationsOf('admin')).toEqual(['0_baseline'])
 
     const r = await migrateNew(opts({ module: 'admin', name: 'admin_users_and_priority' }))
     expect(r.status).toBe('written')
     first = r.migration!
     expect(first).toMatch(/^\d{14}_admin_users_and_priority$/)
-    expect(migrationsOf('admin')).toEqual(['0_baseline', first])
+    const validate = r.also[0]?.migration
+    expect(r.also.map((m) => m.migration)).toEqual([expect.stringMatching(/^\d{14}_admin_users_and_priority_validate$/)])
+    written = [first, validate]
+    expect(migrationsOf('admin')).toEqual(['0_baseline', ...written])
+    // The FK on audit_logs (a table that exists, millions of rows in production) is added NOT VALID, and validated next.
+    expect(r.up).toMatch(
+      /ADD CONSTRAINT "audit_logs_admin_user_id_fkey" FOREIGN KEY \("admin_user_id"\) REFERENCES "admin_users"\("id"\) ON DELETE SET NULL ON UPDATE CASCADE NOT VALID;/,
+    )
+    expect(r.also[0].up).toContain('ALTER TABLE "audit_logs" VALIDATE CONSTRAINT "audit_logs_admin_user_id_fkey";')
+    expect(r.also[0].down).toContain('ALTER TABLE "audit_logs" DROP CONSTRAINT "audit_logs_admin_user_id_fkey";')
+    expect(fs.readFileSync(path.join(prismaDir, 'admin', 'migrations', validate, 'migration.sql'), 'utf8')).toBe(r.also[0].up)
+    expect(r.findings.filter((f) => f.rule === 'rewrite')).toEqual([])
     const up = fs.readFileSync(path.join(prismaDir, 'admin', 'migrations', first, 'migration.sql'), 'utf8')
     const down = fs.readFileSync(path.join(prismaDir, 'admin', 'migrations', first, 'down.sql'), 'utf8')
     expect(up).toBe(r.up)
@@ -184,8 +220,16 @@ model AdminUser {
   })
 
   test('deploy over rows → verify, status, migrate check → rollback --steps 1 restores the catalog and keeps the rows → deploy', async () => {
-    await deployCheckRollBackRedeploy('admin', 'admin', first, ['select count(*) from admin.storage_elements', 'select count(*) from admin.audit_logs'])
+    await deployCheckRollBackRedeploy('admin', 'admin', written, ['select count(*) from admin.storage_elements', 'select count(*) from admin.audit_logs'])
     expect(await query(url, 'select distinct priority from admin.storage_elements')).toEqual([{ priority: 100 }])
+    const fk = `select convalidated from pg_constraint where conname = 'audit_logs_admin_user_id_fkey'`
+    expect(await query(url, fk)).toEqual([{ convalidated: true }])
+    // The _validate step alone rolls back to the FK as the first step left it: there, NOT VALID.
+    const back = await rollback(opts({ module: 'admin', steps: 1, yes: true }))
+    expect(back.migrations).toEqual([written[1]])
+    expect(await query(url, fk)).toEqual([{ convalidated: false }])
+    expect((await deploy(opts({ module: 'admin' })))[0].migrations).toEqual([written[1]])
+    expect(await query(url, fk)).toEqual([{ convalidated: true }])
   })
 
   // A rename (users → admin_users, user_id → admin_user_id) goes by expand → backfill → contract, with
@@ -198,7 +242,7 @@ model AdminUser {
     expect(refused.stdout).toMatch(/❌ data-loss \(line \d+\): audit_logs: drops column user_agent and its data/)
     expect(refused.stdout).toMatch(/❌ squawk ban-drop-column \(line \d+\)/)
     expect(refused.stdout).toContain('nothing written')
-    expect(migrationsOf('admin')).toEqual(['0_baseline', first])
+    expect(migrationsOf('admin')).toEqual(['0_baseline', ...written])
 
     const reason = 'the gateway log keeps the user agent of each request (request_id links them)'
     const allowed = await runCli(['migrate', 'new', '--module', 'admin', '--name', 'drop_audit_user_agent', '--allow-dangerous', reason, '--json'], cliEnv())
@@ -208,11 +252,11 @@ model AdminUser {
     expect(r.up).toContain(`-- Dangerous steps allowed: ${reason}\n--   data-loss: audit_logs: drops column user_agent and its data`)
     expect(r.up).toContain('DROP COLUMN "user_agent"')
     expect(r.down).toMatch(/ADD COLUMN\s+"user_agent" TEXT/)
-    expect(migrationsOf('admin')).toEqual(['0_baseline', first, r.migration])
+    expect(migrationsOf('admin')).toEqual(['0_baseline', ...written, r.migration])
 
     const check = await runCli(['migrate', 'check', '--module', 'admin'], cliEnv())
     expect(check.exitCode, check.stdout + check.stderr).toBe(0)
-    expect(check.stdout).toContain('✅ admin: 3 migration(s) check out')
+    expect(check.stdout).toContain('✅ admin: 4 migration(s) check out')
     await deployCheckRollBackRedeploy(
       'admin',
       'admin',
@@ -267,7 +311,7 @@ model AdminUser {
     const run = await runCli(['migrate', 'new', '--module', 'admin', '--name', 'nothing'], cliEnv())
     expect(run.exitCode, run.stderr).toBe(0)
     expect(run.stdout.trim()).toBe('✅ admin: nothing to migrate: the history already builds schema.prisma and sql/ (nothing written)')
-    expect(migrationsOf('admin')).toHaveLength(3)
+    expect(migrationsOf('admin')).toHaveLength(4)
   })
 
   test('a fresh database gets the baseline and every later migration in order; the cycle steps back through each', async () => {
@@ -411,7 +455,7 @@ describe('refusals', () => {
 describe('extras: a new sql/ file becomes its statements, a removed one its reverse', () => {
   const extra = () => path.join(prismaDir, 'storage-element', 'sql', '30_touch.sql')
 
-  test('a new file: its check constraint, function and trigger; down.sql removes them', async () => {
+  test('a new file: its check constraint (NOT VALID, validated in _validate), function and trigger; down.sql removes them', async () => {
     fs.writeFileSync(
       extra(),
       `-- Keeps updated_at current on every update, and rejects negative sizes.
@@ -433,13 +477,26 @@ FOR EACH ROW EXECUTE FUNCTION "storage_elem_01_touch"();
     const r = await migrateNew(opts({ module: 'storage-element', name: 'touch' }))
     expect(r.status).toBe('written')
     expect(r.up).not.toContain('-- CreateTable')
-    expect(r.up).toContain('ALTER TABLE "storage_elem_01_files" ADD CONSTRAINT "storage_elem_01_files_size_check" CHECK ((file_size >= 0));')
+    expect(r.up).toContain('ALTER TABLE "storage_elem_01_files" ADD CONSTRAINT "storage_elem_01_files_size_check" CHECK ((file_size >= 0)) NOT VALID;')
+    expect(r.also.map((m) => m.migration)).toEqual([expect.stringMatching(/^\d{14}_touch_validate$/)])
+    expect(r.also[0].up).toContain('ALTER TABLE "storage_elem_01_files" VALIDATE CONSTRAINT "storage_elem_01_files_size_check";')
     expect(r.up).toContain('CREATE OR REPLACE FUNCTION "storage_elem_01_touch"()')
     expect(r.up).toContain('CREATE TRIGGER "storage_elem_01_touch"')
     expect(r.down).toMatch(/DROP CONSTRAINT "storage_elem_01_files_size_check"/)
     expect(r.down).toContain('DROP TRIGGER "storage_elem_01_touch" ON "storage_elem_01_files";')
     expect(r.down).toContain('DROP FUNCTION "storage_elem_01_touch"();')
-    await deployCheckRollBackRedeploy('storage-element', 'storage_element', r.migration!, ['select count(*) from storage_element.storage_elem_01_files'])
+    await deployCheckRollBackRedeploy(
+      'storage-element',
+      'storage_element',
+      [r.migration!, r.also[0].migration!],
+      ['select count(*) from storage_element.storage_elem_01_files'],
+    )
+    expect(
+      await query(
+        url,
+        `select convalidated from pg_constraint where conname = 'storage_elem_01_files_size_check' and connamespace = 'storage_element'::regnamespace`,
+      ),
+    ).toEqual([{ convalidated: true }])
   })
 
   test('the file removed: the reverse, warned about as a behaviour change; down.sql puts them back', async () => {

@@ -275,7 +275,7 @@ describe('the type changes PostgreSQL makes without a rewrite are the ones the g
   }, 120_000)
 })
 
-describe('migrate new --safe-forms writes the safe forms on existing tables', () => {
+describe('migrate new writes the safe forms on existing tables (by default; --no-safe-forms for the plain ones)', () => {
   test('a new FK, an extras CHECK and a SET NOT NULL: added NOT VALID (the NOT NULL as a check), validated in a following migration; migrate check green; deploy passes the guard with every table large', async () => {
     const url = await freshDatabase('rewrite_guard_new')
     const prismaDir = copyPrismaDir('rewrite-guard-new', { at: 'baseline' })
@@ -314,11 +314,23 @@ model AdminUser {
       path.join(prismaDir, 'admin', 'sql', '20_checks.sql'),
       'ALTER TABLE "storage_elements" ADD CONSTRAINT "ck_storage_elements_replica_count" CHECK ("replica_count" >= 0);\n',
     )
-    // Without --safe-forms: one migration, as Prisma writes it, whose three scans the lint names (deploy would weigh them).
+    // With --no-safe-forms: one migration, as Prisma writes it, whose three scans the lint names (deploy would weigh them).
     const plain = JSON.parse(
       (
         await runCli(
-          ['migrate', 'new', '--module', 'admin', '--name', 'actor_and_key', '--allow-dangerous', 'every element has its api key', '--dry-run', '--json'],
+          [
+            'migrate',
+            'new',
+            '--module',
+            'admin',
+            '--name',
+            'actor_and_key',
+            '--no-safe-forms',
+            '--allow-dangerous',
+            'every element has its api key',
+            '--dry-run',
+            '--json',
+          ],
           env,
         )
       ).stdout,
@@ -330,8 +342,29 @@ model AdminUser {
       expect.stringMatching(/^ALTER TABLE "audit_logs" ADD CONSTRAINT "audit_logs_admin_user_id_fkey" FOREIGN KEY/),
       expect.stringMatching(/^ALTER TABLE "storage_elements" ADD CONSTRAINT "ck_storage_elements_replica_count" CHECK/),
     ])
+    // --safe-forms, the default spelt out, writes the same as no option at all.
+    const explicit = JSON.parse(
+      (
+        await runCli(
+          [
+            'migrate',
+            'new',
+            '--module',
+            'admin',
+            '--name',
+            'actor_and_key',
+            '--safe-forms',
+            '--allow-dangerous',
+            'every element has its api key',
+            '--dry-run',
+            '--json',
+          ],
+          env,
+        )
+      ).stdout,
+    )
     const run = await runCli(
-      ['migrate', 'new', '--module', 'admin', '--name', 'actor_and_key', '--safe-forms', '--allow-dangerous', 'every element has its api key', '--json'],
+      ['migrate', 'new', '--module', 'admin', '--name', 'actor_and_key', '--allow-dangerous', 'every element has its api key', '--json'],
       env,
     )
     expect(run.exitCode, run.stderr + run.stdout).toBe(0)
@@ -340,6 +373,8 @@ model AdminUser {
     expect(r.migration).toMatch(/^\d{14}_actor_and_key$/)
     expect(r.also.map((m: { migration: string }) => m.migration)).toEqual([expect.stringMatching(/^\d{14}_actor_and_key_validate$/)])
     const [validate] = r.also
+    const undated = (m: { up: string }) => m.up.replace(/\d{14}/g, '<time>')
+    expect([explicit, ...explicit.also].map(undated)).toEqual([r, validate].map(undated))
     expect(r.up).toMatch(
       /ADD CONSTRAINT "audit_logs_admin_user_id_fkey" FOREIGN KEY \("admin_user_id"\) REFERENCES "admin_users"\("id"\) ON DELETE SET NULL ON UPDATE CASCADE NOT VALID;/,
     )

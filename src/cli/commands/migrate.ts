@@ -94,9 +94,10 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       'build each new index on an existing table with CREATE INDEX CONCURRENTLY, in a migration of its own (no write lock on a live table)',
     )
     .option(
-      '--safe-forms',
-      'on existing tables: a new foreign key or CHECK NOT VALID, a SET NOT NULL through a NOT VALID check, each validated in a following <name>_validate migration',
+      '--no-safe-forms',
+      "Prisma's plain forms in one migration; by default, on existing tables, a new foreign key or CHECK is added NOT VALID and a SET NOT NULL through a NOT VALID check, each validated in a following <name>_validate migration",
     )
+    .option('--safe-forms', 'the default, spelt out (kept for scripts that name it)')
     .option('--empty', 'a data migration: migration.sql and down.sql with only a header, for hand-written SQL (see README "Data migrations")')
     .option('--dry-run', 'work it out, lint it and print it (even when it refuses); write nothing')
     .option(...JSON_OPTION)
