@@ -15,6 +15,7 @@ import { runCli } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
 import { ConfirmationRequiredError } from '../../src/errors.ts'
 import { historyOf } from '../helpers/expected.ts'
+import { copyPrismaDir, edit } from '../helpers/prisma-copy.ts'
 
 const created: string[] = []
 afterAll(async () => {
@@ -105,7 +106,8 @@ describe('issue 19, item 2: a migration that never ran is not "applied"', () => 
   test('attack: resolve --applied of a pending migration (no failed row) exited 0, and status and deploy then said up to date; now refused, exit 2, nothing written', async () => {
     created.push('resolve_pending')
     const url = await freshDatabase('resolve_pending')
-    const env = { ADMIN_DATABASE_URL: `${url}?schema=admin` }
+    // The admin history as 0_baseline left it: later migrations of the project would be pending too.
+    const env = { ADMIN_DATABASE_URL: `${url}?schema=admin`, ARTSTORE_PRISMA_DIR: copyPrismaDir('resolve-pending', { at: 'baseline' }) }
     for (const flag of ['--applied', '--rolled-back']) {
       const run = await runCli(['resolve', '--module', 'admin', flag, BASELINE_NAME], env)
       expect(run.exitCode, `${flag}: ${run.stdout}`).toBe(2)
@@ -123,10 +125,24 @@ describe('issue 19, item 2: a migration that never ran is not "applied"', () => 
   test('resolve --unapplied: the newest applied migration whose changes are not there loses its row (dry run, --yes, --json), deploy runs it again; refused for an older one, one whose changes are there, and without --yes', async () => {
     created.push('resolve_unapplied')
     const url = await freshDatabase('resolve_unapplied')
-    const env = { QUERY_DATABASE_URL: `${url}?schema=query` }
-    expect((await deploy({ module: 'query', env }))[0].status).toBe('applied')
     const NEWEST = '20261127155152_trigram_search_idx_file_metadata_description_trgm'
     const OLDER = '20261127155151_trigram_search_idx_file_metadata_filename_trgm'
+    // A query history of its own: the baseline and the three trigram migrations, whatever the project adds later.
+    const prismaDir = copyPrismaDir('resolve-unapplied', { at: 'baseline' })
+    const live = modules.query.migrationsDir
+    for (const m of fs.readdirSync(live).filter((f) => f.includes('_trigram_search') && f <= NEWEST))
+      fs.cpSync(path.join(live, m), path.join(prismaDir, 'query', 'migrations', m), { recursive: true })
+    // ... and the schema they make, for verify.
+    const schemaFile = path.join(prismaDir, 'query', 'schema.prisma')
+    edit(schemaFile, 'output   = "../../generated/query"\n', 'output   = "../../generated/query"\n  previewFeatures = ["postgresqlExtensions"]\n')
+    edit(schemaFile, 'provider = "postgresql"\n', 'provider = "postgresql"\n  extensions = [pg_trgm]\n')
+    edit(
+      schemaFile,
+      '  @@index([username, createdAt], map: "idx_file_metadata_username_created")\n',
+      '  @@index([username, createdAt], map: "idx_file_metadata_username_created")\n  @@index([filename(ops: raw("gin_trgm_ops"))], map: "idx_file_metadata_filename_trgm", type: Gin)\n  @@index([description(ops: raw("gin_trgm_ops"))], map: "idx_file_metadata_description_trgm", type: Gin)\n',
+    )
+    const env = { QUERY_DATABASE_URL: `${url}?schema=query`, ARTSTORE_PRISMA_DIR: prismaDir }
+    expect((await deploy({ module: 'query', env }))[0].status).toBe('applied')
     // Recorded applied, its change gone (what an edited history or an earlier release's resolve --applied leaves).
     await query(url, 'drop index query.idx_file_metadata_description_trgm')
     const rows = () => query(url, `select migration_name from query._prisma_migrations order by started_at, migration_name`)
