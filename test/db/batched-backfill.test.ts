@@ -2,13 +2,11 @@
 // is resumed by the next plain deploy, every row backfilled exactly once (the backfill itself counts
 // its updates per row); and single-row UPDATEs of the table from another session never wait longer
 // than the batch bound while it runs.
-import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
 import { describe, expect, test } from 'vitest'
-import { projectRoot } from '../../src/modules.ts'
-import { runCli } from '../helpers/cli.ts'
+import { runCli, startCli } from '../helpers/cli.ts'
 import { freshDatabasesOfThisFile, query } from '../helpers/db.ts'
 import { copyPrismaDir } from '../helpers/prisma-copy.ts'
 
@@ -62,22 +60,6 @@ async function setup(name: string) {
       [MIGRATION],
     )
   return { url, env, counts, history }
-}
-
-function startCli(args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, [path.join(projectRoot, 'scripts', 'artstore-db.mjs'), ...args], {
-    cwd: projectRoot,
-    env: { ...process.env, ARTSTORE_DOTENV: '0', DATABASE_URL: '', STORAGE_ELEMENT_DATABASE_URL: '', QUERY_DATABASE_URL: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d) => (stdout += d))
-  child.stderr.on('data', (d) => (stderr += d))
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
-  )
-  return { child, done }
 }
 
 /** Polls `check` until it is true (generous bound: the machine may be loaded). */
@@ -166,7 +148,7 @@ describe('a batched backfill', () => {
       await probe.end()
     }
     const run = await cli.done
-    expect(run.code, run.stderr).toBe(0)
+    expect(run.exitCode, run.stderr).toBe(0)
     expect(JSON.parse(run.stdout)[0]).toMatchObject({ status: 'applied', migrations: [MIGRATION] })
     expect(await s.counts()).toEqual({ once: ROWS, never: 0, more: 0, wrong: 0 })
     // The probe ran all through the backfill, and no statement of it waited longer than the bound

@@ -2,13 +2,11 @@
 // fails it whole), failure reports with the database's error and the next command, and lock timeouts
 // with retries: a long reader never stalls the sessions queued behind the deploy, a deploy that never
 // gets its locks leaves the migration pending, and a TERM takes its session out of the lock queue.
-import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
 import { afterAll, describe, expect, test } from 'vitest'
-import { projectRoot } from '../../src/modules.ts'
-import { runCli, type CliRun } from '../helpers/cli.ts'
+import { runCli, startCli, type CliRun } from '../helpers/cli.ts'
 import { dropDatabase, freshDatabase, query } from '../helpers/db.ts'
 import { copyPrismaDir } from '../helpers/prisma-copy.ts'
 
@@ -79,22 +77,6 @@ async function untilQueued(url: string, boundMs = 60_000): Promise<number> {
     if (Date.now() > until) throw new Error('no backend ever waited for public.marks')
     await sleep(10)
   }
-}
-
-function startCli(args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, [path.join(projectRoot, 'scripts', 'artstore-db.mjs'), ...args], {
-    cwd: projectRoot,
-    env: { ...process.env, ARTSTORE_DOTENV: '0', DATABASE_URL: '', STORAGE_ELEMENT_DATABASE_URL: '', QUERY_DATABASE_URL: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d) => (stdout += d))
-  child.stderr.on('data', (d) => (stderr += d))
-  const done = new Promise<CliRun>((resolve) =>
-    child.on('close', (code, signal) => resolve({ exitCode: code ?? (signal === 'SIGTERM' ? 143 : -1), stdout, stderr })),
-  )
-  return { child, done }
 }
 
 /** A probe session that runs `SELECT count(*) FROM public.marks` over and over, timing each, until stopped. */
