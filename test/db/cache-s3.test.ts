@@ -56,6 +56,22 @@ async function uploadAll(folder: string, list: AttrDocument[], n = 8): Promise<v
   )
 }
 
+/**
+ * A fault proxy in front of the bucket that runs `act` once, before the first GET of a file: after the
+ * listing, while the run reads. `acted()` tells whether it ran.
+ */
+async function actingAtFirstRead(act: () => Promise<void>) {
+  let ran = false
+  const proxy = await faultProxy(s3.port, {
+    before: async (r) => {
+      if (ran || r.method !== 'GET' || r.list) return
+      ran = true
+      await act()
+    },
+  })
+  return { proxy, acted: () => ran }
+}
+
 /** The row the storage element writes for a document (what a rebuild must give back), timestamps as PostgreSQL reads them. */
 const expectedRow = (d: AttrDocument) => ({
   ...Object.fromEntries(STORAGE_COLUMNS.map((c) => [c, c === 'metadata_json' ? d.metadata : d[c as keyof AttrDocument]])),
@@ -247,18 +263,13 @@ describe('the bucket changing under a run', () => {
     await remove(s3, BUCKET, attrKey(folder, removed))
     await remove(s3, BUCKET, attrKey(folder, arriving))
     // After the listing (at the first GET), one file whose row exists comes back and a new one arrives.
-    let uploaded = false
-    const proxy = await faultProxy(s3.port, {
-      before: async (r) => {
-        if (uploaded || r.method !== 'GET' || r.list) return
-        uploaded = true
-        await upload(s3, BUCKET, folder, arriving)
-        await upload(s3, BUCKET, folder, fresh)
-      },
+    const { proxy, acted } = await actingAtFirstRead(async () => {
+      await upload(s3, BUCKET, folder, arriving)
+      await upload(s3, BUCKET, folder, fresh)
     })
     try {
       const r = await rebuild(root(folder), { prune: true, env: { ...env, STORAGE_S3_ENDPOINT_URL: proxy.endpoint } })
-      expect(uploaded).toBe(true)
+      expect(acted()).toBe(true)
       expect(r).toMatchObject({ prune: 'done', files: { found: 1, good: 1, skipped: 0 }, rows: { inserted: 0, updated: 0, unchanged: 1, pruned: 1 } })
       expect(await ids()).toEqual([present.file_id, arriving.file_id].sort())
     } finally {
@@ -454,23 +465,18 @@ describe('several roots and the query module', () => {
     await remove(s3, BUCKET, attrKey(folder, arriving))
     // After the listing (at the first GET): a file whose row exists comes back, a new one arrives, and
     // a row of this element appears that the run did not start with (no file stands for it).
-    let uploaded = false
-    const proxy = await faultProxy(s3.port, {
-      before: async (r) => {
-        if (uploaded || r.method !== 'GET' || r.list) return
-        uploaded = true
-        await upload(s3, BUCKET, folder, arriving)
-        await upload(s3, BUCKET, folder, fresh)
-        await query(
-          queryUrl,
-          `insert into file_metadata_cache (id, filename, storage_filename, file_size, mime_type, sha256_hash, username, created_at, updated_at, storage_element_id, storage_element_url)
-           values ('written-during-the-run', 'x.pdf', 'x_written.pdf', 1, 'application/pdf', 'written-during-the-run', 'u', now(), now(), 'se-53', 'http://se-53:8010')`,
-        )
-      },
+    const { proxy, acted } = await actingAtFirstRead(async () => {
+      await upload(s3, BUCKET, folder, arriving)
+      await upload(s3, BUCKET, folder, fresh)
+      await query(
+        queryUrl,
+        `insert into file_metadata_cache (id, filename, storage_filename, file_size, mime_type, sha256_hash, username, created_at, updated_at, storage_element_id, storage_element_url)
+         values ('written-during-the-run', 'x.pdf', 'x_written.pdf', 1, 'application/pdf', 'written-during-the-run', 'u', now(), now(), 'se-53', 'http://se-53:8010')`,
+      )
     })
     try {
       const r = await q(folder, 'se-53', { prune: true, env: { ...env, STORAGE_S3_ENDPOINT_URL: proxy.endpoint } })
-      expect(uploaded).toBe(true)
+      expect(acted()).toBe(true)
       expect(r).toMatchObject({ prune: 'done', files: { found: 1, good: 1, skipped: 0 }, rows: { inserted: 0, updated: 0, unchanged: 1, pruned: 1 } })
       const rows = await query<{ e: string; id: string }>(
         queryUrl,

@@ -314,27 +314,13 @@ model AdminUser {
       path.join(prismaDir, 'admin', 'sql', '20_checks.sql'),
       'ALTER TABLE "storage_elements" ADD CONSTRAINT "ck_storage_elements_replica_count" CHECK ("replica_count" >= 0);\n',
     )
+    const newMigration = (...options: string[]) =>
+      runCli(
+        ['migrate', 'new', '--module', 'admin', '--name', 'actor_and_key', ...options, '--allow-dangerous', 'every element has its api key', '--json'],
+        env,
+      )
     // With --no-safe-forms: one migration, as Prisma writes it, whose three scans the lint names (deploy would weigh them).
-    const plain = JSON.parse(
-      (
-        await runCli(
-          [
-            'migrate',
-            'new',
-            '--module',
-            'admin',
-            '--name',
-            'actor_and_key',
-            '--no-safe-forms',
-            '--allow-dangerous',
-            'every element has its api key',
-            '--dry-run',
-            '--json',
-          ],
-          env,
-        )
-      ).stdout,
-    )
+    const plain = JSON.parse((await newMigration('--no-safe-forms', '--dry-run')).stdout)
     expect(plain).toMatchObject({ status: 'would-write', also: [] })
     expect(plain.up).not.toContain('NOT VALID')
     expect(plain.findings.filter((f: { rule: string }) => f.rule === 'rewrite').map((f: { message: string }) => f.message.split(': ')[1])).toEqual([
@@ -343,30 +329,8 @@ model AdminUser {
       expect.stringMatching(/^ALTER TABLE "storage_elements" ADD CONSTRAINT "ck_storage_elements_replica_count" CHECK/),
     ])
     // --safe-forms, the default spelt out, writes the same as no option at all.
-    const explicit = JSON.parse(
-      (
-        await runCli(
-          [
-            'migrate',
-            'new',
-            '--module',
-            'admin',
-            '--name',
-            'actor_and_key',
-            '--safe-forms',
-            '--allow-dangerous',
-            'every element has its api key',
-            '--dry-run',
-            '--json',
-          ],
-          env,
-        )
-      ).stdout,
-    )
-    const run = await runCli(
-      ['migrate', 'new', '--module', 'admin', '--name', 'actor_and_key', '--allow-dangerous', 'every element has its api key', '--json'],
-      env,
-    )
+    const explicit = JSON.parse((await newMigration('--safe-forms', '--dry-run')).stdout)
+    const run = await newMigration()
     expect(run.exitCode, run.stderr + run.stdout).toBe(0)
     const r = JSON.parse(run.stdout)
     expect(r.status).toBe('written')
