@@ -8,7 +8,7 @@
 // node_modules) in the same run, printed as a "before" column next to this checkout's "after".
 // `-- --only live` (only when named): the services' traffic while deploy runs; `--audit-rows N` (default 1 000 000),
 // `--reader-for <s>` (default 20), `--lock-timeout <duration>` (given to deploy),
-// `--backfill plain|batched` (the admin_user_id backfill's form, default plain; batched needs a tool with batched backfills), `--quick` (20 000 rows, a 5 s reader, a 5 s baseline window).
+// `--backfill batched|plain` (the admin_user_id backfill's form, default batched; plain is one UPDATE, for a tool without batched backfills), `--quick` (20 000 rows, a 5 s reader, a 5 s baseline window).
 // BENCH_RUNS sets the number of timed runs of bridge and commands (default 5).
 import { benchAdopt } from '../test/bench/adopt.ts'
 import { benchBridge } from '../test/bench/bench.ts'
@@ -97,6 +97,20 @@ function printLive(b: LiveBench): void {
         `  ${k.name.padEnd(width)}  ${String(k.count).padStart(6)}  ${`${k.p50Ms} ms`.padStart(9)}  ${`${k.p99Ms} ms`.padStart(9)}  ${`${k.maxMs} ms`.padStart(9)}  ${k.errors}`,
       )
     for (const e of p.errorMessages.slice(0, 5)) console.log(`  error ×${e.count}: ${e.message}`)
+    if (p.steps?.length) {
+      // Per step, the kinds furthest above the first baseline's p99 (the step a slow statement belongs to).
+      const base = b.phases[0].kinds
+      console.log(`  by step (the three kinds furthest above the first baseline's p99, p99 − baseline p99 / max, statements):`)
+      for (const s of p.steps) {
+        const worst = s.kinds
+          .filter((k) => k.count > 0)
+          .map((k) => ({ k, over: k.p99Ms - (base.find((x) => x.name === k.name)?.p99Ms ?? 0) }))
+          .sort((x, y) => y.over - x.over)
+          .slice(0, 3)
+          .map(({ k, over }) => `${k.name} ${over >= 0 ? '+' : ''}${Math.round(over)} / ${k.maxMs} ms (${k.count})`)
+        console.log(`    ${s.step} (${s.ms} ms): ${worst.join('; ') || 'no statements'}`)
+      }
+    }
   }
   console.log('\ngoals:')
   for (const g of b.goals) console.log(`  ${g.ok ? '✅' : '❌'} ${g.name}: ${g.detail}`)
@@ -216,7 +230,7 @@ try {
     const quick = argv.includes('--quick')
     const flag = (name: string) => (argv.includes(name) ? Number(argv[argv.indexOf(name) + 1]) : undefined)
     const readerFor = flag('--reader-for')
-    const backfill = argv.includes('--backfill') ? argv[argv.indexOf('--backfill') + 1] : 'plain'
+    const backfill = argv.includes('--backfill') ? argv[argv.indexOf('--backfill') + 1] : 'batched'
     if (backfill !== 'plain' && backfill !== 'batched') throw new Error(`--backfill "${backfill}": give plain or batched`)
     const b = await benchLive(server, {
       auditRows: flag('--audit-rows') ?? (quick ? 20_000 : undefined),

@@ -75,6 +75,12 @@ export interface LivePhase {
     /** The pauses after those tries (pauseAfterMs), summed. */
     retryPausesMs: number
   }
+  /**
+   * The deploy's steps in time (from the history's started_at/finished_at, and the gaps between them:
+   * the command's start, its checks, the modules' turns), each with the load's figures over the
+   * statements due in it: which step a slow statement belongs to.
+   */
+  steps?: { step: string; ms: number; kinds: KindStats[] }[]
   reader?: {
     /** How long the reader held its lock after the deploy started, ms. */
     heldAfterDeployStartMs: number
@@ -104,7 +110,7 @@ export interface LiveOptions {
   baselineMs?: number
   /** deploy's --lock-timeout (default: its own, ARTSTORE_LOCK_TIMEOUT or 50ms). */
   lockTimeout?: string
-  /** The backfill's form (live-upstream.ts): `plain` (default) or `batched`. */
+  /** The backfill's form (live-upstream.ts): `batched` (default: the README's recipe) or `plain`. */
   backfill?: BackfillForm
 }
 
@@ -398,6 +404,7 @@ async function runPhase(
     let to: number
     let deploy: LivePhase['deploy']
     let readerFigures: LivePhase['reader']
+    let history: { step: string; from: number; to: number }[] = []
     if (!o.deploy) {
       await sleep(o.baselineMs)
       to = performance.now()
@@ -441,6 +448,7 @@ async function runPhase(
       let retryPausesMs = 0
       for (const m of modules) for (let a = 1; a <= m.timedOutTries; a++) retryPausesMs += pauseAfterMs(a)
       deploy = { exitCode: run.exitCode, ms: Math.round(run.ms), modules, timedOutTries, retryPausesMs }
+      history = await historyOf(urls)
       if (run.exitCode !== 0)
         deploy.modules.push({ module: 'stderr', status: run.stderr.trim().split('\n').slice(-3).join(' / '), migrations: 0, timedOutTries: 0, blockers: [] })
     }
@@ -465,13 +473,57 @@ async function runPhase(
       loadAverage: [loadAtStart, Math.round(os.loadavg()[0] * 10) / 10],
       cpuBusyPercent: Math.round((100 * (cpuTo.busy - cpuFrom.busy)) / Math.max(1, cpuTo.total - cpuFrom.total)),
       errorMessages: [...errorMessages].map(([message, count]) => ({ message, count })),
-      ...(deploy ? { deploy } : {}),
+      ...(deploy ? { deploy, steps: stepsOf(history, from, to, all, inWindow) } : {}),
       ...(readerFigures ? { reader: readerFigures } : {}),
     }
   } finally {
     await reader?.end().catch(() => undefined)
     for (const db of Object.keys(DATABASES) as Db[]) await dropDatabase(serverUrl, DATABASES[db]).catch(() => undefined)
   }
+}
+
+/** The migrations each module's history recorded, with their times on the bench's clock (performance.now()). */
+async function historyOf(urls: Record<Db, string>): Promise<{ step: string; from: number; to: number }[]> {
+  const out: { step: string; from: number; to: number }[] = []
+  for (const db of Object.keys(urls) as Db[]) {
+    const rows = await onServer(urls[db], async (c) => {
+      const { rows: present } = await c.query<{ ok: boolean }>(`select to_regclass('_prisma_migrations') is not null as ok`)
+      if (!present[0].ok) return []
+      const { rows } = await c.query<{ name: string; started: Date; finished: Date | null }>(
+        `select migration_name as name, started_at as started, finished_at as finished from _prisma_migrations where migration_name <> '0_baseline'`,
+      )
+      return rows
+    })
+    for (const r of rows)
+      if (r.finished)
+        out.push({ step: `${db}: ${r.name}`, from: r.started.getTime() - performance.timeOrigin, to: r.finished.getTime() - performance.timeOrigin })
+  }
+  return out.sort((a, b) => a.from - b.from)
+}
+
+/** The window cut into the recorded migrations and the gaps between them, each with the load's figures in it. */
+function stepsOf(history: { step: string; from: number; to: number }[], from: number, to: number, all: Kind[], samples: Sample[]): LivePhase['steps'] {
+  const cuts: { step: string; from: number; to: number }[] = []
+  let at = from
+  for (const h of history.filter((x) => x.to >= from && x.from <= to)) {
+    if (h.from > at + 1) cuts.push({ step: '(between migrations)', from: at, to: h.from })
+    cuts.push({ ...h, from: Math.max(h.from, at) })
+    at = Math.max(at, h.to)
+  }
+  if (to > at + 1) cuts.push({ step: '(after the last migration)', from: at, to })
+  return cuts.map((c) => {
+    const inside = samples.filter((s) => s.at >= c.from && s.at < c.to)
+    return {
+      step: c.step,
+      ms: Math.round(c.to - c.from),
+      kinds: all.map((k) =>
+        stats(
+          k.name,
+          inside.filter((s) => s.kind === k.name),
+        ),
+      ),
+    }
+  })
 }
 
 function goals(phases: LivePhase[]): LiveBench['goals'] {
@@ -534,7 +586,7 @@ export async function benchLive(serverUrl: string, o: LiveOptions = {}): Promise
   // their maximum (15 s gave 30, so one slow search of a busy machine was the baseline's p99).
   const baselineMs = o.baselineMs ?? 60_000
   const prismaDir = copyPrismaDir('bench-live')
-  const form = o.backfill ?? 'plain'
+  const form = o.backfill ?? 'batched'
   writeUpstreamAdminChange(prismaDir, upstreamAdminMigrations(form))
   const all = kinds(fileRows)
   const t = performance.now()
