@@ -191,6 +191,10 @@ try {
       console.log(
         `           CPU a file: rebuild ${cpu.rebuild} ms + s3rver ${cpu.rebuildServer} ms; the services' method ${cpu.services} ms + s3rver ${cpu.servicesServer} ms (PostgreSQL not counted)`,
       )
+      const ph = r.rebuildPhasesMs
+      console.log(
+        `           the rebuild's phases: read ${ph.resolve ?? '?'} ms, judge ${ph.write !== undefined && ph.resolve !== undefined ? ph.write - ph.resolve : '?'} ms, write ${ph.done !== undefined && ph.write !== undefined ? ph.done - ph.write : '?'} ms`,
+      )
       console.log(`           peak RSS of the rebuild's process ${r.peakRssMiB} MiB, of the check's ${r.checkPeakRssMiB} MiB`)
     }
   }

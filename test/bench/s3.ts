@@ -57,6 +57,8 @@ export interface S3BenchResult {
   listMs: number
   /** listMs / checkMs. */
   checkVsList: number
+  /** When each phase of the rebuild began (read, resolve, write, done), ms from its start: where its time goes. */
+  rebuildPhasesMs: Record<string, number>
   /** Peak RSS of the rebuild's process, and of the check's. */
   peakRssMiB: number
   checkPeakRssMiB: number
@@ -148,7 +150,7 @@ async function serverCeiling(s3: S3Server, keys: readonly string[], concurrency:
 }
 
 /** Runs a rebuild or a check in a process of its own (s3-child.mjs): its duration, result and peak RSS. */
-function inChild<R>(op: 'rebuild' | 'check', options: object): Promise<{ ms: number; result: R; maxRssMiB: number; cpuSeconds: number }> {
+function inChild<R>(op: 'rebuild' | 'check', options: object): Promise<{ ms: number; phases: Record<string, number>; result: R; maxRssMiB: number; cpuSeconds: number }> {
   const child = spawn(process.execPath, [path.join(projectRoot, 'test', 'bench', 's3-child.mjs'), JSON.stringify({ op, options })], {
     cwd: projectRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -311,6 +313,7 @@ export async function benchS3(
       checkMs: Math.round(check.ms),
       listMs: Math.round(listMs),
       checkVsList: round(listMs / check.ms),
+      rebuildPhasesMs: rebuild.phases,
       peakRssMiB: rebuild.maxRssMiB,
       checkPeakRssMiB: check.maxRssMiB,
       cpuMsPerFile: {
