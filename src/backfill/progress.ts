@@ -15,6 +15,14 @@ export interface ProgressKey {
   checksum: string
 }
 
+/** The schema of the `_prisma_migrations` the session finds ('' for none): the `history` of the runs' progress rows. */
+export async function historySchemaOf(c: pg.ClientBase): Promise<string> {
+  const { rows } = await c.query<{ schema: string }>(
+    `select n.nspname as schema from pg_class x join pg_namespace n on n.oid = x.relnamespace where x.oid = to_regclass('_prisma_migrations')`,
+  )
+  return rows[0]?.schema ?? ''
+}
+
 /** Creates the progress table if it is missing (concurrent creations are a success). */
 export async function ensureProgressTable(c: pg.ClientBase): Promise<void> {
   const { rows } = await c.query<{ present: boolean }>(`select to_regclass($1) is not null as present`, [PROGRESS_TABLE])

@@ -3,7 +3,7 @@ import type pg from 'pg'
 import { quoteIdent } from '../db/pg-config.ts'
 import { DEFAULT_BATCH_TIMEOUT_MS, withLockRetries, type LockRetrySettings } from '../db/lock-retry.ts'
 import { batchedDeclaration, MAX_BATCH_SIZE, type BatchedDeclaration } from '../migrate/header.ts'
-import { ensureProgressTable, PROGRESS_TABLE, type ProgressKey } from './progress.ts'
+import { ensureProgressTable, historySchemaOf, PROGRESS_TABLE, type ProgressKey } from './progress.ts'
 
 /**
  * Batched backfills: a migration declared `-- artstore: batched table=… key=… size=…` whose one
@@ -148,14 +148,6 @@ async function estimatedRows(c: pg.ClientBase, k: Key): Promise<number> {
   return Number((await c.query<{ n: string }>(`select count(*)::text as n from ${k.table}`)).rows[0].n)
 }
 
-/** The schema of the `_prisma_migrations` the session finds ('' for none). */
-async function historySchemaOf(c: pg.ClientBase): Promise<string> {
-  const { rows } = await c.query<{ schema: string }>(
-    `select n.nspname as schema from pg_class x join pg_namespace n on n.oid = x.relnamespace where x.oid = to_regclass('_prisma_migrations')`,
-  )
-  return rows[0]?.schema ?? ''
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const codeOf = (e: unknown) => (e as { code?: string })?.code
 
@@ -239,8 +231,9 @@ export async function runBatched(o: BatchedRun): Promise<BatchProgress> {
           const t0 = performance.now()
           const changed = (await c.query(o.script, [first, last])).rowCount ?? 0
           const ms = Math.round(performance.now() - t0)
+          // clock_timestamp(): the moment just before the commit, which `status` shows as the last batch's (now() is the transaction's start).
           await c.query(
-            `update ${PROGRESS_TABLE} set last_key = $4, rows_walked = rows_walked + $5, rows_changed = rows_changed + $6, batches = batches + 1, updated_at = now() where ${where}`,
+            `update ${PROGRESS_TABLE} set last_key = $4, rows_walked = rows_walked + $5, rows_changed = rows_changed + $6, batches = batches + 1, updated_at = clock_timestamp() where ${where}`,
             [...keyArgs, last, n, changed],
           )
           await c.query('commit')

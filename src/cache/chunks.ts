@@ -12,11 +12,12 @@
  *   free again by then, so a service statement waits for a rebuild at most that long. A chunk that runs
  *   out of it (a slow server) is tried again with half the rows.
  * - A chunk that still cannot get its rows once ARTSTORE_LOCK_RETRY_FOR (default 3 min) has passed
- *   fails the run.
+ *   fails the run, naming the sessions it waited for (pid, application_name, state, transaction age,
+ *   the start of the query: as deploy's lock retries do, src/db/lock-retry.ts).
  */
 import type pg from 'pg'
 import { isDeadlock } from '../db/lock.ts'
-import { isLockTimeout, lockRetrySettings, pauseAfterMs } from '../db/lock-retry.ts'
+import { describeBlockers, isLockTimeout, lockRetrySettings, pauseAfterMs, watchBlockers, type Blocker, type LockWait } from '../db/lock-retry.ts'
 
 /** Rows per chunk at most. */
 export const MAX_CHUNK_ROWS = 1000
@@ -31,6 +32,10 @@ export interface ChunkBounds {
   maxRows: number
   /** How long one chunk may go on being retried, in ms. */
   retryForMs: number
+  /** The writing connection's backend and a connection of its own that watches whom a chunk waits for; without it no session is named. */
+  watch?: { pid: number; watcher: Pick<pg.Pool, 'query'> }
+  /** Told of each try of a chunk that ran out of its lock_timeout, with the sessions it waited for (the last with `gaveUp`). */
+  onLockWait?: (w: LockWait) => void
 }
 
 /** The bounds on this server: CHUNK_LOCK_TIMEOUT_MS and CHUNK_HOLD_MS, lowered to fit its deadlock_timeout. */
@@ -48,10 +53,19 @@ export async function chunkBounds(c: pg.ClientBase, env: Record<string, string |
 /** PostgreSQL's query_canceled: here, the chunk's statement_timeout ran out. */
 const isStatementTimeout = (e: unknown) => (e as { code?: string })?.code === '57014'
 
+/** A chunk that could not write its rows within ARTSTORE_LOCK_RETRY_FOR; `blockers`: the sessions its tries last waited for. */
 export class ChunkBlockedError extends Error {
   code = '55P03'
-  constructor(what: string, seconds: number) {
-    super(`rows of ${what} stayed locked by other sessions, or too slow to write, for ${seconds} s (ARTSTORE_LOCK_RETRY_FOR)`)
+  constructor(
+    what: string,
+    seconds: number,
+    readonly blockers: Blocker[] = [],
+  ) {
+    super(
+      blockers.length
+        ? `rows of ${what} stayed locked for ${seconds} s (ARTSTORE_LOCK_RETRY_FOR), held by ${describeBlockers(blockers)}`
+        : `rows of ${what} stayed locked by other sessions, or too slow to write, for ${seconds} s (ARTSTORE_LOCK_RETRY_FOR)`,
+    )
   }
 }
 
@@ -71,16 +85,38 @@ export async function withinBounds(
 ): Promise<pg.QueryResult[]> {
   const head = `select set_config('lock_timeout', '${b.lockTimeoutMs}ms', true), set_config('statement_timeout', '${b.holdMs}ms', true)`
   const started = Date.now()
+  let blockers: Blocker[] = []
   for (let attempt = 1; ; attempt++) {
+    // Polled a few times within the lock_timeout: once the try has timed out, its blockers are no longer in pg_blocking_pids.
+    const watch = b.watch ? watchBlockers(b.watch.watcher, b.watch.pid, Math.max(20, Math.floor(b.lockTimeoutMs / 3))) : undefined
     try {
       const results = (await c.query(`${head}; ${statements()}`)) as unknown as pg.QueryResult[]
       return results.slice(1)
     } catch (e) {
+      const seen = (await watch?.stop()) ?? []
+      if (seen.length) blockers = seen
       const slow = isStatementTimeout(e)
       if (!slow && !isLockTimeout(e) && !isDeadlock(e)) throw e
-      if (Date.now() - started >= b.retryForMs) throw new ChunkBlockedError(what, Math.round(b.retryForMs / 1000))
+      const waitedMs = Date.now() - started
+      const gaveUp = waitedMs >= b.retryForMs
+      const pause = pauseAfterMs(attempt)
+      if (isLockTimeout(e)) {
+        b.onLockWait?.({
+          what: `a chunk of ${what}`,
+          attempt,
+          lockTimeoutMs: b.lockTimeoutMs,
+          waitedMs,
+          retryForMs: b.retryForMs,
+          nextTryInMs: gaveUp ? 0 : pause,
+          gaveUp,
+          blockers: seen,
+        })
+      }
+      if (gaveUp) throw new ChunkBlockedError(what, Math.round(b.retryForMs / 1000), blockers)
       if (slow) onSlow()
-      await sleep(pauseAfterMs(attempt))
+      await sleep(pause)
+    } finally {
+      await watch?.stop()
     }
   }
 }

@@ -4,6 +4,7 @@
  * Streams the files (memory stays flat), skips and reports bad ones, and never prints or exits.
  */
 import { describeTarget, withCheckedTargets } from '../context.ts'
+import type { LockWait } from '../db/lock-retry.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { isArtstoreError, OptionForOtherModuleError } from '../errors.ts'
 import { getModule } from '../modules.ts'
@@ -19,7 +20,7 @@ import {
 import { QUERY_TABLE, rebuildQuery } from './rebuild-query.ts'
 import { rebuildStorage, storageTables } from './rebuild-storage.ts'
 import type { CacheRebuildResult } from './result.ts'
-import { chunkBounds } from './chunks.ts'
+import { chunkBounds, type ChunkBounds } from './chunks.ts'
 import { sourceOf, type AttrSource } from './source.ts'
 import type { Progress } from './stage.ts'
 
@@ -65,6 +66,11 @@ export interface CacheRebuildOptions {
    * key order and gives way to the services (see chunks.ts). Lower it to see chunks apart.
    */
   chunkRows?: number
+  /**
+   * Told of each try of a chunk that ran out of its lock_timeout (a service holds one of its rows),
+   * with the sessions it waited for; the CLI prints them on a terminal, as deploy does.
+   */
+  onLockWait?: (w: LockWait) => void
 }
 
 /** The roots as given: at least one, none empty. */
@@ -130,6 +136,23 @@ function failed(table: string, e: unknown, written: number): unknown {
   return new CacheRebuildFailedError(table, `${code ? `${code}: ` : ''}${(e as Error)?.message ?? e}`, written)
 }
 
+/**
+ * Runs `fn` with the run's chunk bounds and, unless it is a dry run (which writes nothing), a second
+ * connection that watches whom the writer's chunks wait for: a chunk that runs out of its retry time
+ * names those sessions, and each timed-out try goes to `onLockWait`.
+ */
+async function watched<R extends { dryRun: boolean; bounds: ChunkBounds }, T>(
+  t: ModuleTarget,
+  c: import('pg').ClientBase,
+  run: R,
+  onLockWait: ((w: LockWait) => void) | undefined,
+  fn: (run: R) => Promise<T>,
+): Promise<T> {
+  if (run.dryRun) return fn(run)
+  const { rows } = await c.query<{ pid: number }>('select pg_backend_pid() as pid')
+  return withClient(t, (watcher) => fn({ ...run, bounds: { ...run.bounds, watch: { pid: rows[0].pid, watcher }, ...(onLockWait ? { onLockWait } : {}) } }))
+}
+
 /** Rebuilds one module's file-metadata cache; see CacheRebuildOptions. */
 export async function rebuildCache(opts: CacheRebuildOptions): Promise<CacheRebuildResult> {
   const module = getModule(opts.module).name
@@ -177,14 +200,14 @@ async function rebuildFrom(
       if (element) {
         table = QUERY_TABLE
         await requireTables(t, c, [QUERY_TABLE], 'npx artstore-db deploy --module query')
-        part = await rebuildQuery(c, element, run).catch((e) => Promise.reject(failed(table, e, written)))
+        part = await watched(t, c, run, opts.onLockWait, (r) => rebuildQuery(c, element, r)).catch((e) => Promise.reject(failed(table, e, written)))
       } else {
         const prefix = t.module.prefix ?? DEFAULT_PREFIX
         const tables = storageTables(prefix)
         table = tables.files
         const deploy = `npx artstore-db deploy --module storage-element${prefix === DEFAULT_PREFIX ? '' : ` --prefix ${prefix}`}`
         await requireTables(t, c, [tables.files, tables.config, tables.wal], deploy)
-        part = await rebuildStorage(c, prefix, run).catch((e) => Promise.reject(failed(table, e, written)))
+        part = await watched(t, c, run, opts.onLockWait, (r) => rebuildStorage(c, prefix, r)).catch((e) => Promise.reject(failed(table, e, written)))
       }
       part.skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
       source.stats.superseded.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))

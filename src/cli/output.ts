@@ -59,7 +59,7 @@ export function lockProgress(o: Output, json: boolean | undefined, terminal = !!
   if (json || !terminal) return undefined
   return (w) =>
     o.err(
-      `… ${w.migration ?? 'a migration'}: try ${w.attempt} waited ${w.lockTimeoutMs} ms for its locks, held by ${describeBlockers(w.blockers)} — ${
+      `… ${w.migration ?? w.what ?? 'a migration'}: try ${w.attempt} waited ${w.lockTimeoutMs} ms for its locks, held by ${describeBlockers(w.blockers)} — ${
         w.gaveUp
           ? 'giving up (ARTSTORE_LOCK_RETRY_FOR)'
           : `next try in ${w.nextTryInMs} ms (${Math.round(w.waitedMs / 1000)} s of ${Math.round(w.retryForMs / 1000)} s)`

@@ -58,6 +58,8 @@ export interface Blocker {
 export interface LockWait {
   /** The migration whose try it was, when the history names it. */
   migration?: string
+  /** What the try wrote when it was no migration's: `a chunk of storage_elem_01_files` (cache rebuild). */
+  what?: string
   /** 1 for the first try. */
   attempt: number
   /** That try's lock_timeout, in ms. */

@@ -8,7 +8,7 @@ import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { withModuleEngine } from '../engine/module.ts'
 import { readMigrationFolders, type MigrationFolder } from '../history/history.ts'
 import type { ModuleStatus } from '../status/status.ts'
-import { progressOf } from '../backfill/progress.ts'
+import { historySchemaOf, progressOf } from '../backfill/progress.ts'
 import { readMigrationHeader } from '../migrate/header.ts'
 import { expectedCatalog } from '../verify/expected.ts'
 
@@ -92,10 +92,7 @@ export async function recoverInterrupted(t: ModuleTarget, status: ModuleStatus):
       if (rows.length !== 1 || rows[0].logs !== null) return undefined // finished since, or a logged failure (a person's to settle)
       if (readMigrationHeader(history[at].up).batched !== undefined) {
         // A batched backfill changes rows, not the catalog: its progress says where it stopped.
-        const { rows: found } = await c.query<{ schema: string }>(
-          `select n.nspname as schema from pg_class x join pg_namespace n on n.oid = x.relnamespace where x.oid = to_regclass('_prisma_migrations')`,
-        )
-        const progress = await progressOf(c, found[0]?.schema ?? '', migration)
+        const progress = await progressOf(c, await historySchemaOf(c), migration)
         return { as: 'resumed', ...(progress ? { progress } : {}) }
       }
       const around = await catalogsAround(c, t, history, at)

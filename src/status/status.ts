@@ -6,6 +6,7 @@ import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { compareHistory, readLocalMigrations, readMigrationFolders, type HistoryComparison } from '../history/history.ts'
 import { readOwnHistory } from '../history/owner.ts'
 import { projectRoot } from '../modules.ts'
+import { backfillsOf, type BackfillStatus } from './backfills.ts'
 
 export interface ModuleStatus extends HistoryComparison, ReturnType<typeof describeTarget> {}
 
@@ -13,6 +14,8 @@ export interface ModuleStatus extends HistoryComparison, ReturnType<typeof descr
 export interface StatusReport extends ModuleStatus {
   /** The module's indexes that PostgreSQL keeps but never uses (an interrupted or failed CONCURRENTLY build), each with its fix. */
   invalidIndexes: InvalidIndex[]
+  /** The batched backfills among the pending or unfinished migrations that have committed batches: how far each got, and what the next deploy does. */
+  backfills: BackfillStatus[]
   /** The next command for this state; absent when the history is up to date and every index valid. */
   next?: string
 }
@@ -29,11 +32,17 @@ const flags = (t: ModuleTarget) => `--module ${t.module.name}${t.module.prefix ?
  * The next command for a state, as deploy will take it: deploy only for pending migrations of a
  * history it accepts (it refuses a diverged or modified one, and a failed one until it is settled).
  */
-function nextCommand(t: ModuleTarget, s: ModuleStatus, invalid: readonly InvalidIndex[]): string | undefined {
+function nextCommand(t: ModuleTarget, s: ModuleStatus, invalid: readonly InvalidIndex[], backfills: readonly BackfillStatus[]): string | undefined {
   const dir = path.relative(projectRoot, t.module.migrationsDir)
   switch (s.state) {
-    case 'failed':
+    case 'failed': {
+      // A batched backfill killed mid-way: deploy settles its unfinished row and goes on from its progress.
+      const backfill = backfills.find((b) => b.migration === s.failed[0])
+      if (backfill?.next === 'resumes') return `npx artstore-db deploy ${flags(t)}`
+      if (backfill?.next === 'running')
+        return `a deploy is running ${backfill.migration} now (backend pid ${backfill.runningPid} holds the migration lock): when it has ended, npx artstore-db status ${flags(t)}`
       return `undo what ${s.failed[0]} did, then npx artstore-db resolve ${flags(t)} --rolled-back ${s.failed[0]} (or, completed by hand, --applied ${s.failed[0]}); see README "Recovering from a failed migration"`
+    }
     case 'diverged':
       return `deploy refuses this history (${s.unknown.join(', ')} applied here, not in ${dir}): run artstore-db from the checkout that has these migrations (a newer branch, or an archived history), then npx artstore-db status ${flags(t)}`
     case 'modified':
@@ -55,8 +64,9 @@ async function statusReport(t: ModuleTarget, c: pg.ClientBase): Promise<StatusRe
   const invalidIndexes = (await readInvalidIndexes(c, t.pgSchema))
     .filter((i) => own.indexes.has(i.name) || own.tables.has(i.table))
     .map((i) => describeInvalidIndex(t, i, history, rows))
-  const next = nextCommand(t, s, invalidIndexes)
-  return { ...s, invalidIndexes, ...(next ? { next } : {}) }
+  const backfills = await backfillsOf(c, history, s)
+  const next = nextCommand(t, s, invalidIndexes, backfills)
+  return { ...s, invalidIndexes, backfills, ...(next ? { next } : {}) }
 }
 
 /** `status`: each selected module's state. Read-only. */

@@ -2,7 +2,7 @@ import type { SingleBar } from 'cli-progress'
 import { checkCache, InstancesFileError, rebuildCache, type CacheCheckResult, type CacheRebuildResult, type Progress } from '../../index.ts'
 import type { Command } from 'commander'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
-import { plural, report, type Output } from '../output.ts'
+import { lockProgress, plural, report, type Output } from '../output.ts'
 import { PREFIX_OPTION } from '../options.ts'
 import { EXIT, outcome } from '../exit-codes.ts'
 
@@ -14,8 +14,9 @@ const rebuildExitCodes = `
 Exit codes:
   0  every attr.json was good; the cache is rebuilt (with --dry-run: would be, nothing was changed)
   1  a bucket listing still failed after its retries (nothing was changed), or the database refused
-     a write, or a chunk could not get its rows within ARTSTORE_LOCK_RETRY_FOR: the chunks written
-     before stay, each row as its file says, nothing was pruned (one line on stderr, with the count)
+     a write, or a chunk could not get its rows within ARTSTORE_LOCK_RETRY_FOR (the sessions holding
+     them are named): the chunks written before stay, each row as its file says, nothing was pruned
+     (one line on stderr, with the count)
   2  bad input: unknown module or one without a cache, missing or bad --root, bad --prefix, missing
      --storage-element-id or --storage-element-url for query, unreachable database, cache tables not
      deployed, --prune on a root that holds no attr.json at all; for an s3:// root, a missing
@@ -216,7 +217,14 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
       const bar = !opts.json && process.stdout.isTTY ? await progressBar() : undefined
       let r: CacheRebuildResult
       try {
-        r = await rebuildCache({ ...opts, module: opts.module!, prune: !!opts.prune, dryRun: !!opts.dryRun, onProgress: bar?.onProgress })
+        r = await rebuildCache({
+          ...opts,
+          module: opts.module!,
+          prune: !!opts.prune,
+          dryRun: !!opts.dryRun,
+          onProgress: bar?.onProgress,
+          onLockWait: lockProgress(o, opts.json),
+        })
       } finally {
         bar?.stop()
       }

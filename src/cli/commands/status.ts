@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
-import { status, type StatusReport } from '../../index.ts'
-import { report, type Output } from '../output.ts'
+import { status, type BackfillStatus, type StatusReport } from '../../index.ts'
+import { plural, report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
 import { outcome } from '../exit-codes.ts'
@@ -11,6 +11,29 @@ const icon: Record<StatusReport['state'], string> = {
   failed: '❌',
   modified: '❌',
   diverged: '❌',
+}
+
+/** A backfill's progress in words: `key id at 1200 of 3000, 1200 of ~3000 rows walked, 60 batches, 1200 rows changed, last batch committed 2026-… (12 s ago)`. */
+function describeBackfill(b: BackfillStatus): string {
+  const at = b.lastKey !== undefined ? `key ${b.key} at ${b.lastKey}${b.maxKey !== undefined ? ` of ${b.maxKey}` : ''}` : `key ${b.key}`
+  const share = b.estimatedRows ? ` (${Math.min(100, Math.floor((100 * b.walked) / b.estimatedRows))} %)` : ''
+  const of = b.estimatedRows !== undefined ? ` of ~${b.estimatedRows}` : ''
+  return `${at}, ${b.walked}${of} rows walked${share}, ${plural(b.batches, 'batch', 'batches')}, ${b.changed} rows changed, last batch committed ${b.lastBatchAt} (${b.secondsSinceLastBatch} s ago)`
+}
+
+/** What the next deploy does, in words. */
+function describeBackfillNext(b: BackfillStatus): string {
+  const after = b.lastKey !== undefined ? ` after key ${b.lastKey}` : ''
+  switch (b.next) {
+    case 'resumes':
+      return `the next deploy goes on${after}`
+    case 'resumes-after-resolve':
+      return `once the failed migration is settled (resolve --rolled-back), deploy goes on${after}`
+    case 'running':
+      return `a deploy is running it now (backend pid ${b.runningPid} holds the migration lock)`
+    case 'restarts':
+      return 'recorded for another version of its migration.sql: the next deploy starts again from the first key'
+  }
 }
 
 /** Up to date and every index valid: what exit 0 means. */
@@ -25,6 +48,13 @@ function text(rows: StatusReport[]): string {
       ]
       for (const f of s.failed) {
         const instance = s.prefix ? ` --prefix ${s.prefix}` : ''
+        const backfill = s.backfills.find((b) => b.migration === f && (b.next === 'resumes' || b.next === 'running'))
+        if (backfill) {
+          lines.push(
+            `   unfinished: ${f}, a batched backfill of ${backfill.table} ${backfill.next === 'running' ? 'being run' : 'interrupted (no error logged)'}  → ${s.next}`,
+          )
+          continue
+        }
         lines.push(
           `   failed: ${f}  → undo what it did, then npx artstore-db resolve --module ${s.module}${instance} --rolled-back ${f} (or, completed by hand, --applied ${f}); see README "Recovering from a failed migration"`,
         )
@@ -39,6 +69,7 @@ function text(rows: StatusReport[]): string {
       // deploy is the next command only for a pending history it accepts; otherwise the state's own comes first.
       if (s.pending.length)
         lines.push(`   pending: ${s.pending.join(', ')}${s.state === 'pending' ? `  → ${s.next}` : ' (deploy applies them once the above is put right)'}`)
+      for (const b of s.backfills) lines.push(`   backfill ${b.migration}: ${describeBackfill(b)}; ${describeBackfillNext(b)}`)
       return lines.join('\n')
     })
     .join('\n')
@@ -65,7 +96,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
         (r) =>
           `${r.state}: ${r.applied.length} applied, ${r.pending.length} pending${r.failed.length ? `, failed ${r.failed.join(', ')}` : ''}${
             r.invalidIndexes.length ? `, INVALID ${r.invalidIndexes.map((i) => i.name).join(', ')}` : ''
-          }${r.next ? ` → ${r.next}` : ''}`,
+          }${r.backfills.map((b) => `, backfill ${b.migration} at ${b.lastKey ?? 'its start'}${b.maxKey !== undefined ? ` of ${b.maxKey}` : ''} (${plural(b.batches, 'batch', 'batches')}, last ${b.secondsSinceLastBatch} s ago)`).join('')}${r.next ? ` → ${r.next}` : ''}`,
       )
     }
     const rows = await status({ module: opts.module, prefix: opts.prefix })
