@@ -150,7 +150,10 @@ async function serverCeiling(s3: S3Server, keys: readonly string[], concurrency:
 }
 
 /** Runs a rebuild or a check in a process of its own (s3-child.mjs): its duration, result and peak RSS. */
-function inChild<R>(op: 'rebuild' | 'check', options: object): Promise<{ ms: number; phases: Record<string, number>; result: R; maxRssMiB: number; cpuSeconds: number }> {
+function inChild<R>(
+  op: 'rebuild' | 'check',
+  options: object,
+): Promise<{ ms: number; phases: Record<string, number>; result: R; maxRssMiB: number; cpuSeconds: number }> {
   const child = spawn(process.execPath, [path.join(projectRoot, 'test', 'bench', 's3-child.mjs'), JSON.stringify({ op, options })], {
     cwd: projectRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
