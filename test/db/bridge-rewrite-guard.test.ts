@@ -27,11 +27,12 @@ const ALLOWANCE = `-- Dangerous steps allowed: maintenance window, services stop
 /**
  * A database of its own with `big` (200 rows) made and recorded by `prisma migrate deploy`, and
  * MIGRATION pending. `history`: the shared layout of a storage-element instance, its tables in
- * `tables` and its `_prisma_migrations` in a history schema of its own (named in the URL).
+ * `tables` and its `_prisma_migrations` in a history schema of its own (named in the URL). `folder`:
+ * the name of the folder that holds `migrations/` (a module's name makes the hint name the module).
  */
-async function setup(name: string, o: { history?: boolean; header?: string } = {}) {
+async function setup(name: string, o: { history?: boolean; header?: string; folder?: string } = {}) {
   const url = await freshDatabase(`bridge_rewrite_guard_${name}`)
-  const dir = scratchCopy('bridge', `bridge-rewrite-guard-${name}`)
+  const dir = scratchCopy('bridge', path.join(`bridge-rewrite-guard-${name}`, o.folder ?? 'project'))
   const u = new URL(url)
   const tables = o.history ? 'tables' : 'public'
   const history = o.history ? 'hist' : 'public'
@@ -71,7 +72,7 @@ async function setup(name: string, o: { history?: boolean; header?: string } = {
 
 describe('prisma migrate deploy through the bridge: the rewrite guard', () => {
   test('a type change of a table above ARTSTORE_REWRITE_THRESHOLD is refused: exit 1, each statement named, nothing applied or recorded', async () => {
-    const s = await setup('refused')
+    const s = await setup('refused', { folder: 'admin' })
     const run = await s.deploy({ ARTSTORE_REWRITE_THRESHOLD: SMALL_THRESHOLD })
     expect(run.exitCode, run.stdout + run.stderr).toBe(1)
     const out = run.stdout + run.stderr
@@ -81,11 +82,13 @@ describe('prisma migrate deploy through the bridge: the rewrite guard', () => {
     expect(line).toMatch(/"big" is \d+ kB \(about 200 rows\), above the rewrite threshold of 8192 bytes:/)
     expect(line).toContain(`${ALTER} rewrites every row and rebuilds its indexes under ACCESS EXCLUSIVE`)
     expect(line).toContain('safe form: add a column of the new type, backfill it in batches')
-    expect(line).toContain(`to allow it: ARTSTORE_ALLOW_REWRITE=${MIGRATION} in the environment of this one prisma migrate deploy`)
+    expect(line).toContain(
+      `to allow it: ARTSTORE_ALLOW_REWRITE=${MIGRATION} in the environment of this one prisma migrate deploy, or record it before it is deployed anywhere: npx artstore-db migrate allow ${MIGRATION} --module admin --reason "<why>"`,
+    )
     expect(line).not.toContain('--allow-rewrite')
     expect(await s.typeOfX()).toBe('integer')
     expect(await s.rows()).toEqual([{ name: '0001_big', finished: true }])
-    // Still pending, not failed: status says so (exit 1 with a migration to apply, no P3009).
+    // Pending, not failed: the next run is weighed again (a failed row would stop it with P3009 instead).
     const again = await s.deploy({ ARTSTORE_REWRITE_THRESHOLD: SMALL_THRESHOLD })
     expect(again.exitCode).toBe(1)
     expect(again.stdout + again.stderr).toContain(`The rewrite guard refused ${MIGRATION}`)
@@ -94,9 +97,10 @@ describe('prisma migrate deploy through the bridge: the rewrite guard', () => {
   test('in a storage-element instance layout the history is read from its history schema: refused, nothing recorded there', async () => {
     const s = await setup('history', { history: true })
     expect(await s.rows()).toEqual([{ name: '0001_big', finished: true }])
-    const run = await s.deploy({ ARTSTORE_REWRITE_THRESHOLD: SMALL_THRESHOLD })
+    const run = await s.deploy({ ARTSTORE_REWRITE_THRESHOLD: SMALL_THRESHOLD, STORAGE_ELEMENT_PREFIX: 'se2' })
     expect(run.exitCode, run.stdout + run.stderr).toBe(1)
     expect(run.stdout + run.stderr).toContain(`${MIGRATION} (line 1): "big" is `)
+    expect(run.stdout + run.stderr).toContain(`npx artstore-db migrate allow ${MIGRATION} --module storage-element --prefix se2 --reason "<why>"`)
     expect(await s.typeOfX()).toBe('integer')
     expect(await s.rows()).toEqual([{ name: '0001_big', finished: true }])
   })
@@ -105,6 +109,10 @@ describe('prisma migrate deploy through the bridge: the rewrite guard', () => {
     const s = await setup('allowed_env')
     const other = await s.deploy({ ARTSTORE_REWRITE_THRESHOLD: SMALL_THRESHOLD, ARTSTORE_ALLOW_REWRITE: '0003_another' })
     expect(other.exitCode, other.stdout + other.stderr).toBe(1)
+    // A folder of no module: the hint names the header lines instead of a `migrate allow` it cannot take.
+    expect(other.stdout + other.stderr).toContain(
+      `or record it before it is deployed anywhere: the migration's "--   rewrite:" header lines, as npx artstore-db migrate allow writes them`,
+    )
     expect(await s.typeOfX()).toBe('integer')
     const run = await s.deploy({ ARTSTORE_REWRITE_THRESHOLD: SMALL_THRESHOLD, ARTSTORE_ALLOW_REWRITE: `0003_another, ${MIGRATION}` })
     expect(run.exitCode, run.stdout + run.stderr).toBe(0)
