@@ -25,7 +25,7 @@ import {
 import { readMigrationHeader, runsOutsideTransaction } from '../migrate/header.ts'
 import type { BatchProgress } from '../backfill/run.ts'
 import { recoverInterrupted, type Recovery } from './recover.ts'
-import { guardRewrites, refusalLine, rewriteGuardSettings, type RewriteGuardSettings, type RewriteRefusal } from './rewrite-guard.ts'
+import { guardRewrites, moduleMigrations, refusalLine, rewriteGuardSettings, type RewriteGuardSettings, type RewriteRefusal } from './rewrite-guard.ts'
 
 export type { LockWaits } from '../db/lock-retry.ts'
 
@@ -45,7 +45,10 @@ export interface DeployOptions extends CommandOptions {
    * default ARTSTORE_REWRITE_THRESHOLD, else 10 MB.
    */
   rewriteThreshold?: string
-  /** Migrations whose rewrites of large tables this deploy allows (names, or one comma-separated string); each must be a migration folder of a selected module. */
+  /**
+   * Migrations whose rewrites of large tables this deploy allows (names, or one comma-separated string);
+   * default ARTSTORE_ALLOW_REWRITE. Each must be a migration folder of a selected module.
+   */
   allowRewrite?: string | string[]
 }
 
@@ -86,15 +89,15 @@ export interface ModuleDeployResult extends ReturnType<typeof describeTarget> {
   backfills?: BatchProgress[]
   /** For `refused`: each statement that rewrites or scans a large table, with the safe form and how to allow it. */
   refused?: RewriteRefusal[]
-  /** Rewrites of large tables that ran (or, dry, would) because they were allowed: by the migration's header or by --allow-rewrite. */
+  /** Rewrites of large tables that ran (or, dry, would) because they were allowed: by the migration's header, by --allow-rewrite or by ARTSTORE_ALLOW_REWRITE. */
   allowedRewrites?: RewriteRefusal[]
   durationMs?: number
 }
 
 export class UnknownRewriteMigrationError extends UsageError {
-  constructor(migration: string, modules: string[]) {
+  constructor(migration: string, modules: string[], from: RewriteGuardSettings['allowFrom'] = '--allow-rewrite') {
     super(
-      `--allow-rewrite ${migration}: no later migration folder of ${modules.join(', ')} has that name: name the pending migration whose rewrites to allow (npx artstore-db status lists them)`,
+      `${from === 'ARTSTORE_ALLOW_REWRITE' ? 'ARTSTORE_ALLOW_REWRITE=' : '--allow-rewrite '}${migration}: no later migration folder of ${modules.join(', ')} has that name: name the pending migration whose rewrites to allow (npx artstore-db status lists them)${from === 'ARTSTORE_ALLOW_REWRITE' ? ', or unset ARTSTORE_ALLOW_REWRITE' : ''}`,
     )
   }
 }
@@ -262,7 +265,7 @@ export async function deployModule(
   const lockTimeoutMs = (lockRetry ?? lockRetrySettings()).lockTimeoutMs
   if (dryRun) {
     if (!seen.pending.length) return { ...describeTarget(t), status: 'up-to-date', migrations: [] }
-    const guarded = await withClient(t, (c) => guardRewrites(c, t, seen.pending, guard, lockTimeoutMs))
+    const guarded = await withClient(t, (c) => guardRewrites(c, moduleMigrations(t), seen.pending, guard, lockTimeoutMs))
     if (guarded.refused.length) return refusedResult(t, guarded.refused, guard)
     return { ...describeTarget(t), status: 'would-apply', migrations: seen.pending, ...allowedOf(guarded.allowed) }
   }
@@ -284,7 +287,7 @@ export async function deployModule(
       if (before.state === 'up-to-date' && before.applied.length)
         return { ...describeTarget(t), status: 'up-to-date', migrations: [], durationMs: durationMs(), ...extra }
       // The rewrite guard, on this connection and in this turn: the sizes the migrations will meet.
-      const guarded = await guardRewrites(c, t, before.pending, guard, lockTimeoutMs)
+      const guarded = await guardRewrites(c, moduleMigrations(t), before.pending, guard, lockTimeoutMs)
       if (guarded.refused.length) return { ...refusedResult(t, guarded.refused, guard), durationMs: durationMs(), ...extra }
       Object.assign(extra, allowedOf(guarded.allowed))
       const waits: LockWait[] = []
@@ -360,6 +363,7 @@ export async function deploy(opts: DeployOptions = {}): Promise<ModuleDeployResu
       throw new UnknownRewriteMigrationError(
         unknown,
         targets.map((t) => t.module.name),
+        guard.allowFrom,
       )
     // Every module's database is checked before any is changed (a URL may point at another module's),
     // and, on the same connection, what each has applied already.

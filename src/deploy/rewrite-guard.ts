@@ -21,7 +21,9 @@ import {
  * scans an existing table under a lock that stops the services (see src/migrate/rewrites.ts) is
  * weighed against the table's live size. On a table larger than the threshold it is refused, unless
  * the migration's header records it as allowed (`migrate allow`) or the deploy names the migration
- * (`--allow-rewrite`). Read on the connection that holds the deploy turn: no connection of its own.
+ * (`--allow-rewrite`, or ARTSTORE_ALLOW_REWRITE). Read on the connection that holds the deploy turn: no
+ * connection of its own. The offline engine bridge runs the same guard before `prisma migrate deploy`
+ * applies anything (see src/engine/rewrite-guard.ts).
  */
 
 /** The default threshold: a table above 10 MiB (pg_total_relation_size: heap, indexes and TOAST). */
@@ -30,8 +32,10 @@ export const DEFAULT_REWRITE_THRESHOLD_BYTES = 10 * 1024 ** 2
 export interface RewriteGuardSettings {
   /** A table larger than this (bytes, pg_total_relation_size) is large. */
   thresholdBytes: number
-  /** Migrations whose rewrites this deploy allows (`--allow-rewrite`). */
+  /** Migrations whose rewrites this deploy allows (`--allow-rewrite`, else ARTSTORE_ALLOW_REWRITE). */
   allow: string[]
+  /** Where `allow` came from, for the messages: the option or the variable; absent when empty. */
+  allowFrom?: '--allow-rewrite' | 'ARTSTORE_ALLOW_REWRITE'
 }
 
 /** A rewrite of a large table, as the report gives it. */
@@ -52,8 +56,8 @@ export interface RewriteRefusal {
   line: number
   /** The commands that allow it. */
   allow: string
-  /** For an allowed one: by the migration's header, or by --allow-rewrite. */
-  allowedBy?: 'header' | 'option'
+  /** For an allowed one: by the migration's header, by --allow-rewrite (`option`) or by ARTSTORE_ALLOW_REWRITE (`env`). */
+  allowedBy?: 'header' | 'option' | 'env'
 }
 
 export class InvalidRewriteThresholdError extends UsageError {
@@ -70,7 +74,10 @@ export function parseSizeBytes(given: string, what: string): number {
   return Math.round(Number(m[1]) * unit)
 }
 
-/** The settings of a deploy: `--rewrite-threshold`, else ARTSTORE_REWRITE_THRESHOLD, else 10 MB; `--allow-rewrite` (comma-separated). Bad input throws. */
+/**
+ * The settings of a deploy: `--rewrite-threshold`, else ARTSTORE_REWRITE_THRESHOLD, else 10 MB;
+ * `--allow-rewrite`, else ARTSTORE_ALLOW_REWRITE (each comma-separated). Bad input throws.
+ */
 export function rewriteGuardSettings(
   o: { rewriteThreshold?: string; allowRewrite?: string | string[]; env?: Record<string, string | undefined> } = {},
 ): RewriteGuardSettings {
@@ -81,12 +88,14 @@ export function rewriteGuardSettings(
       : env.ARTSTORE_REWRITE_THRESHOLD
         ? parseSizeBytes(env.ARTSTORE_REWRITE_THRESHOLD, 'ARTSTORE_REWRITE_THRESHOLD')
         : DEFAULT_REWRITE_THRESHOLD_BYTES
-  const allow = [o.allowRewrite ?? []]
+  const given = o.allowRewrite ?? env.ARTSTORE_ALLOW_REWRITE ?? []
+  const allow = [given]
     .flat()
     .flatMap((a) => a.split(','))
     .map((a) => a.trim().replace(/\/+$/, ''))
     .filter(Boolean)
-  return { thresholdBytes, allow }
+  if (!allow.length) return { thresholdBytes, allow }
+  return { thresholdBytes, allow, allowFrom: o.allowRewrite !== undefined ? '--allow-rewrite' : 'ARTSTORE_ALLOW_REWRITE' }
 }
 
 /** A size in words, as pg_size_pretty gives it. */
@@ -157,37 +166,59 @@ async function tableSize(c: pg.ClientBase, rel: string, lockTimeoutMs: number): 
 
 const targetArgs = (t: ModuleTarget) => `--module ${t.module.name}${t.module.prefix ? ` --prefix ${t.module.prefix}` : ''}`
 
+/** The pending migrations the guard weighs, wherever they are read from: a module's folder, or what the Prisma CLI sends the bridge. */
+export interface GuardedMigrations {
+  /** The schema of an unqualified table name (the first of the search_path). */
+  schema: string
+  /** A migration's migration.sql, exactly as it will run; undefined when it has none. */
+  sqlOf: (migration: string) => string | undefined
+  /** The commands that allow a migration's rewrites, as its refusal names them. */
+  allowHint: (migration: string) => string
+}
+
+/** A module target's pending migrations, read from its folder, with the hints of `artstore-db deploy`. */
+export function moduleMigrations(t: ModuleTarget): GuardedMigrations {
+  return {
+    schema: t.pgSchema,
+    sqlOf: (migration) => {
+      const file = path.join(t.module.migrationsDir, migration, 'migration.sql')
+      return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined
+    },
+    allowHint: (migration) =>
+      `npx artstore-db migrate allow ${migration} --module ${t.module.name} --reason "<why>" (before it is deployed anywhere), or npx artstore-db deploy ${targetArgs(t)} --allow-rewrite ${migration}`,
+  }
+}
+
 /**
  * The rewrites of large tables in the pending migrations, in order: `refused` (neither recorded in the
- * migration's header nor named by --allow-rewrite) and `allowed`. A table's state carries from one
- * migration to the next, as they will run.
+ * migration's header nor named by --allow-rewrite / ARTSTORE_ALLOW_REWRITE) and `allowed`. A table's
+ * state carries from one migration to the next, as they will run.
  */
 export async function guardRewrites(
   c: pg.ClientBase,
-  t: ModuleTarget,
+  m: GuardedMigrations,
   pending: readonly string[],
   settings: RewriteGuardSettings,
   lockTimeoutMs: number,
 ): Promise<{ refused: RewriteRefusal[]; allowed: RewriteRefusal[] }> {
-  const state = new RewriteState(liveProbe(c, t.pgSchema))
+  const state = new RewriteState(liveProbe(c, m.schema))
   const sizes = new Map<string, Awaited<ReturnType<typeof tableSize>>>()
   const refused: RewriteRefusal[] = []
   const allowed: RewriteRefusal[] = []
+  const allowedBy = settings.allowFrom === 'ARTSTORE_ALLOW_REWRITE' ? 'env' : 'option'
   for (const migration of pending) {
-    const file = path.join(t.module.migrationsDir, migration, 'migration.sql')
-    if (!fs.existsSync(file)) continue
-    const sql = fs.readFileSync(file, 'utf8')
+    const sql = m.sqlOf(migration)
+    if (sql === undefined) continue
     const recorded = readMigrationHeader(sql).allowance?.findings ?? []
     for (const f of await rewriteFindings(sql, state)) {
-      const rel = `${quoteIdent(f.schema ?? t.pgSchema)}.${quoteIdent(f.name)}`
+      const rel = `${quoteIdent(f.schema ?? m.schema)}.${quoteIdent(f.name)}`
       if (!sizes.has(rel)) sizes.set(rel, await tableSize(c, rel, lockTimeoutMs))
       const size = sizes.get(rel)!
       if (size.bytes <= settings.thresholdBytes) continue
-      const allow = `npx artstore-db migrate allow ${migration} --module ${t.module.name} --reason "<why>" (before it is deployed anywhere), or npx artstore-db deploy ${targetArgs(t)} --allow-rewrite ${migration}`
       const { kind, table, statement, does, safe, line } = f
-      const r: RewriteRefusal = { migration, kind, table, ...size, size: sizeText(size.bytes), statement, does, safe, line, allow }
+      const r: RewriteRefusal = { migration, kind, table, ...size, size: sizeText(size.bytes), statement, does, safe, line, allow: m.allowHint(migration) }
       if (recorded.includes(allowanceLine(rewriteLintFinding(f)))) allowed.push({ ...r, allowedBy: 'header' })
-      else if (settings.allow.includes(migration)) allowed.push({ ...r, allowedBy: 'option' })
+      else if (settings.allow.includes(migration)) allowed.push({ ...r, allowedBy })
       else refused.push(r)
     }
   }

@@ -1,4 +1,6 @@
+import type { MigrationList } from '@prisma/schema-engine-wasm'
 import { createDatabase } from './oneshot.ts'
+import { bridgeRewriteRefusals } from './rewrite-guard.ts'
 import type { RpcPeer } from './rpc.ts'
 import type { SchemaEngineApi } from './wasm.ts'
 
@@ -48,6 +50,13 @@ export async function dispatch(
       const p = params as MigrationsParams
       await e.diagnoseMigrationHistory({ migrationsList: p.migrationsList, optInToShadowDatabase: true, filters: p.filters })
       return e[method](params)
+    }
+    case 'applyMigrations': {
+      // The rewrite guard of `artstore-db deploy`, before the engine applies anything: a refusal is
+      // the whole call's error, and nothing is applied or recorded (see ./rewrite-guard.ts).
+      const refused = datasourceUrl ? await bridgeRewriteRefusals(datasourceUrl, (params as MigrationsParams).migrationsList as MigrationList) : undefined
+      if (refused) throw refused
+      return (await (await engine()).applyMigrations(params as never)) ?? {}
     }
     case 'introspect':
       return (await engine()).introspect({ namespaces: null, ...(params as object) })

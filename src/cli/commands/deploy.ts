@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { deploy, describeBlockers, type ModuleDeployResult } from '../../index.ts'
+import { deploy, describeBlockers, type ModuleDeployResult, type RewriteRefusal } from '../../index.ts'
 import { batchProgress, lockProgress, moduleProgress, report, turnProgress, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
@@ -12,6 +12,12 @@ const icon: Record<ModuleDeployResult['status'], string> = {
   failed: '❌',
   refused: '🛑',
   'not-run': '⏭️',
+}
+
+const allowedByText: Record<NonNullable<RewriteRefusal['allowedBy']>, string> = {
+  header: "the migration's recorded allowance",
+  option: '--allow-rewrite',
+  env: 'ARTSTORE_ALLOW_REWRITE',
 }
 
 /** What a result names: the migrations applied, and apart from them the one that failed. */
@@ -47,9 +53,7 @@ function text(rows: ModuleDeployResult[]): string {
           `   batched backfill ${b.migration ?? b.table}: ${b.done ? 'done' : 'stopped'}, ${b.changed} rows changed over ${b.walked} keys in ${b.batches} batches${b.resumed ? ' (went on from an earlier run)' : ''}`,
         )
       for (const a of r.allowedRewrites ?? [])
-        lines.push(
-          `   allowed rewrite (${a.allowedBy === 'header' ? "the migration's recorded allowance" : '--allow-rewrite'}): ${a.migration}: ${a.table}, ${a.size}: ${a.statement}`,
-        )
+        lines.push(`   allowed rewrite (${allowedByText[a.allowedBy ?? 'option']}): ${a.migration}: ${a.table}, ${a.size}: ${a.statement}`)
       if (r.detail) lines.push(r.detail.replace(/^/gm, '   '))
       if (r.failure?.hint) lines.push(`   HINT: ${r.failure.hint}`)
       if (r.failure) lines.push(`   next: ${r.failure.next}`)
@@ -72,7 +76,10 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
         '--rewrite-threshold <size>',
         'a table larger than this is large for the rewrite guard (e.g. 10MB, 512kB; default ARTSTORE_REWRITE_THRESHOLD, else 10MB)',
       )
-      .option('--allow-rewrite <migrations>', 'run these pending migrations (comma-separated) even where they rewrite or scan a large table')
+      .option(
+        '--allow-rewrite <migrations>',
+        'run these pending migrations (comma-separated) even where they rewrite or scan a large table (default ARTSTORE_ALLOW_REWRITE)',
+      )
       .option(...JSON_OPTION),
   ).action(
     async (
