@@ -2,13 +2,13 @@ import fs from 'node:fs'
 import path from 'node:path'
 import type pg from 'pg'
 import { projectRoot } from '../modules.ts'
-import { quoteIdent } from '../db/pg-config.ts'
 import { describeTarget, eachTarget, moduleStep, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { SchemaEngineError } from '../engine/engine.ts'
 import { withModuleEngine } from '../engine/module.ts'
 import { UsageError } from '../errors.ts'
 import { readLocalMigrations } from '../history/history.ts'
+import { ensureModuleSchemas } from '../history/table.ts'
 import { moduleStatus, type ModuleStatus } from '../status/status.ts'
 import { assertOwnDatabase } from '../guard/guard.ts'
 import { inDeployTurn, retryOnDeadlock, turnOptions, withMigrationTransaction, type DeployTurnOptions } from '../db/lock.ts'
@@ -111,41 +111,6 @@ function failureDetail(e: unknown): string {
     .filter(Boolean)
     .slice(0, 8)
     .join('\n')
-}
-
-/**
- * Creates the module's PostgreSQL schema if it is missing. The engine does so too, but before it takes
- * its lock, so deploys started together on a fresh database fail with "schema already exists";
- * here a concurrent creation is simply a success.
- */
-async function ensureSchema(c: pg.ClientBase, schema: string): Promise<void> {
-  const { rows } = await c.query<{ present: boolean }>('select to_regnamespace($1) is not null as present', [quoteIdent(schema)])
-  if (rows[0].present) return
-  await c.query(`create schema if not exists ${quoteIdent(schema)}`).catch((e: { code?: string }) => {
-    // 42P06 duplicate_schema, 23505 unique_violation: another deploy created it a moment ago.
-    if (e.code !== '42P06' && e.code !== '23505') throw e
-  })
-}
-
-/**
- * The shared layout: the instance's `_prisma_migrations` made in its history schema before the engine
- * looks for it. The engine finds it there (the schema it is told is the history schema) and reads and
- * writes it unqualified, through the search_path (tables' schema first, which has none of its own);
- * unmade, the engine would create it in the tables' schema, beside the other instances'.
- */
-async function ensureHistoryTable(c: pg.ClientBase, schema: string): Promise<void> {
-  await ensureSchema(c, schema)
-  await c
-    .query(
-      `create table if not exists ${quoteIdent(schema)}."_prisma_migrations" (
-         "id" varchar(36) primary key not null, "checksum" varchar(64) not null, "finished_at" timestamptz,
-         "migration_name" varchar(255) not null, "logs" text, "rolled_back_at" timestamptz,
-         "started_at" timestamptz not null default now(), "applied_steps_count" integer not null default 0)`,
-    )
-    .catch((e: { code?: string }) => {
-      // 42P07 duplicate_table, 23505 unique_violation: another deploy made it a moment ago.
-      if (e.code !== '42P07' && e.code !== '23505') throw e
-    })
 }
 
 /**
@@ -272,10 +237,7 @@ export async function deployModule(
   if (seen.state === 'up-to-date' && seen.applied.length) return { ...describeTarget(t), status: 'up-to-date', migrations: [], durationMs: 0 }
   const started = performance.now()
   const durationMs = () => Math.round(performance.now() - started)
-  await withClient(t, async (c) => {
-    await ensureSchema(c, t.pgSchema)
-    if (t.module.historySchema) await ensureHistoryTable(c, t.module.historySchema)
-  })
+  await withClient(t, (c) => ensureModuleSchemas(c, t.pgSchema, t.module.historySchema))
   return withClient(t, (c) =>
     inDeployTurn(turn)(c, async (): Promise<ModuleDeployResult> => {
       let before = await moduleStatus(t)

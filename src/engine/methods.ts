@@ -1,4 +1,5 @@
 import type { MigrationList } from '@prisma/schema-engine-wasm'
+import { ensureBridgeHistory } from './history.ts'
 import { createDatabase } from './oneshot.ts'
 import { bridgeRewriteRefusals } from './rewrite-guard.ts'
 import type { RpcPeer } from './rpc.ts'
@@ -52,12 +53,18 @@ export async function dispatch(
       return e[method](params)
     }
     case 'applyMigrations': {
-      // The rewrite guard of `artstore-db deploy`, before the engine applies anything: a refusal is
+      // As `artstore-db deploy`: a storage-element instance's history in its history schema first
+      // (see ./history.ts), then the rewrite guard, before the engine applies anything: a refusal is
       // the whole call's error, and nothing is applied or recorded (see ./rewrite-guard.ts).
+      await ensureBridgeHistory(datasourceUrl)
       const refused = datasourceUrl ? await bridgeRewriteRefusals(datasourceUrl, (params as MigrationsParams).migrationsList as MigrationList) : undefined
       if (refused) throw refused
       return (await (await engine()).applyMigrations(params as never)) ?? {}
     }
+    case 'markMigrationApplied':
+      // `migrate resolve --applied` records into a history the engine creates when missing (see ./history.ts).
+      await ensureBridgeHistory(datasourceUrl)
+      return (await (await engine()).markMigrationApplied(params as never)) ?? {}
     case 'introspect':
       return (await engine()).introspect({ namespaces: null, ...(params as object) })
     default: {
