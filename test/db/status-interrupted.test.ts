@@ -44,11 +44,15 @@ async function setUp(db: string, name: string, sql: string) {
   return { url, env }
 }
 
-/** Starts a deploy, waits until PostgreSQL shows it running `marker`, kills it (SIGKILL) and cuts its connections (the lost connection). */
-async function killDeployWhileRunning(url: string, env: Record<string, string>, marker: string): Promise<void> {
+/**
+ * Starts a deploy, waits until PostgreSQL shows it running `marker` (and, given `whileRunning`, runs it
+ * then), kills it (SIGKILL) and cuts its connections (the lost connection).
+ */
+async function killDeployWhileRunning(url: string, env: Record<string, string>, marker: string, whileRunning?: () => Promise<void>): Promise<void> {
   const cli = startCli(['deploy', '--module', 'admin'], env)
   const running = `select pid from pg_stat_activity where datname = current_database() and state = 'active' and query like $1 and pid <> pg_backend_pid()`
   await until(`the deploy running ${marker}`, async () => (await query(url, running, [`%${marker}%`])).length > 0)
+  await whileRunning?.()
   cli.child.kill('SIGKILL')
   expect((await cli.done).signal).toBe('SIGKILL')
   const others = `select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'`
@@ -96,7 +100,18 @@ test('attack: an ordinary migration whose deploy was SIGKILLed mid-way was told 
     name,
     `CREATE TABLE "interrupt_things" ("id" INTEGER NOT NULL, CONSTRAINT "interrupt_things_pkey" PRIMARY KEY ("id"));\nSELECT gate.stall() FROM generate_series(1, 4000);\n`,
   )
-  await killDeployWhileRunning(url, env, 'gate.stall()')
+  await killDeployWhileRunning(url, env, 'gate.stall()', async () => {
+    // While the deploy runs it, status says so (its session holds the migration lock), and names no resolve.
+    const during = await runCli(['status', '--module', 'admin', '--json'], env)
+    const [s] = JSON.parse(during.stdout)
+    expect(s).toMatchObject({ state: 'failed', interrupted: { migration: name, deploy: 'running' } })
+    expect(s.next).toMatch(
+      new RegExp(
+        `^a deploy is running ${name} now \\(backend pid ${s.interrupted.runningPid} holds .*: when it has ended, npx artstore-db status --module admin$`,
+      ),
+    )
+    expect(during.stdout).not.toContain('resolve')
+  })
   expect(await rowOf(url, name)).toEqual({ finished: false, logged: false })
   expect(await query(url, `select to_regclass('public.interrupt_things') as t`)).toEqual([{ t: null }])
 
