@@ -51,9 +51,12 @@ async function setUp(db: string, name: string, sql: string) {
 async function killDeployWhileRunning(url: string, env: Record<string, string>, marker: string, whileRunning?: () => Promise<void>): Promise<void> {
   const cli = startCli(['deploy', '--module', 'admin'], env)
   const running = `select pid from pg_stat_activity where datname = current_database() and state = 'active' and query like $1 and pid <> pg_backend_pid()`
-  await until(`the deploy running ${marker}`, async () => (await query(url, running, [`%${marker}%`])).length > 0)
-  await whileRunning?.()
-  cli.child.kill('SIGKILL')
+  try {
+    await until(`the deploy running ${marker}`, async () => (await query(url, running, [`%${marker}%`])).length > 0)
+    await whileRunning?.()
+  } finally {
+    cli.child.kill('SIGKILL')
+  }
   expect((await cli.done).signal).toBe('SIGKILL')
   const others = `select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'`
   await until('the killed deploy gone from the server', async () => (await query(url, others)).length === 0)
