@@ -64,8 +64,9 @@ export type Settlement = Omit<Recovery, 'migration'>
 /**
  * What the next deploy makes of a module's unfinished migration, read-only (deploy and status both
  * decide by it, see recoverInterrupted): `settles` it as the database shows it, or finds a deploy
- * `running` it (a session holds the migration lock or the deploy turn), or leaves it for a `person` (an error was logged,
- * more than one is unfinished, or the catalog is neither the one before it nor the one after it).
+ * `running` it (a session holds the migration lock or the deploy turn), or leaves it for a `person`
+ * (an error was logged, more than one is unfinished, the history changed, or the catalog is neither
+ * the one before it nor the one after it).
  */
 export type InterruptedVerdict =
   | { migration: string; verdict: 'settles'; settle: Settlement }
