@@ -32,7 +32,7 @@ export type { DeployFailure, DeployOptions, DeployStatus, LockWaits, ModuleDeplo
 export { describeBlockers, type Blocker, type LockWait } from './db/lock-retry.ts'
 export type { BatchProgress } from './backfill/run.ts'
 export type { RewriteRefusal } from './deploy/rewrite-guard.ts'
-export type { ModuleStatus, StatusReport } from './status/status.ts'
+export type { InterruptedStatus, ModuleStatus, StatusReport } from './status/status.ts'
 export type { BackfillStatus } from './status/backfills.ts'
 export type { InvalidIndex } from './catalog/validity.ts'
 export type { VerifyReport } from './verify/verify.ts'

@@ -62,26 +62,30 @@ const instanceFlags = (t: ModuleTarget) => `--module ${t.module.name}${t.module.
  * The fix of one invalid index, by where the migration that creates it stands: applied → rebuilt in
  * place (REINDEX … CONCURRENTLY keeps its name and blocks no writer); failed → dropped, the migration
  * marked rolled back and deployed again; not applied → dropped, deploy builds it; no migration creates
- * it → dropped. A unique index first needs its duplicate rows gone.
+ * it → dropped. A unique index first needs its duplicate rows gone. One of `droppedByDeploy` (its
+ * migration was interrupted, see judgeInterrupted) is deploy's to drop and build again.
  */
 export function describeInvalidIndex(
   t: ModuleTarget,
   index: { name: string; table: string; unique: boolean },
   history: readonly (LocalMigration & { up: string })[],
   rows: readonly AppliedMigration[],
+  droppedByDeploy: readonly string[] = [],
 ): InvalidIndex {
   const migration = migrationCreatingIndex(history, index.name)
   const row = rows.find((r) => r.name === migration && !r.rolledBack)
   const migrationState = !migration ? undefined : !row ? 'not-applied' : row.finished ? 'applied' : 'failed'
   const qualified = `${quoteIdent(t.pgSchema)}.${quoteIdent(index.name)}`
   const duplicates = index.unique ? `remove the rows its key duplicates, then ` : ''
-  const fix = !migration
-    ? `no migration of the module creates it (a leftover of a failed REINDEX … CONCURRENTLY?): DROP INDEX CONCURRENTLY ${qualified}; then npx artstore-db verify ${instanceFlags(t)}`
-    : migrationState === 'failed'
-      ? `${duplicates}DROP INDEX CONCURRENTLY ${qualified}; then npx artstore-db resolve ${instanceFlags(t)} --rolled-back ${migration} and npx artstore-db deploy ${instanceFlags(t)} (it builds it again)`
-      : migrationState === 'not-applied'
-        ? `${duplicates}DROP INDEX CONCURRENTLY ${qualified}; then npx artstore-db deploy ${instanceFlags(t)} (it builds it again)`
-        : `${duplicates}rebuild it: REINDEX INDEX CONCURRENTLY ${qualified}; then npx artstore-db verify ${instanceFlags(t)}`
+  const fix = droppedByDeploy.includes(index.name)
+    ? `npx artstore-db deploy ${instanceFlags(t)} (${migration} was interrupted: deploy drops it and builds it again)`
+    : !migration
+      ? `no migration of the module creates it (a leftover of a failed REINDEX … CONCURRENTLY?): DROP INDEX CONCURRENTLY ${qualified}; then npx artstore-db verify ${instanceFlags(t)}`
+      : migrationState === 'failed'
+        ? `${duplicates}DROP INDEX CONCURRENTLY ${qualified}; then npx artstore-db resolve ${instanceFlags(t)} --rolled-back ${migration} and npx artstore-db deploy ${instanceFlags(t)} (it builds it again)`
+        : migrationState === 'not-applied'
+          ? `${duplicates}DROP INDEX CONCURRENTLY ${qualified}; then npx artstore-db deploy ${instanceFlags(t)} (it builds it again)`
+          : `${duplicates}rebuild it: REINDEX INDEX CONCURRENTLY ${qualified}; then npx artstore-db verify ${instanceFlags(t)}`
   return { ...index, ...(migration ? { migration, migrationState } : {}), fix }
 }
 

@@ -47,6 +47,22 @@ export function withMigrationTransaction<T>(c: pg.ClientBase, fn: () => Promise<
   })
 }
 
+/**
+ * The backend that holds this database's migration lock or its deploy turn (a deploy, rollback or
+ * resolve at work; a deploy holds its turn between two migrations too), if any: read off pg_locks,
+ * taking neither.
+ */
+export async function migrationLockHolder(c: pg.ClientBase): Promise<number | undefined> {
+  const { rows } = await c.query<{ pid: number }>(
+    `select pid from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())
+        and granted and pid <> pg_backend_pid()
+        and ((classid = 0 and objid = $1 and objsubid = 1) or (classid = $2::bigint::oid and objid = 0 and objsubid = 2))
+      order by objsubid limit 1`,
+    [MIGRATION_LOCK_KEY, DEPLOY_TURN_CLASS],
+  )
+  return rows[0]?.pid
+}
+
 /** PostgreSQL's deadlock_detected. */
 const DEADLOCK = '40P01'
 

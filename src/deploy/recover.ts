@@ -2,7 +2,7 @@ import type pg from 'pg'
 import { compareCatalogs, withoutTables } from '../catalog/compare.ts'
 import type { Catalog } from '../catalog/read.ts'
 import { readCatalog } from '../catalog/read.ts'
-import { MIGRATION_LOCK_KEY } from '../db/lock.ts'
+import { MIGRATION_LOCK_KEY, migrationLockHolder } from '../db/lock.ts'
 import { quoteIdent } from '../db/pg-config.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { withModuleEngine } from '../engine/module.ts'
@@ -58,6 +58,63 @@ export async function catalogsAround(c: pg.ClientBase, t: ModuleTarget, history:
   return { after, before, created, live }
 }
 
+/** What deploy does with an interrupted migration: how it settles it, before going on. */
+export type Settlement = Omit<Recovery, 'migration'>
+
+/**
+ * What the next deploy makes of a module's unfinished migration, read-only (deploy and status both
+ * decide by it, see recoverInterrupted): `settles` it as the database shows it, or finds a deploy
+ * `running` it (a session holds the migration lock or the deploy turn), or leaves it for a `person`
+ * (an error was logged, more than one is unfinished, the history changed, or the catalog is neither
+ * the one before it nor the one after it).
+ */
+export type InterruptedVerdict =
+  | { migration: string; verdict: 'settles'; settle: Settlement }
+  | { migration: string; verdict: 'running'; pid?: number }
+  | { migration: string; verdict: 'person' }
+
+/**
+ * The judgement of recoverInterrupted on `c`, changing nothing. An unfinished row is interrupted only
+ * when no session is running it: deploy judges holding the migration lock; a reader (status, verify)
+ * gives `lockHolder`, which names the backend holding it. An INVALID index of the migration is judged
+ * as deploy leaves the catalog once it has dropped it.
+ */
+export async function judgeInterrupted(
+  c: pg.ClientBase,
+  t: ModuleTarget,
+  status: ModuleStatus,
+  lockHolder: () => Promise<number | undefined> = async () => undefined,
+): Promise<InterruptedVerdict | undefined> {
+  if (status.state !== 'failed') return undefined
+  const [migration] = status.failed
+  const person = { migration, verdict: 'person' } as const
+  const history = readMigrationFolders(t.module.migrationsDir)
+  const at = history.findIndex((m) => m.name === migration)
+  // Deploy refuses a history that changed (historyProblem) before it looks at the unfinished row.
+  if (status.failed.length !== 1 || at < 0 || status.modified.length || status.unknown.length) return person
+  const { rows } = await c.query<{ logs: string | null }>(
+    `select logs from _prisma_migrations where migration_name = $1 and finished_at is null and rolled_back_at is null`,
+    [migration],
+  )
+  if (rows.length !== 1 || rows[0].logs !== null) return person // finished since, or a logged failure (a person's to settle)
+  const pid = await lockHolder()
+  if (pid !== undefined) return { migration, verdict: 'running', pid }
+  const settles = (settle: Settlement) => ({ migration, verdict: 'settles', settle }) as const
+  if (readMigrationHeader(history[at].up).batched !== undefined) {
+    // A batched backfill changes rows, not the catalog: its progress says where it stopped.
+    const progress = await progressOf(c, await historySchemaOf(c), migration)
+    return settles({ as: 'resumed', ...(progress ? { progress } : {}) })
+  }
+  const around = await catalogsAround(c, t, history, at)
+  const { after, before, created } = around
+  const actual = await around.live()
+  const invalid = actual.indexes.filter((i) => !i.valid && created.has(i.name)).map((i) => i.name)
+  if (!invalid.length) return matches(after, actual) ? settles({ as: 'applied' }) : matches(before, actual) ? settles({ as: 'rolled-back' }) : person
+  if (!matches(after, actual)) return person // more than its index is off: a person's to settle
+  const dropped = { ...actual, indexes: actual.indexes.filter((i) => !invalid.includes(i.name)) }
+  return matches(before, dropped) ? settles({ as: 'rolled-back', droppedInvalid: invalid }) : person
+}
+
 /**
  * A migration whose deploy died on the way (killed, its connection cut) leaves its history row
  * unfinished with no error logged, and every later deploy refuses (P3009). Whether its transaction
@@ -73,44 +130,38 @@ export async function catalogsAround(c: pg.ClientBase, t: ModuleTarget, history:
  * after it made its catalog entry leaves one with the wanted definition, which no query uses. Such
  * indexes of the migration are dropped (CONCURRENTLY, so no writer waits), the catalog is then the one
  * before it, and deploy builds them again by running the migration.
+ *
+ * The judgement is judgeInterrupted's, which status gives as its next command.
  */
 export async function recoverInterrupted(t: ModuleTarget, status: ModuleStatus): Promise<Recovery | undefined> {
-  if (status.failed.length !== 1) return undefined
-  const [migration] = status.failed
-  const history = readMigrationFolders(t.module.migrationsDir)
-  const at = history.findIndex((m) => m.name === migration)
-  if (at < 0) return undefined
-  const settled = await withClient(t, async (c): Promise<Omit<Recovery, 'migration'> | undefined> => {
+  const settled = await withClient(t, async (c): Promise<InterruptedVerdict | undefined> => {
     const { rows: lock } = await c.query<{ free: boolean }>('select pg_try_advisory_lock($1) as free', [MIGRATION_LOCK_KEY])
     if (!lock[0].free) return undefined // a deploy is running it right now
     try {
-      // Read under the lock: a deploy that held it a moment ago may have finished the row since.
-      const { rows } = await c.query<{ logs: string | null }>(
-        `select logs from _prisma_migrations where migration_name = $1 and finished_at is null and rolled_back_at is null`,
-        [migration],
+      // Judged under the lock: a deploy that held it a moment ago may have finished the row since.
+      const judged = await judgeInterrupted(c, t, status)
+      if (judged?.verdict !== 'settles' || !judged.settle.droppedInvalid) return judged
+      for (const name of judged.settle.droppedInvalid) await c.query(`drop index concurrently if exists ${quoteIdent(t.pgSchema)}.${quoteIdent(name)}`)
+      // What the judgement foresaw, read again: the catalog is now the one before the migration.
+      const history = readMigrationFolders(t.module.migrationsDir)
+      const around = await catalogsAround(
+        c,
+        t,
+        history,
+        history.findIndex((m) => m.name === judged.migration),
       )
-      if (rows.length !== 1 || rows[0].logs !== null) return undefined // finished since, or a logged failure (a person's to settle)
-      if (readMigrationHeader(history[at].up).batched !== undefined) {
-        // A batched backfill changes rows, not the catalog: its progress says where it stopped.
-        const progress = await progressOf(c, await historySchemaOf(c), migration)
-        return { as: 'resumed', ...(progress ? { progress } : {}) }
-      }
-      const around = await catalogsAround(c, t, history, at)
-      const { after, before, created } = around
-      let actual = await around.live()
-      const invalid = actual.indexes.filter((i) => !i.valid && created.has(i.name)).map((i) => i.name)
-      if (!invalid.length) return matches(after, actual) ? { as: 'applied' } : matches(before, actual) ? { as: 'rolled-back' } : undefined
-      if (!matches(after, actual)) return undefined // more than its index is off: a person's to settle
-      for (const name of invalid) await c.query(`drop index concurrently if exists ${quoteIdent(t.pgSchema)}.${quoteIdent(name)}`)
-      actual = await around.live()
-      return matches(before, actual) ? { as: 'rolled-back', droppedInvalid: invalid } : undefined
+      return matches(around.before, await around.live()) ? judged : undefined
     } finally {
       await c.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY])
     }
   })
-  if (!settled) return undefined
-  await withModuleEngine(t, (e) =>
-    settled.as === 'applied' ? e.markMigrationApplied(t.module.migrationsDir, migration) : e.markMigrationRolledBack(migration),
-  )
-  return { migration, ...settled }
+  if (settled?.verdict !== 'settles') return undefined
+  const { migration, settle } = settled
+  await withModuleEngine(t, (e) => (settle.as === 'applied' ? e.markMigrationApplied(t.module.migrationsDir, migration) : e.markMigrationRolledBack(migration)))
+  return { migration, ...settle }
+}
+
+/** What the next deploy makes of the module's unfinished migration, as status and verify report it: read-only, no lock taken. */
+export function foreseeRecovery(c: pg.ClientBase, t: ModuleTarget, status: ModuleStatus): Promise<InterruptedVerdict | undefined> {
+  return judgeInterrupted(c, t, status, () => migrationLockHolder(c))
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type pg from 'pg'
 import { historySchemaOf, PROGRESS_TABLE } from '../backfill/progress.ts'
-import { MIGRATION_LOCK_KEY } from '../db/lock.ts'
+import type { InterruptedVerdict } from '../deploy/recover.ts'
 import { quoteIdent } from '../db/pg-config.ts'
 import type { HistoryComparison, MigrationFolder } from '../history/history.ts'
 import { batchedDeclaration, type BatchedDeclaration } from '../migrate/header.ts'
@@ -81,22 +81,17 @@ async function maxKeyOf(c: pg.ClientBase, d: BatchedDeclaration): Promise<{ maxK
   }
 }
 
-/** The backend holding the migration lock (a deploy or resolve at work), if any. */
-async function migrationLockHolder(c: pg.ClientBase): Promise<number | undefined> {
-  const { rows } = await c.query<{ pid: number }>(
-    `select pid from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())
-        and classid = 0 and objid = $1 and objsubid = 1 and granted and pid <> pg_backend_pid() limit 1`,
-    [MIGRATION_LOCK_KEY],
-  )
-  return rows[0]?.pid
-}
-
 /**
  * The progress of each pending or unfinished migration of `history` that is a batched backfill with a
  * progress row. Read-only: the progress table, the catalog, and (with an index on the key) the key's
- * greatest value.
+ * greatest value. `interrupted` is what deploy makes of the unfinished migration (foreseeRecovery).
  */
-export async function backfillsOf(c: pg.ClientBase, history: readonly MigrationFolder[], s: HistoryComparison): Promise<BackfillStatus[]> {
+export async function backfillsOf(
+  c: pg.ClientBase,
+  history: readonly MigrationFolder[],
+  s: HistoryComparison,
+  interrupted?: InterruptedVerdict,
+): Promise<BackfillStatus[]> {
   const candidates = history
     .filter((m) => s.pending.includes(m.name) || s.failed.includes(m.name))
     .map((m) => {
@@ -133,23 +128,19 @@ export async function backfillsOf(c: pg.ClientBase, history: readonly MigrationF
       startedAt: p.started_at.toISOString(),
       lastBatchAt: p.updated_at.toISOString(),
       secondsSinceLastBatch: Math.max(0, Math.round(p.since)),
-      ...(await nextOf(c, m, p, s)),
+      ...nextOf(m, p, s, interrupted),
     })
   }
   return out
 }
 
 /** What the next deploy does with a backfill's progress, as deploy decides it (src/deploy/recover.ts, src/backfill/run.ts). */
-async function nextOf(c: pg.ClientBase, m: MigrationFolder, p: ProgressRow, s: HistoryComparison): Promise<Pick<BackfillStatus, 'next' | 'runningPid'>> {
+function nextOf(m: MigrationFolder, p: ProgressRow, s: HistoryComparison, interrupted?: InterruptedVerdict): Pick<BackfillStatus, 'next' | 'runningPid'> {
   // The run keys its progress by the script's checksum; another one is deleted and the walk starts anew.
   if (p.checksum !== createHash('sha256').update(m.up).digest('hex')) return { next: 'restarts' }
   if (!s.failed.includes(m.name)) return { next: 'resumes' }
-  const holder = await migrationLockHolder(c)
-  if (holder !== undefined) return { next: 'running', runningPid: holder }
-  // Deploy settles an unfinished row itself only when it is the one failed migration and no error was logged (an interrupted run).
-  const { rows } = await c.query<{ logged: boolean }>(
-    `select logs is not null as logged from _prisma_migrations where migration_name = $1 and finished_at is null and rolled_back_at is null order by started_at desc limit 1`,
-    [m.name],
-  )
-  return { next: s.failed.length === 1 && rows[0] && !rows[0].logged ? 'resumes' : 'resumes-after-resolve' }
+  if (interrupted?.migration === m.name && interrupted.verdict === 'running')
+    return { next: 'running', ...(interrupted.pid !== undefined ? { runningPid: interrupted.pid } : {}) }
+  // Deploy settles an unfinished row itself only when it judges it interrupted (see judgeInterrupted).
+  return { next: interrupted?.migration === m.name && interrupted.verdict === 'settles' ? 'resumes' : 'resumes-after-resolve' }
 }

@@ -6,6 +6,7 @@ import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { compareHistory, readLocalMigrations, readMigrationFolders, type HistoryComparison } from '../history/history.ts'
 import { readOwnHistory } from '../history/owner.ts'
 import { projectRoot } from '../modules.ts'
+import { foreseeRecovery, type InterruptedVerdict } from '../deploy/recover.ts'
 import { backfillsOf, type BackfillStatus } from './backfills.ts'
 
 export interface ModuleStatus extends HistoryComparison, ReturnType<typeof describeTarget> {}
@@ -16,8 +17,36 @@ export interface StatusReport extends ModuleStatus {
   invalidIndexes: InvalidIndex[]
   /** The batched backfills among the pending or unfinished migrations that have committed batches: how far each got, and what the next deploy does. */
   backfills: BackfillStatus[]
+  /**
+   * The unfinished migration when the next deploy settles it itself (killed mid-way, no error logged),
+   * or when a deploy is running it now; absent for a failure that is a person's to settle.
+   */
+  interrupted?: InterruptedStatus
   /** The next command for this state; absent when the history is up to date and every index valid. */
   next?: string
+}
+
+/** What the next deploy does with an unfinished migration, as deploy judges it (judgeInterrupted). */
+export interface InterruptedStatus {
+  migration: string
+  /**
+   * `applied`: its transaction had committed, deploy marks it applied; `rolled-back`: none of it shows,
+   * deploy marks it rolled back and runs it again (dropping `dropsInvalid` first, the indexes its
+   * CONCURRENTLY build left INVALID); `resumed`: a batched backfill, which deploy runs again from its
+   * recorded progress (from its first key when no batch had committed); `running`: a deploy holds the
+   * migration lock now (backend `runningPid`).
+   */
+  deploy: 'applied' | 'rolled-back' | 'resumed' | 'running'
+  dropsInvalid?: string[]
+  runningPid?: number
+}
+
+/** The verdict as status and verify report it: none for a failure that is a person's. */
+export function interruptedStatus(v: InterruptedVerdict | undefined): InterruptedStatus | undefined {
+  if (v?.verdict === 'running') return { migration: v.migration, deploy: 'running', ...(v.pid !== undefined ? { runningPid: v.pid } : {}) }
+  if (v?.verdict !== 'settles') return undefined
+  const drops = v.settle.droppedInvalid?.length ? { dropsInvalid: v.settle.droppedInvalid } : {}
+  return { migration: v.migration, deploy: v.settle.as, ...drops }
 }
 
 /** The migration state of one module's database: applied, pending, failed, modified, unknown. */
@@ -30,17 +59,17 @@ const flags = (t: ModuleTarget) => `--module ${t.module.name}${t.module.prefix ?
 
 /**
  * The next command for a state, as deploy will take it: deploy only for pending migrations of a
- * history it accepts (it refuses a diverged or modified one, and a failed one until it is settled).
+ * history it accepts (it refuses a diverged or modified one, and a failed one until it is settled),
+ * or for a migration left interrupted, which it settles itself.
  */
-function nextCommand(t: ModuleTarget, s: ModuleStatus, invalid: readonly InvalidIndex[], backfills: readonly BackfillStatus[]): string | undefined {
+function nextCommand(t: ModuleTarget, s: ModuleStatus, invalid: readonly InvalidIndex[], interrupted?: InterruptedStatus): string | undefined {
   const dir = path.relative(projectRoot, t.module.migrationsDir)
   switch (s.state) {
     case 'failed': {
-      // A batched backfill killed mid-way: deploy settles its unfinished row and goes on from its progress.
-      const backfill = backfills.find((b) => b.migration === s.failed[0])
-      if (backfill?.next === 'resumes') return `npx artstore-db deploy ${flags(t)}`
-      if (backfill?.next === 'running')
-        return `a deploy is running ${backfill.migration} now (backend pid ${backfill.runningPid} holds the migration lock): when it has ended, npx artstore-db status ${flags(t)}`
+      // Killed mid-way: deploy settles its unfinished row itself and goes on (see judgeInterrupted).
+      if (interrupted?.deploy === 'running')
+        return `a deploy is running ${interrupted.migration} now (backend pid ${interrupted.runningPid} holds this database's migration lock or deploy turn): when it has ended, npx artstore-db status ${flags(t)}`
+      if (interrupted) return `npx artstore-db deploy ${flags(t)}`
       return `undo what ${s.failed[0]} did, then npx artstore-db resolve ${flags(t)} --rolled-back ${s.failed[0]} (or, completed by hand, --applied ${s.failed[0]}); see README "Recovering from a failed migration"`
     }
     case 'diverged':
@@ -60,13 +89,15 @@ async function statusReport(t: ModuleTarget, c: pg.ClientBase): Promise<StatusRe
   const history = readMigrationFolders(t.module.migrationsDir)
   const s: ModuleStatus = { ...describeTarget(t), ...compareHistory(history, rows) }
   // In a shared schema, only what this module's history creates is its own.
+  const verdict = s.state === 'failed' ? await foreseeRecovery(c, t, s) : undefined
+  const interrupted = interruptedStatus(verdict)
   const own = historyObjects(history)
   const invalidIndexes = (await readInvalidIndexes(c, t.pgSchema))
     .filter((i) => own.indexes.has(i.name) || own.tables.has(i.table))
-    .map((i) => describeInvalidIndex(t, i, history, rows))
-  const backfills = await backfillsOf(c, history, s)
-  const next = nextCommand(t, s, invalidIndexes, backfills)
-  return { ...s, invalidIndexes, backfills, ...(next ? { next } : {}) }
+    .map((i) => describeInvalidIndex(t, i, history, rows, interrupted?.dropsInvalid))
+  const backfills = await backfillsOf(c, history, s, verdict)
+  const next = nextCommand(t, s, invalidIndexes, interrupted)
+  return { ...s, invalidIndexes, backfills, ...(interrupted ? { interrupted } : {}), ...(next ? { next } : {}) }
 }
 
 /** `status`: each selected module's state. Read-only. */

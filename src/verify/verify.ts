@@ -5,7 +5,9 @@ import { describeInvalidIndex, indexValidityChecks, invalidIndexesOf } from '../
 import { describeTarget, eachTarget, moduleStep, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { BaselineMissingError } from '../baseline/errors.ts'
-import { readMigrationFolders, type AppliedMigration, type MigrationFolder } from '../history/history.ts'
+import { compareHistory, readMigrationFolders, type AppliedMigration, type MigrationFolder } from '../history/history.ts'
+import { foreseeRecovery } from '../deploy/recover.ts'
+import { interruptedStatus, type InterruptedStatus } from '../status/status.ts'
 import { readOwnHistory } from '../history/owner.ts'
 import { otherModulesIn } from '../guard/guard.ts'
 import { driftDiff, tablesTarget, withModuleEngine } from '../engine/module.ts'
@@ -37,7 +39,13 @@ async function driftCheck(t: ModuleTarget, foreign: readonly string[]): Promise<
 }
 
 /** One line per migration of the history: applied, finished, with the committed checksum. */
-function historyChecks(t: ModuleTarget, history: readonly MigrationFolder[], applied: readonly AppliedMigration[]): CheckItem[] {
+function historyChecks(
+  t: ModuleTarget,
+  history: readonly MigrationFolder[],
+  applied: readonly AppliedMigration[],
+  interrupted?: InterruptedStatus,
+): CheckItem[] {
+  const flags = `--module ${t.module.name}${t.module.prefix ? ` --prefix ${t.module.prefix}` : ''}`
   return history.map((m) => {
     const row = applied.find((a) => a.name === m.name && !a.rolledBack)
     const ok = !!row && row.finished && row.checksum === m.checksum
@@ -52,8 +60,12 @@ function historyChecks(t: ModuleTarget, history: readonly MigrationFolder[], app
             actual: row
               ? row.finished
                 ? `checksum ${row.checksum.slice(0, 16)}`
-                : 'failed'
-              : `not applied: run npx artstore-db deploy --module ${t.module.name}${t.module.prefix ? ` --prefix ${t.module.prefix}` : ''}`,
+                : interrupted?.migration !== m.name
+                  ? 'failed'
+                  : interrupted.deploy === 'running'
+                    ? `being applied by a deploy now (backend pid ${interrupted.runningPid})`
+                    : `unfinished, interrupted (no error logged): deploy settles it, run npx artstore-db deploy ${flags}`
+              : `not applied: run npx artstore-db deploy ${flags}`,
           }),
     }
   })
@@ -93,13 +105,18 @@ export async function verifyModule(t: ModuleTarget): Promise<VerifyReport> {
     const foreign = [...alone, ...others]
     items.push(...compareCatalogs(expected, withoutTables(actual, [...extra, ...foreign]), ['_prisma_migrations'], 'required'))
     const rows = await readOwnHistory(c, t)
+    // An unfinished migration that deploy settles itself is named with deploy, as status names it.
+    const comparison = compareHistory(history, rows)
+    const interrupted = comparison.state === 'failed' ? interruptedStatus(await foreseeRecovery(c, t, { ...describeTarget(t), ...comparison })) : undefined
     items.push(...extra.map((name) => extraTableCheck(t, name, history, rows)))
     items.push(...alone.map((name) => ({ category: 'foreign', name: `${name}: not the module's table, left alone`, ok: true })))
     items.push(...foreignKeyTypeChecks(actual))
     // An index whose definition compares equal may still be INVALID (never used): every one is a ❌ of its own.
-    const invalid = invalidIndexesOf(actual, (table) => !foreign.includes(table)).map((i) => describeInvalidIndex(t, i, history, rows))
+    const invalid = invalidIndexesOf(actual, (table) => !foreign.includes(table)).map((i) =>
+      describeInvalidIndex(t, i, history, rows, interrupted?.dropsInvalid),
+    )
     if (!empty || invalid.length) items.push(...indexValidityChecks(invalid))
-    items.push(...historyChecks(t, history, rows))
+    items.push(...historyChecks(t, history, rows, interrupted))
     items.push(...(await isolationChecks(c, t, expected.tables)))
     return { items, empty, foreign }
   })

@@ -93,6 +93,20 @@ describe.concurrent('an INVALID index is never green', () => {
     // The state the issue found: the migration's row unfinished with nothing logged, its index INVALID.
     expect(await validity(url, 'idx_file_metadata_filename_trgm')).toEqual([false])
     expect((await historyRows(url)).at(-1)).toEqual({ migration_name: FILENAME_IDX, finished: false, rolled_back: false, logged: false })
+    // Status names what deploy does here (a lone CREATE INDEX CONCURRENTLY, outside a transaction): drop it and build it again.
+    const [shown] = await status({ module: 'query', env })
+    expect(shown).toMatchObject({
+      state: 'failed',
+      interrupted: { migration: FILENAME_IDX, deploy: 'rolled-back', dropsInvalid: ['idx_file_metadata_filename_trgm'] },
+      next: 'npx artstore-db deploy --module query',
+      invalidIndexes: [
+        {
+          name: 'idx_file_metadata_filename_trgm',
+          fix: `npx artstore-db deploy --module query (${FILENAME_IDX} was interrupted: deploy drops it and builds it again)`,
+        },
+      ],
+    })
+    expect(await validity(url, 'idx_file_metadata_filename_trgm')).toEqual([false]) // status changed nothing
 
     const again = await runCli(['deploy', '--module', 'query'], env)
     expect(again.exitCode, again.stdout + again.stderr).toBe(0)

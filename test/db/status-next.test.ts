@@ -59,10 +59,12 @@ test.each([
   ],
   [
     'failed',
-    `update admin._prisma_migrations set finished_at = null`,
+    `update admin._prisma_migrations set finished_at = null, logs = 'ERROR: a failure'`,
     /^undo what 0_baseline did, then npx artstore-db resolve --module admin --rolled-back 0_baseline/,
   ],
-] as const)('%s: the next command', async (state, change, next) => {
+  // Unfinished with no error logged, all of it there: deploy marks it applied itself (recoverInterrupted).
+  ['failed', `update admin._prisma_migrations set finished_at = null`, /^npx artstore-db deploy --module admin$/],
+] as const)('%s: the next command (%s)', async (state, change, next) => {
   await withHistory(change, async () => {
     const [s] = await status({ module: 'admin', env: env() })
     expect(s.state).toBe(state)

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { status, type BackfillStatus, type StatusReport } from '../../index.ts'
+import { status, type BackfillStatus, type InterruptedStatus, type StatusReport } from '../../index.ts'
 import { plural, report, type Output } from '../output.ts'
 import { JSON_OPTION, MODULE_OPTION, PREFIX_OPTION } from '../options.ts'
 import { runFleetCommand, withFleetOptions, type FleetCliOptions } from '../fleet.ts'
@@ -30,9 +30,26 @@ function describeBackfillNext(b: BackfillStatus): string {
     case 'resumes-after-resolve':
       return `once the failed migration is settled (resolve --rolled-back), deploy goes on${after}`
     case 'running':
-      return `a deploy is running it now (backend pid ${b.runningPid} holds the migration lock)`
+      return `a deploy is running it now (backend pid ${b.runningPid} holds this database's migration lock or deploy turn)`
     case 'restarts':
       return 'recorded for another version of its migration.sql: the next deploy starts again from the first key'
+  }
+}
+
+/** An unfinished migration deploy settles itself, and how: `interrupted (no error logged), …: deploy …`. */
+function describeInterrupted(i: InterruptedStatus, backfill?: BackfillStatus): string {
+  if (i.deploy === 'running') return `${backfill ? `a batched backfill of ${backfill.table} ` : ''}being run by a deploy now`
+  if (backfill) return `a batched backfill of ${backfill.table} interrupted (no error logged)`
+  const interrupted = 'interrupted (no error logged)'
+  switch (i.deploy) {
+    case 'resumed':
+      return `a batched backfill ${interrupted} before its first batch committed: deploy settles it and runs it from its first key`
+    case 'applied':
+      return `${interrupted} the database shows all of it (its transaction had committed): deploy settles it (marks it applied) and goes on`
+    default:
+      return i.dropsInvalid
+        ? `${interrupted}, its CREATE INDEX CONCURRENTLY left ${i.dropsInvalid.join(', ')} INVALID: deploy settles it (drops ${i.dropsInvalid.length === 1 ? 'it' : 'them'}, marks it rolled back) and runs it again`
+        : `${interrupted}, the database shows none of it: deploy settles it (marks it rolled back) and runs it again`
   }
 }
 
@@ -48,10 +65,12 @@ function text(rows: StatusReport[]): string {
       ]
       for (const f of s.failed) {
         const instance = s.prefix ? ` --prefix ${s.prefix}` : ''
-        const backfill = s.backfills.find((b) => b.migration === f && (b.next === 'resumes' || b.next === 'running'))
-        if (backfill) {
+        if (s.interrupted?.migration === f) {
           lines.push(
-            `   unfinished: ${f}, a batched backfill of ${backfill.table} ${backfill.next === 'running' ? 'being run' : 'interrupted (no error logged)'}  → ${s.next}`,
+            `   unfinished: ${f}, ${describeInterrupted(
+              s.interrupted,
+              s.backfills.find((b) => b.migration === f),
+            )}  → ${s.next}`,
           )
           continue
         }
@@ -94,7 +113,7 @@ export function register(program: Command, o: Output, setExit: (code: number) =>
         async (_, base) => (await status(base))[0],
         green,
         (r) =>
-          `${r.state}: ${r.applied.length} applied, ${r.pending.length} pending${r.failed.length ? `, failed ${r.failed.join(', ')}` : ''}${
+          `${r.state}: ${r.applied.length} applied, ${r.pending.length} pending${r.failed.length ? `, ${r.interrupted ? 'interrupted' : 'failed'} ${r.failed.join(', ')}` : ''}${
             r.invalidIndexes.length ? `, INVALID ${r.invalidIndexes.map((i) => i.name).join(', ')}` : ''
           }${r.backfills.map((b) => `, backfill ${b.migration} at ${b.lastKey ?? 'its start'}${b.maxKey !== undefined ? ` of ${b.maxKey}` : ''} (${plural(b.batches, 'batch', 'batches')}, last ${b.secondsSinceLastBatch} s ago)`).join('')}${r.next ? ` → ${r.next}` : ''}`,
       )
