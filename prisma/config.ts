@@ -1,7 +1,7 @@
 // Shared by the three prisma.config.ts files: one module's schema, migrations and database URL.
-import { modules, type ModuleName } from '../src/modules.ts'
+import { defaultPrismaDir, type ModuleName } from '../src/modules.ts'
 import { resolveModuleUrl, splitPassword } from '../src/config/urls.ts'
-import { storageElementInstance } from '../src/prefix/prefix.ts'
+import { modulesFor } from '../src/prefix/layout.ts'
 
 /**
  * The Prisma CLI hands the datasource URL to the schema engine on its command line, where every local
@@ -17,11 +17,15 @@ function withoutPassword(url: string | undefined): string | undefined {
   return split.url
 }
 
-/** One module's schema, migrations and URL; STORAGE_ELEMENT_PREFIX selects a storage-element instance. */
-export function configFor(name: ModuleName) {
-  const prefix = process.env.STORAGE_ELEMENT_PREFIX
-  const module = name === 'storage-element' && prefix ? storageElementInstance(prefix) : modules[name]
-  const url = withoutPassword(resolveModuleUrl(module, process.env)?.url)
+/**
+ * One module's schema, migrations and URL, selected as every artstore-db command selects them: for the
+ * storage element, STORAGE_ELEMENT_PREFIX picks the instance and STORAGE_ELEMENT_LAYOUT=shared puts its
+ * history in `artstore_<prefix>` (the URL's `artstore_history`), its tables in the URL's schema.
+ * Always the project's own module folders: this file is theirs.
+ */
+export function configFor(name: ModuleName, env: Record<string, string | undefined> = process.env) {
+  const [module] = modulesFor({ module: name, env, prismaDir: defaultPrismaDir })
+  const url = withoutPassword(resolveModuleUrl(module, env)?.url)
   return {
     schema: module.schemaFile,
     migrations: { path: module.migrationsDir },

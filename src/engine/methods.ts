@@ -1,5 +1,5 @@
 import type { MigrationList } from '@prisma/schema-engine-wasm'
-import { ensureBridgeHistory } from './history.ts'
+import { ensureBridgeHistory, sharedLayoutResetRefusal } from './history.ts'
 import { createDatabase } from './oneshot.ts'
 import { bridgeRewriteRefusals } from './rewrite-guard.ts'
 import type { RpcPeer } from './rpc.ts'
@@ -65,6 +65,14 @@ export async function dispatch(
       // `migrate resolve --applied` records into a history the engine creates when missing (see ./history.ts).
       await ensureBridgeHistory(datasourceUrl)
       return (await (await engine()).markMigrationApplied(params as never)) ?? {}
+    case 'reset': {
+      // A storage-element instance in the shared layout is never reset: its schema is the other
+      // instances' and the services' too (see ./history.ts). Any other URL is reset by the engine:
+      // its `?schema=` (every table in it, an app's too) emptied, other schemas left alone.
+      const refused = sharedLayoutResetRefusal(datasourceUrl)
+      if (refused) throw refused
+      return (await (await engine()).reset(params as never)) ?? {}
+    }
     case 'introspect':
       return (await engine()).introspect({ namespaces: null, ...(params as object) })
     default: {
