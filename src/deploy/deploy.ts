@@ -24,7 +24,7 @@ import {
 } from '../db/lock-retry.ts'
 import { readMigrationHeader, runsOutsideTransaction } from '../migrate/header.ts'
 import type { BatchProgress } from '../backfill/run.ts'
-import { recoverInterrupted, type Recovery } from './recover.ts'
+import { recoverInterrupted, undecidedNext, type Recovery, type Undecided } from './recover.ts'
 import { guardRewrites, moduleMigrations, refusalLine, rewriteGuardSettings, type RewriteGuardSettings, type RewriteRefusal } from './rewrite-guard.ts'
 
 export type { LockWaits } from '../db/lock-retry.ts'
@@ -139,7 +139,7 @@ async function forgetFailedRow(c: pg.ClientBase, migration: string): Promise<voi
 const targetArgs = (t: ModuleTarget) => `--module ${t.module.name}${t.module.prefix ? ` --prefix ${t.module.prefix}` : ''}`
 
 /** A failed migration as the report gives it: the database's error, what the failure left, and the next command. */
-function deployFailure(t: ModuleTarget, e: SchemaEngineError, migration: string, gaveUp?: LockWait): DeployFailure {
+function deployFailure(t: ModuleTarget, e: SchemaEngineError, migration: string, gaveUp?: LockWait, undecided?: Undecided): DeployFailure {
   const meta = (e.meta ?? {}) as Record<string, unknown>
   const str = (k: string) => (typeof meta[k] === 'string' && meta[k] ? (meta[k] as string) : undefined)
   const sqlState = str('database_error_code')
@@ -169,6 +169,7 @@ function deployFailure(t: ModuleTarget, e: SchemaEngineError, migration: string,
   }
   if (e.code !== 'P3018') {
     // P3009 and the like: an earlier failure stops deploy.
+    if (undecided) return { ...base, left: 'failed', next: undecidedNext(migration, undecided.undecided, targetArgs(t)) }
     return {
       ...base,
       left: 'failed',
@@ -243,7 +244,10 @@ export async function deployModule(
       let before = await moduleStatus(t)
       const changed = historyProblem(t, before)
       if (changed) return { ...describeTarget(t), status: 'failed', migrations: [], detail: changed }
-      const recovered = before.state === 'failed' ? await recoverInterrupted(t, before) : undefined
+      const recovery = before.state === 'failed' ? await recoverInterrupted(t, before) : undefined
+      // Left to a person (nothing shows what of it ran): the engine refuses it (P3009), the failure says why.
+      const undecided = recovery && 'undecided' in recovery ? recovery : undefined
+      const recovered = recovery && !('undecided' in recovery) ? recovery : undefined
       if (recovered) before = await moduleStatus(t)
       const extra: Partial<ModuleDeployResult> = recovered ? { recovered } : {}
       if (before.state === 'up-to-date' && before.applied.length)
@@ -287,7 +291,9 @@ export async function deployModule(
         const after = await moduleStatus(t)
         const migrations = after.applied.filter((m) => !before.applied.includes(m))
         const failedMigration = lockMigration || after.failed[0]
-        const failure = failedMigration ? deployFailure(t, e, failedMigration, gaveUp && lockMigration ? gaveUp : undefined) : undefined
+        const failure = failedMigration
+          ? deployFailure(t, e, failedMigration, gaveUp && lockMigration ? gaveUp : undefined, undecided?.migration === failedMigration ? undecided : undefined)
+          : undefined
         return {
           ...describeTarget(t),
           status: 'failed',

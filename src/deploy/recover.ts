@@ -9,7 +9,7 @@ import { withModuleEngine } from '../engine/module.ts'
 import { readMigrationFolders, type MigrationFolder } from '../history/history.ts'
 import type { ModuleStatus } from '../status/status.ts'
 import { historySchemaOf, progressOf } from '../backfill/progress.ts'
-import { readMigrationHeader } from '../migrate/header.ts'
+import { readMigrationHeader, runsOutsideTransaction } from '../migrate/header.ts'
 import { expectedCatalog } from '../verify/expected.ts'
 
 /** How an interrupted migration was settled, from what the database shows. */
@@ -65,13 +65,29 @@ export type Settlement = Omit<Recovery, 'migration'>
  * What the next deploy makes of a module's unfinished migration, read-only (deploy and status both
  * decide by it, see recoverInterrupted): `settles` it as the database shows it, or finds a deploy
  * `running` it (a session holds the migration lock or the deploy turn), or leaves it for a `person`
- * (an error was logged, more than one is unfinished, the history changed, or the catalog is neither
- * the one before it nor the one after it).
+ * (an error was logged, more than one is unfinished, the history changed, the catalog is neither
+ * the one before it nor the one after it, or it is a data migration that ran outside a transaction).
  */
 export type InterruptedVerdict =
   | { migration: string; verdict: 'settles'; settle: Settlement }
   | { migration: string; verdict: 'running'; pid?: number }
-  | { migration: string; verdict: 'person' }
+  | { migration: string; verdict: 'person'; reason?: UndecidableReason }
+
+/**
+ * Why an unfinished migration is a person's although no error was logged and the catalog is one of
+ * the two: `rows-outside-transaction`, it ran outside a transaction (`-- artstore: no-transaction`)
+ * and changes only rows, so the catalog is the same before and after it and nothing in the database
+ * shows which of its statements committed.
+ */
+export type UndecidableReason = 'rows-outside-transaction'
+
+/** What to do with a migration deploy leaves undecided, and why, as status and deploy name it; `args` is `--module m [--prefix p]`. */
+export function undecidedNext(migration: string, reason: UndecidableReason, args: string): string {
+  const why = {
+    'rows-outside-transaction': `${migration} runs outside a transaction and changes only rows, so the database cannot show how far it got (deploy leaves it to you)`,
+  }[reason]
+  return `${why}: check which of its changes are there and finish or undo them by hand, then npx artstore-db resolve ${args} --applied ${migration} (all of it there) or --rolled-back ${migration} (none of it, for deploy to run it again); see README "Recovering from a failed migration"`
+}
 
 /**
  * The judgement of recoverInterrupted on `c`, changing nothing. An unfinished row is interrupted only
@@ -109,19 +125,53 @@ export async function judgeInterrupted(
   const { after, before, created } = around
   const actual = await around.live()
   const invalid = actual.indexes.filter((i) => !i.valid && created.has(i.name)).map((i) => i.name)
-  if (!invalid.length) return matches(after, actual) ? settles({ as: 'applied' }) : matches(before, actual) ? settles({ as: 'rolled-back' }) : person
-  if (!matches(after, actual)) return person // more than its index is off: a person's to settle
-  const dropped = { ...actual, indexes: actual.indexes.filter((i) => !invalid.includes(i.name)) }
-  return matches(before, dropped) ? settles({ as: 'rolled-back', droppedInvalid: invalid }) : person
+  if (invalid.length) {
+    if (!matches(after, actual)) return person // more than its index is off: a person's to settle
+    const dropped = { ...actual, indexes: actual.indexes.filter((i) => !invalid.includes(i.name)) }
+    return matches(before, dropped) ? settles({ as: 'rolled-back', droppedInvalid: invalid }) : person
+  }
+  // A data migration (INSERT, UPDATE, DELETE): the catalog is the same before and after it.
+  const rowsOnly = matches(before, after) && matches(after, before)
+  if (runsOutsideTransaction(history[at].up)) {
+    // What committed stays: for a data migration the catalog cannot show how far it got.
+    if (rowsOnly) return { ...person, reason: 'rows-outside-transaction' }
+    return matches(after, actual) ? settles({ as: 'applied' }) : matches(before, actual) ? settles({ as: 'rolled-back' }) : person
+  }
+  // In one transaction with its row marked finished in it (src/engine/script.ts): an unfinished row
+  // means that transaction never committed, and nothing of it is in the database, rows included.
+  if (matches(before, actual)) return settles({ as: 'rolled-back' })
+  // The catalog after a migration that changes it, under an unfinished row: only a runner that marks
+  // the row finished after the commit leaves that (Prisma's native engine, this tool before its
+  // deploys did so in the migration's transaction), killed in between. One transaction: all of it
+  // had committed.
+  return !rowsOnly && matches(after, actual) ? settles({ as: 'applied' }) : person
+}
+
+/** An unfinished migration recoverInterrupted leaves as it is, for a person: nothing shows what of it ran. */
+export interface Undecided {
+  migration: string
+  undecided: UndecidableReason
 }
 
 /**
  * A migration whose deploy died on the way (killed, its connection cut) leaves its history row
  * unfinished with no error logged, and every later deploy refuses (P3009). Whether its transaction
- * committed (a blocked backend carries on after its client is gone) is read off the catalog, with no
- * deploy running (the migration lock is free): the history up to and including it → marked applied;
- * the history before it → marked rolled back, and deploy runs it again. Anything else (an error was
- * logged, the catalog is neither) is left for a person, with `status` and `resolve`.
+ * committed (a blocked backend carries on after its client is gone) is judged with no deploy running
+ * (the migration lock is free):
+ *
+ * - A migration in one transaction: its runner marks the row finished inside that transaction (deploy
+ *   and `prisma migrate deploy` through the bridge, src/engine/script.ts), so an unfinished row means
+ *   it never committed: the catalog before it → marked rolled back, and deploy runs it again, a data
+ *   migration (its catalog the same before and after) too. The catalog after it (one that changes
+ *   the catalog) → marked applied: all of its one transaction had committed, and only the row's
+ *   completion was lost, as Prisma's native engine and this tool's releases before 2026-12-03
+ *   (488af50) left it, finishing the row after the commit.
+ * - A migration outside a transaction (`-- artstore: no-transaction`, a lone CONCURRENTLY
+ *   statement): what it committed stays. The catalog after it → marked applied, the one before it →
+ *   rolled back; a data migration, whose catalog tells nothing, is left for a person.
+ *
+ * Anything else (an error was logged, the catalog is neither) is left for a person, with `status` and
+ * `resolve`.
  *
  * A batched backfill (`-- artstore: batched`) is marked rolled back, and deploy runs it again: it goes
  * on from the progress its committed batches recorded (see src/backfill/run.ts), redoing none of them.
@@ -131,9 +181,11 @@ export async function judgeInterrupted(
  * indexes of the migration are dropped (CONCURRENTLY, so no writer waits), the catalog is then the one
  * before it, and deploy builds them again by running the migration.
  *
- * The judgement is judgeInterrupted's, which status gives as its next command.
+ * The judgement is judgeInterrupted's, which status gives as its next command. Returns what it
+ * settled, or the migration it leaves to a person and why when the database cannot show what of it
+ * ran (deploy's failure names the fix, undecidedNext).
  */
-export async function recoverInterrupted(t: ModuleTarget, status: ModuleStatus): Promise<Recovery | undefined> {
+export async function recoverInterrupted(t: ModuleTarget, status: ModuleStatus): Promise<Recovery | Undecided | undefined> {
   const settled = await withClient(t, async (c): Promise<InterruptedVerdict | undefined> => {
     const { rows: lock } = await c.query<{ free: boolean }>('select pg_try_advisory_lock($1) as free', [MIGRATION_LOCK_KEY])
     if (!lock[0].free) return undefined // a deploy is running it right now
@@ -155,6 +207,7 @@ export async function recoverInterrupted(t: ModuleTarget, status: ModuleStatus):
       await c.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY])
     }
   })
+  if (settled?.verdict === 'person' && settled.reason) return { migration: settled.migration, undecided: settled.reason }
   if (settled?.verdict !== 'settles') return undefined
   const { migration, settle } = settled
   await withModuleEngine(t, (e) => (settle.as === 'applied' ? e.markMigrationApplied(t.module.migrationsDir, migration) : e.markMigrationRolledBack(migration)))

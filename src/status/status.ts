@@ -6,7 +6,7 @@ import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { compareHistory, readLocalMigrations, readMigrationFolders, type HistoryComparison } from '../history/history.ts'
 import { readOwnHistory } from '../history/owner.ts'
 import { projectRoot } from '../modules.ts'
-import { foreseeRecovery, type InterruptedVerdict } from '../deploy/recover.ts'
+import { foreseeRecovery, undecidedNext, type InterruptedVerdict, type UndecidableReason } from '../deploy/recover.ts'
 import { backfillsOf, type BackfillStatus } from './backfills.ts'
 
 export interface ModuleStatus extends HistoryComparison, ReturnType<typeof describeTarget> {}
@@ -22,6 +22,11 @@ export interface StatusReport extends ModuleStatus {
    * or when a deploy is running it now; absent for a failure that is a person's to settle.
    */
   interrupted?: InterruptedStatus
+  /**
+   * The unfinished migration (no error logged) that deploy leaves to a person because nothing in the
+   * database shows what of it ran: `reason` as judgeInterrupted gives it.
+   */
+  undecided?: { migration: string; reason: UndecidableReason }
   /** The next command for this state; absent when the history is up to date and every index valid. */
   next?: string
 }
@@ -62,7 +67,13 @@ const flags = (t: ModuleTarget) => `--module ${t.module.name}${t.module.prefix ?
  * history it accepts (it refuses a diverged or modified one, and a failed one until it is settled),
  * or for a migration left interrupted, which it settles itself.
  */
-function nextCommand(t: ModuleTarget, s: ModuleStatus, invalid: readonly InvalidIndex[], interrupted?: InterruptedStatus): string | undefined {
+function nextCommand(
+  t: ModuleTarget,
+  s: ModuleStatus,
+  invalid: readonly InvalidIndex[],
+  interrupted?: InterruptedStatus,
+  undecided?: StatusReport['undecided'],
+): string | undefined {
   const dir = path.relative(projectRoot, t.module.migrationsDir)
   switch (s.state) {
     case 'failed': {
@@ -70,6 +81,7 @@ function nextCommand(t: ModuleTarget, s: ModuleStatus, invalid: readonly Invalid
       if (interrupted?.deploy === 'running')
         return `a deploy is running ${interrupted.migration} now (backend pid ${interrupted.runningPid} holds this database's migration lock or deploy turn): when it has ended, npx artstore-db status ${flags(t)}`
       if (interrupted) return `npx artstore-db deploy ${flags(t)}`
+      if (undecided) return undecidedNext(undecided.migration, undecided.reason, flags(t))
       return `undo what ${s.failed[0]} did, then npx artstore-db resolve ${flags(t)} --rolled-back ${s.failed[0]} (or, completed by hand, --applied ${s.failed[0]}); see README "Recovering from a failed migration"`
     }
     case 'diverged':
@@ -91,13 +103,14 @@ async function statusReport(t: ModuleTarget, c: pg.ClientBase): Promise<StatusRe
   // In a shared schema, only what this module's history creates is its own.
   const verdict = s.state === 'failed' ? await foreseeRecovery(c, t, s) : undefined
   const interrupted = interruptedStatus(verdict)
+  const undecided = verdict?.verdict === 'person' && verdict.reason ? { migration: verdict.migration, reason: verdict.reason } : undefined
   const own = historyObjects(history)
   const invalidIndexes = (await readInvalidIndexes(c, t.pgSchema))
     .filter((i) => own.indexes.has(i.name) || own.tables.has(i.table))
     .map((i) => describeInvalidIndex(t, i, history, rows, interrupted?.dropsInvalid))
   const backfills = await backfillsOf(c, history, s, verdict)
-  const next = nextCommand(t, s, invalidIndexes, interrupted)
-  return { ...s, invalidIndexes, backfills, ...(interrupted ? { interrupted } : {}), ...(next ? { next } : {}) }
+  const next = nextCommand(t, s, invalidIndexes, interrupted, undecided)
+  return { ...s, invalidIndexes, backfills, ...(interrupted ? { interrupted } : {}), ...(undecided ? { undecided } : {}), ...(next ? { next } : {}) }
 }
 
 /** `status`: each selected module's state. Read-only. */

@@ -74,6 +74,10 @@ function text(rows: StatusReport[]): string {
           )
           continue
         }
+        if (s.undecided?.migration === f) {
+          lines.push(`   unfinished: ${f}, interrupted (no error logged)  → ${s.next}`)
+          continue
+        }
         lines.push(
           `   failed: ${f}  → undo what it did, then npx artstore-db resolve --module ${s.module}${instance} --rolled-back ${f} (or, completed by hand, --applied ${f}); see README "Recovering from a failed migration"`,
         )
