@@ -8,10 +8,10 @@ import pg from 'pg'
 import { describe, expect, test } from 'vitest'
 import { runCli, startCli } from '../helpers/cli.ts'
 import { freshDatabasesOfThisFile, query } from '../helpers/db.ts'
+import { until, untilOthersGone } from '../helpers/interrupt.ts'
 import { copyPrismaDir } from '../helpers/prisma-copy.ts'
 
 const database = freshDatabasesOfThisFile()
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** Rows of the backfilled table; each costs the backfill about 2 ms (pace()), so the whole is seconds long. */
 const ROWS = 3000
@@ -62,15 +62,6 @@ async function setup(name: string) {
   return { url, env, counts, history }
 }
 
-/** Polls `check` until it is true (generous bound: the machine may be loaded). */
-async function until(what: string, check: () => Promise<boolean>, boundMs = 120_000): Promise<void> {
-  const end = Date.now() + boundMs
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`never: ${what}`)
-    await sleep(15)
-  }
-}
-
 describe('a batched backfill', () => {
   test('killed mid-way (SIGKILL), then resumed by a plain deploy: every row backfilled exactly once', async () => {
     const s = await setup('kill')
@@ -81,16 +72,7 @@ describe('a batched backfill', () => {
     const killed = await cli.done
     expect(killed.signal).toBe('SIGKILL')
     // Its server sessions go (client_connection_check_interval), rolling back the batch in progress.
-    await until(
-      'the killed deploy gone from the server',
-      async () =>
-        (
-          await query(
-            s.url,
-            `select 1 from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'`,
-          )
-        ).length === 0,
-    )
+    await untilOthersGone(s.url)
     const mid = await s.counts()
     expect(mid.once).toBeGreaterThan(0)
     expect(mid.never).toBeGreaterThan(0)

@@ -2,25 +2,15 @@
 // unfinished, and status shows how far its committed batches got (the key recorded in
 // artstore.batched_backfills, batches, rows, when the last one committed) and names deploy, which
 // goes on from there, as the next command; not the resolve of a failed migration.
-import fs from 'node:fs'
-import path from 'node:path'
 import { expect, test } from 'vitest'
 import { runCli, startCli } from '../helpers/cli.ts'
 import { freshDatabasesOfThisFile, query } from '../helpers/db.ts'
+import { addMigration, until, untilOthersGone } from '../helpers/interrupt.ts'
 import { copyPrismaDir } from '../helpers/prisma-copy.ts'
 
 const database = freshDatabasesOfThisFile()
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const ROWS = 3000
 const MIGRATION = '20270101000000_backfill_items'
-
-async function until(what: string, check: () => Promise<boolean>, boundMs = 120_000): Promise<void> {
-  const end = Date.now() + boundMs
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`never: ${what}`)
-    await sleep(15)
-  }
-}
 
 test('status after a batched backfill killed mid-way: its recorded key, batches and last batch, in text and JSON, and deploy as the next command', async () => {
   const url = await database('batched_status')
@@ -34,13 +24,12 @@ test('status after a batched backfill killed mid-way: its recorded key, batches 
      analyze public.backfill_items;
      create function public.pace() returns boolean language plpgsql volatile as $$ begin perform pg_sleep(0.002); return true; end $$;`,
   )
-  const dir = path.join(prismaDir, 'admin', 'migrations', MIGRATION)
-  fs.mkdirSync(dir, { recursive: true })
-  fs.writeFileSync(
-    path.join(dir, 'migration.sql'),
+  addMigration(
+    prismaDir,
+    MIGRATION,
     `-- ${MIGRATION}: a data migration\n-- artstore: batched table=backfill_items key=id size=20\nUPDATE backfill_items SET dst = src * 2\n WHERE id BETWEEN $1 AND $2 AND pace();\n`,
+    { down: 'UPDATE backfill_items SET dst = NULL;\n' },
   )
-  fs.writeFileSync(path.join(dir, 'down.sql'), 'UPDATE backfill_items SET dst = NULL;\n')
 
   const cli = startCli(['deploy', '--module', 'admin'], env)
   await until(
@@ -49,8 +38,7 @@ test('status after a batched backfill killed mid-way: its recorded key, batches 
   )
   cli.child.kill('SIGKILL')
   expect((await cli.done).signal).toBe('SIGKILL')
-  const others = `select 1 from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'`
-  await until('the killed deploy gone from the server', async () => (await query(url, others)).length === 0)
+  await untilOthersGone(url)
   const [p] = await query<{ last_key: string; batches: number; walked: number; changed: number }>(
     url,
     `select last_key, batches, rows_walked::int as walked, rows_changed::int as changed from artstore.batched_backfills`,

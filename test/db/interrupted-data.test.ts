@@ -9,27 +9,13 @@ import path from 'node:path'
 import { expect, test } from 'vitest'
 import { runPrisma } from '../../src/prisma/run.ts'
 import { verify } from '../../src/verify/verify.ts'
-import { runCli, startCli } from '../helpers/cli.ts'
+import { runCli } from '../helpers/cli.ts'
 import { freshDatabasesOfThisFile, query } from '../helpers/db.ts'
+import { addMigration, installGate, killDeployWhileRunning } from '../helpers/interrupt.ts'
 import { copyPrismaDir } from '../helpers/prisma-copy.ts'
 
 const database = freshDatabasesOfThisFile()
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const TABLE_MIGRATION = '20270101000000_data_things'
-
-async function until(what: string, check: () => Promise<boolean>, boundMs = 120_000): Promise<void> {
-  const end = Date.now() + boundMs
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`never: ${what}`)
-    await sleep(25)
-  }
-}
-
-const addMigration = (prismaDir: string, name: string, sql: string) => {
-  const dir = path.join(prismaDir, 'admin', 'migrations', name)
-  fs.mkdirSync(dir, { recursive: true })
-  fs.writeFileSync(path.join(dir, 'migration.sql'), sql)
-}
 
 /**
  * A database with the admin baseline and a migration creating data_things deployed, a gate
@@ -46,29 +32,9 @@ async function setUp(db: string, name: string, sql: string) {
   )
   const first = await runCli(['deploy', '--module', 'admin'], env)
   expect(first.exitCode, first.stdout + first.stderr).toBe(0)
-  await query(
-    url,
-    `create schema gate; create table gate.closed (x int); insert into gate.closed values (1);
-     create function gate.stall() returns boolean language plpgsql volatile as $$
-       begin if exists (select 1 from gate.closed) then perform pg_sleep(0.05); end if; return true; end $$;`,
-  )
+  await installGate(url)
   addMigration(prismaDir, name, sql)
   return { url, env, prismaDir }
-}
-
-/** Starts a deploy, waits until PostgreSQL shows it running gate.stall(), kills it (SIGKILL) and cuts its connections. */
-async function killDeployWhileStalled(url: string, env: Record<string, string>): Promise<void> {
-  const cli = startCli(['deploy', '--module', 'admin'], env)
-  const running = `select pid from pg_stat_activity where datname = current_database() and state = 'active' and query like '%gate.stall()%' and pid <> pg_backend_pid()`
-  try {
-    await until('the deploy running gate.stall()', async () => (await query(url, running)).length > 0)
-  } finally {
-    cli.child.kill('SIGKILL')
-  }
-  expect((await cli.done).signal).toBe('SIGKILL')
-  const others = `select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'`
-  await until('the killed deploy gone from the server', async () => (await query(url, others)).length === 0)
-  await query(url, 'delete from gate.closed')
 }
 
 const rowsOf = (url: string, name: string) =>
@@ -86,7 +52,7 @@ test('attack: a data migration in one transaction SIGKILLed before it committed 
     name,
     `-- ${name}: a data migration\nINSERT INTO "data_things" ("id", "note") SELECT i, 'seeded' FROM generate_series(1, 5) i;\nSELECT gate.stall() FROM generate_series(1, 4000);\n`,
   )
-  await killDeployWhileStalled(url, env)
+  await killDeployWhileRunning(url, env, 'gate.stall()')
   expect(await rowsOf(url, name)).toEqual([{ finished: false, logged: false, rolledBack: false }])
   expect(await things(url)).toEqual([]) // nothing of it committed
 
@@ -142,7 +108,7 @@ test('attack: a data migration outside a transaction SIGKILLed mid-way was marke
       '',
     ].join('\n'),
   )
-  await killDeployWhileStalled(url, env)
+  await killDeployWhileRunning(url, env, 'gate.stall()')
   expect(await rowsOf(url, name)).toEqual([{ finished: false, logged: false, rolledBack: false }])
   expect(await things(url)).toEqual([{ note: 'first', n: 5 }]) // its first step committed, its second never ran
 

@@ -4,25 +4,14 @@
 // did, then resolve --rolled-back"), though nothing of it had committed: for an ordinary migration (one
 // transaction) and for a batched backfill killed before its first batch. Now it names deploy, which then
 // applies it; a migration that failed with an error still gets the resolve hint.
-import fs from 'node:fs'
-import path from 'node:path'
 import { expect, test } from 'vitest'
 import { verify } from '../../src/verify/verify.ts'
-import { runCli, startCli } from '../helpers/cli.ts'
+import { runCli } from '../helpers/cli.ts'
 import { freshDatabasesOfThisFile, query } from '../helpers/db.ts'
+import { addMigration, installGate, killDeployWhileRunning } from '../helpers/interrupt.ts'
 import { copyPrismaDir } from '../helpers/prisma-copy.ts'
 
 const database = freshDatabasesOfThisFile()
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-async function until(what: string, check: () => Promise<boolean>, boundMs = 120_000): Promise<void> {
-  const end = Date.now() + boundMs
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`never: ${what}`)
-    await sleep(25)
-  }
-}
-
 /**
  * A database with the admin baseline deployed, a gate (gate.stall() sleeps while gate.closed has a
  * row: the migration under test waits there) and the migration `name` added to a scratch history.
@@ -32,35 +21,9 @@ async function setUp(db: string, name: string, sql: string) {
   const prismaDir = copyPrismaDir(db, { at: 'baseline' })
   const env = { ADMIN_DATABASE_URL: url, ARTSTORE_PRISMA_DIR: prismaDir }
   expect((await runCli(['deploy', '--module', 'admin'], env)).exitCode).toBe(0)
-  await query(
-    url,
-    `create schema gate; create table gate.closed (x int); insert into gate.closed values (1);
-     create function gate.stall() returns boolean language plpgsql volatile as $$
-       begin if exists (select 1 from gate.closed) then perform pg_sleep(0.05); end if; return true; end $$;`,
-  )
-  const dir = path.join(prismaDir, 'admin', 'migrations', name)
-  fs.mkdirSync(dir, { recursive: true })
-  fs.writeFileSync(path.join(dir, 'migration.sql'), sql)
+  await installGate(url)
+  addMigration(prismaDir, name, sql)
   return { url, env }
-}
-
-/**
- * Starts a deploy, waits until PostgreSQL shows it running `marker` (and, given `whileRunning`, runs it
- * then), kills it (SIGKILL) and cuts its connections (the lost connection).
- */
-async function killDeployWhileRunning(url: string, env: Record<string, string>, marker: string, whileRunning?: () => Promise<void>): Promise<void> {
-  const cli = startCli(['deploy', '--module', 'admin'], env)
-  const running = `select pid from pg_stat_activity where datname = current_database() and state = 'active' and query like $1 and pid <> pg_backend_pid()`
-  try {
-    await until(`the deploy running ${marker}`, async () => (await query(url, running, [`%${marker}%`])).length > 0)
-    await whileRunning?.()
-  } finally {
-    cli.child.kill('SIGKILL')
-  }
-  expect((await cli.done).signal).toBe('SIGKILL')
-  const others = `select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'`
-  await until('the killed deploy gone from the server', async () => (await query(url, others)).length === 0)
-  await query(url, 'delete from gate.closed')
 }
 
 const rowOf = async (url: string, name: string) =>
