@@ -96,7 +96,7 @@ await serveRpc(
   process.stdout,
   (method, params, peer) => {
     debug(`rpc ${method}`)
-    return dispatch(getEngine, datasource.url, method, params, peer)
+    return dispatch(getEngine, datasource.url, method, params, peer, datamodels)
   },
   (err) => {
     if (!(err instanceof UnsupportedMethodError)) debug(String((err as Error)?.stack ?? err))

@@ -1,6 +1,7 @@
 import type { MigrationList } from '@prisma/schema-engine-wasm'
 import { ensureBridgeHistory, sharedLayoutResetRefusal } from './history.ts'
 import { createDatabase } from './oneshot.ts'
+import { bridgeResetRefusal, tablesOfCreationScript } from './reset-guard.ts'
 import { bridgeRewriteRefusals } from './rewrite-guard.ts'
 import type { RpcPeer } from './rpc.ts'
 import type { SchemaEngineApi } from './wasm.ts'
@@ -19,7 +20,7 @@ interface MigrationsParams {
 
 /**
  * Maps one JSON-RPC request of the CLI onto the Wasm SchemaEngine. Most methods are 1:1; the exceptions
- * are handled here and documented where they are.
+ * are handled here and documented where they are. `schemaFiles` are the CLI's `--datamodels` (path, content).
  */
 export async function dispatch(
   engine: () => Promise<SchemaEngineApi>,
@@ -27,6 +28,7 @@ export async function dispatch(
   method: string,
   params: unknown,
   peer: RpcPeer,
+  schemaFiles: readonly (readonly [path: string, content: string])[] = [],
 ): Promise<unknown> {
   switch (method) {
     case 'createDatabase': {
@@ -67,9 +69,13 @@ export async function dispatch(
       return (await (await engine()).markMigrationApplied(params as never)) ?? {}
     case 'reset': {
       // A storage-element instance in the shared layout is never reset: its schema is the other
-      // instances' and the services' too (see ./history.ts). Any other URL is reset by the engine:
-      // its `?schema=` (every table in it, an app's too) emptied, other schemas left alone.
-      const refused = sharedLayoutResetRefusal(datasourceUrl)
+      // instances' and the services' too (see ./history.ts). Any other URL is reset by the engine, its
+      // `?schema=` emptied whole, once the schema holds nothing but the module's own relations or
+      // ARTSTORE_ALLOW_RESET=1 lets the reset drop the others (see ./reset-guard.ts).
+      const files = schemaFiles.map(([file]) => file)
+      const refused =
+        sharedLayoutResetRefusal(datasourceUrl) ??
+        (datasourceUrl ? await bridgeResetRefusal(datasourceUrl, files, () => declaredTables(engine, schemaFiles)) : undefined)
       if (refused) throw refused
       return (await (await engine()).reset(params as never)) ?? {}
     }
@@ -81,4 +87,17 @@ export async function dispatch(
       return (await e[method](params)) ?? {}
     }
   }
+}
+
+/** The tables the schema files declare: the engine's creation script for them, from an empty database. */
+async function declaredTables(engine: () => Promise<SchemaEngineApi>, files: readonly (readonly [string, string])[]): Promise<string[]> {
+  const e = await engine()
+  const { stdout } = (await e.diff({
+    from: { tag: 'empty' },
+    to: { tag: 'schemaDatamodel', files: files.map(([path, content]) => ({ path, content })) },
+    script: true,
+    exitCode: null,
+    filters: { externalTables: [], externalEnums: [] },
+  })) as { stdout?: string }
+  return tablesOfCreationScript(stdout ?? '')
 }

@@ -4,7 +4,7 @@ import type { MigrationList } from '@prisma/schema-engine-wasm'
 import { pgConfigFromUrl, quoteIdent, withClientOf } from '../db/pg-config.ts'
 import { lockRetrySettings } from '../db/lock-retry.ts'
 import { guardRewrites, refusalLine, rewriteGuardSettings, type GuardedMigrations, type RewriteRefusal } from '../deploy/rewrite-guard.ts'
-import { moduleNames } from '../modules.ts'
+import { bridgeModuleOf, moduleFlags } from './bridge-module.ts'
 
 /**
  * The rewrite guard of `artstore-db deploy` (src/deploy/rewrite-guard.ts) for the migrations the
@@ -33,15 +33,10 @@ export class RewritesRefusedError extends Error {
   }
 }
 
-/**
- * The module whose migrations folder the CLI sent, for the `migrate allow` hint: `prisma/<module>/migrations`,
- * or a storage-element instance's rendered folder (STORAGE_ELEMENT_PREFIX set); none for a folder of another project.
- */
+/** The module whose migrations folder the CLI sent, for the `migrate allow` hint (see ./bridge-module.ts). */
 function moduleArgs(baseDir: string, env: Env): string | undefined {
-  const folder = path.basename(path.dirname(baseDir))
-  const name = moduleNames.find((n) => n === folder)
-  if (name) return `--module ${name}`
-  return env.STORAGE_ELEMENT_PREFIX ? `--module storage-element --prefix ${env.STORAGE_ELEMENT_PREFIX}` : undefined
+  const m = bridgeModuleOf(path.dirname(baseDir), env)
+  return m && moduleFlags(m)
 }
 
 /** The migrations as the CLI sends them (the contents the engine will run), with the bridge's hints. */

@@ -29,7 +29,14 @@ export function splitUnexpected(
 
 function ownership(t: ModuleTarget, present: readonly string[], expected: readonly string[]): (table: string) => boolean {
   if (t.module.name !== 'storage-element') return () => true
-  const prefix = t.module.prefix ?? DEFAULT_PREFIX
+  return instanceOwnership(t.module.prefix ?? DEFAULT_PREFIX, present, expected)
+}
+
+/**
+ * Whether a name of the schema is the storage-element instance `prefix`'s: it carries the prefix, and no
+ * longer instance prefix present beside it (`expected`: the instance's own names, from its history).
+ */
+export function instanceOwnership(prefix: string, present: readonly string[], expected: readonly string[]): (name: string) => boolean {
   const own = `${prefix}_`
   // The instance's own table names without the prefix (config, files, wal): another instance is any
   // other prefix with one of them.

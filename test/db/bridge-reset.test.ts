@@ -2,7 +2,9 @@
 // beside the other instances' and the services' in one schema, its history in artstore_<prefix>) is
 // never reset: the bridge refuses the engine's reset, and every table, row and history row stays. The
 // storage element's own prisma.config.ts puts an instance in that layout with STORAGE_ELEMENT_LAYOUT=shared,
-// as the artstore-db commands do. Any other URL is reset by the engine: its schema emptied, others untouched.
+// as the artstore-db commands do. Any other URL is reset by the engine (its schema emptied, others untouched)
+// only when the schema holds nothing but the module's relations, or with ARTSTORE_ALLOW_RESET=1: an app's
+// table or another instance's refuses it, and nothing changes.
 import fs from 'node:fs'
 import path from 'node:path'
 import { describe, expect, test } from 'vitest'
@@ -89,6 +91,27 @@ async function addRows(url: string, prefixes: readonly string[]) {
 
 /** The refusal, on one line of Prisma's output (its `Error: ` first). */
 const refusalLine = (output: string) => output.split('\n').find((l) => l.includes('reset refused for storage-element instance'))
+
+/** The reset guard's refusal, on one line of Prisma's output. */
+const foreignLine = (output: string) => output.split('\n').find((l) => l.includes('reset refused: schema'))
+
+/** The views of a schema. */
+const viewsOf = async (url: string, schema: string) =>
+  (await query<{ v: string }>(url, `select viewname as v from pg_views where schemaname = $1 order by 1`, [schema])).map((r) => r.v)
+
+/**
+ * Instance storage_elem_02 deployed with a plain URL (`?schema=storage_element`, no artstore_history), a
+ * row in its config table, a table of an app's beside it (unless `app: false`) and a schema `other`.
+ */
+async function plainInstance(url: string, configFile: string, opts: { app?: boolean } = {}) {
+  const env = { BRIDGE_TEST_URL: `${url}?schema=storage_element`, STORAGE_ELEMENT_PREFIX: 'storage_elem_02' }
+  const deploy = await runPrisma(['migrate', 'deploy'], { configFile, env })
+  expect(deploy.exitCode, deploy.stdout + deploy.stderr).toBe(0)
+  await query(url, `insert into storage_element.storage_elem_02_config (current_mode, is_master, total_files, total_size_bytes) values ('edit', true, 7, 700)`)
+  if (opts.app !== false) await query(url, `create table storage_element.app_notes (id int); insert into storage_element.app_notes values (1)`)
+  await query(url, `create schema other; create table other.keep (id int); insert into other.keep values (1), (2)`)
+  return { configFile, env }
+}
 
 describe('prisma migrate reset through the bridge', () => {
   test('shared layout (URL with artstore_history): refused with one line naming rollback --all for the instance; every table, row and history row stays', async () => {
@@ -181,23 +204,118 @@ describe('prisma migrate reset through the bridge', () => {
     expect((await historyRows(url, ['storage_elem_03'])).storage_elem_03).toEqual(before.histories.storage_elem_03)
   })
 
-  test("a URL without artstore_history: the engine's reset empties the URL's schema, a table of an app's in it too, and leaves every other schema alone", async () => {
+  test("a URL without artstore_history, an app's table and view beside the instance's tables: refused with one line naming them and ARTSTORE_ALLOW_RESET; every table and row stays", async () => {
     const url = await freshDatabase('bridge_reset_plain')
-    const configFile = project('bridge-reset-plain')
-    const env = { BRIDGE_TEST_URL: `${url}?schema=storage_element`, STORAGE_ELEMENT_PREFIX: 'storage_elem_02' }
-    const deploy = await runPrisma(['migrate', 'deploy'], { configFile, env })
-    expect(deploy.exitCode, deploy.stdout + deploy.stderr).toBe(0)
-    await query(
-      url,
-      `insert into storage_element.storage_elem_02_config (current_mode, is_master, total_files, total_size_bytes) values ('edit', true, 7, 700)`,
-    )
-    await query(url, `create table storage_element.app_notes (id int); insert into storage_element.app_notes values (1)`)
-    await query(url, `create schema other; create table other.keep (id int); insert into other.keep values (1), (2)`)
+    const { configFile, env } = await plainInstance(url, project('bridge-reset-plain'))
+    await query(url, `create view storage_element.app_summary as select count(*) as n from storage_element.app_notes`)
+    const before = await contents(url)
+    expect(before).toMatchObject({ 'storage_element.storage_elem_02_config': 1, 'storage_element.app_notes': 1, 'other.keep': 2 })
 
     const run = await runPrisma(['migrate', 'reset', '--force'], { configFile, env })
+    const output = run.stdout + run.stderr
+    expect(run.exitCode, output).toBe(1)
+    expect(foreignLine(output), output).toBe(
+      'Error: reset refused: schema "storage_element" holds 2 relations that are not storage-element instance storage_elem_02\'s, which the reset would drop: app_notes, app_summary (view); nothing was changed. Drop or move them yourself, or, to drop them with the reset, run the command again with ARTSTORE_ALLOW_RESET=1',
+    )
+    expect(output).not.toContain('Database reset successful')
+    expect(await contents(url)).toEqual(before)
+    expect(await viewsOf(url, 'storage_element')).toEqual(['app_summary'])
+  })
+
+  test("the same with ARTSTORE_ALLOW_RESET=1: the engine's reset empties the URL's schema, the app's table too, and leaves every other schema alone", async () => {
+    const url = await freshDatabase('bridge_reset_allowed')
+    const { configFile, env } = await plainInstance(url, project('bridge-reset-allowed'))
+    const run = await runPrisma(['migrate', 'reset', '--force'], { configFile, env: { ...env, ARTSTORE_ALLOW_RESET: '1' } })
     expect(run.exitCode, run.stdout + run.stderr).toBe(0)
     const after = await contents(url)
     expect(after).not.toHaveProperty(['storage_element.app_notes'])
     expect(after).toMatchObject({ 'storage_element.storage_elem_02_config': 0, 'storage_element._prisma_migrations': 1, 'other.keep': 2 })
+  })
+
+  test("a schema holding only the instance's tables (and another schema beside it): reset runs as before, its rows gone, the history replayed", async () => {
+    const url = await freshDatabase('bridge_reset_own')
+    const { configFile, env } = await plainInstance(url, project('bridge-reset-own'), { app: false })
+    expect(await contents(url)).toMatchObject({ 'storage_element.storage_elem_02_config': 1, 'other.keep': 2 })
+    const run = await runPrisma(['migrate', 'reset', '--force'], { configFile, env })
+    expect(run.exitCode, run.stdout + run.stderr).toBe(0)
+    expect(run.stdout + run.stderr).toContain('Database reset successful')
+    const after = await contents(url)
+    expect(Object.keys(after).filter((t) => t.startsWith('storage_element.') && !t.startsWith('storage_element.storage_elem_02_'))).toEqual([
+      'storage_element._prisma_migrations',
+    ])
+    expect(after).toMatchObject({ 'storage_element.storage_elem_02_config': 0, 'storage_element._prisma_migrations': 1, 'other.keep': 2 })
+  })
+
+  test("two instances in one schema, reset with a plain URL for one (no STORAGE_ELEMENT_LAYOUT): refused naming the other's tables; no table, row or history row of any instance changes", async () => {
+    const url = await freshDatabase('bridge_reset_two')
+    const configFile = project('bridge-reset-two')
+    for (const prefix of INSTANCES) {
+      const run = await runPrisma(['migrate', 'deploy'], {
+        configFile,
+        env: { BRIDGE_TEST_URL: instanceUrl(url, 'public', prefix), STORAGE_ELEMENT_PREFIX: prefix },
+      })
+      expect({ prefix, exitCode: run.exitCode }, run.stdout + run.stderr).toEqual({ prefix, exitCode: 0 })
+    }
+    await addRows(url, INSTANCES)
+    // More of the services' own than the line names: it names five and counts the rest.
+    await query(url, `create table public.service_audit (id int); create view public.service_counts as select count(*) as n from public.service_notes`)
+    const before = { contents: await contents(url), histories: await historyRows(url, INSTANCES) }
+    // Every relation of public but instance 02's and the history: instance 03's tables (and views), the services' table.
+    const foreign = (
+      await query<{ name: string; kind: string }>(
+        url,
+        `select c.relname as name, c.relkind as kind from pg_class c join pg_namespace n on n.oid = c.relnamespace
+          where n.nspname = 'public' and c.relkind in ('r', 'p', 'v', 'm') and c.relname !~ '^storage_elem_02_' and c.relname <> '_prisma_migrations' order by 1`,
+      )
+    ).map((r) => (r.kind === 'v' ? `${r.name} (view)` : r.kind === 'm' ? `${r.name} (materialized view)` : r.name))
+    expect(foreign.filter((r) => r.startsWith('storage_elem_03_')).length).toBeGreaterThan(0)
+    expect(foreign).toEqual(expect.arrayContaining(['service_audit', 'service_counts (view)', 'service_notes', 'storage_elem_03_config']))
+    expect(foreign.length).toBeGreaterThan(5)
+
+    const run = await runPrisma(['migrate', 'reset', '--force'], {
+      configFile,
+      env: { BRIDGE_TEST_URL: `${url}?schema=public`, STORAGE_ELEMENT_PREFIX: 'storage_elem_02' },
+    })
+    const output = run.stdout + run.stderr
+    expect(run.exitCode, output).toBe(1)
+    expect(foreignLine(output), output).toBe(
+      `Error: reset refused: schema "public" holds ${foreign.length} relations that are not storage-element instance storage_elem_02's, which the reset would drop: ${foreign.slice(0, 5).join(', ')} and ${foreign.length - 5} more; nothing was changed. Drop or move them yourself, or, to drop them with the reset, run the command again with ARTSTORE_ALLOW_RESET=1`,
+    )
+    expect(output).not.toContain('Database reset successful')
+    expect({ contents: await contents(url), histories: await historyRows(url, INSTANCES) }).toEqual(before)
+  })
+
+  test("a folder that is no module's: db push --force-reset is refused while the schema holds a table its schema file and migrations do not create, and runs once it holds only theirs", async () => {
+    const url = await freshDatabase('bridge_reset_app')
+    const dir = path.join(path.dirname(copyPrismaDir('bridge-reset-app', { at: 'baseline' })), 'notes-app')
+    fs.mkdirSync(dir, { recursive: true })
+    fs.writeFileSync(
+      path.join(dir, 'schema.prisma'),
+      `datasource db {\n  provider = "postgresql"\n}\n\nmodel Note {\n  id   Int    @id\n  body String\n\n  @@map("notes")\n}\n`,
+    )
+    const configFile = path.join(dir, 'prisma.config.ts')
+    fs.writeFileSync(
+      configFile,
+      `import { defineConfig } from 'prisma/config'\nexport default defineConfig({ schema: ${JSON.stringify(path.join(dir, 'schema.prisma'))}, datasource: { url: process.env.BRIDGE_TEST_URL } })\n`,
+    )
+    const env = { BRIDGE_TEST_URL: `${url}?schema=app`, STORAGE_ELEMENT_PREFIX: undefined }
+    const push = await runPrisma(['db', 'push'], { configFile, env })
+    expect(push.exitCode, push.stdout + push.stderr).toBe(0)
+    await query(url, `insert into app.notes values (1, 'kept'), (2, 'kept too')`)
+    await query(url, `create table app.hand_made (id int); insert into app.hand_made values (1)`)
+    const before = await contents(url)
+    expect(before).toEqual({ 'app.notes': 2, 'app.hand_made': 1 })
+
+    const refused = await runPrisma(['db', 'push', '--force-reset'], { configFile, env })
+    expect(refused.exitCode, refused.stdout + refused.stderr).toBe(1)
+    expect(foreignLine(refused.stdout + refused.stderr)).toBe(
+      `Error: reset refused: schema "app" holds 1 relation that neither the schema file nor the migrations in ${path.relative(projectRoot, path.join(dir, 'migrations'))} create, which the reset would drop: hand_made; nothing was changed. Drop or move it yourself, or, to drop it with the reset, run the command again with ARTSTORE_ALLOW_RESET=1`,
+    )
+    expect(await contents(url)).toEqual(before)
+
+    await query(url, `drop table app.hand_made`)
+    const reset = await runPrisma(['db', 'push', '--force-reset'], { configFile, env })
+    expect(reset.exitCode, reset.stdout + reset.stderr).toBe(0)
+    expect(await contents(url)).toEqual({ 'app.notes': 0 })
   })
 })
