@@ -2,39 +2,15 @@
 // real Prisma CLI through the bridge: each instance's `_prisma_migrations` is made in its history schema
 // (the URL's `artstore_history`), as `artstore-db deploy` makes it, never in the tables' schema, where a
 // second instance would find the first's history. `artstore-db status` then reads each one's own.
-import fs from 'node:fs'
-import path from 'node:path'
 import { describe, expect, test } from 'vitest'
-import { projectRoot } from '../../src/modules.ts'
 import { runPrisma } from '../../src/prisma/run.ts'
 import { runCli } from '../helpers/cli.ts'
 import { freshDatabasesOfThisFile, query } from '../helpers/db.ts'
-import { copyPrismaDir } from '../helpers/prisma-copy.ts'
+import { instanceProject } from '../helpers/prisma-copy.ts'
 
 const freshDatabase = freshDatabasesOfThisFile()
 
 const historyOf = (prefix: string) => `artstore_${prefix}`
-
-/**
- * A scratch copy of the modules as 0_baseline left them, and a Prisma config of the test's own for
- * them: the storage element rendered for STORAGE_ELEMENT_PREFIX, its URL from BRIDGE_TEST_URL.
- */
-function project(name: string) {
-  const prismaDir = copyPrismaDir(name, { at: 'baseline' })
-  const configFile = path.join(prismaDir, 'storage-element-instance.config.ts')
-  const src = (f: string) => JSON.stringify(path.join(projectRoot, 'src', f))
-  fs.writeFileSync(
-    configFile,
-    `import { defineConfig } from 'prisma/config'
-import { modulesAt } from ${src('modules.ts')}
-import { storageElementInstance } from ${src('prefix/prefix.ts')}
-
-const m = storageElementInstance(process.env.STORAGE_ELEMENT_PREFIX!, modulesAt(${JSON.stringify(prismaDir)})['storage-element'])
-export default defineConfig({ schema: m.schemaFile, migrations: { path: m.migrationsDir }, datasource: { url: process.env.BRIDGE_TEST_URL } })
-`,
-  )
-  return { prismaDir, configFile }
-}
 
 /** Every `_prisma_migrations` of the database, by schema. */
 const histories = async (url: string) =>
@@ -70,7 +46,7 @@ const rowsOf = async (url: string, schema: string) =>
 describe('prisma CLI through the bridge, storage-element instances in one shared schema', () => {
   test('migrate deploy of two instances in public: each history in its own history schema with its own rows, none in public; status up to date for each', async () => {
     const url = await freshDatabase('bridge_history_deploy')
-    const { prismaDir, configFile } = project('bridge-history-deploy')
+    const { prismaDir, configFile } = instanceProject('bridge-history-deploy')
     const instances = ['storage_elem_02', 'storage_elem_03']
     for (const prefix of instances) {
       const run = await deployInstance(configFile, url, 'public', prefix)
@@ -100,7 +76,7 @@ describe('prisma CLI through the bridge, storage-element instances in one shared
 
   test('migrate deploy into a tables schema not made yet: it is made, and gets the tables; the history schema only the history', async () => {
     const url = await freshDatabase('bridge_history_new_schema')
-    const { configFile } = project('bridge-history-new-schema')
+    const { configFile } = instanceProject('bridge-history-new-schema')
     const prefix = 'storage_elem_02'
     const run = await deployInstance(configFile, url, 'services', prefix)
     expect(run.exitCode, run.stdout + run.stderr).toBe(0)
@@ -111,7 +87,7 @@ describe('prisma CLI through the bridge, storage-element instances in one shared
 
   test('migrate resolve --applied of an instance never deployed: its row in its history schema, none in public', async () => {
     const url = await freshDatabase('bridge_history_resolve')
-    const { configFile } = project('bridge-history-resolve')
+    const { configFile } = instanceProject('bridge-history-resolve')
     const prefix = 'storage_elem_04'
     const run = await runPrisma(['migrate', 'resolve', '--applied', '0_baseline'], {
       configFile,

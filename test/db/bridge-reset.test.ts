@@ -12,30 +12,12 @@ import { modules, projectRoot } from '../../src/modules.ts'
 import { runPrisma } from '../../src/prisma/run.ts'
 import { runCli } from '../helpers/cli.ts'
 import { freshDatabasesOfThisFile, query } from '../helpers/db.ts'
-import { copyPrismaDir } from '../helpers/prisma-copy.ts'
+import { copyPrismaDir, instanceProject } from '../helpers/prisma-copy.ts'
 
 const freshDatabase = freshDatabasesOfThisFile()
 
 const historyOf = (prefix: string) => `artstore_${prefix}`
 const INSTANCES = ['storage_elem_02', 'storage_elem_03']
-
-/** A scratch copy of the modules as 0_baseline left them, and a config of the test's own: the instance of STORAGE_ELEMENT_PREFIX at BRIDGE_TEST_URL. */
-function project(name: string) {
-  const prismaDir = copyPrismaDir(name, { at: 'baseline' })
-  const configFile = path.join(prismaDir, 'storage-element-instance.config.ts')
-  const src = (f: string) => JSON.stringify(path.join(projectRoot, 'src', f))
-  fs.writeFileSync(
-    configFile,
-    `import { defineConfig } from 'prisma/config'
-import { modulesAt } from ${src('modules.ts')}
-import { storageElementInstance } from ${src('prefix/prefix.ts')}
-
-const m = storageElementInstance(process.env.STORAGE_ELEMENT_PREFIX!, modulesAt(${JSON.stringify(prismaDir)})['storage-element'])
-export default defineConfig({ schema: m.schemaFile, migrations: { path: m.migrationsDir }, datasource: { url: process.env.BRIDGE_TEST_URL } })
-`,
-  )
-  return configFile
-}
 
 /** The URL the bridge gets for an instance in the shared layout: tables in `tables`, history in artstore_<prefix>. */
 function instanceUrl(url: string, tables: string, prefix: string): string {
@@ -116,7 +98,7 @@ async function plainInstance(url: string, configFile: string, opts: { app?: bool
 describe('prisma migrate reset through the bridge', () => {
   test('shared layout (URL with artstore_history): refused with one line naming rollback --all for the instance; every table, row and history row stays', async () => {
     const url = await freshDatabase('bridge_reset_shared')
-    const configFile = project('bridge-reset-shared')
+    const { configFile } = instanceProject('bridge-reset-shared')
     for (const prefix of INSTANCES) {
       const run = await runPrisma(['migrate', 'deploy'], {
         configFile,
@@ -206,7 +188,7 @@ describe('prisma migrate reset through the bridge', () => {
 
   test("a URL without artstore_history, an app's table and view beside the instance's tables: refused with one line naming them and ARTSTORE_ALLOW_RESET; every table and row stays", async () => {
     const url = await freshDatabase('bridge_reset_plain')
-    const { configFile, env } = await plainInstance(url, project('bridge-reset-plain'))
+    const { configFile, env } = await plainInstance(url, instanceProject('bridge-reset-plain').configFile)
     await query(url, `create view storage_element.app_summary as select count(*) as n from storage_element.app_notes`)
     const before = await contents(url)
     expect(before).toMatchObject({ 'storage_element.storage_elem_02_config': 1, 'storage_element.app_notes': 1, 'other.keep': 2 })
@@ -224,7 +206,7 @@ describe('prisma migrate reset through the bridge', () => {
 
   test("the same with ARTSTORE_ALLOW_RESET=1: the engine's reset empties the URL's schema, the app's table too, and leaves every other schema alone", async () => {
     const url = await freshDatabase('bridge_reset_allowed')
-    const { configFile, env } = await plainInstance(url, project('bridge-reset-allowed'))
+    const { configFile, env } = await plainInstance(url, instanceProject('bridge-reset-allowed').configFile)
     const run = await runPrisma(['migrate', 'reset', '--force'], { configFile, env: { ...env, ARTSTORE_ALLOW_RESET: '1' } })
     expect(run.exitCode, run.stdout + run.stderr).toBe(0)
     const after = await contents(url)
@@ -234,7 +216,7 @@ describe('prisma migrate reset through the bridge', () => {
 
   test("a schema holding only the instance's tables (and another schema beside it): reset runs as before, its rows gone, the history replayed", async () => {
     const url = await freshDatabase('bridge_reset_own')
-    const { configFile, env } = await plainInstance(url, project('bridge-reset-own'), { app: false })
+    const { configFile, env } = await plainInstance(url, instanceProject('bridge-reset-own').configFile, { app: false })
     expect(await contents(url)).toMatchObject({ 'storage_element.storage_elem_02_config': 1, 'other.keep': 2 })
     const run = await runPrisma(['migrate', 'reset', '--force'], { configFile, env })
     expect(run.exitCode, run.stdout + run.stderr).toBe(0)
@@ -248,7 +230,7 @@ describe('prisma migrate reset through the bridge', () => {
 
   test("two instances in one schema, reset with a plain URL for one (no STORAGE_ELEMENT_LAYOUT): refused naming the other's tables; no table, row or history row of any instance changes", async () => {
     const url = await freshDatabase('bridge_reset_two')
-    const configFile = project('bridge-reset-two')
+    const { configFile } = instanceProject('bridge-reset-two')
     for (const prefix of INSTANCES) {
       const run = await runPrisma(['migrate', 'deploy'], {
         configFile,

@@ -76,3 +76,25 @@ export async function schemaDump(url: string, schema: string): Promise<string | 
     .filter((l) => !/^\\(un)?restrict /.test(l))
     .join('\n')
 }
+
+/**
+ * A scratch copy of the modules as 0_baseline left them, and a Prisma config of the test's own for
+ * them: the storage-element instance of STORAGE_ELEMENT_PREFIX (rendered from the copy), its URL from
+ * BRIDGE_TEST_URL. For tests that run Prisma's CLI through the bridge on instances.
+ */
+export function instanceProject(name: string): { prismaDir: string; configFile: string } {
+  const prismaDir = copyPrismaDir(name, { at: 'baseline' })
+  const configFile = path.join(prismaDir, 'storage-element-instance.config.ts')
+  const src = (f: string) => JSON.stringify(path.join(projectRoot, 'src', f))
+  fs.writeFileSync(
+    configFile,
+    `import { defineConfig } from 'prisma/config'
+import { modulesAt } from ${src('modules.ts')}
+import { storageElementInstance } from ${src('prefix/prefix.ts')}
+
+const m = storageElementInstance(process.env.STORAGE_ELEMENT_PREFIX!, modulesAt(${JSON.stringify(prismaDir)})['storage-element'])
+export default defineConfig({ schema: m.schemaFile, migrations: { path: m.migrationsDir }, datasource: { url: process.env.BRIDGE_TEST_URL } })
+`,
+  )
+  return { prismaDir, configFile }
+}
