@@ -95,18 +95,23 @@ async function plainInstance(url: string, configFile: string, opts: { app?: bool
   return { configFile, env }
 }
 
+/** Both instances deployed into `public` by `prisma migrate deploy` through the bridge (shared layout), with their rows. */
+async function deployInstancesWithRows(url: string, configFile: string): Promise<void> {
+  for (const prefix of INSTANCES) {
+    const run = await runPrisma(['migrate', 'deploy'], {
+      configFile,
+      env: { BRIDGE_TEST_URL: instanceUrl(url, 'public', prefix), STORAGE_ELEMENT_PREFIX: prefix },
+    })
+    expect({ prefix, exitCode: run.exitCode }, run.stdout + run.stderr).toEqual({ prefix, exitCode: 0 })
+  }
+  await addRows(url, INSTANCES)
+}
+
 describe('prisma migrate reset through the bridge', () => {
   test('shared layout (URL with artstore_history): refused with one line naming rollback --all for the instance; every table, row and history row stays', async () => {
     const url = await freshDatabase('bridge_reset_shared')
     const { configFile } = instanceProject('bridge-reset-shared')
-    for (const prefix of INSTANCES) {
-      const run = await runPrisma(['migrate', 'deploy'], {
-        configFile,
-        env: { BRIDGE_TEST_URL: instanceUrl(url, 'public', prefix), STORAGE_ELEMENT_PREFIX: prefix },
-      })
-      expect({ prefix, exitCode: run.exitCode }, run.stdout + run.stderr).toEqual({ prefix, exitCode: 0 })
-    }
-    await addRows(url, INSTANCES)
+    await deployInstancesWithRows(url, configFile)
     const before = { contents: await contents(url), histories: await historyRows(url, INSTANCES) }
     expect(before.contents).toMatchObject({ 'public.storage_elem_02_config': 2, 'public.storage_elem_03_config': 2, 'public.service_notes': 3 })
 
@@ -231,14 +236,7 @@ describe('prisma migrate reset through the bridge', () => {
   test("two instances in one schema, reset with a plain URL for one (no STORAGE_ELEMENT_LAYOUT): refused naming the other's tables; no table, row or history row of any instance changes", async () => {
     const url = await freshDatabase('bridge_reset_two')
     const { configFile } = instanceProject('bridge-reset-two')
-    for (const prefix of INSTANCES) {
-      const run = await runPrisma(['migrate', 'deploy'], {
-        configFile,
-        env: { BRIDGE_TEST_URL: instanceUrl(url, 'public', prefix), STORAGE_ELEMENT_PREFIX: prefix },
-      })
-      expect({ prefix, exitCode: run.exitCode }, run.stdout + run.stderr).toEqual({ prefix, exitCode: 0 })
-    }
-    await addRows(url, INSTANCES)
+    await deployInstancesWithRows(url, configFile)
     // More of the services' own than the line names: it names five and counts the rest.
     await query(url, `create table public.service_audit (id int); create view public.service_counts as select count(*) as n from public.service_notes`)
     const before = { contents: await contents(url), histories: await historyRows(url, INSTANCES) }
