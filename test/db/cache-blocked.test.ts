@@ -1,8 +1,6 @@
 // `cache rebuild` whose chunk stays blocked by a service session holding one of its rows longer than
 // ARTSTORE_LOCK_RETRY_FOR: the run fails (exit 1) naming that session (pid, application_name, state),
 // as deploy's lock retries do; the chunks committed before it stay, every other row is as it was.
-import fs from 'node:fs'
-import path from 'node:path'
 import pg from 'pg'
 import { expect, test } from 'vitest'
 import { rebuildCache } from '../../src/cache/rebuild.ts'
@@ -10,7 +8,7 @@ import type { LockWait } from '../../src/db/lock-retry.ts'
 import { runCli } from '../helpers/cli.ts'
 import { freshDatabasesOfThisFile, query } from '../helpers/db.ts'
 import { copyPrismaDir } from '../helpers/prisma-copy.ts'
-import { scratchTree, snapshot } from './cache-helpers.ts'
+import { snapshot, staleCache } from './cache-helpers.ts'
 
 const database = freshDatabasesOfThisFile()
 const FILES = 'storage_elem_01_files'
@@ -20,18 +18,8 @@ test('a chunk blocked past ARTSTORE_LOCK_RETRY_FOR names the blocking session; t
   const env = { STORAGE_ELEMENT_DATABASE_URL: url, ARTSTORE_PRISMA_DIR: copyPrismaDir('prisma-cache_blocked', { at: 'baseline' }) }
   expect((await runCli(['deploy', '--module', 'storage-element'], env)).exitCode).toBe(0)
   const count = 2500
-  const tree = await scratchTree('blocked', { count, perHour: 100, seed: 151, s3Share: 0 })
-  expect((await rebuildCache({ module: 'storage-element', root: tree.root, env })).rows.inserted).toBe(count)
-  const final = new Map((await snapshot(url, FILES, 'file_id')).map((r) => [r.file_id as string, r]))
-  // Files deleted since: --prune would delete their rows, but only once every chunk is written.
-  const gone = tree.files.filter((_, i) => i % 500 === 3)
-  for (const g of gone) fs.rmSync(path.join(tree.root, g.rel))
-  await query(url, `update ${FILES} set description = 'stale'`)
-  const before = new Map((await snapshot(url, FILES, 'file_id')).map((r) => [r.file_id as string, r]))
-  const config = await query(url, 'select * from storage_elem_01_config')
-  // A row of the second chunk (chunks of at most 1000 rows, in key order), whose file is there.
-  const keys = [...final.keys()].filter((k) => !gone.some((g) => g.doc.file_id === k)).sort()
-  const held = keys[1500]
+  // Files deleted since: --prune would delete their rows, but only once every chunk is written. The held row is in the second chunk.
+  const { tree, final, before, config, held } = await staleCache(url, env, 'blocked', { count, perHour: 100, seed: 151, goneEvery: 500, goneAt: 3 })
 
   const service = new pg.Client({ connectionString: url, application_name: 'blocking-service' })
   await service.connect()

@@ -13,7 +13,7 @@ import { freshDatabasesOfThisFile, query } from '../helpers/db.ts'
 import { copyPrismaDir } from '../helpers/prisma-copy.ts'
 import { percentile, startServiceWriter } from '../helpers/service-writer.ts'
 import type { GeneratedAttr } from '../helpers/attr-tree.ts'
-import { scratchTree, snapshot } from './cache-helpers.ts'
+import { scratchTree, snapshot, staleCache } from './cache-helpers.ts'
 
 const database = freshDatabasesOfThisFile()
 const FILES = 'storage_elem_01_files'
@@ -181,18 +181,8 @@ describe('a rebuild killed while a service holds a row it has to rewrite', () =>
   test('the chunks before that row are written and final, the rest as before, nothing pruned, the config untouched; the next run finishes the job', async () => {
     const { url, env } = await deployed('cache_live_kill')
     const count = 3000
-    const tree = await scratchTree('live-kill', { count, perHour: 100, seed: 137, s3Share: 0 })
-    expect((await rebuildCache({ module: 'storage-element', root: tree.root, env })).rows.inserted).toBe(count)
-    const final = new Map((await snapshot(url, FILES, 'file_id')).map((r) => [r.file_id as string, r]))
-    // Files deleted since: --prune is to delete their rows, but only once the run has finished.
-    const gone = tree.files.filter((_, i) => i % 300 === 7)
-    for (const g of gone) fs.rmSync(path.join(tree.root, g.rel))
-    await query(url, `update ${FILES} set description = 'stale'`)
-    const before = new Map((await snapshot(url, FILES, 'file_id')).map((r) => [r.file_id as string, r]))
-    const config = await query(url, 'select * from storage_elem_01_config')
-    // The held row is one the run has to rewrite (its file is there).
-    const keys = [...final.keys()].filter((k) => !gone.some((g) => g.doc.file_id === k)).sort()
-    const held = keys[1500]
+    // Files deleted since: --prune is to delete their rows, but only once the run has finished. The held row is one the run has to rewrite.
+    const { tree, final, before, config, gone, held } = await staleCache(url, env, 'live-kill', { count, perHour: 100, seed: 137, goneEvery: 300, goneAt: 7 })
 
     const service = new pg.Client({ connectionString: url, application_name: 'storage-element service' })
     service.on('error', () => undefined)
