@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import { parsePgUrl } from '../config/urls.ts'
 import { UsageError } from '../errors.ts'
+import { sharedHistorySchema } from '../prefix/layout.ts'
 import { validatePrefix } from '../prefix/prefix.ts'
 
 /**
@@ -118,7 +119,7 @@ export function assertDistinctTargets(file: string, instances: readonly FleetIns
   for (const i of instances) {
     const db = databaseKey(i.url)
     const schema = new URL(i.url).searchParams.get('schema') ?? 'public'
-    const historySchema = i.layout === 'shared' ? `artstore_${i.prefix}` : schema
+    const historySchema = i.layout === 'shared' ? sharedHistorySchema(i.prefix) : schema
     const sameTables = tables.get(`${db}|${schema}|${i.prefix}`)
     if (sameTables) {
       throw new InstancesFileError(

@@ -5,6 +5,7 @@ import type pg from 'pg'
 import { quoteIdent } from '../db/pg-config.ts'
 import type { ModuleTarget } from '../db/targets.ts'
 import { UsageError } from '../errors.ts'
+import { sharedHistorySchema } from '../prefix/layout.ts'
 import { DEFAULT_PREFIX, renderPrefix } from '../prefix/prefix.ts'
 import { readAppliedMigrations, type AppliedMigration } from './history.ts'
 
@@ -120,7 +121,7 @@ export async function assertOwnHistory(c: pg.ClientBase, t: ModuleTarget, applie
     if (t.module.historySchema && found === t.pgSchema) {
       throw new ForeignHistoryError(
         t,
-        `its history is ${found}._prisma_migrations, where the schema layout keeps it, not artstore_${prefix}`,
+        `its history is ${found}._prisma_migrations, where the schema layout keeps it, not ${sharedHistorySchema(prefix)}`,
         'it was deployed in the schema layout',
         'schema',
       )
@@ -128,7 +129,7 @@ export async function assertOwnHistory(c: pg.ClientBase, t: ModuleTarget, applie
     return
   }
   if (t.module.historySchema || rows.length) return
-  const shared = `artstore_${prefix}`
+  const shared = sharedHistorySchema(prefix)
   if (!(await hasBaselineIn(c, shared))) return
   const { rows: tables } = await c.query(`select 1 from pg_tables where schemaname = $1 and tablename = any($2)`, [t.pgSchema, tablesOf(own)])
   if (!tables.length) return
