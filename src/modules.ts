@@ -91,3 +91,6 @@ export function selectModules(name?: string, instance?: (m: ModuleInfo) => Modul
   const selected = name === undefined ? moduleNames.map((n) => registry[n]) : [registry[getModule(name).name]]
   return instance ? selected.map((m) => (m.name === 'storage-element' ? instance(m) : m)) : selected
 }
+
+/** The commands' flags that name a module: `--module <m>`, with `--prefix <p>` for a storage-element instance. */
+export const moduleFlags = (m: { name: string; prefix?: string }): string => `--module ${m.name}${m.prefix ? ` --prefix ${m.prefix}` : ''}`

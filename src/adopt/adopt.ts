@@ -23,6 +23,7 @@ import { planPrismaSteps } from './plan.ts'
 import { compareFingerprints, fingerprints, type TableProof } from './proof.ts'
 import { reconcileSteps, sequenceSteps } from './reconcile.ts'
 import type { ForeignStep, PlanStep } from './steps.ts'
+import { moduleFlags } from '../modules.ts'
 
 export class BaselineTamperedError extends FailureError {
   constructor(t: ModuleTarget, recorded: string) {
@@ -36,7 +37,7 @@ export class AdoptHistoryError extends RefusalError {
   constructor(t: ModuleTarget, failed: readonly string[], twice: readonly string[]) {
     const what = failed.length ? `a failed migration (${failed.join(', ')})` : `a migration recorded twice (${twice.join(', ')})`
     super(
-      `${t.module.name}: ${t.pgSchema}._prisma_migrations holds ${what}, so the database is Prisma's already: settle it (npx artstore-db resolve --module ${t.module.name}${t.module.prefix ? ` --prefix ${t.module.prefix}` : ''} --applied|--rolled-back <migration>, see README "Recovering from a failed migration"), then npx artstore-db verify`,
+      `${t.module.name}: ${t.pgSchema}._prisma_migrations holds ${what}, so the database is Prisma's already: settle it (npx artstore-db resolve ${moduleFlags(t.module)} --applied|--rolled-back <migration>, see README "Recovering from a failed migration"), then npx artstore-db verify`,
     )
   }
 }
@@ -252,7 +253,7 @@ export async function adoptModule(
 
         // Lock timeouts with retries (see src/db/lock-retry.ts): each try is the whole transaction with a
         // short lock_timeout; one that runs out is rolled back whole and tried again.
-        const flags = `--module ${t.module.name}${t.module.prefix ? ` --prefix ${t.module.prefix}` : ''}`
+        const flags = moduleFlags(t.module)
         const again = `npx artstore-db adopt ${flags} ${opts.dryRun ? '--dry-run' : '--yes'}`
         let tried: Awaited<ReturnType<typeof withCommandLockRetries<{ committed: boolean; value: ApplyOutcome }>>>
         try {

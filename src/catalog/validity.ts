@@ -4,6 +4,7 @@ import type { AppliedMigration, LocalMigration } from '../history/history.ts'
 import type { ModuleTarget } from '../db/targets.ts'
 import type { Catalog } from './read.ts'
 import type { CheckItem } from './compare.ts'
+import { moduleFlags } from '../modules.ts'
 
 /**
  * An index PostgreSQL keeps but never uses for a query (pg_index.indisvalid or indisready false):
@@ -56,7 +57,7 @@ export async function readInvalidIndexes(c: pg.ClientBase, schema: string): Prom
   return rows
 }
 
-const instanceFlags = (t: ModuleTarget) => `--module ${t.module.name}${t.module.prefix ? ` --prefix ${t.module.prefix}` : ''}`
+const instanceFlags = (t: ModuleTarget) => moduleFlags(t.module)
 
 /**
  * The fix of one invalid index, by where the migration that creates it stands: applied → rebuilt in

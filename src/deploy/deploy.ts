@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import type pg from 'pg'
-import { projectRoot } from '../modules.ts'
+import { moduleFlags, projectRoot } from '../modules.ts'
 import { describeTarget, eachTarget, moduleStep, withCheckedTargets, type CommandOptions } from '../context.ts'
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { SchemaEngineError } from '../engine/engine.ts'
@@ -136,7 +136,7 @@ async function forgetFailedRow(c: pg.ClientBase, migration: string): Promise<voi
 }
 
 /** The command line of a module target: `--module m`, with `--prefix p` for an instance. */
-const targetArgs = (t: ModuleTarget) => `--module ${t.module.name}${t.module.prefix ? ` --prefix ${t.module.prefix}` : ''}`
+const targetArgs = (t: ModuleTarget) => moduleFlags(t.module)
 
 /** A failed migration as the report gives it: the database's error, what the failure left, and the next command. */
 function deployFailure(t: ModuleTarget, e: SchemaEngineError, migration: string, gaveUp?: LockWait, undecided?: Undecided): DeployFailure {

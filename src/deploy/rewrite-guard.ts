@@ -6,6 +6,7 @@ import type { ModuleTarget } from '../db/targets.ts'
 import { UsageError } from '../errors.ts'
 import { readMigrationHeader } from '../migrate/header.ts'
 import { allowanceLine } from '../migrate/lint.ts'
+import { moduleFlags } from '../modules.ts'
 import {
   databaseVolatility,
   rewriteFindings,
@@ -164,7 +165,7 @@ async function tableSize(c: pg.ClientBase, rel: string, lockTimeoutMs: number): 
   return { bytes: Number(rows[0]?.bytes ?? 0), estimated: true, ...(rows[0] ? rowsOf(rows[0]) : {}) }
 }
 
-const targetArgs = (t: ModuleTarget) => `--module ${t.module.name}${t.module.prefix ? ` --prefix ${t.module.prefix}` : ''}`
+const targetArgs = (t: ModuleTarget) => moduleFlags(t.module)
 
 /** The pending migrations the guard weighs, wherever they are read from: a module's folder, or what the Prisma CLI sends the bridge. */
 export interface GuardedMigrations {

@@ -22,6 +22,3 @@ export function bridgeModuleOf(folder: string, env: Env): BridgeModule | undefin
   const prefix = env.STORAGE_ELEMENT_PREFIX
   return prefix ? { name: 'storage-element', ...(prefix === DEFAULT_PREFIX ? {} : { prefix }) } : undefined
 }
-
-/** The commands' flags for the module: `--module <m>`, with `--prefix` for an instance. */
-export const moduleFlags = (m: BridgeModule): string => `--module ${m.name}${m.prefix ? ` --prefix ${m.prefix}` : ''}`

@@ -4,7 +4,8 @@ import type { MigrationList } from '@prisma/schema-engine-wasm'
 import { pgConfigFromUrl, quoteIdent, withClientOf } from '../db/pg-config.ts'
 import { lockRetrySettings } from '../db/lock-retry.ts'
 import { guardRewrites, refusalLine, rewriteGuardSettings, type GuardedMigrations, type RewriteRefusal } from '../deploy/rewrite-guard.ts'
-import { bridgeModuleOf, moduleFlags } from './bridge-module.ts'
+import { moduleFlags } from '../modules.ts'
+import { bridgeModuleOf } from './bridge-module.ts'
 
 /**
  * The rewrite guard of `artstore-db deploy` (src/deploy/rewrite-guard.ts) for the migrations the

@@ -14,6 +14,7 @@ import { runsOutsideTransaction } from './header.ts'
 import { allowanceDifference, isAllowable, isRewrite, lintMigration, recordedAllowance, type LintFinding } from './lint.ts'
 import { databaseVolatility } from './rewrites.ts'
 import { runAndRead } from './scratch.ts'
+import { moduleFlags } from '../modules.ts'
 
 export interface MigrateCheckResult {
   module: ModuleInfo['name']
@@ -236,6 +237,6 @@ export async function checkModule(t: ModuleTarget): Promise<MigrateCheckResult> 
 
 /** `migrate check`: the history check of each selected module (see checkModule). Read-only. */
 export function migrateCheck(opts: CommandOptions = {}): Promise<MigrateCheckResult[]> {
-  const again = (t: ModuleTarget) => `npx artstore-db migrate check --module ${t.module.name}${t.module.prefix ? ` --prefix ${t.module.prefix}` : ''}`
+  const again = (t: ModuleTarget) => `npx artstore-db migrate check ${moduleFlags(t.module)}`
   return withCheckedTargets(opts, (targets) => eachTarget(targets, (t) => moduleStep(opts, t, () => checkModule(t).catch(SchemaInvalidError.rerun(again(t))))))
 }

@@ -17,7 +17,7 @@ import { withModuleEngine } from '../engine/module.ts'
 import { ConfirmationRequiredError, RefusalError, UsageError } from '../errors.ts'
 import { readMigrationFolders, type AppliedMigration, type MigrationFolder } from '../history/history.ts'
 import { readOwnHistory } from '../history/owner.ts'
-import { getModule } from '../modules.ts'
+import { getModule, moduleFlags } from '../modules.ts'
 import { assertOwnDatabase } from '../guard/guard.ts'
 
 /**
@@ -66,7 +66,7 @@ export class ResolveUsageError extends UsageError {
   }
 }
 
-const instance = (t: ModuleTarget) => `--module ${t.module.name}${t.module.prefix ? ` --prefix ${t.module.prefix}` : ''}`
+const instance = (t: ModuleTarget) => moduleFlags(t.module)
 
 export class NothingToResolveError extends RefusalError {
   constructor(t: ModuleTarget, migration: string, why: string, next = `see npx artstore-db status ${instance(t)}`) {

@@ -6,7 +6,7 @@ import { MIGRATION_LOCK_KEY, retryOnDeadlock, turnOptions, turnTimeoutSeconds, w
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { describeBlockers, isLockTimeout, lockRetrySettings, withLockRetries, type Blocker, type LockWait } from '../db/lock-retry.ts'
 import { connectionLost, ModuleRequiredError, RefusalError, rollbackConfirmation } from '../errors.ts'
-import { getModule, projectRoot } from '../modules.ts'
+import { getModule, moduleFlags, projectRoot } from '../modules.ts'
 import { readAppliedMigrations, readMigrationFolders, type MigrationFolder } from '../history/history.ts'
 import { assertOwnHistory } from '../history/owner.ts'
 import { assertOwnDatabase } from '../guard/guard.ts'
@@ -179,7 +179,7 @@ async function assertStillNewest(c: pg.ClientBase, t: ModuleTarget, name: string
 /** The command that takes up a rollback where it failed, `done` steps in. */
 function againCommand(t: ModuleTarget, opts: Pick<RollbackOptions, 'steps' | 'to' | 'all'>, done: number): string {
   const range = opts.all ? '--all' : opts.to !== undefined ? `--to ${opts.to}` : `--steps ${(opts.steps ?? 1) - done}`
-  return `npx artstore-db rollback --module ${t.module.name}${t.module.prefix ? ` --prefix ${t.module.prefix}` : ''} ${range} --yes`
+  return `npx artstore-db rollback ${moduleFlags(t.module)} ${range} --yes`
 }
 
 /** An error the database raised in a step (it carries its SQLSTATE) as the step's failure; anything else is not one. */

@@ -5,7 +5,7 @@ import { describeTarget, eachTarget, withCheckedTargets, type CommandOptions } f
 import { withClient, type ModuleTarget } from '../db/targets.ts'
 import { compareHistory, readLocalMigrations, readMigrationFolders, type HistoryComparison } from '../history/history.ts'
 import { readOwnHistory } from '../history/owner.ts'
-import { projectRoot } from '../modules.ts'
+import { moduleFlags, projectRoot } from '../modules.ts'
 import { foreseeRecovery, undecidedNext, type InterruptedVerdict, type UndecidableReason } from '../deploy/recover.ts'
 import { backfillsOf, type BackfillStatus } from './backfills.ts'
 
@@ -60,7 +60,7 @@ export async function moduleStatus(t: ModuleTarget, client?: pg.ClientBase): Pro
   return { ...describeTarget(t), ...compareHistory(readLocalMigrations(t.module.migrationsDir), applied) }
 }
 
-const flags = (t: ModuleTarget) => `--module ${t.module.name}${t.module.prefix ? ` --prefix ${t.module.prefix}` : ''}`
+const flags = (t: ModuleTarget) => moduleFlags(t.module)
 
 /**
  * The next command for a state, as deploy will take it: deploy only for pending migrations of a
@@ -100,10 +100,10 @@ async function statusReport(t: ModuleTarget, c: pg.ClientBase): Promise<StatusRe
   const rows = await readOwnHistory(c, t)
   const history = readMigrationFolders(t.module.migrationsDir)
   const s: ModuleStatus = { ...describeTarget(t), ...compareHistory(history, rows) }
-  // In a shared schema, only what this module's history creates is its own.
   const verdict = s.state === 'failed' ? await foreseeRecovery(c, t, s) : undefined
   const interrupted = interruptedStatus(verdict)
   const undecided = verdict?.verdict === 'person' && verdict.reason ? { migration: verdict.migration, reason: verdict.reason } : undefined
+  // In a shared schema, only what this module's history creates is its own.
   const own = historyObjects(history)
   const invalidIndexes = (await readInvalidIndexes(c, t.pgSchema))
     .filter((i) => own.indexes.has(i.name) || own.tables.has(i.table))

@@ -3,6 +3,7 @@ import { quoteIdent } from '../db/pg-config.ts'
 import type { ModuleTarget } from '../db/targets.ts'
 import type { AppliedMigration, MigrationFolder } from '../history/history.ts'
 import { DEFAULT_PREFIX } from '../prefix/prefix.ts'
+import { moduleFlags } from '../modules.ts'
 
 /**
  * Splits the tables of the module's schema that no migration of its history makes into the module's
@@ -59,7 +60,7 @@ const mentions = (verb: 'CREATE' | 'DROP', sql: string, table: string) =>
  * drops it and is not applied here (deploy it), or a leftover (drop it, or keep it by a migration).
  */
 export function extraTableCheck(t: ModuleTarget, table: string, history: readonly MigrationFolder[], applied: readonly AppliedMigration[]): CheckItem {
-  const flags = `--module ${t.module.name}${t.module.prefix ? ` --prefix ${t.module.prefix}` : ''}`
+  const flags = moduleFlags(t.module)
   const dropper = [...history].reverse().find((m) => mentions('DROP', m.up, table))
   const made = history.some((m) => mentions('CREATE', m.up, table))
   const pending = dropper && !applied.some((a) => a.name === dropper.name && a.finished && !a.rolledBack)

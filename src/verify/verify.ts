@@ -14,6 +14,7 @@ import { driftDiff, tablesTarget, withModuleEngine } from '../engine/module.ts'
 import { expectedCatalog } from './expected.ts'
 import { extraTableCheck, splitUnexpected } from './extra.ts'
 import { isolationChecks } from './isolation.ts'
+import { moduleFlags } from '../modules.ts'
 
 export interface VerifyReport extends ReturnType<typeof describeTarget> {
   ok: boolean
@@ -45,7 +46,7 @@ function historyChecks(
   applied: readonly AppliedMigration[],
   interrupted?: InterruptedStatus,
 ): CheckItem[] {
-  const flags = `--module ${t.module.name}${t.module.prefix ? ` --prefix ${t.module.prefix}` : ''}`
+  const flags = moduleFlags(t.module)
   return history.map((m) => {
     const row = applied.find((a) => a.name === m.name && !a.rolledBack)
     const ok = !!row && row.finished && row.checksum === m.checksum
@@ -93,7 +94,7 @@ export async function verifyModule(t: ModuleTarget): Promise<VerifyReport> {
         category: 'tables',
         name: `the module's tables are in schema ${t.pgSchema}`,
         ok: false,
-        actual: `none: run npx artstore-db deploy --module ${t.module.name}${t.module.prefix ? ` --prefix ${t.module.prefix}` : ''}`,
+        actual: `none: run npx artstore-db deploy ${moduleFlags(t.module)}`,
       })
     }
     // A table the history does not leave is the module's (a leftover, or one a pending migration drops:
