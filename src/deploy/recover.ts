@@ -101,9 +101,21 @@ export async function judgeInterrupted(
   status: ModuleStatus,
   lockHolder: () => Promise<number | undefined> = async () => undefined,
 ): Promise<InterruptedVerdict | undefined> {
+  return (await judged(c, t, status, lockHolder))?.verdict
+}
+
+type Around = Awaited<ReturnType<typeof catalogsAround>>
+
+/** judgeInterrupted's verdict, with the catalogs it was judged against (when it read them), for deploy to act on. */
+async function judged(
+  c: pg.ClientBase,
+  t: ModuleTarget,
+  status: ModuleStatus,
+  lockHolder: () => Promise<number | undefined>,
+): Promise<{ verdict: InterruptedVerdict; around?: Around } | undefined> {
   if (status.state !== 'failed') return undefined
   const [migration] = status.failed
-  const person = { migration, verdict: 'person' } as const
+  const person = { verdict: { migration, verdict: 'person' } } as const
   const history = readMigrationFolders(t.module.migrationsDir)
   const at = history.findIndex((m) => m.name === migration)
   // Deploy refuses a history that changed (historyProblem) before it looks at the unfinished row.
@@ -114,14 +126,14 @@ export async function judgeInterrupted(
   )
   if (rows.length !== 1 || rows[0].logs !== null) return person // finished since, or a logged failure (a person's to settle)
   const pid = await lockHolder()
-  if (pid !== undefined) return { migration, verdict: 'running', pid }
-  const settles = (settle: Settlement) => ({ migration, verdict: 'settles', settle }) as const
+  if (pid !== undefined) return { verdict: { migration, verdict: 'running', pid } }
   if (readMigrationHeader(history[at].up).batched !== undefined) {
     // A batched backfill changes rows, not the catalog: its progress says where it stopped.
     const progress = await progressOf(c, await historySchemaOf(c), migration)
-    return settles({ as: 'resumed', ...(progress ? { progress } : {}) })
+    return { verdict: { migration, verdict: 'settles', settle: { as: 'resumed', ...(progress ? { progress } : {}) } } }
   }
   const around = await catalogsAround(c, t, history, at)
+  const settles = (settle: Settlement) => ({ verdict: { migration, verdict: 'settles', settle } as const, around })
   const { after, before, created } = around
   const actual = await around.live()
   const invalid = actual.indexes.filter((i) => !i.valid && created.has(i.name)).map((i) => i.name)
@@ -134,7 +146,7 @@ export async function judgeInterrupted(
   const rowsOnly = matches(before, after) && matches(after, before)
   if (runsOutsideTransaction(history[at].up)) {
     // What committed stays: for a data migration the catalog cannot show how far it got.
-    if (rowsOnly) return { ...person, reason: 'rows-outside-transaction' }
+    if (rowsOnly) return { verdict: { ...person.verdict, reason: 'rows-outside-transaction' } }
     return matches(after, actual) ? settles({ as: 'applied' }) : matches(before, actual) ? settles({ as: 'rolled-back' }) : person
   }
   // In one transaction with its row marked finished in it (src/engine/script.ts): an unfinished row
@@ -191,18 +203,12 @@ export async function recoverInterrupted(t: ModuleTarget, status: ModuleStatus):
     if (!lock[0].free) return undefined // a deploy is running it right now
     try {
       // Judged under the lock: a deploy that held it a moment ago may have finished the row since.
-      const judged = await judgeInterrupted(c, t, status)
-      if (judged?.verdict !== 'settles' || !judged.settle.droppedInvalid) return judged
-      for (const name of judged.settle.droppedInvalid) await c.query(`drop index concurrently if exists ${quoteIdent(t.pgSchema)}.${quoteIdent(name)}`)
-      // What the judgement foresaw, read again: the catalog is now the one before the migration.
-      const history = readMigrationFolders(t.module.migrationsDir)
-      const around = await catalogsAround(
-        c,
-        t,
-        history,
-        history.findIndex((m) => m.name === judged.migration),
-      )
-      return matches(around.before, await around.live()) ? judged : undefined
+      const j = await judged(c, t, status, async () => undefined)
+      const verdict = j?.verdict
+      if (verdict?.verdict !== 'settles' || !verdict.settle.droppedInvalid || !j?.around) return verdict
+      for (const name of verdict.settle.droppedInvalid) await c.query(`drop index concurrently if exists ${quoteIdent(t.pgSchema)}.${quoteIdent(name)}`)
+      // What the judgement foresaw, read again: the live catalog is now the one before the migration.
+      return matches(j.around.before, await j.around.live()) ? verdict : undefined
     } finally {
       await c.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY])
     }
