@@ -45,7 +45,7 @@ function describeInterrupted(i: InterruptedStatus, backfill?: BackfillStatus): s
     case 'resumed':
       return `a batched backfill ${interrupted} before its first batch committed: deploy settles it and runs it from its first key`
     case 'applied':
-      return `${interrupted} the database shows all of it (its transaction had committed): deploy settles it (marks it applied) and goes on`
+      return `${interrupted}, the database shows all of it (its transaction had committed): deploy settles it (marks it applied) and goes on`
     default:
       return i.dropsInvalid
         ? `${interrupted}, its CREATE INDEX CONCURRENTLY left ${i.dropsInvalid.join(', ')} INVALID: deploy settles it (drops ${i.dropsInvalid.length === 1 ? 'it' : 'them'}, marks it rolled back) and runs it again`
